@@ -1,0 +1,3 @@
+export * from './load';
+export { defaultFenceMarginMs } from './rules';
+export * from './schema';

@@ -1,0 +1,852 @@
+/**
+ * decide(): from a fresh observation of one group, the next idempotent steps. Pure: no I/O, time is
+ * `obs.now`. Whatever triggered reconcile, the same observation gives the same plan.
+ *
+ * Order of concerns, each returning early so that every plan is short and made on fresh state:
+ *   1. maintenance mode and operator requests
+ *   2. who should own the group (a takeover only rewrites the group record; it starts nothing)
+ *   3. demote before promote: every node in `mayRun` other than the owner must be shown stopped
+ *   4. stopping: take the entry points off the last owner
+ *   5. starting: record the owner in `mayRun`, then activate resources in order
+ *   6. online: monitors and the recovery policy (restart, failover, final action), failback
+ */
+import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
+import { INSTANCE_GOING_DOWN_STATES, isLive, leaseAgeMs, stopEvidence } from './liveness';
+import type { GroupObservation, GroupState, MonitorStatus, NodeObservation, RequestView } from './model';
+import type { Action, GroupPatch, Plan } from './plan';
+import type { Timing } from './timing';
+
+/** Activation attempts on one node before the group stops using that node for a while. */
+export const MAX_ACTIVATION_ATTEMPTS = 2;
+/** Failed stops on one node before a group with `fencing: stop-instance` stops the instance. */
+export const MAX_STOP_FAILURES = 2;
+/** Policy of the automatic check of an entry point when no `resource` monitor configures it. */
+export const DEFAULT_ENTRY_POINT_POLICY: RecoveryPolicy = { restarts: 3, failovers: 0, finalAction: 'none' };
+/** Policy when the owner's agent reports the group stopped or failed while it should run. */
+export const AGENT_REPORT_POLICY: RecoveryPolicy = { restarts: 1, failovers: 1, finalAction: 'none' };
+/** Facts from events (Spot, rebalance, Health) count for this long. */
+export const FACT_TTL_MS = 15 * 60_000;
+
+const ENTRY_POINTS = new Set(['vip', 'eip', 'dns']);
+
+interface Ctx {
+  obs: GroupObservation;
+  state: GroupState;
+  group: GroupConfig;
+  timing: Timing;
+  now: number;
+  reasons: string[];
+}
+
+export function decide(obs: GroupObservation): Plan {
+  const ctx: Ctx = {
+    obs,
+    state: obs.state,
+    group: obs.group,
+    timing: obs.config.timing,
+    now: obs.now,
+    reasons: [],
+  };
+  const plan = (actions: Action[], requeueAfterMs?: number): Plan => ({
+    group: obs.group.name,
+    epoch: obs.state.epoch,
+    actions,
+    reasons: ctx.reasons,
+    ...(requeueAfterMs !== undefined ? { requeueAfterMs: Math.max(0, Math.ceil(requeueAfterMs)) } : {}),
+  });
+
+  describeNodes(ctx);
+
+  // 1. Maintenance and requests.
+  if (ctx.state.mode === 'maintenance') {
+    const resume = obs.requests.find((r) => r.kind === 'resume');
+    if (resume) return plan(resumeRequest(ctx, resume));
+    const other = obs.requests[0];
+    if (other) {
+      return plan([
+        {
+          type: 'complete-request',
+          id: other.id,
+          outcome: 'rejected',
+          message: `group ${ctx.group.name} is in maintenance; run "failoverctl resume ${ctx.group.name}" first`,
+        },
+      ]);
+    }
+    ctx.reasons.push('maintenance mode: observing only');
+    return plan([]);
+  }
+  const request = obs.requests[0];
+  if (request) return plan(handleRequest(ctx, request));
+
+  // 2. Who should own the group.
+  const ownership = chooseOwner(ctx);
+  if (ownership.to !== ctx.state.owner)
+    return plan(takeover(ctx, ownership.to, ownership.why, ownership.set));
+  if (ownership.hold !== undefined) return plan(ownership.update ?? [], ownership.hold);
+
+  // 3. Demote before promote.
+  const demotion = demoteOthers(ctx);
+  if (demotion) return plan(demotion.actions, demotion.requeueAfterMs);
+
+  const owner = ctx.state.owner;
+  // 4. Stopped (or nowhere to run): entry points off the last owner.
+  if (owner === null) return plan(settleOffline(ctx, ownership.why));
+
+  // 5. Starting.
+  if (ctx.state.phase !== 'Online' || !ctx.state.mayRun.includes(owner)) return plan(start(ctx, owner));
+
+  // 6. Online.
+  const online = superviseOnline(ctx, owner);
+  return plan(online.actions, online.requeueAfterMs);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Node views
+
+function describeNodes(ctx: Ctx): void {
+  for (const name of ctx.group.nodes) {
+    const n = ctx.obs.nodes[name];
+    const hb = n?.heartbeat;
+    const age = leaseAgeMs(hb, ctx.now);
+    ctx.reasons.push(
+      `${name}: ${hb ? `${hb.state}, lease age ${Number.isFinite(age) ? `${age} ms` : 'n/a'}` : 'no heartbeat'}` +
+        `${n?.instance ? `, instance ${n.instance.state}` : ''}${n?.azState ? `, az ${n.azState}` : ''}` +
+        `${hb?.isolated ? ', isolated' : ''}`,
+    );
+  }
+}
+
+/** Reasons a node cannot keep or take the group at all (it is down or going down). */
+function hardReasons(ctx: Ctx, name: string): string[] {
+  const n = ctx.obs.nodes[name];
+  const out: string[] = [];
+  if (!ctx.group.nodes.includes(name)) out.push(`${name} is no longer a node of group ${ctx.group.name}`);
+  if (!n) return [...out, `${name} is not defined`];
+  const hb = n.heartbeat;
+  if (!hb) out.push(`${name} has never renewed a lease`);
+  else if (hb.state === 'leaving') out.push(`${name} is shutting down (planned)`);
+  else if (hb.state === 'fenced') out.push(`${name} fenced itself (lost its lease)`);
+  else if (!isLive(hb, ctx.now, ctx.timing))
+    out.push(`${name}'s lease expired ${leaseAgeMs(hb, ctx.now)} ms after its last renewal`);
+  if (n.instance && INSTANCE_GOING_DOWN_STATES.has(n.instance.state))
+    out.push(`instance ${n.config.instanceId} is ${n.instance.state}`);
+  else if (!n.instance) {
+    const stateFact = freshFacts(ctx, n).find((f) => f.kind === 'instance-state');
+    if (stateFact) out.push(`instance ${n.config.instanceId}: ${stateFact.detail}`);
+  }
+  return out;
+}
+
+/** Reasons to move away from a node when there is somewhere better to go. */
+function softReasons(ctx: Ctx, name: string, asOwner: boolean): string[] {
+  const n = ctx.obs.nodes[name];
+  if (!n) return [];
+  const out: string[] = [];
+  const hb = n.heartbeat;
+  if (hb?.isolated) out.push(`${name} is isolated (every witness failed)`);
+  if (n.azState !== undefined && n.azState !== 'available') out.push(`AZ ${n.config.az} is ${n.azState}`);
+  for (const f of freshFacts(ctx, n)) {
+    if (f.kind !== 'instance-state') out.push(`${f.kind} on ${name}: ${f.detail}`);
+  }
+  if (hb?.spot) out.push(`Spot ${hb.spot.action} notice on ${name} for ${hb.spot.time}`);
+  if (hb?.rebalance) out.push(`rebalance recommendation on ${name}`);
+  const block = activeBlock(ctx, name);
+  if (block) out.push(`${name} is set aside: ${block}`);
+  if (!asOwner && hb) {
+    // A standby failing an "always" monitor cannot take over.
+    for (const m of agentMonitors(ctx.group)) {
+      if (monitorTiming(m) === 'always' && hb.monitors[m.name]?.status === 'error') {
+        out.push(`monitor ${m.name} reports an error on ${name}${detailOf(hb.monitors[m.name]?.detail)}`);
+      }
+    }
+  }
+  if (ctx.obs.config.nodes.find((x) => x.name === name) === undefined) out.push(`${name} is not defined`);
+  return out;
+}
+
+function freshFacts(ctx: Ctx, n: NodeObservation) {
+  return n.facts.filter((f) => ctx.now - f.at <= FACT_TTL_MS);
+}
+
+function activeBlock(ctx: Ctx, name: string): string | undefined {
+  const b = ctx.state.blocked[name];
+  return b && ctx.now - b.at < ctx.group.stableAfterMs ? b.reason : undefined;
+}
+
+function isCandidate(ctx: Ctx, name: string): boolean {
+  return hardReasons(ctx, name).length === 0 && softReasons(ctx, name, false).length === 0;
+}
+
+function candidates(ctx: Ctx, except?: string): string[] {
+  return ctx.group.nodes.filter((n) => n !== except && isCandidate(ctx, n));
+}
+
+// ------------------------------------------------------------------------------------------------
+// 1. Requests
+
+function resumeRequest(ctx: Ctx, r: RequestView): Action[] {
+  return [
+    { type: 'update', set: { mode: 'auto' }, why: `resumed by ${r.by ?? 'operator'}` },
+    { type: 'complete-request', id: r.id, outcome: 'done', message: `group ${ctx.group.name} resumed` },
+  ];
+}
+
+function handleRequest(ctx: Ctx, r: RequestView): Action[] {
+  const g = ctx.group.name;
+  const done = (message: string): Action => ({
+    type: 'complete-request',
+    id: r.id,
+    outcome: 'done',
+    message,
+  });
+  const reject = (message: string): Action[] => [
+    { type: 'complete-request', id: r.id, outcome: 'rejected', message },
+  ];
+  ctx.reasons.push(`request ${r.id}: ${r.kind}${r.to ? ` to ${r.to}` : ''} by ${r.by ?? 'operator'}`);
+  switch (r.kind) {
+    case 'suspend':
+      return [
+        { type: 'update', set: { mode: 'maintenance' }, why: `suspended by ${r.by ?? 'operator'}` },
+        done(`group ${g} suspended: reconcile observes but changes nothing until "failoverctl resume ${g}"`),
+      ];
+    case 'resume':
+      return [done(`group ${g} was not suspended`)];
+    case 'stop':
+      if (ctx.state.owner === null && ctx.state.desired === 'offline')
+        return [done(`group ${g} is already stopped`)];
+      return [
+        ...takeover(ctx, null, `stop requested by ${r.by ?? 'operator'}`, { desired: 'offline' }),
+        done(`group ${g} is stopping`),
+      ];
+    case 'start':
+    case 'move': {
+      const to = r.to;
+      if (to === undefined) {
+        if (r.kind === 'move') return reject('move needs a target node: failoverctl move GROUP --to NODE');
+        // Operator start: clear set-aside nodes and counters, then the normal path picks a node.
+        return [
+          {
+            type: 'update',
+            set: {
+              desired: 'online',
+              blocked: {},
+              restarts: {},
+              failovers: {},
+              finalActionTaken: false,
+              lastError: null,
+            },
+            why: `start requested by ${r.by ?? 'operator'}`,
+          },
+          done(`group ${g} will start on the first eligible node (${ctx.group.nodes.join(', ')})`),
+        ];
+      }
+      if (!ctx.group.nodes.includes(to))
+        return reject(`node ${to} is not a node of group ${g}; use one of: ${ctx.group.nodes.join(', ')}`);
+      const blocked = { ...ctx.state.blocked };
+      delete blocked[to];
+      const why = [
+        ...hardReasons(ctx, to),
+        ...softReasons({ ...ctx, state: { ...ctx.state, blocked } }, to, false),
+      ];
+      if (why.length > 0) return reject(`cannot ${r.kind} ${g} to ${to}: ${why.join('; ')}`);
+      if (ctx.state.owner === to && ctx.state.desired === 'online') {
+        return [done(`group ${g} already runs on ${to}`)];
+      }
+      return [
+        ...takeover(ctx, to, `${r.kind} to ${to} requested by ${r.by ?? 'operator'}`, {
+          desired: 'online',
+          blocked,
+          finalActionTaken: false,
+        }),
+        done(`group ${g} is moving to ${to}${ctx.state.owner ? ` from ${ctx.state.owner}` : ''}`),
+      ];
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 2. Ownership
+
+interface Ownership {
+  to: string | null;
+  why: string;
+  set?: GroupPatch;
+  /** Same owner, but nothing may be started now; decide again after this long. */
+  hold?: number;
+  update?: Action[];
+}
+
+function chooseOwner(ctx: Ctx): Ownership {
+  const { state, group } = ctx;
+  const owner = state.owner;
+  if (state.desired === 'offline') return { to: null, why: 'the group is to be stopped' };
+
+  if (owner !== null) {
+    const hard = hardReasons(ctx, owner);
+    const soft = softReasons(ctx, owner, true);
+    if (hard.length === 0 && soft.length === 0) {
+      if (group.failback && state.phase === 'Online' && state.healthySince !== null) {
+        const better = candidates(ctx, owner).find(
+          (n) => group.nodes.indexOf(n) < group.nodes.indexOf(owner),
+        );
+        if (better)
+          return {
+            to: better,
+            why: `failback to ${better}, which comes before ${owner} in the priority list`,
+          };
+      }
+      return { to: owner, why: `${owner} stays owner` };
+    }
+    const next = candidates(ctx, owner)[0];
+    if (next) return { to: next, why: `${[...hard, ...soft].join('; ')}; moving to ${next}` };
+    if (hard.length > 0) return { to: null, why: `${hard.join('; ')}; no eligible node to move to` };
+    ctx.reasons.push(`${soft.join('; ')}; no other eligible node, ${owner} stays`);
+    const block = state.blocked[owner];
+    if (block && activeBlock(ctx, owner) && state.phase !== 'Online') {
+      // Set aside after repeated failures and nowhere else to go: do not hammer it; wait for the
+      // block to expire (or an operator start / move).
+      return {
+        to: owner,
+        why: `${owner} is set aside`,
+        hold: block.at + group.stableAfterMs - ctx.now,
+        update:
+          state.phase === 'Failed'
+            ? []
+            : [
+                {
+                  type: 'update',
+                  set: { phase: 'Failed', phaseSince: ctx.now, lastError: soft.join('; ') },
+                  why: 'no other eligible node',
+                },
+                {
+                  type: 'alert',
+                  kind: 'failover.failed',
+                  message: `group ${group.name}: ${soft.join('; ')}; no other eligible node`,
+                },
+              ],
+      };
+    }
+    return { to: owner, why: `${owner} stays owner (nowhere better)` };
+  }
+
+  const next = candidates(ctx)[0];
+  if (next) return { to: next, why: `starting on ${next}, the first eligible node` };
+  const why = group.nodes
+    .map((n) => [...hardReasons(ctx, n), ...softReasons(ctx, n, false)].join('; ') || `${n}: ?`)
+    .join(' | ');
+  ctx.reasons.push(`no eligible node: ${why}`);
+  return { to: null, why };
+}
+
+function takeover(ctx: Ctx, to: string | null, why: string, extra: GroupPatch = {}): Action[] {
+  const from = ctx.state.owner;
+  ctx.reasons.push(why);
+  const actions: Action[] = [
+    {
+      type: 'takeover',
+      to,
+      set: {
+        owner: to,
+        phase: to === null ? 'Stopping' : 'Starting',
+        phaseSince: ctx.now,
+        healthySince: null,
+        lastError: null,
+        ...extra,
+      },
+      why,
+    },
+  ];
+  if (to !== null) {
+    actions.push({
+      type: 'alert',
+      kind: 'failover.started',
+      message: from
+        ? `group ${ctx.group.name}: moving from ${from} to ${to}: ${why}`
+        : `group ${ctx.group.name}: starting on ${to}: ${why}`,
+    });
+  }
+  return actions;
+}
+
+// ------------------------------------------------------------------------------------------------
+// 3. Demote before promote
+
+function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } | undefined {
+  const { state, group, now, timing } = ctx;
+  const others = state.mayRun.filter((n) => n !== state.owner);
+  if (others.length === 0) return undefined;
+
+  const confirmed: string[] = [];
+  const actions: Action[] = [];
+  const suspects = { ...state.suspects };
+  let suspectsChanged = false;
+  let requeueAfterMs: number | undefined;
+  const execs = group.resources.filter((r) => r.type === 'exec').reverse();
+
+  for (const node of others) {
+    const evidence = stopEvidence(node, group.name, state, ctx.obs.nodes, now, timing);
+    if (evidence) {
+      confirmed.push(node);
+      ctx.reasons.push(`${node} has stopped: ${evidence}`);
+      continue;
+    }
+    const obs = ctx.obs.nodes[node];
+    const hb = obs?.heartbeat;
+    const canFence =
+      group.fencing === 'stop-instance' &&
+      obs !== undefined &&
+      !(obs.instance && INSTANCE_GOING_DOWN_STATES.has(obs.instance.state));
+    if (isLive(hb, now, timing) && (state.stopFailures[node] ?? 0) < MAX_STOP_FAILURES) {
+      // Alive: stop it ourselves (through the agent's guard, at the current epoch), then it is out.
+      for (const r of execs)
+        actions.push({
+          type: 'deactivate',
+          node,
+          resource: r.name,
+          why: `stop ${r.name} on ${node} before another node starts it`,
+        });
+      actions.push({
+        type: 'update',
+        set: {
+          mayRun: state.mayRun.filter((n) => n !== node && !confirmed.includes(n)),
+          stopFailures: omit(state.stopFailures, node),
+        },
+        why: `${node} stopped ${group.name}`,
+      });
+      // One live node per plan: its stop must succeed before the next step.
+      break;
+    }
+    if (canFence) {
+      actions.push({
+        type: 'fence-instance',
+        node,
+        why: `${node} must be fenced before another node starts ${group.name} and cannot be reached`,
+      });
+      actions.push({
+        type: 'alert',
+        kind: 'node.fenced',
+        message: `group ${group.name}: stopping instance ${obs?.config.instanceId} (${node}) to fence it`,
+      });
+      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, 5_000);
+      continue;
+    }
+    if (!hb) {
+      ctx.reasons.push(
+        `cannot confirm that ${node} stopped: it has no renewal on record; stop its instance to release the group`,
+      );
+      continue;
+    }
+    // Not reachable: wait until its lease has certainly run out (it fences itself).
+    const lease = Math.max(hb.leaseMs, timing.leaseMs);
+    const suspect = suspects[node];
+    if (!suspect || suspect.token !== hb.token) {
+      suspects[node] = { token: hb.token, firstSeenAt: now };
+      suspectsChanged = true;
+      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, lease + timing.maxClockSkewMs);
+    } else {
+      requeueAfterMs = Math.min(
+        requeueAfterMs ?? Number.POSITIVE_INFINITY,
+        suspect.firstSeenAt + lease + timing.maxClockSkewMs - now,
+      );
+    }
+    ctx.reasons.push(`waiting for ${node} to fence itself (renewal ${hb.token} unchanged)`);
+  }
+
+  const head: Action[] = [];
+  if (confirmed.length > 0 || suspectsChanged) {
+    for (const n of confirmed) delete suspects[n];
+    head.push({
+      type: 'update',
+      set: {
+        mayRun: state.mayRun.filter((n) => !confirmed.includes(n)),
+        suspects,
+        stopFailures: confirmed.reduce((acc, n) => omit(acc, n), state.stopFailures),
+      },
+      why: confirmed.length > 0 ? `confirmed stopped: ${confirmed.join(', ')}` : 'recording silent nodes',
+    });
+  }
+  // A live node's stop carries its own mayRun update computed from the state before `head`; fold
+  // the confirmations in so that the later update does not put confirmed nodes back.
+  const all = [...head, ...actions];
+  if (all.length === 0) return { actions: [], ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+  return { actions: all, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+}
+
+// ------------------------------------------------------------------------------------------------
+// 4. Offline
+
+function settleOffline(ctx: Ctx, why: string): Action[] {
+  const { state, group } = ctx;
+  const target: GroupState['phase'] = state.desired === 'online' ? 'Failed' : 'Offline';
+  const last = state.lastOwner;
+  if (state.phase === target && last === null) return [];
+  // Entry points first, then the record says "stopped", then the announcement.
+  const actions: Action[] = [];
+  if (last !== null) {
+    for (const r of [...group.resources].reverse()) {
+      if (ENTRY_POINTS.has(r.type))
+        actions.push({ type: 'deactivate', node: last, resource: r.name, why: `take ${r.name} off ${last}` });
+    }
+  }
+  const set: GroupPatch = { lastOwner: null };
+  if (state.phase === target) {
+    actions.push({ type: 'update', set, why: 'entry points released' });
+    return actions;
+  }
+  Object.assign(
+    set,
+    { phase: target, phaseSince: ctx.now },
+    target === 'Failed' ? { lastError: `no eligible node: ${why}` } : {},
+  );
+  actions.push({
+    type: 'update',
+    set,
+    why: target === 'Offline' ? 'group stopped' : 'group down: no eligible node',
+  });
+  actions.push(
+    target === 'Offline'
+      ? { type: 'alert', kind: 'group.stopped', message: `group ${group.name} stopped` }
+      : {
+          type: 'alert',
+          kind: 'failover.failed',
+          message: `group ${group.name} cannot run: no eligible node (${why})`,
+        },
+  );
+  return actions;
+}
+
+// ------------------------------------------------------------------------------------------------
+// 5. Starting
+
+function start(ctx: Ctx, owner: string): Action[] {
+  const { state, group } = ctx;
+  const actions: Action[] = [];
+  if (!state.mayRun.includes(owner) || state.lastOwner !== owner) {
+    // Recorded *before* anything starts there: from now on, promoting anyone else needs proof it stopped.
+    actions.push({
+      type: 'update',
+      set: { mayRun: [...new Set([...state.mayRun, owner])], lastOwner: owner },
+      why: `${owner} may run ${group.name} from now on`,
+    });
+  }
+  for (const r of group.resources)
+    actions.push({ type: 'activate', node: owner, resource: r.name, why: `bring ${r.name} up on ${owner}` });
+  actions.push({
+    type: 'update',
+    set: { phase: 'Online', phaseSince: ctx.now, healthySince: ctx.now, lastError: null },
+    why: `${group.name} online on ${owner}`,
+  });
+  actions.push({
+    type: 'alert',
+    kind: 'failover.completed',
+    message: `group ${group.name} is online on ${owner} (epoch ${state.epoch})`,
+  });
+  return actions;
+}
+
+// ------------------------------------------------------------------------------------------------
+// 6. Online: monitors and recovery
+
+interface MonitorFinding {
+  key: string;
+  status: MonitorStatus;
+  detail: string;
+  policy: RecoveryPolicy;
+  /** Resources to restart, in activation order; empty when a restart cannot help. */
+  restart: ResourceConfig[];
+}
+
+function superviseOnline(ctx: Ctx, owner: string): { actions: Action[]; requeueAfterMs?: number } {
+  const { state, group, now } = ctx;
+  const findings = collectFindings(ctx, owner);
+  const errors = findings.filter((f) => f.status === 'error');
+  const actions: Action[] = [];
+  const patch: GroupPatch = {};
+
+  // Monitor status transitions: recorded and announced once.
+  const monitors = { ...state.monitors };
+  let monitorsChanged = false;
+  const seen = new Set<string>();
+  for (const f of findings) {
+    seen.add(f.key);
+    if (monitors[f.key]?.status !== f.status) {
+      monitors[f.key] = { status: f.status, detail: f.detail, since: now };
+      monitorsChanged = true;
+      if (f.status === 'error' || f.status === 'warn') {
+        actions.push({
+          type: 'alert',
+          kind: f.status === 'error' ? 'monitor.error' : 'monitor.warning',
+          message: `group ${group.name} on ${owner}: ${f.key}: ${f.detail}`,
+        });
+      }
+    }
+  }
+  for (const [key, m] of Object.entries(state.monitors)) {
+    if (!seen.has(key) && m.status !== 'ok') {
+      monitors[key] = { status: 'ok', detail: 'recovered', since: now };
+      monitorsChanged = true;
+      actions.push({
+        type: 'alert',
+        kind: 'monitor.recovered',
+        message: `group ${group.name} on ${owner}: ${key} recovered`,
+      });
+    }
+  }
+  if (monitorsChanged) patch.monitors = monitors;
+
+  const first = errors[0];
+  if (!first) {
+    const healthySince = state.healthySince ?? now;
+    if (state.healthySince === null) patch.healthySince = healthySince;
+    const dirty =
+      Object.keys(state.restarts).length +
+        Object.keys(state.failovers).length +
+        Object.keys(state.blocked).length >
+        0 || state.finalActionTaken;
+    if (dirty && now - healthySince >= group.stableAfterMs) {
+      Object.assign(patch, {
+        restarts: {},
+        failovers: {},
+        blocked: {},
+        finalActionTaken: false,
+        lastError: null,
+      });
+      ctx.reasons.push(`stable for ${now - healthySince} ms: recovery counters reset`);
+    }
+    if (Object.keys(patch).length > 0) actions.unshift({ type: 'update', set: patch, why: 'monitor status' });
+    return { actions };
+  }
+
+  if (state.healthySince !== null) patch.healthySince = null;
+  ctx.reasons.push(`monitor ${first.key}: ${first.detail}`);
+  const restarts = state.restarts[first.key] ?? 0;
+  const failovers = state.failovers[first.key] ?? 0;
+  if (first.restart.length > 0 && restarts < first.policy.restarts) {
+    patch.restarts = { ...state.restarts, [first.key]: restarts + 1 };
+    patch.restartedAt = { ...state.restartedAt, [first.key]: now };
+    patch.lastError = `${first.key}: ${first.detail}`;
+    actions.unshift({
+      type: 'update',
+      set: patch,
+      why: `restart ${restarts + 1}/${first.policy.restarts} for ${first.key}`,
+    });
+    for (const r of [...first.restart].reverse()) {
+      if (r.type === 'exec')
+        actions.push({
+          type: 'deactivate',
+          node: owner,
+          resource: r.name,
+          why: `restart ${r.name} (${first.key})`,
+        });
+    }
+    for (const r of first.restart)
+      actions.push({
+        type: 'activate',
+        node: owner,
+        resource: r.name,
+        why: `restart ${r.name} (${first.key})`,
+      });
+    actions.push({
+      type: 'alert',
+      kind: 'resource.restarted',
+      message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarting ${first.restart.map((r) => r.name).join(', ')} (${restarts + 1}/${first.policy.restarts})`,
+    });
+    return { actions };
+  }
+  if (failovers < first.policy.failovers && candidates(ctx, owner).length > 0) {
+    patch.failovers = { ...state.failovers, [first.key]: failovers + 1 };
+    patch.blocked = { ...state.blocked, [owner]: { reason: `${first.key}: ${first.detail}`, at: now } };
+    patch.lastError = `${first.key}: ${first.detail}`;
+    actions.unshift({
+      type: 'update',
+      set: patch,
+      why: `failover ${failovers + 1}/${first.policy.failovers} for ${first.key}`,
+    });
+    return { actions };
+  }
+  if (state.finalActionTaken) {
+    if (Object.keys(patch).length > 0) actions.unshift({ type: 'update', set: patch, why: 'monitor status' });
+    return { actions };
+  }
+  patch.finalActionTaken = true;
+  patch.lastError = `${first.key}: ${first.detail}; recovery exhausted, final action ${first.policy.finalAction}`;
+  actions.unshift({
+    type: 'update',
+    set: patch,
+    why: `final action ${first.policy.finalAction} for ${first.key}`,
+  });
+  actions.push({
+    type: 'alert',
+    kind: 'monitor.error',
+    message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarts and failovers exhausted, final action: ${first.policy.finalAction}`,
+  });
+  if (first.policy.finalAction === 'stop-group') {
+    actions.push(...takeover(ctx, null, `final action stop-group for ${first.key}`, { desired: 'offline' }));
+  } else if (first.policy.finalAction === 'stop-node') {
+    actions.push({ type: 'fence-instance', node: owner, why: `final action stop-node for ${first.key}` });
+  }
+  return { actions };
+}
+
+function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
+  const { obs, state, group, now, timing } = ctx;
+  const out: MonitorFinding[] = [];
+  const byName = new Map(group.resources.map((r) => [r.name, r]));
+  const hb = obs.nodes[owner]?.heartbeat;
+  const grace = 2 * timing.heartbeatIntervalMs + timing.maxClockSkewMs;
+
+  // Entry points, checked by reconcile.
+  for (const r of group.resources) {
+    if (!ENTRY_POINTS.has(r.type)) continue;
+    const check = obs.checks[r.name];
+    if (!check) continue;
+    const m = group.monitors.find((x) => x.type === 'resource' && x.resource === r.name) as
+      | Extract<MonitorConfig, { type: 'resource' }>
+      | undefined;
+    const key = m?.name ?? `check:${r.name}`;
+    const policy = m?.recovery ?? DEFAULT_ENTRY_POINT_POLICY;
+    if (check.status === 'drift')
+      out.push({ key, status: 'error', detail: check.detail, policy, restart: [r] });
+    else if (check.status === 'error') {
+      const onApiError = m?.onApiError ?? 'warn';
+      if (onApiError === 'recover')
+        out.push({ key, status: 'error', detail: check.detail, policy, restart: [r] });
+      else if (onApiError === 'warn')
+        out.push({ key, status: 'warn', detail: `AWS API failure: ${check.detail}`, policy, restart: [] });
+    }
+  }
+
+  // Agent-side monitors on the owner.
+  for (const m of agentMonitors(group)) {
+    const report = hb?.monitors[m.name];
+    if (!report || (report.status !== 'error' && report.status !== 'warn')) continue;
+    const waitMs = Math.max(m.startWaitMs, m.intervalMs * (m.retries + 1)) + grace;
+    if (now - state.phaseSince < Math.max(m.startWaitMs + grace, 0)) continue;
+    const restartedAt = state.restartedAt[m.name];
+    if (restartedAt !== undefined && now - restartedAt < waitMs) continue;
+    const target = m.resource ? byName.get(m.resource) : undefined;
+    out.push({
+      key: m.name,
+      status: report.status,
+      detail: `${m.type} monitor${detailOf(report.detail)}`,
+      policy: m.recovery,
+      restart: report.status === 'error' && target ? [target] : [],
+    });
+  }
+
+  // AWS-side conditions configured as monitors.
+  const ownerObs = obs.nodes[owner];
+  for (const m of group.monitors) {
+    if (m.type !== 'instance' && m.type !== 'az') continue;
+    const apiError = obs.apiErrors[m.type];
+    if (apiError) {
+      if (m.onApiError === 'recover')
+        out.push({ key: m.name, status: 'error', detail: apiError, policy: m.recovery, restart: [] });
+      else if (m.onApiError === 'warn')
+        out.push({
+          key: m.name,
+          status: 'warn',
+          detail: `AWS API failure: ${apiError}`,
+          policy: m.recovery,
+          restart: [],
+        });
+    } else if (m.type === 'instance' && ownerObs?.instance?.statusOk === false) {
+      out.push({
+        key: m.name,
+        status: 'error',
+        detail: `instance ${ownerObs.config.instanceId} status checks impaired`,
+        policy: m.recovery,
+        restart: [],
+      });
+    }
+  }
+
+  // The owner's agent says the group is not running there although it should.
+  const report = hb?.groups[group.name];
+  const key = 'agent-report';
+  const restartedAt = state.restartedAt[key] ?? Number.NEGATIVE_INFINITY;
+  if (
+    report &&
+    report.epoch === state.epoch &&
+    (report.state === 'stopped' || report.state === 'failed') &&
+    now - state.phaseSince > grace &&
+    now - restartedAt > grace &&
+    hb !== undefined &&
+    hb.sentAt > Math.max(state.phaseSince, restartedAt) + timing.maxClockSkewMs
+  ) {
+    out.push({
+      key,
+      status: 'error',
+      detail: `agent of ${owner} reports ${group.name} ${report.state}`,
+      policy: AGENT_REPORT_POLICY,
+      restart: group.resources,
+    });
+  }
+  // Errors first, in a stable order, so that the same observation gives the same plan.
+  return out.sort((a, b) => (a.status === b.status ? 0 : a.status === 'error' ? -1 : 1));
+}
+
+function agentMonitors(group: GroupConfig) {
+  return group.monitors.filter(
+    (
+      m,
+    ): m is Extract<
+      MonitorConfig,
+      { type: 'pid' | 'disk' | 'ip' | 'http' | 'tcp' | 'command' | 'dns' | 'vip' }
+    > => ['pid', 'disk', 'ip', 'http', 'tcp', 'command', 'dns', 'vip'].includes(m.type),
+  );
+}
+
+/** Monitors tied to a resource watch only where the group runs unless told otherwise. */
+export function monitorTiming(m: MonitorConfig): 'always' | 'active' {
+  return m.timing ?? (m.resource !== undefined || m.type === 'vip' ? 'active' : 'always');
+}
+
+function detailOf(detail: string | undefined): string {
+  return detail ? `: ${detail}` : '';
+}
+
+function omit<T>(record: Record<string, T>, key: string): Record<string, T> {
+  const { [key]: _, ...rest } = record;
+  return rest;
+}
+
+/**
+ * What the group record should remember when an action of a plan failed. Pure; the executor applies
+ * it (conditionally) and ends the plan, so the next decision is made on fresh state.
+ */
+export function patchForFailedAction(
+  state: GroupState,
+  action: Action,
+  message: string,
+  now: number,
+): GroupPatch {
+  const lastError = `${action.type}${'resource' in action ? ` ${action.resource}` : ''}${'node' in action ? ` on ${action.node}` : ''} failed: ${message}`;
+  if (action.type === 'activate') {
+    const key = `activate:${action.resource}`;
+    const attempts = (state.restarts[key] ?? 0) + 1;
+    if (attempts >= MAX_ACTIVATION_ATTEMPTS) {
+      // Set the node aside for this group; the next decision moves the group if it can.
+      return {
+        lastError,
+        restarts: omit(state.restarts, key),
+        blocked: {
+          ...state.blocked,
+          [action.node]: {
+            reason: `activating ${action.resource} failed ${attempts} times: ${message}`,
+            at: now,
+          },
+        },
+      };
+    }
+    return { lastError, restarts: { ...state.restarts, [key]: attempts } };
+  }
+  if (action.type === 'deactivate') {
+    // A failed stop is an error, never "not running": the node stays in mayRun.
+    return {
+      lastError,
+      stopFailures: { ...state.stopFailures, [action.node]: (state.stopFailures[action.node] ?? 0) + 1 },
+    };
+  }
+  return { lastError };
+}

@@ -1,0 +1,167 @@
+/**
+ * The interfaces reconcile depends on. Adapters implement them for AWS (shared/state,
+ * shared/resources, shared/aws, shared/notify) and tests implement them in memory.
+ */
+import type { ClusterConfig } from '../config/load';
+import type { NodeConfig, ResourceConfig } from '../config/schema';
+import type {
+  CheckResult,
+  GroupLock,
+  GroupState,
+  Heartbeat,
+  InstanceView,
+  NodeFact,
+  RequestView,
+} from './model';
+import type { AlertKind, GroupPatch } from './plan';
+
+export interface Clock {
+  /** Wall clock, ms since the epoch. */
+  now(): number;
+  /** Resolves after `ms`, or rejects when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface Log {
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+  error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+export interface StoredConfig {
+  config: ClusterConfig;
+  version: number;
+  hash: string;
+  appliedAt: number;
+}
+
+/** Identifies the writer of a group record: only the lock holder writes, at a known epoch. */
+export interface WriteGuard {
+  holder: string;
+  epoch: number;
+  /** Controller clock at the time of the write; the lock must not have expired by then. */
+  now: number;
+}
+
+export interface AuditEvent {
+  at: number;
+  cluster: string;
+  group?: string;
+  node?: string;
+  epoch?: number;
+  kind: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export interface StateStore {
+  getConfig(cluster: string): Promise<StoredConfig | undefined>;
+  /** Strongly consistent. */
+  getGroup(cluster: string, group: string): Promise<GroupState | undefined>;
+  /**
+   * Takes the per-group lock (creating the record from `initial` when missing). Throws
+   * LockBusyError when another holder's lock has not expired.
+   */
+  acquireLock(cluster: string, initial: GroupState, lock: GroupLock, now: number): Promise<GroupState>;
+  /**
+   * Lets go of the lock unless the record was kicked since `kickSeen`; returns false when kicked
+   * (the caller should decide once more) and true when released (or no longer ours).
+   */
+  releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean>;
+  /** Tells the current lock holder that something changed and it should look again. */
+  kick(cluster: string, group: string): Promise<void>;
+  /** Conditional update at `guard.epoch` by the lock holder; `bumpEpoch` makes it a takeover. */
+  updateGroup(
+    cluster: string,
+    group: string,
+    guard: WriteGuard,
+    patch: GroupPatch,
+    bumpEpoch?: boolean,
+  ): Promise<GroupState>;
+  /** The conditional epoch check made immediately before every mutation of AWS. */
+  fence(cluster: string, group: string, guard: WriteGuard): Promise<void>;
+  /** Strongly consistent reads of the nodes' heartbeat items. */
+  getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>>;
+  /** Pending requests, oldest first. */
+  listRequests(cluster: string): Promise<RequestView[]>;
+  /** Marks a pending request done or rejected; false if it was already completed. */
+  completeRequest(
+    cluster: string,
+    id: string,
+    outcome: 'done' | 'rejected',
+    message: string,
+    now: number,
+  ): Promise<boolean>;
+  getFacts(cluster: string): Promise<Record<string, NodeFact[]>>;
+  appendAudit(event: AuditEvent): Promise<void>;
+}
+
+export interface MutationContext {
+  cluster: string;
+  group: string;
+  epoch: number;
+  /** The invocation holding the group lock (shown in SSM comments and audit). */
+  holder: string;
+  /** Must be awaited immediately before every call that changes AWS; throws when the epoch is stale. */
+  beforeMutation(): Promise<void>;
+  signal: AbortSignal;
+}
+
+export interface ResourceRequest extends MutationContext {
+  cache: DescribeCache;
+  resource: ResourceConfig;
+  node: NodeConfig;
+  config: ClusterConfig;
+}
+
+export interface ActionOutcome {
+  /** False when the resource was already in the wanted state (no mutating call was made). */
+  changed: boolean;
+  detail: string;
+}
+
+/** Memo of describe calls for one reconcile, shared by all groups (one call per kind). */
+export type DescribeCache = Map<string, Promise<unknown>>;
+
+export interface CheckRequest {
+  cache: DescribeCache;
+  cluster: string;
+  group: string;
+  resource: ResourceConfig;
+  /** The node that should hold the resource. */
+  node: NodeConfig;
+  config: ClusterConfig;
+  signal: AbortSignal;
+}
+
+export interface ResourceDriver {
+  activate(req: ResourceRequest): Promise<ActionOutcome>;
+  deactivate(req: ResourceRequest): Promise<ActionOutcome>;
+  check(req: CheckRequest): Promise<CheckResult>;
+}
+
+export interface Cloud {
+  resources: Record<ResourceConfig['type'], ResourceDriver>;
+  /** One call for all instances of a reconcile. Missing ids are unknown. */
+  describeInstances(
+    instanceIds: readonly string[],
+    signal: AbortSignal,
+  ): Promise<Record<string, InstanceView>>;
+  /** One call for all zones of a reconcile. */
+  describeZones(zones: readonly string[], signal: AbortSignal): Promise<Record<string, string>>;
+  /** Hard fence (StopInstances with force). */
+  stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome>;
+}
+
+export interface TransitionEvent {
+  kind: AlertKind;
+  cluster: string;
+  group?: string;
+  epoch?: number;
+  message: string;
+  at: number;
+}
+
+export interface Notifier {
+  publish(event: TransitionEvent): Promise<void>;
+}

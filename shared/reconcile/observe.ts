@@ -1,0 +1,139 @@
+/**
+ * observe: read the current state of one group, fresh, for decide(). Describe calls (instances,
+ * zones) are made once per reconcile and shared by every group through the DescribeCache.
+ */
+import type { GroupConfig } from '../config/schema';
+import { FailoverError } from '../core/errors';
+import type { CheckResult, GroupObservation, GroupState, InstanceView, NodeObservation } from '../core/model';
+import type { Cloud, DescribeCache, StateStore, StoredConfig } from '../core/ports';
+
+export interface ObserveDeps {
+  store: StateStore;
+  cloud: Cloud;
+}
+
+/** Shared, memoized reads of one reconcile. */
+export class ReconcileSnapshot {
+  readonly cache: DescribeCache = new Map();
+  constructor(
+    private readonly deps: ObserveDeps,
+    readonly stored: StoredConfig,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
+    let p = this.cache.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = load();
+      this.cache.set(key, p);
+    }
+    return p;
+  }
+
+  /** Forget describe results (e.g. after a hard fence, to see the instance stop). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  instances(): Promise<{ views: Record<string, InstanceView>; error?: string }> {
+    const ids = this.stored.config.nodes.map((n) => n.instanceId);
+    return this.memo('instances', async () => {
+      try {
+        return { views: await this.deps.cloud.describeInstances(ids, this.signal) };
+      } catch (e) {
+        return { views: {}, error: errorMessage(e) };
+      }
+    });
+  }
+
+  zones(): Promise<{ states: Record<string, string>; error?: string }> {
+    const zones = [...new Set(this.stored.config.nodes.map((n) => n.az))];
+    return this.memo('zones', async () => {
+      try {
+        return { states: await this.deps.cloud.describeZones(zones, this.signal) };
+      } catch (e) {
+        return { states: {}, error: errorMessage(e) };
+      }
+    });
+  }
+}
+
+export async function observeGroup(
+  deps: ObserveDeps,
+  snapshot: ReconcileSnapshot,
+  group: GroupConfig,
+  state: GroupState,
+  now: () => number,
+  signal: AbortSignal,
+): Promise<GroupObservation> {
+  const { config } = snapshot.stored;
+  const nodeNames = config.nodes.map((n) => n.name);
+  const [heartbeats, instances, zones, facts, requests] = await Promise.all([
+    deps.store.getHeartbeats(config.cluster, nodeNames),
+    snapshot.instances(),
+    snapshot.zones(),
+    deps.store.getFacts(config.cluster),
+    deps.store.listRequests(config.cluster),
+  ]);
+  const nodes: Record<string, NodeObservation> = {};
+  for (const n of config.nodes) {
+    const obs: NodeObservation = { config: n, facts: facts[n.name] ?? [] };
+    const hb = heartbeats[n.name];
+    if (hb) obs.heartbeat = hb;
+    const instance = instances.views[n.instanceId];
+    if (instance) obs.instance = instance;
+    const az = zones.states[n.az];
+    if (az) obs.azState = az;
+    nodes[n.name] = obs;
+  }
+
+  // Entry points are checked only where the group should be serving.
+  const checks: Record<string, CheckResult> = {};
+  const owner = state.owner !== null ? config.nodes.find((n) => n.name === state.owner) : undefined;
+  if (owner && state.phase === 'Online' && state.mode === 'auto') {
+    await Promise.all(
+      group.resources
+        .filter((r) => r.type === 'vip' || r.type === 'eip' || r.type === 'dns')
+        .map(async (resource) => {
+          try {
+            checks[resource.name] = await deps.cloud.resources[resource.type].check({
+              cache: snapshot.cache,
+              cluster: config.cluster,
+              group: group.name,
+              resource,
+              node: owner,
+              config,
+              signal,
+            });
+          } catch (e) {
+            checks[resource.name] = {
+              status: 'error',
+              detail: errorMessage(e),
+              ...(e instanceof FailoverError ? { code: e.code } : {}),
+            };
+          }
+        }),
+    );
+  }
+
+  const apiErrors: GroupObservation['apiErrors'] = {};
+  if (instances.error) apiErrors.instance = instances.error;
+  if (zones.error) apiErrors.az = zones.error;
+
+  return {
+    now: now(),
+    config,
+    group,
+    state,
+    nodes,
+    requests: requests.filter((r) => r.group === group.name || r.group === '*'),
+    checks,
+    apiErrors,
+  };
+}
+
+export function errorMessage(e: unknown): string {
+  if (e instanceof FailoverError) return `${e.code}: ${e.message}`;
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}

@@ -1,0 +1,449 @@
+/**
+ * reconcile: the one path every trigger takes (schedule, EC2 event, Spot/rebalance warning, Health,
+ * DynamoDB stream, `failoverctl reconcile --once`). Per group:
+ *
+ *   lock ─▶ [ observe ─▶ decide (pure) ─▶ execute ] ─▶ ... until the plan is empty ─▶ unlock
+ *
+ * Timeline of one invocation (controller clock):
+ *
+ *   start                                  deadline            lock.expiresAt
+ *     |── rounds ──────────────────────────────|── lockSlackMs ──────|
+ *                                              ^ every in-flight AWS call is aborted here, so no
+ *                                                mutation of ours lands after a newer holder may
+ *                                                have taken the lock.
+ *
+ * Every mutation of AWS is preceded by `store.fence()`: a conditional write that succeeds only if
+ * the epoch is still the planned one and we still hold an unexpired lock.
+ */
+import type { ClusterConfig } from '../config/load';
+import type { GroupConfig } from '../config/schema';
+import { decide, patchForFailedAction } from '../core/decide';
+import {
+  ConflictError,
+  DeadlineExceededError,
+  FailoverError,
+  LockBusyError,
+  NotFoundError,
+} from '../core/errors';
+import { type GroupState, initialGroupState } from '../core/model';
+import type { Action, Plan } from '../core/plan';
+import type {
+  Clock,
+  Cloud,
+  Log,
+  MutationContext,
+  Notifier,
+  StateStore,
+  TransitionEvent,
+} from '../core/ports';
+import { errorMessage, observeGroup, ReconcileSnapshot } from './observe';
+
+export interface ReconcileDeps {
+  store: StateStore;
+  cloud: Cloud;
+  notifier: Notifier;
+  clock: Clock;
+  log: Log;
+  /** Identifies this invocation as lock holder (Lambda request id, CLI run id). */
+  holder: string;
+}
+
+export interface ReconcileOptions {
+  /** Controller-clock time by which every call of this invocation has finished or been aborted. */
+  deadline: number;
+  /** How long the lock outlives the deadline: covers clock skew between invocations and network slack. */
+  lockSlackMs?: number;
+  /** Only these groups (the trigger's hint); all groups when absent. */
+  groups?: readonly string[];
+  /** Safety valve against a plan that never converges. */
+  maxRounds?: number;
+  /** Longest wait inside the invocation for a time-based condition (e.g. a lease running out). */
+  maxWaitMs?: number;
+}
+
+export type GroupStatus = 'converged' | 'waiting' | 'busy' | 'error' | 'deadline' | 'unconverged';
+
+export interface GroupOutcome {
+  group: string;
+  status: GroupStatus;
+  epoch?: number;
+  owner?: string | null;
+  phase?: string;
+  rounds: number;
+  actions: number;
+  /** Milliseconds to wait before looking again, when waiting on time. */
+  requeueAfterMs?: number;
+  error?: { code: string; message: string; retryable: boolean };
+}
+
+export interface ClusterOutcome {
+  cluster: string;
+  configVersion?: number;
+  groups: GroupOutcome[];
+}
+
+const DEFAULT_LOCK_SLACK_MS = 5_000;
+const DEFAULT_MAX_ROUNDS = 25;
+const DEFAULT_MAX_WAIT_MS = 30_000;
+/** Stop starting new work this long before the deadline. */
+const DEADLINE_MARGIN_MS = 250;
+
+/** Reconcile every (or the hinted) group of one cluster. Never throws for one group's failure. */
+export async function reconcileCluster(
+  deps: ReconcileDeps,
+  cluster: string,
+  options: ReconcileOptions,
+): Promise<ClusterOutcome> {
+  const stored = await deps.store.getConfig(cluster);
+  if (!stored) {
+    throw new NotFoundError(
+      'CLUSTER_NOT_FOUND',
+      `cluster ${cluster} has no configuration in the state table; run "failoverctl apply -f cluster.yaml" first`,
+    );
+  }
+  const deadline = deadlineSignal(deps.clock, options.deadline);
+  try {
+    const snapshot = new ReconcileSnapshot(deps, stored, deadline.signal);
+    const groups = stored.config.groups.filter((g) => !options.groups || options.groups.includes(g.name));
+    const outcomes = await Promise.all(
+      groups.map((g) => reconcileGroup(deps, snapshot, g, options, deadline.signal)),
+    );
+    return { cluster, configVersion: stored.version, groups: outcomes };
+  } finally {
+    deadline.cancel();
+  }
+}
+
+async function reconcileGroup(
+  deps: ReconcileDeps,
+  snapshot: ReconcileSnapshot,
+  group: GroupConfig,
+  options: ReconcileOptions,
+  signal: AbortSignal,
+): Promise<GroupOutcome> {
+  const { store, clock, holder, log } = deps;
+  const config = snapshot.stored.config;
+  const cluster = config.cluster;
+  const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
+  const lockExpiresAt = options.deadline + (options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS);
+
+  let state: GroupState;
+  try {
+    state = await store.acquireLock(
+      cluster,
+      initialGroupState(group, clock.now()),
+      { holder, expiresAt: lockExpiresAt },
+      clock.now(),
+    );
+  } catch (e) {
+    if (e instanceof LockBusyError) {
+      // The holder re-reads before letting go, so what made us look will be seen.
+      await store
+        .kick(cluster, group.name)
+        .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
+      log.info('group busy', { cluster, group: group.name, holder: e.holder });
+      return { ...outcome, status: 'busy' };
+    }
+    return { ...outcome, status: 'error', error: toOutcomeError(e) };
+  }
+
+  const alerts: Promise<void>[] = [];
+  let released = false;
+  try {
+    const maxRounds = options.maxRounds ?? DEFAULT_MAX_ROUNDS;
+    for (;;) {
+      if (clock.now() >= options.deadline - DEADLINE_MARGIN_MS) {
+        outcome.status = 'deadline';
+        break;
+      }
+      if (outcome.rounds >= maxRounds) {
+        outcome.status = 'unconverged';
+        log.error('plan did not converge', { cluster, group: group.name, rounds: outcome.rounds });
+        break;
+      }
+      if (outcome.rounds > 0) {
+        const fresh = await store.getGroup(cluster, group.name);
+        if (!fresh || fresh.lock?.holder !== holder) {
+          // Our lock expired and someone else took over: stop touching this group.
+          outcome.status = 'deadline';
+          break;
+        }
+        state = fresh;
+      }
+      outcome.rounds++;
+      const kickSeen = state.kick;
+      const obs = await observeGroup(deps, snapshot, group, state, () => clock.now(), signal);
+      const plan = decide(obs);
+      logDecision(deps, cluster, state, plan);
+
+      if (plan.actions.length === 0) {
+        const wait = plan.requeueAfterMs;
+        if (
+          wait !== undefined &&
+          wait <= (options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS) &&
+          clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS
+        ) {
+          await clock.sleep(wait + 1, signal);
+          snapshot.invalidate();
+          continue;
+        }
+        if (wait !== undefined) {
+          outcome.status = 'waiting';
+          outcome.requeueAfterMs = wait;
+        }
+        if (await store.releaseLock(cluster, group.name, holder, kickSeen)) {
+          released = true;
+          break;
+        }
+        // Kicked while we decided: look once more.
+        continue;
+      }
+
+      await audit(deps, {
+        at: clock.now(),
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        kind: 'decision',
+        message: summarize(plan),
+        data: { actions: plan.actions, reasons: plan.reasons },
+      });
+      try {
+        state = await execute(deps, config, group, plan, state, signal, alerts);
+        outcome.actions += plan.actions.length;
+      } catch (e) {
+        if (e instanceof ConflictError) {
+          log.warn('lost a race; deciding again on fresh state', {
+            cluster,
+            group: group.name,
+            error: e.message,
+          });
+          continue;
+        }
+        throw e;
+      }
+    }
+  } catch (e) {
+    outcome.status = e instanceof DeadlineExceededError || signal.aborted ? 'deadline' : 'error';
+    outcome.error = toOutcomeError(e);
+    log.error('reconcile of group failed', { cluster, group: group.name, error: outcome.error });
+  } finally {
+    if (!released) {
+      await store.releaseLock(cluster, group.name, holder, Number.NaN).catch(() => undefined);
+    }
+    await Promise.allSettled(alerts);
+  }
+  outcome.epoch = state.epoch;
+  outcome.owner = state.owner;
+  outcome.phase = state.phase;
+  return outcome;
+}
+
+/** Applies one plan in order. Stops at the first failure, after recording it on the group. */
+async function execute(
+  deps: ReconcileDeps,
+  config: ClusterConfig,
+  group: GroupConfig,
+  plan: Plan,
+  initial: GroupState,
+  signal: AbortSignal,
+  alerts: Promise<void>[],
+): Promise<GroupState> {
+  const { store, cloud, clock, holder } = deps;
+  const cluster = config.cluster;
+  let state = initial;
+  const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
+  const mutation = (): MutationContext => ({
+    cluster,
+    group: group.name,
+    epoch: state.epoch,
+    holder,
+    signal,
+    beforeMutation: async () => {
+      const late = () =>
+        new DeadlineExceededError(`reconcile deadline passed before a change to group ${group.name}`);
+      if (signal.aborted) throw late();
+      await store.fence(cluster, group.name, guard());
+      // The fence itself may have been slow: never start a mutation after the deadline.
+      if (signal.aborted) throw late();
+    },
+  });
+
+  for (const action of plan.actions) {
+    switch (action.type) {
+      case 'update':
+        state = await store.updateGroup(cluster, group.name, guard(), action.set);
+        break;
+      case 'takeover':
+        state = await store.updateGroup(cluster, group.name, guard(), action.set, true);
+        break;
+      case 'activate':
+      case 'deactivate':
+      case 'fence-instance':
+        try {
+          const node = config.nodes.find((n) => n.name === action.node);
+          if (!node)
+            throw new NotFoundError('NODE_NOT_FOUND', `node ${action.node} is not in the cluster definition`);
+          const started = clock.now();
+          let detail: string;
+          if (action.type === 'fence-instance') {
+            detail = (await cloud.stopInstance(node.instanceId, mutation())).detail;
+          } else {
+            const resource = group.resources.find((r) => r.name === action.resource);
+            if (!resource)
+              throw new NotFoundError(
+                'RESOURCE_NOT_FOUND',
+                `resource ${action.resource} is not in group ${group.name}`,
+              );
+            const driver = cloud.resources[resource.type];
+            const req = { ...mutation(), cache: new Map(), resource, node, config };
+            detail = (await (action.type === 'activate' ? driver.activate(req) : driver.deactivate(req)))
+              .detail;
+          }
+          deps.log.info('action done', {
+            cluster,
+            group: group.name,
+            epoch: state.epoch,
+            action: describeAction(action),
+            detail,
+            ms: clock.now() - started,
+          });
+        } catch (e) {
+          if (e instanceof ConflictError || signal.aborted) throw e;
+          const message = errorMessage(e);
+          deps.log.error('action failed', {
+            cluster,
+            group: group.name,
+            epoch: state.epoch,
+            action: describeAction(action),
+            error: message,
+          });
+          await audit(deps, {
+            at: clock.now(),
+            cluster,
+            group: group.name,
+            epoch: state.epoch,
+            kind: 'action-failed',
+            message: `${describeAction(action)}: ${message}`,
+          });
+          try {
+            state = await store.updateGroup(
+              cluster,
+              group.name,
+              guard(),
+              patchForFailedAction(state, action, message, clock.now()),
+            );
+          } catch (recordError) {
+            deps.log.warn('could not record the failure', { error: errorMessage(recordError) });
+          }
+          throw e;
+        }
+        break;
+      case 'complete-request':
+        await store.completeRequest(cluster, action.id, action.outcome, action.message, clock.now());
+        await audit(deps, {
+          at: clock.now(),
+          cluster,
+          group: group.name,
+          kind: `request.${action.outcome}`,
+          message: action.message,
+        });
+        alerts.push(
+          notify(deps, {
+            kind: action.outcome === 'done' ? 'request.done' : 'request.rejected',
+            cluster,
+            group: group.name,
+            epoch: state.epoch,
+            message: action.message,
+            at: clock.now(),
+          }),
+        );
+        break;
+      case 'alert':
+        alerts.push(
+          notify(deps, {
+            kind: action.kind,
+            cluster,
+            group: group.name,
+            epoch: state.epoch,
+            message: action.message,
+            at: clock.now(),
+          }),
+        );
+        break;
+    }
+  }
+  return state;
+}
+
+/** Publishing never blocks or fails a failover: errors are logged and dropped. */
+function notify(deps: ReconcileDeps, event: TransitionEvent): Promise<void> {
+  return deps.notifier
+    .publish(event)
+    .catch((e) =>
+      deps.log.warn('could not publish transition', { kind: event.kind, error: errorMessage(e) }),
+    );
+}
+
+async function audit(deps: ReconcileDeps, event: Parameters<StateStore['appendAudit']>[0]): Promise<void> {
+  await deps.store
+    .appendAudit(event)
+    .catch((e) => deps.log.warn('could not write audit event', { error: errorMessage(e) }));
+}
+
+function logDecision(deps: ReconcileDeps, cluster: string, state: GroupState, plan: Plan): void {
+  deps.log.info('decision', {
+    cluster,
+    group: plan.group,
+    epoch: state.epoch,
+    owner: state.owner,
+    phase: state.phase,
+    actions: plan.actions.map(describeAction),
+    requeueAfterMs: plan.requeueAfterMs,
+    observations: plan.reasons,
+  });
+}
+
+export function describeAction(a: Action): string {
+  switch (a.type) {
+    case 'update':
+      return `update(${Object.keys(a.set).join(',')})`;
+    case 'takeover':
+      return `takeover(${a.to ?? 'none'})`;
+    case 'activate':
+    case 'deactivate':
+      return `${a.type}(${a.resource}@${a.node})`;
+    case 'fence-instance':
+      return `fence-instance(${a.node})`;
+    case 'complete-request':
+      return `complete-request(${a.id}:${a.outcome})`;
+    case 'alert':
+      return `alert(${a.kind})`;
+  }
+}
+
+function summarize(plan: Plan): string {
+  const main = plan.actions.find((a) => a.type !== 'alert' && a.type !== 'update') ?? plan.actions[0];
+  return `${plan.actions.map(describeAction).join(' → ')}${main && 'why' in main ? `: ${main.why}` : ''}`;
+}
+
+function toOutcomeError(e: unknown): GroupOutcome['error'] {
+  if (e instanceof FailoverError) return { code: e.code, message: e.message, retryable: e.retryable };
+  return { code: 'INTERNAL', message: errorMessage(e), retryable: true };
+}
+
+/** An AbortSignal that fires at the controller-clock deadline. */
+function deadlineSignal(clock: Clock, deadline: number): { signal: AbortSignal; cancel: () => void } {
+  const controller = new AbortController();
+  const stop = new AbortController();
+  clock.sleep(Math.max(0, deadline - clock.now()), stop.signal).then(
+    () =>
+      controller.abort(
+        new DeadlineExceededError(
+          `invocation deadline ${new Date(deadline).toISOString()} reached; in-flight calls aborted`,
+        ),
+      ),
+    () => undefined,
+  );
+  return { signal: controller.signal, cancel: () => stop.abort() };
+}
