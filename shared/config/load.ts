@@ -52,7 +52,7 @@ export function loadClusterConfigText(text: string, source = 'cluster.yaml'): Va
     return {
       ok: false,
       issues: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        const pos = lineCounter.linePos(e.pos[0]);
         return {
           path: '',
           message: `not valid YAML/JSON: ${e.message.split('\n')[0]}`,

@@ -43,7 +43,8 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
     );
   }
   const margin = num(timing.fenceMarginMs) ?? defaultFenceMarginMs(hb, lease);
-  if (lease - margin < 2 * hb) {
+  // Only once the lease itself is long enough: one root cause, one message.
+  if (lease >= 3 * hb && lease - margin < 2 * hb) {
     add(
       timing.fenceMarginMs === undefined ? 'timing' : 'timing.fenceMarginMs',
       `the agent would fence itself ${lease - margin} ms after its last renewal, less than two heartbeats (${2 * hb} ms); write fenceMarginMs: ${Math.max(1, lease - 2 * hb)} or less, or raise leaseMs`,

@@ -1,0 +1,39 @@
+/** `failoverctl validate -f cluster.yaml`: every problem at once, with its path, line and fix. Writes nothing. */
+import { readFile } from 'node:fs/promises';
+import { type ClusterConfig, loadClusterConfigText } from '../../shared/config/load';
+import { ConfigError, InvalidRequestError } from '../../shared/core/errors';
+import type { Io } from '../context';
+
+/** Reads and validates a definition file; throws ConfigError listing every problem. */
+export async function loadDefinitionFile(file: string): Promise<ClusterConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new InvalidRequestError(
+      `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; pass the cluster definition with -f <file>`,
+    );
+  }
+  const result = loadClusterConfigText(text, file);
+  if (!result.ok) throw new ConfigError(result.issues, file);
+  return result.config;
+}
+
+export function summarizeConfig(config: ClusterConfig): string {
+  const groups = config.groups.map(
+    (g) =>
+      `${g.name} on [${g.nodes.join(', ')}]: ${g.resources.length} resources, ${g.monitors.length} monitors`,
+  );
+  return [
+    `cluster ${config.cluster} (${config.region}): ${config.nodes.length} nodes, ${config.witnesses.length} witnesses, ${config.groups.length} groups`,
+    `  lease ${config.timing.leaseMs} ms, heartbeat every ${config.timing.heartbeatIntervalMs} ms, agents fence ${config.timing.fenceMarginMs} ms before the lease ends`,
+    ...groups.map((g) => `  group ${g}`),
+  ].join('\n');
+}
+
+export async function validateCommand(io: Io, options: { file: string; json?: boolean }): Promise<number> {
+  const config = await loadDefinitionFile(options.file);
+  if (options.json) io.out(JSON.stringify(config, null, 2));
+  else io.out(`${options.file} is valid\n${summarizeConfig(config)}`);
+  return 0;
+}

@@ -1,0 +1,38 @@
+/** What every command needs: output streams, the environment, the table and AWS options. */
+import { type AwsOptions, awsOptionsFromEnv } from '../shared/aws/clients';
+import { DynamoStore } from '../shared/state/dynamo-store';
+import { resolveTableName } from '../shared/state/keys';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: Record<string, string | undefined>;
+  /** Wall clock; a parameter so that tests can pin it. */
+  now: () => number;
+}
+
+export const processIo: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  env: process.env,
+  now: () => Date.now(),
+};
+
+export interface GlobalFlags {
+  table?: string;
+  region?: string;
+  endpoint?: string;
+}
+
+export function awsOptions(io: Io, flags: GlobalFlags): AwsOptions {
+  return awsOptionsFromEnv(io.env, {
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+  });
+}
+
+export function openStore(io: Io, flags: GlobalFlags, regionFallback?: string): DynamoStore {
+  const options = awsOptions(io, flags);
+  if (!options.region && regionFallback) options.region = regionFallback;
+  return new DynamoStore(resolveTableName(flags.table, io.env), options);
+}

@@ -1,0 +1,125 @@
+/**
+ * AWS SDK errors become domain errors here, at the adapter boundary, with stable codes and messages
+ * that say what to fix. Callers above the adapters never see SDK exception classes.
+ */
+import { ConflictError, DeadlineExceededError, FailoverError, NotFoundError } from '../core/errors';
+
+/** The caller lacks an IAM permission; the message names the action and the resource. */
+export class NotAuthorizedError extends FailoverError {
+  constructor(action: string, resource: string, options: { cause?: unknown } = {}) {
+    super(
+      'NOT_AUTHORIZED',
+      `not authorized to call ${action} on ${resource}; grant it to the role in use (see "failoverctl iam-policy")`,
+      options,
+    );
+  }
+}
+
+export class ThrottledError extends FailoverError {
+  constructor(action: string, options: { cause?: unknown } = {}) {
+    super(
+      'THROTTLED',
+      `${action} was throttled by AWS after retries; it will be tried again by the next reconcile`,
+      {
+        ...options,
+        retryable: true,
+      },
+    );
+  }
+}
+
+export class AwsTimeoutError extends FailoverError {
+  constructor(action: string, options: { cause?: unknown } = {}) {
+    super('TIMEOUT', `${action} did not answer in time; check the network path to the AWS endpoint`, {
+      ...options,
+      retryable: true,
+    });
+  }
+}
+
+/** Any other AWS failure, with the service's own code kept for diagnosis. */
+export class AwsApiError extends FailoverError {
+  readonly awsCode: string;
+  constructor(
+    action: string,
+    awsCode: string,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super('AWS_API_ERROR', `${action} failed: ${awsCode}: ${message}`, options);
+    this.awsCode = awsCode;
+  }
+}
+
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'PriorRequestNotComplete',
+  'SlowDown',
+]);
+const DENIED = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'UnrecognizedClientException',
+]);
+const TIMEOUTS = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+]);
+
+export interface ErrorContext {
+  /** The API action, e.g. `ec2:ReplaceRoute`. */
+  action: string;
+  /** What it was called on, e.g. `route table rtb-0abc`. */
+  resource: string;
+  /** Service-specific mappings tried first: AWS code -> domain error. */
+  codes?: Record<string, (message: string, cause: unknown) => FailoverError>;
+}
+
+export function awsErrorCode(e: unknown): string {
+  if (!e || typeof e !== 'object') return 'Unknown';
+  const err = e as { name?: string; Code?: string; code?: string; __type?: string };
+  return err.Code ?? err.name ?? err.code ?? err.__type ?? 'Unknown';
+}
+
+export function toDomainError(e: unknown, ctx: ErrorContext): FailoverError {
+  if (e instanceof FailoverError) return e;
+  const code = awsErrorCode(e);
+  const message = e instanceof Error ? e.message : String(e);
+  const specific = ctx.codes?.[code];
+  if (specific) return specific(message, e);
+  if (code === 'AbortError' || (e instanceof Error && e.name === 'AbortError')) {
+    return new DeadlineExceededError(
+      `${ctx.action} on ${ctx.resource} was aborted at the reconcile deadline`,
+      { cause: e },
+    );
+  }
+  if (THROTTLING.has(code)) return new ThrottledError(`${ctx.action} on ${ctx.resource}`, { cause: e });
+  if (DENIED.has(code)) return new NotAuthorizedError(ctx.action, ctx.resource, { cause: e });
+  if (TIMEOUTS.has(code)) return new AwsTimeoutError(`${ctx.action} on ${ctx.resource}`, { cause: e });
+  if (code === 'ConditionalCheckFailedException' || code === 'TransactionCanceledException') {
+    return new ConflictError(`${ctx.action} on ${ctx.resource}: the item changed since it was read`, {
+      cause: e,
+    });
+  }
+  if (code === 'ResourceNotFoundException') {
+    return new NotFoundError('NOT_FOUND', `${ctx.action}: ${ctx.resource} does not exist (${message})`, {
+      cause: e,
+    });
+  }
+  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return new AwsApiError(ctx.action, code, message, {
+    cause: e,
+    retryable: status !== undefined && status >= 500,
+  });
+}

@@ -1,0 +1,698 @@
+/**
+ * The state table on DynamoDB. Takeover, lock, apply and request completion are conditional writes;
+ * a lost race surfaces as ConflictError (or LockBusyError), never as a silent overwrite. Every read
+ * that a safety decision depends on is strongly consistent.
+ */
+
+import { randomBytes } from 'node:crypto';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { type AwsOptions, clientConfig } from '../aws/clients';
+import { awsErrorCode, toDomainError } from '../aws/errors';
+import { type ClusterConfig, configHash, parseClusterConfig } from '../config/load';
+import { ConflictError, LockBusyError, NotFoundError } from '../core/errors';
+import {
+  type GroupLock,
+  type GroupState,
+  type Heartbeat,
+  initialGroupState,
+  type NodeFact,
+  type RequestKind,
+  type RequestView,
+} from '../core/model';
+import type { GroupPatch } from '../core/plan';
+import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../core/ports';
+import { keys } from './keys';
+
+/** Audit events and completed requests are kept this long (DynamoDB TTL). */
+export const AUDIT_RETENTION_DAYS = 30;
+const COMPLETED_REQUEST_RETENTION_DAYS = 7;
+const DAY_S = 86_400;
+
+const GROUP_FIELDS = [
+  'group',
+  'epoch',
+  'owner',
+  'phase',
+  'phaseSince',
+  'mode',
+  'desired',
+  'mayRun',
+  'restarts',
+  'failovers',
+  'restartedAt',
+  'blocked',
+  'stopFailures',
+  'suspects',
+  'lastOwner',
+  'healthySince',
+  'finalActionTaken',
+  'lastError',
+  'monitors',
+  'kick',
+  'updatedAt',
+] as const satisfies readonly (keyof GroupState)[];
+
+export interface StoredRequest extends RequestView {
+  status: 'pending' | 'done' | 'rejected';
+  message?: string;
+  completedAt?: number;
+}
+
+export interface ApplyResult {
+  changed: boolean;
+  version: number;
+  hash: string;
+  previous?: StoredConfig;
+}
+
+export class DynamoStore implements StateStore {
+  readonly doc: DynamoDBDocumentClient;
+  readonly client: DynamoDBClient;
+
+  constructor(
+    readonly table: string,
+    aws: AwsOptions = {},
+    client?: DynamoDBClient,
+  ) {
+    this.client = client ?? new DynamoDBClient(clientConfig(aws));
+    this.doc = DynamoDBDocumentClient.from(this.client, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+
+  /** Sends a command, turning SDK errors into domain errors that name the table and what to do. */
+  private async send<T>(action: string, command: object): Promise<T> {
+    try {
+      return (await this.doc.send(command as never)) as T;
+    } catch (e) {
+      if (awsErrorCode(e) === 'ResourceNotFoundException') {
+        throw new NotFoundError(
+          'TABLE_NOT_FOUND',
+          `state table ${this.table} does not exist in this account/region; deploy the stack, run "failoverctl init --table ${this.table}", or set --table / FAILOVER_TABLE`,
+          { cause: e },
+        );
+      }
+      throw toDomainError(e, { action: `dynamodb:${action}`, resource: `table ${this.table}` });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Table
+
+  /** Creates the table (for local runs without a deployment); idempotent. */
+  async createTable(): Promise<{ created: boolean }> {
+    const input: CreateTableCommandInput = {
+      TableName: this.table,
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
+    };
+    let created = true;
+    try {
+      await this.client.send(new CreateTableCommand(input));
+    } catch (e) {
+      if (!(e instanceof ResourceInUseException))
+        throw toDomainError(e, { action: 'dynamodb:CreateTable', resource: `table ${this.table}` });
+      created = false;
+    }
+    await waitUntilTableExists({ client: this.client, maxWaitTime: 60 }, { TableName: this.table });
+    if (created) {
+      await this.client.send(
+        new UpdateTimeToLiveCommand({
+          TableName: this.table,
+          TimeToLiveSpecification: { Enabled: true, AttributeName: 'expiresAt' },
+        }),
+      );
+    }
+    return { created };
+  }
+
+  async describeTable() {
+    try {
+      return (await this.client.send(new DescribeTableCommand({ TableName: this.table }))).Table;
+    } catch (e) {
+      if (awsErrorCode(e) === 'ResourceNotFoundException') return undefined;
+      throw toDomainError(e, { action: 'dynamodb:DescribeTable', resource: `table ${this.table}` });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Config
+
+  async getConfig(cluster: string): Promise<StoredConfig | undefined> {
+    const out = await this.send<{ Item?: Record<string, unknown> }>(
+      'GetItem',
+      new GetCommand({ TableName: this.table, Key: keys.config(cluster), ConsistentRead: true }),
+    );
+    if (!out.Item) return undefined;
+    return {
+      // Stored configs were validated when applied; validating again catches a hand-edited item.
+      config: parseClusterConfig(out.Item.config, `state table ${this.table}, cluster ${cluster}`),
+      version: Number(out.Item.version),
+      hash: String(out.Item.hash),
+      appliedAt: Number(out.Item.appliedAt),
+    };
+  }
+
+  /**
+   * Stores a new version of a cluster's definition. Idempotent: the same definition again changes
+   * nothing. `expectedVersion` guards against two operators applying at once.
+   */
+  async applyConfig(
+    config: ClusterConfig,
+    options: { now: number; by?: string; expectedVersion?: number },
+  ): Promise<ApplyResult> {
+    const hash = configHash(config);
+    const previous = await this.getConfig(config.cluster);
+    if (previous && previous.hash === hash)
+      return { changed: false, version: previous.version, hash, previous };
+    if (options.expectedVersion !== undefined && (previous?.version ?? 0) !== options.expectedVersion) {
+      throw new ConflictError(
+        `cluster ${config.cluster} is at version ${previous?.version ?? 0}, not ${options.expectedVersion}; review "failoverctl status" and apply again`,
+      );
+    }
+    const version = (previous?.version ?? 0) + 1;
+    const item = { config, version, hash, appliedAt: options.now, appliedBy: options.by ?? 'unknown' };
+    const removedInstances = (previous?.config.nodes ?? [])
+      .filter((n) => !config.nodes.some((m) => m.instanceId === n.instanceId))
+      .map((n) => n.instanceId);
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...keys.config(config.cluster), ...item },
+                ConditionExpression: previous ? 'version = :prev' : 'attribute_not_exists(pk)',
+                ...(previous ? { ExpressionAttributeValues: { ':prev': previous.version } } : {}),
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...keys.configVersion(config.cluster, version), ...item },
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...keys.cluster(config.cluster), cluster: config.cluster, version },
+              },
+            },
+            ...config.nodes.map((n) => ({
+              Put: {
+                TableName: this.table,
+                Item: { ...keys.instance(n.instanceId), cluster: config.cluster, node: n.name },
+              },
+            })),
+            ...removedInstances.map((id) => ({ Delete: { TableName: this.table, Key: keys.instance(id) } })),
+          ],
+        }),
+      );
+    } catch (e) {
+      const domain = toDomainError(e, {
+        action: 'dynamodb:TransactWriteItems',
+        resource: `table ${this.table}`,
+      });
+      if (domain instanceof ConflictError) {
+        throw new ConflictError(
+          `another apply of cluster ${config.cluster} landed first; run apply again to review the difference`,
+          { cause: e },
+        );
+      }
+      throw domain;
+    }
+    return { changed: true, version, hash, ...(previous ? { previous } : {}) };
+  }
+
+  async listClusters(): Promise<string[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': 'CLUSTERS' },
+    });
+    return items.map((i) => String(i.sk));
+  }
+
+  /** Which cluster and node an instance belongs to (for EC2 events). */
+  async findInstance(instanceId: string): Promise<{ cluster: string; node: string } | undefined> {
+    const out = await this.send<{ Item?: Record<string, unknown> }>(
+      'GetItem',
+      new GetCommand({ TableName: this.table, Key: keys.instance(instanceId) }),
+    );
+    return out.Item ? { cluster: String(out.Item.cluster), node: String(out.Item.node) } : undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Groups and the per-group lock
+
+  async getGroup(cluster: string, group: string): Promise<GroupState | undefined> {
+    const out = await this.send<{ Item?: Record<string, unknown> }>(
+      'GetItem',
+      new GetCommand({ TableName: this.table, Key: keys.group(cluster, group), ConsistentRead: true }),
+    );
+    return out.Item ? toGroupState(out.Item) : undefined;
+  }
+
+  async listGroups(cluster: string): Promise<GroupState[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': keys.clusterPk(cluster), ':p': 'GROUP#' },
+    });
+    return items.map(toGroupState);
+  }
+
+  async acquireLock(cluster: string, initial: GroupState, lock: GroupLock, now: number): Promise<GroupState> {
+    const names: Record<string, string> = { '#lock': 'lock', '#exp': 'expiresAt', '#holder': 'holder' };
+    const values: Record<string, unknown> = { ':lock': lock, ':now': now, ':holder': lock.holder };
+    const sets = ['#lock = :lock'];
+    GROUP_FIELDS.forEach((field, i) => {
+      names[`#f${i}`] = field;
+      values[`:i${i}`] = initial[field];
+      sets.push(`#f${i} = if_not_exists(#f${i}, :i${i})`);
+    });
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.group(cluster, initial.group),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression:
+            'attribute_not_exists(pk) OR attribute_not_exists(#lock) OR #lock.#exp <= :now OR #lock.#holder = :holder',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toGroupState(out.Attributes ?? {});
+    } catch (e) {
+      if (awsErrorCode(e) === 'ConditionalCheckFailedException') {
+        const current = await this.getGroup(cluster, initial.group);
+        if (current?.lock)
+          throw new LockBusyError(initial.group, current.lock.holder, current.lock.expiresAt);
+        throw new ConflictError(`lock of group ${initial.group} changed while taking it`, { cause: e });
+      }
+      throw toDomainError(e, {
+        action: 'dynamodb:UpdateItem',
+        resource: `group ${cluster}/${initial.group} in table ${this.table}`,
+      });
+    }
+  }
+
+  async releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean> {
+    const checkKick = !Number.isNaN(kickSeen);
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.group(cluster, group),
+          UpdateExpression: 'REMOVE #lock',
+          ConditionExpression: `#lock.#holder = :holder${checkKick ? ' AND kick = :kick' : ''}`,
+          ExpressionAttributeNames: { '#lock': 'lock', '#holder': 'holder' },
+          ExpressionAttributeValues: { ':holder': holder, ...(checkKick ? { ':kick': kickSeen } : {}) },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (awsErrorCode(e) !== 'ConditionalCheckFailedException') {
+        throw toDomainError(e, {
+          action: 'dynamodb:UpdateItem',
+          resource: `group ${cluster}/${group} in table ${this.table}`,
+        });
+      }
+      const current = await this.getGroup(cluster, group);
+      // Not ours any more: nothing to release. Ours but kicked: the caller looks once more.
+      return current?.lock?.holder !== holder;
+    }
+  }
+
+  async kick(cluster: string, group: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.group(cluster, group),
+          UpdateExpression: 'ADD kick :one',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      );
+    } catch (e) {
+      if (awsErrorCode(e) === 'ConditionalCheckFailedException') return;
+      throw toDomainError(e, {
+        action: 'dynamodb:UpdateItem',
+        resource: `group ${cluster}/${group} in table ${this.table}`,
+      });
+    }
+  }
+
+  async updateGroup(
+    cluster: string,
+    group: string,
+    guard: WriteGuard,
+    patch: GroupPatch,
+    bumpEpoch = false,
+  ): Promise<GroupState> {
+    const names: Record<string, string> = {
+      '#lock': 'lock',
+      '#exp': 'expiresAt',
+      '#holder': 'holder',
+      '#epoch': 'epoch',
+      '#u': 'updatedAt',
+    };
+    const values: Record<string, unknown> = {
+      ':epoch': guard.epoch,
+      ':holder': guard.holder,
+      ':now': guard.now,
+    };
+    const sets = ['#u = :now'];
+    Object.entries(patch).forEach(([field, value], i) => {
+      if (value === undefined) return;
+      names[`#p${i}`] = field;
+      values[`:p${i}`] = value;
+      sets.push(`#p${i} = :p${i}`);
+    });
+    if (bumpEpoch) {
+      values[':one'] = 1;
+      sets.push('#epoch = #epoch + :one');
+    }
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.group(cluster, group),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toGroupState(out.Attributes ?? {});
+    } catch (e) {
+      if (awsErrorCode(e) === 'ConditionalCheckFailedException') {
+        throw new ConflictError(
+          `group ${cluster}/${group} is no longer at epoch ${guard.epoch} under the lock of ${guard.holder}`,
+          { cause: e },
+        );
+      }
+      throw toDomainError(e, {
+        action: 'dynamodb:UpdateItem',
+        resource: `group ${cluster}/${group} in table ${this.table}`,
+      });
+    }
+  }
+
+  async fence(cluster: string, group: string, guard: WriteGuard): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.group(cluster, group),
+          UpdateExpression: 'SET fencedAt = :now',
+          ConditionExpression: '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now',
+          ExpressionAttributeNames: {
+            '#lock': 'lock',
+            '#exp': 'expiresAt',
+            '#holder': 'holder',
+            '#epoch': 'epoch',
+          },
+          ExpressionAttributeValues: { ':epoch': guard.epoch, ':holder': guard.holder, ':now': guard.now },
+        }),
+      );
+    } catch (e) {
+      if (awsErrorCode(e) === 'ConditionalCheckFailedException') {
+        throw new ConflictError(
+          `refusing a change to group ${cluster}/${group}: epoch ${guard.epoch} is no longer current or the lock of ${guard.holder} expired`,
+          { cause: e },
+        );
+      }
+      throw toDomainError(e, {
+        action: 'dynamodb:UpdateItem',
+        resource: `group ${cluster}/${group} in table ${this.table}`,
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Heartbeats
+
+  async putHeartbeat(hb: Heartbeat): Promise<void> {
+    await this.send(
+      'PutItem',
+      new PutCommand({ TableName: this.table, Item: { ...keys.heartbeat(hb.cluster, hb.node), ...hb } }),
+    );
+  }
+
+  async getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
+    const out: Record<string, Heartbeat> = {};
+    for (let i = 0; i < nodes.length; i += 100) {
+      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined =
+        {
+          [this.table]: {
+            Keys: nodes.slice(i, i + 100).map((n) => keys.heartbeat(cluster, n)),
+            ConsistentRead: true,
+          },
+        };
+      for (let attempt = 0; request && attempt < 5; attempt++) {
+        const res: {
+          Responses?: Record<string, Record<string, unknown>[]>;
+          UnprocessedKeys?: Record<string, unknown>;
+        } = await this.send('BatchGetItem', new BatchGetCommand({ RequestItems: request }));
+        for (const item of res.Responses?.[this.table] ?? []) {
+          const { pk: _, sk: __, ...hb } = item;
+          out[String(item.node)] = hb as unknown as Heartbeat;
+        }
+        const unprocessed = res.UnprocessedKeys as typeof request | undefined;
+        request = unprocessed && Object.keys(unprocessed).length > 0 ? unprocessed : undefined;
+        if (request) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Requests
+
+  /** Records an operator request; reconcile processes it once. */
+  async putRequest(
+    cluster: string,
+    request: { kind: RequestKind; group: string; to?: string; by?: string },
+    now: number,
+  ): Promise<StoredRequest> {
+    const id = `${now.toString(36).padStart(9, '0')}-${randomBytes(4).toString('hex')}`;
+    const item: StoredRequest = { id, ...request, createdAt: now, status: 'pending' };
+    await this.send(
+      'PutItem',
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...keys.request(cluster, id), ...item },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return item;
+  }
+
+  async getRequest(cluster: string, id: string): Promise<StoredRequest | undefined> {
+    const out = await this.send<{ Item?: Record<string, unknown> }>(
+      'GetItem',
+      new GetCommand({ TableName: this.table, Key: keys.request(cluster, id), ConsistentRead: true }),
+    );
+    if (!out.Item) return undefined;
+    const { pk: _, sk: __, expiresAt: ___, ...rest } = out.Item;
+    return rest as unknown as StoredRequest;
+  }
+
+  async listRequests(cluster: string): Promise<RequestView[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      FilterExpression: '#status = :pending',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':pk': keys.clusterPk(cluster), ':p': 'REQUEST#', ':pending': 'pending' },
+      ConsistentRead: true,
+    });
+    return items
+      .map((i) => ({
+        id: String(i.id),
+        kind: i.kind as RequestKind,
+        group: String(i.group),
+        createdAt: Number(i.createdAt),
+        ...(i.to !== undefined ? { to: String(i.to) } : {}),
+        ...(i.by !== undefined ? { by: String(i.by) } : {}),
+      }))
+      .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  async completeRequest(
+    cluster: string,
+    id: string,
+    outcome: 'done' | 'rejected',
+    message: string,
+    now: number,
+  ): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.request(cluster, id),
+          UpdateExpression:
+            'SET #status = :outcome, message = :message, completedAt = :now, expiresAt = :ttl',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':outcome': outcome,
+            ':message': message,
+            ':now': now,
+            ':pending': 'pending',
+            ':ttl': Math.floor(now / 1000) + COMPLETED_REQUEST_RETENTION_DAYS * DAY_S,
+          },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (awsErrorCode(e) === 'ConditionalCheckFailedException') return false;
+      throw toDomainError(e, {
+        action: 'dynamodb:UpdateItem',
+        resource: `request ${id} in table ${this.table}`,
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Facts from events
+
+  async putFact(cluster: string, node: string, fact: NodeFact, ttlMs: number): Promise<void> {
+    await this.send(
+      'PutItem',
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          ...keys.fact(cluster, node, fact.kind),
+          node,
+          ...fact,
+          expiresAt: Math.floor((fact.at + ttlMs) / 1000),
+        },
+      }),
+    );
+  }
+
+  async getFacts(cluster: string): Promise<Record<string, NodeFact[]>> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': keys.clusterPk(cluster), ':p': 'FACT#' },
+      ConsistentRead: true,
+    });
+    const out: Record<string, NodeFact[]> = {};
+    for (const i of items) {
+      const facts = out[String(i.node)] ?? [];
+      facts.push({ kind: i.kind as NodeFact['kind'], at: Number(i.at), detail: String(i.detail) });
+      out[String(i.node)] = facts;
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Audit
+
+  async appendAudit(event: AuditEvent): Promise<void> {
+    await this.send(
+      'PutItem',
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: keys.auditPk(event.cluster),
+          sk: `${new Date(event.at).toISOString()}#${randomBytes(3).toString('hex')}`,
+          ...event,
+          expiresAt: Math.floor(event.at / 1000) + AUDIT_RETENTION_DAYS * DAY_S,
+        },
+      }),
+    );
+  }
+
+  /**
+   * Audit events, oldest first: from `since` (ms, inclusive), or strictly after the event id `after`
+   * (the cursor `events --follow` keeps).
+   */
+  async listAudit(
+    cluster: string,
+    options: { since?: number; after?: string; limit?: number } = {},
+  ): Promise<(AuditEvent & { id: string })[]> {
+    const out = await this.send<{ Items?: Record<string, unknown>[] }>(
+      'Query',
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression:
+          options.after !== undefined ? 'pk = :pk AND sk > :from' : 'pk = :pk AND sk >= :from',
+        ExpressionAttributeValues: {
+          ':pk': keys.auditPk(cluster),
+          ':from': options.after ?? new Date(options.since ?? 0).toISOString(),
+        },
+        ...(options.limit ? { Limit: options.limit } : {}),
+      }),
+    );
+    return (out.Items ?? []).map((i) => {
+      const { pk: _, sk, expiresAt: __, ...rest } = i;
+      return { ...(rest as unknown as AuditEvent), id: String(sk) };
+    });
+  }
+
+  private async queryAll(
+    input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName'>,
+  ): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out: { Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> } =
+        await this.send(
+          'Query',
+          new QueryCommand({
+            ...input,
+            TableName: this.table,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+}
+
+/** A group item as stored, with defaults for fields a newer version may have added. */
+function toGroupState(item: Record<string, unknown>): GroupState {
+  const base = initialGroupState(
+    { name: String(item.group), autoStart: true } as never,
+    Number(item.updatedAt ?? 0),
+  );
+  const state = { ...base } as unknown as Record<string, unknown>;
+  for (const field of GROUP_FIELDS) if (item[field] !== undefined) state[field] = item[field];
+  if (item.lock) state.lock = item.lock;
+  const s = state as unknown as GroupState;
+  s.epoch = Number(s.epoch);
+  s.kick = Number(s.kick);
+  return s;
+}

@@ -1,0 +1,246 @@
+/**
+ * The DynamoDB state store against the moto server, through the real AWS SDK v3 client: conditional
+ * writes, the per-group lock, epochs, requests processed once, heartbeats, facts and audit.
+ */
+import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseClusterConfig } from '../../shared/config/load';
+import { ConflictError, LockBusyError, NotFoundError } from '../../shared/core/errors';
+import { type Heartbeat, initialGroupState } from '../../shared/core/model';
+import { DynamoStore } from '../../shared/state/dynamo-store';
+import { aws, uniqueName } from './support';
+
+const config = parseClusterConfig({
+  cluster: 'orders',
+  region: 'us-east-1',
+  nodes: [
+    { name: 'node1', instanceId: 'i-0aaa', eni: 'eni-0aaa', az: 'us-east-1a', privateIp: '10.0.1.10' },
+    { name: 'node2', instanceId: 'i-0bbb', eni: 'eni-0bbb', az: 'us-east-1b', privateIp: '10.0.2.10' },
+  ],
+  groups: [
+    {
+      name: 'db',
+      nodes: ['node1', 'node2'],
+      resources: [{ type: 'exec', name: 'app', start: '/s', stop: '/t' }],
+    },
+  ],
+});
+const group = config.groups[0]!;
+
+function heartbeat(node: string, seq: number): Heartbeat {
+  return {
+    cluster: 'orders',
+    node,
+    token: `a1/${seq}`,
+    seq,
+    incarnation: 'a1',
+    sentAt: 1_000 + seq,
+    leaseMs: 10_000,
+    agentVersion: 'test',
+    state: 'running',
+    reason: 'periodic',
+    monitors: { pidw1: { status: 'ok' } },
+    isolated: false,
+    groups: { db: { epoch: 0, state: 'stopped' } },
+    peers: {},
+  };
+}
+
+describe('DynamoStore on moto', () => {
+  let store: DynamoStore;
+  beforeAll(async () => {
+    store = new DynamoStore(uniqueName('state'), aws());
+    expect((await store.createTable()).created).toBe(true);
+  });
+
+  it('creates the table once, with a stream and TTL on expiresAt', async () => {
+    expect((await store.createTable()).created).toBe(false);
+    const table = await store.describeTable();
+    expect(table?.StreamSpecification?.StreamEnabled).toBe(true);
+    expect(table?.BillingModeSummary?.BillingMode ?? 'PAY_PER_REQUEST').toBe('PAY_PER_REQUEST');
+    const ttl = await store.client.send(new DescribeTimeToLiveCommand({ TableName: store.table }));
+    expect(ttl.TimeToLiveDescription?.AttributeName).toBe('expiresAt');
+  });
+
+  it('names the table and the fix when it does not exist', async () => {
+    const missing = new DynamoStore(uniqueName('missing'), aws());
+    const error = await missing.getConfig('orders').catch((e) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(error.code).toBe('TABLE_NOT_FOUND');
+    expect(error.message).toMatch(/failoverctl init --table missing-/);
+  });
+
+  it('stores versioned configs, idempotently, and refuses a concurrent apply', async () => {
+    const first = await store.applyConfig(config, { now: 1, by: 'test' });
+    expect(first).toMatchObject({ changed: true, version: 1 });
+    const again = await store.applyConfig(config, { now: 2 });
+    expect(again).toMatchObject({ changed: false, version: 1 });
+
+    const changed = parseClusterConfig({ ...config, timing: { ...config.timing, leaseMs: 12_000 } });
+    const second = await store.applyConfig(changed, { now: 3, expectedVersion: 1 });
+    expect(second).toMatchObject({ changed: true, version: 2 });
+    expect((await store.getConfig('orders'))?.config.timing.leaseMs).toBe(12_000);
+
+    // An operator who reviewed version 1 must not silently overwrite version 2.
+    await expect(store.applyConfig(config, { now: 4, expectedVersion: 1 })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    expect(await store.findInstance('i-0bbb')).toEqual({ cluster: 'orders', node: 'node2' });
+    expect(await store.listClusters()).toContain('orders');
+
+    // A node removed from the definition leaves the instance index.
+    const oneNode = parseClusterConfig({
+      ...changed,
+      nodes: [changed.nodes[0]],
+      groups: [{ ...group, nodes: ['node1'] }],
+    });
+    expect((await store.applyConfig(oneNode, { now: 5 })).version).toBe(3);
+    expect(await store.findInstance('i-0bbb')).toBeUndefined();
+    await store.applyConfig(config, { now: 6 });
+  });
+
+  it('gives the per-group lock to one holder at a time and lets it expire', async () => {
+    const g = `lock-${uniqueName('g')}`;
+    const initial = initialGroupState({ ...group, name: g }, 100);
+    const mine = await store.acquireLock('orders', initial, { holder: 'inv-a', expiresAt: 10_000 }, 100);
+    expect(mine).toMatchObject({
+      group: g,
+      epoch: 0,
+      owner: null,
+      phase: 'Offline',
+      lock: { holder: 'inv-a' },
+    });
+
+    const busy = await store
+      .acquireLock('orders', initial, { holder: 'inv-b', expiresAt: 20_000 }, 200)
+      .catch((e) => e);
+    expect(busy).toBeInstanceOf(LockBusyError);
+    expect(busy.holder).toBe('inv-a');
+
+    // Re-entrant for the holder; taken over only once expired.
+    await store.acquireLock('orders', initial, { holder: 'inv-a', expiresAt: 10_000 }, 300);
+    const taken = await store.acquireLock('orders', initial, { holder: 'inv-b', expiresAt: 30_000 }, 10_000);
+    expect(taken.lock?.holder).toBe('inv-b');
+
+    // The old holder can no longer write or fence.
+    await expect(
+      store.updateGroup('orders', g, { holder: 'inv-a', epoch: 0, now: 10_001 }, { phase: 'Starting' }),
+    ).rejects.toBeInstanceOf(ConflictError);
+    await expect(store.fence('orders', g, { holder: 'inv-a', epoch: 0, now: 10_001 })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+
+    // A kick makes release fail once so the holder looks again.
+    await store.kick('orders', g);
+    expect(await store.releaseLock('orders', g, 'inv-b', taken.kick)).toBe(false);
+    const fresh = await store.getGroup('orders', g);
+    expect(fresh?.kick).toBe(taken.kick + 1);
+    expect(await store.releaseLock('orders', g, 'inv-b', fresh!.kick)).toBe(true);
+    expect((await store.getGroup('orders', g))?.lock).toBeUndefined();
+    // Releasing a lock one does not hold is a no-op.
+    expect(await store.releaseLock('orders', g, 'inv-z', 0)).toBe(true);
+  });
+
+  it('takes over with one conditional write: the epoch only grows and a stale epoch is refused', async () => {
+    const g = `epoch-${uniqueName('g')}`;
+    await store.acquireLock(
+      'orders',
+      initialGroupState({ ...group, name: g }, 0),
+      { holder: 'inv-a', expiresAt: 50_000 },
+      0,
+    );
+    const guard = { holder: 'inv-a', now: 1_000 };
+    const s1 = await store.updateGroup(
+      'orders',
+      g,
+      { ...guard, epoch: 0 },
+      { owner: 'node1', phase: 'Starting', mayRun: ['node1'] },
+      true,
+    );
+    expect(s1).toMatchObject({ epoch: 1, owner: 'node1', phase: 'Starting', mayRun: ['node1'] });
+    await store.fence('orders', g, { ...guard, epoch: 1 });
+    // A plan made at epoch 0 is refused everywhere.
+    await expect(
+      store.updateGroup('orders', g, { ...guard, epoch: 0 }, { owner: 'node2' }, true),
+    ).rejects.toBeInstanceOf(ConflictError);
+    await expect(store.fence('orders', g, { ...guard, epoch: 0 })).rejects.toBeInstanceOf(ConflictError);
+    const s2 = await store.updateGroup(
+      'orders',
+      g,
+      { ...guard, epoch: 1 },
+      { owner: 'node2', lastError: null, blocked: { node1: { reason: 'x', at: 5 } } },
+      true,
+    );
+    expect(s2).toMatchObject({
+      epoch: 2,
+      owner: 'node2',
+      mayRun: ['node1'],
+      blocked: { node1: { reason: 'x', at: 5 } },
+    });
+    expect(await store.listGroups('orders')).toEqual(
+      expect.arrayContaining([expect.objectContaining({ group: g, epoch: 2 })]),
+    );
+  });
+
+  it('reads heartbeats strongly consistently, one item per node', async () => {
+    await store.putHeartbeat(heartbeat('node1', 1));
+    await store.putHeartbeat(heartbeat('node1', 2));
+    await store.putHeartbeat(heartbeat('node2', 7));
+    const hbs = await store.getHeartbeats('orders', ['node1', 'node2', 'node9']);
+    expect(Object.keys(hbs).sort()).toEqual(['node1', 'node2']);
+    expect(hbs.node1).toMatchObject({ token: 'a1/2', seq: 2, monitors: { pidw1: { status: 'ok' } } });
+    expect(hbs.node2?.seq).toBe(7);
+  });
+
+  it('processes a request once, oldest first', async () => {
+    const cluster = uniqueName('req');
+    const a = await store.putRequest(cluster, { kind: 'move', group: 'db', to: 'node2', by: 'alice' }, 1_000);
+    const b = await store.putRequest(cluster, { kind: 'stop', group: 'db', by: 'bob' }, 2_000);
+    expect((await store.listRequests(cluster)).map((r) => r.id)).toEqual([a.id, b.id]);
+    expect(await store.completeRequest(cluster, a.id, 'done', 'moving', 3_000)).toBe(true);
+    expect(await store.completeRequest(cluster, a.id, 'rejected', 'again', 3_001)).toBe(false);
+    expect((await store.listRequests(cluster)).map((r) => r.id)).toEqual([b.id]);
+    expect(await store.getRequest(cluster, a.id)).toMatchObject({
+      status: 'done',
+      message: 'moving',
+      to: 'node2',
+    });
+  });
+
+  it('keeps facts per node and audit events in time order with a TTL', async () => {
+    const cluster = uniqueName('facts');
+    await store.putFact(
+      cluster,
+      'node1',
+      { kind: 'spot-interruption', at: 5_000, detail: 'terminate at 12:00' },
+      600_000,
+    );
+    await store.putFact(cluster, 'node1', { kind: 'rebalance', at: 6_000, detail: 'rebalance' }, 600_000);
+    const facts = await store.getFacts(cluster);
+    expect(facts.node1?.map((f) => f.kind).sort()).toEqual(['rebalance', 'spot-interruption']);
+
+    await store.appendAudit({
+      at: Date.UTC(2026, 0, 1, 0, 0, 1),
+      cluster,
+      group: 'db',
+      kind: 'decision',
+      message: 'first',
+    });
+    await store.appendAudit({
+      at: Date.UTC(2026, 0, 1, 0, 0, 2),
+      cluster,
+      group: 'db',
+      kind: 'decision',
+      message: 'second',
+    });
+    const events = await store.listAudit(cluster, { since: Date.UTC(2026, 0, 1) });
+    expect(events.map((e) => e.message)).toEqual(['first', 'second']);
+    expect(
+      (await store.listAudit(cluster, { since: Date.UTC(2026, 0, 1, 0, 0, 2) })).map((e) => e.message),
+    ).toEqual(['second']);
+    expect((await store.listAudit(cluster, { after: events[0]!.id })).map((e) => e.message)).toEqual([
+      'second',
+    ]);
+    expect(events[0]).toMatchObject({ group: 'db', kind: 'decision' });
+  });
+});

@@ -1,0 +1,477 @@
+/** The pure decision core: one observation in, one plan out (no I/O, time is a parameter). */
+import { describe, expect, it } from 'vitest';
+import { type ClusterConfig, parseClusterConfig } from '../../shared/config/load';
+import {
+  decide,
+  MAX_ACTIVATION_ATTEMPTS,
+  monitorTiming,
+  patchForFailedAction,
+} from '../../shared/core/decide';
+import { isLive, stopEvidence } from '../../shared/core/liveness';
+import {
+  type GroupObservation,
+  type GroupState,
+  type Heartbeat,
+  initialGroupState,
+  type NodeObservation,
+} from '../../shared/core/model';
+import type { Action, Plan } from '../../shared/core/plan';
+
+const NOW = 1_000_000;
+
+function config(groupExtra: Record<string, unknown> = {}): ClusterConfig {
+  return parseClusterConfig({
+    cluster: 'orders',
+    region: 'us-east-1',
+    timing: { heartbeatIntervalMs: 1000, leaseMs: 10_000, maxClockSkewMs: 500 },
+    nodes: [
+      { name: 'node1', instanceId: 'i-1', eni: 'eni-1', az: 'us-east-1a', privateIp: '10.0.1.10' },
+      { name: 'node2', instanceId: 'i-2', eni: 'eni-2', az: 'us-east-1b', privateIp: '10.0.2.10' },
+      { name: 'node3', instanceId: 'i-3', eni: 'eni-3', az: 'us-east-1c', privateIp: '10.0.3.10' },
+    ],
+    groups: [
+      {
+        name: 'db',
+        nodes: ['node1', 'node2'],
+        resources: [
+          { type: 'vip', name: 'vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
+          { type: 'eip', name: 'eip', allocationId: 'eipalloc-1' },
+          { type: 'exec', name: 'app', start: '/start', stop: '/stop' },
+        ],
+        monitors: [
+          {
+            type: 'pid',
+            name: 'pid',
+            resource: 'app',
+            pidFile: '/run/app.pid',
+            recovery: { restarts: 2, failovers: 1, finalAction: 'stop-group' },
+          },
+        ],
+        ...groupExtra,
+      },
+    ],
+  });
+}
+
+function hb(node: string, over: Partial<Heartbeat> = {}, now = NOW): Heartbeat {
+  return {
+    cluster: 'orders',
+    node,
+    token: `${node}/1`,
+    seq: 1,
+    incarnation: 'a',
+    sentAt: now - 500,
+    leaseMs: 10_000,
+    agentVersion: 't',
+    state: 'running',
+    reason: 'periodic',
+    monitors: {},
+    isolated: false,
+    groups: {},
+    peers: {},
+    ...over,
+  };
+}
+
+interface Setup {
+  cfg?: ClusterConfig;
+  state?: Partial<GroupState>;
+  heartbeats?: Partial<Record<string, Partial<Heartbeat> | null>>;
+  nodes?: Partial<Record<string, Partial<NodeObservation>>>;
+  now?: number;
+  requests?: GroupObservation['requests'];
+  checks?: GroupObservation['checks'];
+  apiErrors?: GroupObservation['apiErrors'];
+}
+
+function observe(s: Setup = {}): GroupObservation {
+  const cfg = s.cfg ?? config();
+  const group = cfg.groups[0]!;
+  const nodes: Record<string, NodeObservation> = {};
+  for (const n of cfg.nodes) {
+    const override = s.heartbeats?.[n.name];
+    const obs: NodeObservation = {
+      config: n,
+      facts: [],
+      instance: { state: 'running' },
+      azState: 'available',
+      ...s.nodes?.[n.name],
+    };
+    if (override !== null) obs.heartbeat = hb(n.name, override ?? {}, s.now ?? NOW);
+    nodes[n.name] = obs;
+  }
+  return {
+    now: s.now ?? NOW,
+    config: cfg,
+    group,
+    state: { ...initialGroupState(group, 0), ...s.state },
+    nodes,
+    requests: s.requests ?? [],
+    checks: s.checks ?? {},
+    apiErrors: s.apiErrors ?? {},
+  };
+}
+
+const types = (plan: Plan) => plan.actions.map((a) => a.type);
+const find = <T extends Action['type']>(plan: Plan, type: T) =>
+  plan.actions.find((a) => a.type === type) as Extract<Action, { type: T }> | undefined;
+const online = (owner: string, extra: Partial<GroupState> = {}): Partial<GroupState> => ({
+  owner,
+  epoch: 3,
+  phase: 'Online',
+  phaseSince: NOW - 60_000,
+  mayRun: [owner],
+  lastOwner: owner,
+  healthySince: NOW - 60_000,
+  ...extra,
+});
+
+describe('choosing the owner', () => {
+  it('starts a new group on the first eligible node in priority order', () => {
+    const plan = decide(observe());
+    expect(find(plan, 'takeover')).toMatchObject({ to: 'node1', set: { owner: 'node1', phase: 'Starting' } });
+  });
+
+  it('skips ineligible nodes: expired lease, isolated, AZ down, instance stopping, failing always-monitor', () => {
+    const cfg = config({ monitors: [{ type: 'disk', name: 'disk', path: '/mnt/efs/x' }] });
+    const cases: Setup[] = [
+      { heartbeats: { node1: { sentAt: NOW - 10_600 } } },
+      { heartbeats: { node1: { isolated: true } } },
+      { nodes: { node1: { azState: 'impaired' } } },
+      { nodes: { node1: { instance: { state: 'stopping' } } } },
+      { cfg, heartbeats: { node1: { monitors: { disk: { status: 'error', detail: 'EIO' } } } } },
+      { heartbeats: { node1: { state: 'leaving' } } },
+      { heartbeats: { node1: null } },
+      { nodes: { node1: { facts: [{ kind: 'spot-interruption', at: NOW - 1000, detail: 'terminate' }] } } },
+    ];
+    for (const c of cases) expect(find(decide(observe(c)), 'takeover')?.to, JSON.stringify(c)).toBe('node2');
+  });
+
+  it('a lease counts as live up to lease + maxClockSkew', () => {
+    const { timing } = config();
+    expect(isLive(hb('n', { sentAt: NOW - 10_500 }), NOW, timing)).toBe(true);
+    expect(isLive(hb('n', { sentAt: NOW - 10_501 }), NOW, timing)).toBe(false);
+  });
+
+  it('keeps a healthy owner (no failback by default) and fails back only when configured', () => {
+    const state = online('node2');
+    expect(decide(observe({ state })).actions).toEqual([]);
+    const plan = decide(observe({ cfg: config({ failback: true }), state }));
+    expect(find(plan, 'takeover')).toMatchObject({ to: 'node1' });
+    expect(find(plan, 'takeover')?.why).toMatch(/failback/);
+  });
+
+  it('moves away from an owner whose lease expired, and says why', () => {
+    const plan = decide(observe({ state: online('node1'), heartbeats: { node1: { sentAt: NOW - 20_000 } } }));
+    const t = find(plan, 'takeover');
+    expect(t).toMatchObject({ to: 'node2' });
+    expect(t?.why).toMatch(/node1's lease expired 20000 ms after its last renewal; moving to node2/);
+    expect(find(plan, 'alert')).toMatchObject({ kind: 'failover.started' });
+  });
+
+  it('moves before a Spot interruption, but stays when there is nowhere to go', () => {
+    const spot = { heartbeats: { node1: { spot: { action: 'terminate', time: '2026-11-23T13:00:00Z' } } } };
+    expect(find(decide(observe({ state: online('node1'), ...spot })), 'takeover')?.to).toBe('node2');
+    const alone = decide(
+      observe({
+        state: online('node1'),
+        ...spot,
+        heartbeats: { ...spot.heartbeats, node2: { sentAt: NOW - 60_000 } },
+      }),
+    );
+    expect(find(alone, 'takeover')).toBeUndefined();
+  });
+
+  it('stops the group (and later reports Failed) when its owner is gone and no node is eligible', () => {
+    const plan = decide(
+      observe({
+        state: online('node1'),
+        heartbeats: { node1: { sentAt: NOW - 60_000 }, node2: { sentAt: NOW - 60_000 } },
+      }),
+    );
+    expect(find(plan, 'takeover')).toMatchObject({ to: null, set: { phase: 'Stopping' } });
+  });
+});
+
+describe('demote before promote', () => {
+  const moving = {
+    owner: 'node2',
+    epoch: 4,
+    phase: 'Starting' as const,
+    mayRun: ['node1'],
+    lastOwner: 'node1',
+  };
+
+  it('stops a live previous owner through the guard before anything starts on the new one', () => {
+    const plan = decide(observe({ state: moving }));
+    expect(types(plan)).toEqual(['deactivate', 'update']);
+    expect(plan.actions[0]).toMatchObject({ type: 'deactivate', node: 'node1', resource: 'app' });
+    expect(plan.actions[1]).toMatchObject({ type: 'update', set: { mayRun: [] } });
+  });
+
+  it('waits for a silent previous owner until its lease has certainly ended, whatever its clock says', () => {
+    // node1's clock is 30 s behind: by wall clock its lease looks long gone, but nobody has seen its
+    // renewal stay unchanged for a lease yet, so it may still be serving.
+    const first = decide(observe({ state: moving, heartbeats: { node1: { sentAt: NOW - 30_000 } } }));
+    expect(first.actions).toEqual([
+      {
+        type: 'update',
+        set: expect.objectContaining({ suspects: { node1: { token: 'node1/1', firstSeenAt: NOW } } }),
+        why: 'recording silent nodes',
+      },
+    ]);
+    expect(first.requeueAfterMs).toBe(10_500);
+    const suspects = { node1: { token: 'node1/1', firstSeenAt: NOW } };
+    const early = decide(
+      observe({
+        state: { ...moving, suspects },
+        now: NOW + 10_000,
+        heartbeats: { node1: { sentAt: NOW - 30_000 } },
+      }),
+    );
+    expect(early.actions).toEqual([]);
+    expect(early.requeueAfterMs).toBe(500);
+    const late = decide(
+      observe({
+        state: { ...moving, suspects },
+        now: NOW + 10_500,
+        heartbeats: { node1: { sentAt: NOW - 30_000 } },
+      }),
+    );
+    expect(find(late, 'update')?.set.mayRun).toEqual([]);
+  });
+
+  it('accepts a peer’s monotonic observation of the unchanged renewal as proof', () => {
+    const heartbeats = {
+      node1: { sentAt: NOW - 30_000, token: 'a/9' },
+      node2: { peers: { node1: { token: 'a/9', silentForMs: 10_000 } } },
+    };
+    expect(
+      stopEvidence(
+        'node1',
+        'db',
+        { ...initialGroupState(config().groups[0]!, 0), ...moving },
+        observe({ heartbeats }).nodes,
+        NOW,
+        config().timing,
+      ),
+    ).toMatch(/peer node2 saw/);
+    // A peer that saw an *older* renewal proves nothing.
+    const stale = { ...heartbeats, node2: { peers: { node1: { token: 'a/8', silentForMs: 60_000 } } } };
+    const waiting = find(decide(observe({ state: moving, heartbeats: stale })), 'update')?.set;
+    expect(waiting).toMatchObject({ mayRun: ['node1'], suspects: { node1: { token: 'a/9' } } });
+    expect(find(decide(observe({ state: moving, heartbeats })), 'update')?.set.mayRun).toEqual([]);
+  });
+
+  it('accepts the agent’s own report at the current epoch, or a stopped instance', () => {
+    const report = decide(
+      observe({ state: moving, heartbeats: { node1: { groups: { db: { epoch: 4, state: 'stopped' } } } } }),
+    );
+    expect(types(report)).toEqual(['update']);
+    const older = decide(
+      observe({ state: moving, heartbeats: { node1: { groups: { db: { epoch: 3, state: 'stopped' } } } } }),
+    );
+    expect(types(older)).toEqual(['deactivate', 'update']);
+    const stopped = decide(
+      observe({
+        state: moving,
+        heartbeats: { node1: { sentAt: NOW - 60_000 } },
+        nodes: { node1: { instance: { state: 'stopped' } } },
+      }),
+    );
+    expect(find(stopped, 'update')?.set.mayRun).toEqual([]);
+  });
+
+  it('hard-fences an unreachable previous owner when the group allows it', () => {
+    const plan = decide(
+      observe({
+        cfg: config({ fencing: 'stop-instance' }),
+        state: moving,
+        heartbeats: { node1: { sentAt: NOW - 60_000 } },
+      }),
+    );
+    expect(find(plan, 'fence-instance')).toMatchObject({ node: 'node1' });
+  });
+
+  it('then starts the new owner: recorded in mayRun first, resources in order, then Online', () => {
+    const plan = decide(observe({ state: { ...moving, mayRun: [] } }));
+    expect(plan.actions.map((a) => (a.type === 'activate' ? `activate ${a.resource}` : a.type))).toEqual([
+      'update',
+      'activate vip',
+      'activate eip',
+      'activate app',
+      'update',
+      'alert',
+    ]);
+    expect(plan.actions[0]).toMatchObject({ set: { mayRun: ['node2'], lastOwner: 'node2' } });
+    expect(plan.actions[4]).toMatchObject({ set: { phase: 'Online' } });
+  });
+});
+
+describe('monitors and the recovery policy', () => {
+  const failing = {
+    heartbeats: { node1: { monitors: { pid: { status: 'error' as const, detail: 'no process' } } } },
+  };
+
+  it('restarts the monitored resource up to N times', () => {
+    const plan = decide(observe({ state: online('node1'), ...failing }));
+    expect(plan.actions.map((a) => ('resource' in a ? `${a.type} ${a.resource}` : a.type))).toEqual([
+      'update',
+      'alert',
+      'deactivate app',
+      'activate app',
+      'alert',
+    ]);
+    expect(find(plan, 'update')?.set).toMatchObject({ restarts: { pid: 1 }, restartedAt: { pid: NOW } });
+  });
+
+  it('ignores the monitor while it has not had time to see the restart', () => {
+    const plan = decide(
+      observe({
+        state: online('node1', { restarts: { pid: 1 }, restartedAt: { pid: NOW - 3000 } }),
+        ...failing,
+      }),
+    );
+    expect(types(plan)).not.toContain('activate');
+  });
+
+  it('then fails over M times, then takes the final action', () => {
+    const exhausted = online('node1', { restarts: { pid: 2 } });
+    const failover = decide(observe({ state: exhausted, ...failing }));
+    expect(find(failover, 'update')?.set).toMatchObject({
+      failovers: { pid: 1 },
+      blocked: { node1: { reason: expect.stringMatching(/pid/) } },
+    });
+    const final = decide(observe({ state: { ...exhausted, failovers: { pid: 1 } }, ...failing }));
+    expect(find(final, 'takeover')).toMatchObject({ to: null, set: { desired: 'offline' } });
+    expect(find(final, 'update')?.set.finalActionTaken).toBe(true);
+  });
+
+  it('does not move on a warning, and onApiError decides what an API failure means', () => {
+    const cfg = (onApiError: string) =>
+      config({ monitors: [{ type: 'resource', name: 'vipw', resource: 'vip', onApiError }] });
+    const checks = { vip: { status: 'error' as const, detail: 'Throttling' } };
+    const warn = decide(observe({ cfg: cfg('warn'), state: online('node1'), checks }));
+    expect(types(warn)).toEqual(['update', 'alert']);
+    expect(find(warn, 'alert')?.kind).toBe('monitor.warning');
+    expect(decide(observe({ cfg: cfg('ignore'), state: online('node1'), checks })).actions).toEqual([]);
+    // recover: an error like any other; this policy (0 restarts, 1 failover) moves the group.
+    const recover = decide(observe({ cfg: cfg('recover'), state: online('node1'), checks }));
+    expect(find(recover, 'update')?.set).toMatchObject({
+      failovers: { vipw: 1 },
+      blocked: { node1: { reason: 'vipw: Throttling' } },
+    });
+  });
+
+  it('puts a drifted route back (restart of the entry point) and alerts', () => {
+    const plan = decide(
+      observe({
+        state: online('node1'),
+        checks: { vip: { status: 'drift', detail: 'route points to eni-2' } },
+      }),
+    );
+    expect(find(plan, 'activate')).toMatchObject({ resource: 'vip', node: 'node1' });
+    expect(plan.actions.filter((a) => a.type === 'alert').map((a) => (a as { kind: string }).kind)).toEqual([
+      'monitor.error',
+      'resource.restarted',
+    ]);
+  });
+
+  it('resets counters once the group has been healthy for stableAfterMs', () => {
+    const plan = decide(
+      observe({ state: online('node1', { restarts: { pid: 2 }, healthySince: NOW - 600_000 }) }),
+    );
+    expect(find(plan, 'update')?.set).toMatchObject({ restarts: {}, failovers: {}, blocked: {} });
+  });
+
+  it('times monitors tied to a resource as active, others as always', () => {
+    const [pid] = config().groups[0]!.monitors;
+    expect(monitorTiming(pid!)).toBe('active');
+    expect(monitorTiming({ ...pid!, resource: undefined } as never)).toBe('always');
+  });
+
+  it('sets a node aside after repeated activation failures', () => {
+    const state = { ...initialGroupState(config().groups[0]!, 0), ...online('node1') };
+    const action: Action = { type: 'activate', node: 'node1', resource: 'eip', why: '' };
+    let patch = patchForFailedAction(state, action, 'boom', NOW);
+    expect(patch.restarts).toEqual({ 'activate:eip': 1 });
+    for (let i = 1; i < MAX_ACTIVATION_ATTEMPTS; i++)
+      patch = patchForFailedAction({ ...state, ...patch }, action, 'boom', NOW);
+    expect(patch.blocked?.node1?.reason).toMatch(/activating eip failed 2 times: boom/);
+    const stop = patchForFailedAction(
+      state,
+      { type: 'deactivate', node: 'node2', resource: 'app', why: '' },
+      'timeout',
+      NOW,
+    );
+    expect(stop).toMatchObject({
+      stopFailures: { node2: 1 },
+      lastError: 'deactivate app on node2 failed: timeout',
+    });
+  });
+});
+
+describe('operator requests', () => {
+  const req = (kind: 'move' | 'start' | 'stop' | 'suspend' | 'resume', to?: string) => [
+    { id: 'r1', kind, group: 'db', createdAt: 1, ...(to ? { to } : {}) },
+  ];
+
+  it('moves to an eligible node and rejects an ineligible one with the reason', () => {
+    const plan = decide(observe({ state: online('node1'), requests: req('move', 'node2') }));
+    expect(types(plan)).toEqual(['takeover', 'alert', 'complete-request']);
+    const rejected = decide(
+      observe({
+        state: online('node1'),
+        requests: req('move', 'node2'),
+        heartbeats: { node2: { isolated: true } },
+      }),
+    );
+    expect(rejected.actions).toEqual([
+      {
+        type: 'complete-request',
+        id: 'r1',
+        outcome: 'rejected',
+        message: expect.stringMatching(/cannot move db to node2: node2 is isolated/),
+      },
+    ]);
+    expect(find(decide(observe({ requests: req('move', 'node3') })), 'complete-request')?.message).toMatch(
+      /not a node of group db/,
+    );
+  });
+
+  it('stops, suspends and resumes', () => {
+    expect(
+      find(decide(observe({ state: online('node1'), requests: req('stop') })), 'takeover'),
+    ).toMatchObject({ to: null, set: { desired: 'offline' } });
+    expect(
+      find(decide(observe({ state: online('node1'), requests: req('suspend') })), 'update')?.set,
+    ).toEqual({ mode: 'maintenance' });
+    const maintenance = online('node1', { mode: 'maintenance' as const });
+    // In maintenance nothing moves, even with a dead owner; other requests are refused with the fix.
+    expect(decide(observe({ state: maintenance, heartbeats: { node1: { sentAt: 0 } } })).actions).toEqual([]);
+    expect(
+      find(decide(observe({ state: maintenance, requests: req('move', 'node2') })), 'complete-request')
+        ?.message,
+    ).toMatch(/failoverctl resume db/);
+    expect(find(decide(observe({ state: maintenance, requests: req('resume') })), 'update')?.set).toEqual({
+      mode: 'auto',
+    });
+  });
+
+  it('an operator start clears set-aside nodes and counters', () => {
+    const plan = decide(
+      observe({
+        state: { desired: 'offline', blocked: { node1: { reason: 'x', at: NOW } } },
+        requests: req('start'),
+      }),
+    );
+    expect(find(plan, 'update')?.set).toMatchObject({ desired: 'online', blocked: {}, restarts: {} });
+  });
+});
+
+describe('determinism', () => {
+  it('the same observation gives the same plan', () => {
+    const obs = observe({ state: online('node1'), heartbeats: { node1: { sentAt: NOW - 20_000 } } });
+    expect(decide(structuredClone(obs))).toEqual(decide(structuredClone(obs)));
+  });
+});
