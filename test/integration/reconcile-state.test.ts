@@ -1,0 +1,183 @@
+/**
+ * reconcile end to end over the real state table on moto (conditional writes, lock, epochs, audit,
+ * requests), with the in-memory cloud standing in for the entry points and SSM.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseClusterConfig } from '../../shared/config/load';
+import type { Heartbeat } from '../../shared/core/model';
+import type { Log } from '../../shared/core/ports';
+import { systemClock } from '../../shared/reconcile/clock';
+import { reconcileCluster } from '../../shared/reconcile/reconcile';
+import { DynamoStore } from '../../shared/state/dynamo-store';
+import { InMemoryCloud } from '../support/in-memory-cloud';
+import { aws, uniqueName } from './support';
+
+const LEASE = 3_000;
+
+function config(cluster: string) {
+  return parseClusterConfig({
+    cluster,
+    region: 'us-east-1',
+    timing: { heartbeatIntervalMs: 500, leaseMs: LEASE, maxClockSkewMs: 100 },
+    nodes: [
+      { name: 'node1', instanceId: 'i-01', eni: 'eni-01', az: 'us-east-1a', privateIp: '10.0.1.10' },
+      { name: 'node2', instanceId: 'i-02', eni: 'eni-02', az: 'us-east-1b', privateIp: '10.0.2.10' },
+    ],
+    groups: [
+      {
+        name: 'db',
+        nodes: ['node1', 'node2'],
+        resources: [
+          { type: 'vip', name: 'vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
+          { type: 'eip', name: 'eip', allocationId: 'eipalloc-1' },
+          { type: 'exec', name: 'app', start: '/start', stop: '/stop' },
+        ],
+      },
+    ],
+  });
+}
+
+function heartbeat(cluster: string, node: string, seq: number, over: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    cluster,
+    node,
+    token: `${node}-a/${seq}`,
+    seq,
+    incarnation: `${node}-a`,
+    sentAt: Date.now(),
+    leaseMs: LEASE,
+    agentVersion: 'test',
+    state: 'running',
+    reason: 'periodic',
+    monitors: {},
+    isolated: false,
+    groups: {},
+    peers: {},
+    ...over,
+  };
+}
+
+describe('reconcile over the DynamoDB state table', () => {
+  let store: DynamoStore;
+  const lines: { message: string; attributes?: Record<string, unknown> }[] = [];
+  const log: Log = {
+    info: (message, attributes) => lines.push({ message, ...(attributes ? { attributes } : {}) }),
+    warn: (message, attributes) => lines.push({ message, ...(attributes ? { attributes } : {}) }),
+    error: (message, attributes) => lines.push({ message, ...(attributes ? { attributes } : {}) }),
+  };
+  const run = (cloud: InMemoryCloud, cluster: string, holder: string) =>
+    reconcileCluster(
+      { store, cloud, notifier: { publish: async () => undefined }, clock: systemClock, log, holder },
+      cluster,
+      { deadline: Date.now() + 20_000 },
+    );
+
+  beforeAll(async () => {
+    store = new DynamoStore(uniqueName('reconcile'), aws());
+    await store.createTable();
+  });
+
+  it('starts the group, changes nothing on a second pass, and fails over on proof that the owner stopped', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new InMemoryCloud(store);
+
+    const first = await run(cloud, cluster, 'inv-1');
+    expect(first.groups[0]).toMatchObject({
+      group: 'db',
+      status: 'converged',
+      owner: 'node1',
+      epoch: 1,
+      phase: 'Online',
+    });
+    expect(cloud.entry.get('db/vip')).toBe('node1');
+    expect(cloud.entry.get('db/eip')).toBe('node1');
+    expect(cloud.runners('db')).toEqual(['node1']);
+    const decisions = lines.filter((l) => l.message === 'decision');
+    expect(decisions.length).toBeGreaterThan(0);
+    expect(decisions[0]?.attributes).toMatchObject({
+      cluster,
+      group: 'db',
+      observations: expect.arrayContaining([expect.stringMatching(/^node1: running, lease age/)]),
+    });
+
+    // Read before write: a second pass makes no change at all.
+    const mutationsBefore = cloud.mutations.length;
+    const second = await run(cloud, cluster, 'inv-2');
+    expect(second.groups[0]).toMatchObject({ status: 'converged', actions: 0, epoch: 1 });
+    expect(cloud.mutations.length).toBe(mutationsBefore);
+
+    // node1 goes silent; node2 watched node1's renewal stay unchanged for a whole lease.
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1, { sentAt: Date.now() - 2 * LEASE }));
+    await store.putHeartbeat(
+      heartbeat(cluster, 'node2', 2, {
+        reason: 'change',
+        peers: { node1: { token: 'node1-a/1', silentForMs: LEASE + 200 } },
+      }),
+    );
+    cloud.running.get('db')?.delete('node1'); // it fenced itself
+    const third = await run(cloud, cluster, 'inv-3');
+    expect(third.groups[0]).toMatchObject({ status: 'converged', owner: 'node2', epoch: 2, phase: 'Online' });
+    expect(cloud.entry.get('db/vip')).toBe('node2');
+    expect(cloud.entry.get('db/eip')).toBe('node2');
+    expect(cloud.runners('db')).toEqual(['node2']);
+    expect(cloud.mutations.every((m) => m.epoch === m.current)).toBe(true);
+
+    const group = await store.getGroup(cluster, 'db');
+    expect(group).toMatchObject({ owner: 'node2', epoch: 2, mayRun: ['node2'], lastOwner: 'node2' });
+    expect(group?.lock).toBeUndefined();
+    const audit = await store.listAudit(cluster);
+    expect(audit.map((a) => a.message).join('\n')).toMatch(/takeover\(node2\).*node1's lease expired/);
+  });
+
+  it('lets one of several concurrent invocations work and the others step aside', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new InMemoryCloud(store);
+    const outcomes = await Promise.all(['a', 'b', 'c', 'd'].map((h) => run(cloud, cluster, `inv-${h}`)));
+    const statuses = outcomes.map((o) => o.groups[0]!.status);
+    expect(statuses.filter((s) => s === 'converged').length).toBeGreaterThanOrEqual(1);
+    expect(statuses.every((s) => s === 'converged' || s === 'busy')).toBe(true);
+    expect(await store.getGroup(cluster, 'db')).toMatchObject({ owner: 'node1', epoch: 1, phase: 'Online' });
+    expect(cloud.runners('db')).toEqual(['node1']);
+    // Exactly one takeover happened: one start of the application.
+    expect(cloud.mutations.filter((m) => m.what.startsWith('start')).length).toBe(1);
+  });
+
+  it('processes a move request once and takes over a lock whose holder died', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new InMemoryCloud(store);
+    await run(cloud, cluster, 'inv-1');
+
+    // An invocation crashed while holding the lock: it expired a moment ago.
+    const g = await store.getGroup(cluster, 'db');
+    await store.acquireLock(cluster, g!, { holder: 'crashed', expiresAt: Date.now() + 200 }, Date.now());
+    const request = await store.putRequest(
+      cluster,
+      { kind: 'move', group: 'db', to: 'node2', by: 'test' },
+      Date.now(),
+    );
+    const busy = await run(cloud, cluster, 'inv-2');
+    expect(busy.groups[0]?.status).toBe('busy');
+    await new Promise((r) => setTimeout(r, 300));
+
+    // node1 is alive: it must be stopped through the guard before node2 starts.
+    const moved = await run(cloud, cluster, 'inv-3');
+    expect(moved.groups[0]).toMatchObject({ status: 'converged', owner: 'node2', epoch: 2 });
+    expect(cloud.runners('db')).toEqual(['node2']);
+    const order = cloud.mutations.map((m) => m.what);
+    expect(order.indexOf('stop db@node1')).toBeLessThan(order.indexOf('start db@node2'));
+    expect(await store.getRequest(cluster, request.id)).toMatchObject({
+      status: 'done',
+      message: 'group db is moving to node2 from node1',
+    });
+    expect(await store.listRequests(cluster)).toEqual([]);
+  });
+});
