@@ -10,6 +10,14 @@ export default defineConfig({
       { test: { name: 'property', include: ['test/property/**/*.test.ts'], testTimeout: 600_000 } },
       {
         test: {
+          name: 'packaging',
+          include: ['test/packaging/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // The local AWS emulator (moto server) for tests and the sandbox. Which server is used, in order:
 //   1. AWS_ENDPOINT_URL (or --endpoint): a server that is already running;
-//   2. `moto_server` on PATH;
+//   2. the moto behind `moto_server` on PATH (its Python interpreter);
 //   3. scripts/install-moto.mjs: moto importable by python3, then pip, then Debian's packages.
-// It prints which one it used. Only loopback is ever listened on.
+// It prints which one it used. Only loopback is ever listened on. Started by us, moto runs through
+// scripts/moto-atomic.py, which serializes DynamoDB requests: moto's threaded server does not apply
+// conditional writes atomically under concurrency, real DynamoDB does.
 //
 //   node scripts/emulator.mjs            # start one and keep it in the foreground (Ctrl-C stops it)
 //   node scripts/emulator.mjs --port 5000
@@ -47,6 +49,24 @@ function freePort() {
   });
 }
 
+/** The Python interpreter that runs a `moto_server` script (its shebang, or pyenv's choice). */
+function motoPython(motoServer) {
+  const candidates = [];
+  const pyenv = spawnSync('pyenv', ['which', 'python3'], { encoding: 'utf8' });
+  if (pyenv.status === 0) candidates.push(pyenv.stdout.trim());
+  try {
+    const first = fs.readFileSync(motoServer, 'utf8').split('\n', 1)[0] ?? '';
+    const m = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(first);
+    if (m) candidates.push(m[1].endsWith('/env') && m[2] ? m[2] : m[1]);
+  } catch {
+    // not readable: try python3
+  }
+  candidates.push('python3');
+  return candidates.find(
+    (py) => spawnSync(py, ['-c', 'import moto.moto_server.werkzeug_app'], { stdio: 'ignore' }).status === 0,
+  );
+}
+
 function onPath(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).stdout.trim() || undefined;
 }
@@ -72,14 +92,21 @@ export async function startEmulator(options = {}) {
   let args = [];
   let env = {};
   let route;
+  const atomic = path.join(REPO, 'scripts', 'moto-atomic.py');
   const motoServer = onPath('moto_server');
-  if (motoServer) {
+  const python = motoServer ? motoPython(motoServer) : undefined;
+  if (python) {
+    command = python;
+    args = [atomic];
+    route = `moto_server on PATH (${motoServer}, run by ${python} through moto-atomic.py)`;
+  } else if (motoServer) {
     command = motoServer;
-    route = `moto_server on PATH (${motoServer})`;
+    route = `moto_server on PATH (${motoServer}); WARNING: its Python was not found, so DynamoDB conditional writes are not atomic under concurrency`;
   } else {
     const installed = await installMoto({ log });
-    ({ command, args, env } = installed);
-    route = `${installed.route} route (moto ${installed.version ?? '?'})`;
+    ({ command, env } = installed);
+    args = [atomic];
+    route = `${installed.route} route (moto ${installed.version ?? '?'}, through moto-atomic.py)`;
   }
 
   const port = options.port ?? (await freePort());

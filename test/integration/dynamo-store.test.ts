@@ -141,6 +141,30 @@ describe('DynamoStore on moto', () => {
     expect(await store.releaseLock('orders', g, 'inv-z', 0)).toBe(true);
   });
 
+  it('gives a new group to exactly one of several invocations racing for it', async () => {
+    // DynamoDB applies each conditional write atomically; the emulator must too (moto-atomic.py).
+    for (let trial = 0; trial < 10; trial++) {
+      const g = `race-${uniqueName('g')}`;
+      const now = Date.now();
+      const results = await Promise.allSettled(
+        ['a', 'b', 'c', 'd'].map((h) =>
+          store.acquireLock(
+            'orders',
+            initialGroupState({ ...group, name: g }, now),
+            { holder: h, expiresAt: now + 30_000 },
+            now,
+          ),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(
+        results
+          .filter((r) => r.status === 'rejected')
+          .every((r) => (r as PromiseRejectedResult).reason instanceof LockBusyError),
+      ).toBe(true);
+    }
+  });
+
   it('takes over with one conditional write: the epoch only grows and a stale epoch is refused', async () => {
     const g = `epoch-${uniqueName('g')}`;
     await store.acquireLock(

@@ -141,7 +141,10 @@ describe('reconcile over the DynamoDB state table', () => {
     const outcomes = await Promise.all(['a', 'b', 'c', 'd'].map((h) => run(cloud, cluster, `inv-${h}`)));
     const statuses = outcomes.map((o) => o.groups[0]!.status);
     expect(statuses.filter((s) => s === 'converged').length).toBeGreaterThanOrEqual(1);
-    expect(statuses.every((s) => s === 'converged' || s === 'busy')).toBe(true);
+    expect(
+      statuses.every((s) => s === 'converged' || s === 'busy'),
+      JSON.stringify(outcomes),
+    ).toBe(true);
     expect(await store.getGroup(cluster, 'db')).toMatchObject({ owner: 'node1', epoch: 1, phase: 'Online' });
     expect(cloud.runners('db')).toEqual(['node1']);
     // Exactly one takeover happened: one start of the application.

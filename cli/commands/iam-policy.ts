@@ -1,0 +1,39 @@
+/** `failoverctl iam-policy --role controller|agent`: least-privilege policies from cluster definitions. */
+import type { ClusterConfig } from '../../shared/config/load';
+import { InvalidRequestError } from '../../shared/core/errors';
+import { agentPolicy, controllerPolicy } from '../../shared/iam/policies';
+import { resolveTableName } from '../../shared/state/keys';
+import { loadCluster } from '../cluster';
+import { type GlobalFlags, type Io, openStore } from '../context';
+import { loadDefinitionFile } from './validate';
+
+export async function iamPolicyCommand(
+  io: Io,
+  flags: GlobalFlags,
+  options: {
+    role: string;
+    file?: string[];
+    cluster?: string;
+    account?: string;
+    eventBus?: string;
+    topicArn?: string;
+  },
+): Promise<number> {
+  if (options.role !== 'controller' && options.role !== 'agent')
+    throw new InvalidRequestError(`--role must be controller or agent (got "${options.role}")`);
+  if (options.account !== undefined && !/^\d{12}$/.test(options.account))
+    throw new InvalidRequestError(`--account must be a 12-digit AWS account id (got "${options.account}")`);
+  let configs: ClusterConfig[];
+  if (options.file?.length) configs = await Promise.all(options.file.map(loadDefinitionFile));
+  else configs = [(await loadCluster(openStore(io, flags), options.cluster)).config];
+  const ctx = {
+    table: resolveTableName(flags.table, io.env),
+    ...(options.account ? { account: options.account } : {}),
+    ...(options.eventBus ? { eventBus: options.eventBus } : {}),
+    ...(options.topicArn ? { topicArn: options.topicArn } : {}),
+  };
+  if (options.role === 'controller') io.out(JSON.stringify(controllerPolicy(configs, ctx), null, 2));
+  else for (const c of configs) io.out(JSON.stringify(agentPolicy(c, ctx), null, 2));
+  if (!options.account) io.err('note: no --account given; ARNs use * for the account');
+  return 0;
+}
