@@ -50,6 +50,9 @@ export function clientConfig(options: AwsOptions) {
     requestHandler: new NodeHttpHandler({
       connectionTimeout: merged.connectionTimeoutMs,
       requestTimeout: merged.requestTimeoutMs,
+      // Without this, @smithy/node-http-handler 4.x only logs a warning when requestTimeout passes
+      // and the call goes on hanging.
+      throwOnRequestTimeout: true,
     }),
   };
 }

@@ -30,9 +30,12 @@ export class ReconcileSnapshot {
     return p;
   }
 
-  /** Forget describe results (e.g. after a hard fence, to see the instance stop). */
-  invalidate(): void {
-    this.cache.clear();
+  /**
+   * The same reconcile with its own, empty memo: for a group's later rounds, which must see what
+   * the previous round changed (a route put back, an instance being stopped).
+   */
+  fresh(): ReconcileSnapshot {
+    return new ReconcileSnapshot(this.deps, this.stored, this.signal);
   }
 
   instances(): Promise<{ views: Record<string, InstanceView>; error?: string }> {

@@ -170,9 +170,11 @@ async function reconcileGroup(
         }
         state = fresh;
       }
+      // The first round shares the describe calls of every group; later rounds look afresh.
+      const view = outcome.rounds === 0 ? snapshot : snapshot.fresh();
       outcome.rounds++;
       const kickSeen = state.kick;
-      const obs = await observeGroup(deps, snapshot, group, state, () => clock.now(), signal);
+      const obs = await observeGroup(deps, view, group, state, () => clock.now(), signal);
       const plan = decide(obs);
       logDecision(deps, cluster, state, plan);
 
@@ -184,7 +186,6 @@ async function reconcileGroup(
           clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS
         ) {
           await clock.sleep(wait + 1, signal);
-          snapshot.invalidate();
           continue;
         }
         if (wait !== undefined) {
@@ -209,7 +210,7 @@ async function reconcileGroup(
         data: { actions: plan.actions, reasons: plan.reasons },
       });
       try {
-        state = await execute(deps, config, group, plan, state, signal, alerts);
+        state = await execute(deps, snapshot, group, plan, state, signal, alerts);
         outcome.actions += plan.actions.length;
       } catch (e) {
         if (e instanceof ConflictError) {
@@ -242,7 +243,7 @@ async function reconcileGroup(
 /** Applies one plan in order. Stops at the first failure, after recording it on the group. */
 async function execute(
   deps: ReconcileDeps,
-  config: ClusterConfig,
+  snapshot: ReconcileSnapshot,
   group: GroupConfig,
   plan: Plan,
   initial: GroupState,
@@ -250,7 +251,11 @@ async function execute(
   alerts: Promise<void>[],
 ): Promise<GroupState> {
   const { store, cloud, clock, holder } = deps;
+  const config = snapshot.stored.config;
   const cluster = config.cluster;
+  // Actions read before they write, on reads of their own: one memo per plan, shared by its
+  // actions, never the observation's (which may be seconds old by now).
+  const cache = new Map<string, Promise<unknown>>();
   let state = initial;
   const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
   const mutation = (): MutationContext => ({
@@ -296,7 +301,7 @@ async function execute(
                 `resource ${action.resource} is not in group ${group.name}`,
               );
             const driver = cloud.resources[resource.type];
-            const req = { ...mutation(), cache: new Map(), resource, node, config };
+            const req = { ...mutation(), cache, resource, node, config };
             detail = (await (action.type === 'activate' ? driver.activate(req) : driver.deactivate(req)))
               .detail;
           }

@@ -1,0 +1,540 @@
+/**
+ * The local sandbox: a real failover on the emulator. One machine plays a whole AWS account with
+ * two EC2 nodes:
+ *
+ *   moto server (AWS) ◀── controller (the real reconcile code, invoked as AWS would invoke it:
+ *        ▲                 1-minute schedule — compressed here — DynamoDB stream, EC2 events)
+ *        │ per-node TCP proxy (to cut a node off)
+ *   node1: failover-agent process ── app process (started/stopped through the guard)
+ *   node2: failover-agent process ── app process
+ *
+ * SSM commands that moto records are run here on behalf of the emulated instances (see
+ * run-command.ts); EC2 state-change events that moto does not emit are sent by the sandbox when it
+ * stops an instance; the stream is polled like Lambda's event source mapping (stream.ts).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import {
+  DescribeAddressesCommand,
+  DescribeRouteTablesCommand,
+  ReplaceRouteCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { build } from 'esbuild';
+// @ts-expect-error plain ESM script without type declarations
+import { startEmulator } from '../scripts/emulator.mjs';
+import { type AwsOptions, clientConfig } from '../shared/aws/clients';
+import type { ClusterConfig } from '../shared/config/load';
+import type { GroupState } from '../shared/core/model';
+import type { Log, TransitionEvent } from '../shared/core/ports';
+import { systemClock } from '../shared/reconcile/clock';
+import { type ControllerDeps, handleEventBridge, handleStream } from '../shared/reconcile/entry';
+import { createAwsClients, createAwsCloud } from '../shared/resources';
+import { DynamoStore } from '../shared/state/dynamo-store';
+import { buildNetwork, RECORD, type SandboxNetwork, type SandboxTiming, sandboxConfig, VIP } from './network';
+import { CuttableProxy } from './proxy';
+import { type EmulatedInstance, LocalRunCommand } from './run-command';
+import { StreamPoller } from './stream';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface SandboxOptions {
+  timing?: SandboxTiming;
+  /** The compressed stand-in for the 1-minute schedule. */
+  scheduleMs?: number;
+  /** Progress lines (the demo prints them; tests collect them). */
+  say?: (line: string) => void;
+}
+
+export interface EntryPoints {
+  owner: string | null;
+  epoch: number;
+  phase: string;
+  routes: (string | undefined)[];
+  eip: string | undefined;
+  dns: string[];
+  /** Nodes whose application process is alive. */
+  apps: string[];
+}
+
+export interface ScenarioResult {
+  name: string;
+  fault: string;
+  from: string;
+  to: string;
+  /** Seconds from the fault to every entry point and the application on the new owner. */
+  seconds: number;
+  ok: boolean;
+  detail: string;
+}
+
+class SandboxNode implements EmulatedInstance {
+  agent: ChildProcess | undefined;
+  isUp = true;
+  readonly dir: string;
+  constructor(
+    readonly name: 'node1' | 'node2',
+    readonly instanceId: string,
+    readonly eni: string,
+    readonly privateIp: string,
+    root: string,
+    readonly proxy: CuttableProxy,
+    private readonly base: Record<string, string>,
+  ) {
+    this.dir = join(root, name);
+    mkdirSync(join(this.dir, 'state'), { recursive: true });
+    // One host plays both nodes: the VIP is not put on a real interface; the calls are recorded.
+    const fakeIp = join(this.dir, 'ip');
+    writeFileSync(fakeIp, `#!/bin/sh\necho "$@" >> "${join(this.dir, 'ip-calls.log')}"\n`);
+    chmodSync(fakeIp, 0o755);
+  }
+  up(): boolean {
+    return this.isUp;
+  }
+  env(): Record<string, string> {
+    return {
+      ...this.base,
+      AWS_ENDPOINT_URL: `http://127.0.0.1:${this.proxy.port}`,
+      FAILOVER_AGENT_STATE_DIR: join(this.dir, 'state'),
+      FAILOVER_AGENT_IP_COMMAND: join(this.dir, 'ip'),
+      SANDBOX_NODE_DIR: this.dir,
+      SANDBOX_NODE: this.name,
+    };
+  }
+  appPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dir, 'app.pid'), 'utf8').trim());
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export class Sandbox {
+  readonly say: (line: string) => void;
+  readonly timing: SandboxTiming;
+  readonly scheduleMs: number;
+  private emulator: { endpoint: string; stop: () => Promise<void> } | undefined;
+  private root = '';
+  private aws!: AwsOptions;
+  private clients!: ReturnType<typeof createAwsClients>;
+  store!: DynamoStore;
+  net!: SandboxNetwork;
+  config!: ClusterConfig;
+  private deps!: ControllerDeps;
+  readonly nodes = new Map<string, SandboxNode>();
+  private poller: StreamPoller | undefined;
+  private schedule: NodeJS.Timeout | undefined;
+  private runner!: LocalRunCommand;
+  private agentScript = '';
+  private invocations = 0;
+  readonly transitions: TransitionEvent[] = [];
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(options: SandboxOptions = {}) {
+    this.say = options.say ?? ((line) => console.log(line));
+    this.timing = options.timing ?? { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 100 };
+    this.scheduleMs = options.scheduleMs ?? 5_000;
+  }
+
+  async start(): Promise<void> {
+    this.root = mkdtempSync(join(tmpdir(), 'failover-sandbox-'));
+    this.emulator = await startEmulator({
+      endpoint: process.env.SANDBOX_EMULATOR_URL,
+      log: (l: string) => this.say(`  ${l}`),
+    });
+    const endpoint = this.emulator!.endpoint;
+    const motoPort = Number(new URL(endpoint).port);
+    const credentials = {
+      AWS_ACCESS_KEY_ID: 'sandbox',
+      AWS_SECRET_ACCESS_KEY: 'sandbox',
+      AWS_REGION: 'us-east-1',
+    };
+    Object.assign(process.env, credentials);
+    this.aws = { region: 'us-east-1', endpoint };
+    this.clients = createAwsClients(this.aws);
+
+    this.say('building the agent bundle...');
+    this.agentScript = join(this.root, 'failover-agent.mjs');
+    await build({
+      entryPoints: [join(REPO, 'node-agent', 'bin.ts')],
+      outfile: this.agentScript,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      logLevel: 'error',
+      banner: {
+        js: "#!/usr/bin/env node\nimport { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+      },
+    });
+    chmodSync(this.agentScript, 0o755);
+
+    this.say(
+      'creating the account in the emulator: VPC, 2 subnets in 2 AZs, 2 instances, 2 route tables with the VIP, an EIP, a private hosted zone...',
+    );
+    this.net = await buildNetwork(this.clients.ec2, this.clients.route53);
+    const table = `failover-sandbox-${randomBytes(3).toString('hex')}`;
+    this.store = new DynamoStore(table, this.aws);
+    await this.store.createTable();
+    const app = join(REPO, 'sandbox', 'app.mjs');
+    const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app.log" 2>&1 & echo $! > "$SANDBOX_NODE_DIR/app.pid")`;
+    const stop = `if [ -f "$SANDBOX_NODE_DIR/app.pid" ]; then p=$(cat "$SANDBOX_NODE_DIR/app.pid"); kill "$p" 2>/dev/null; for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null; rm -f "$SANDBOX_NODE_DIR/app.pid"; fi; true`;
+    this.config = sandboxConfig(this.net, this.timing, { start, stop }, motoPort);
+    await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
+    this.say(
+      `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; group db = vip ${VIP} + eip ${this.net.publicIp} + dns ${RECORD} + exec app`,
+    );
+
+    const base = {
+      ...credentials,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      PATH: process.env.PATH ?? '',
+    };
+    for (const n of this.net.nodes) {
+      const proxy = new CuttableProxy(motoPort);
+      await proxy.start();
+      this.nodes.set(
+        n.name,
+        new SandboxNode(n.name, n.instanceId, n.eni, n.privateIp, this.root, proxy, base),
+      );
+    }
+
+    // The controller: the real handlers' code, with SSM commands run here for the emulated instances.
+    this.runner = new LocalRunCommand(new Map([...this.nodes.values()].map((n) => [n.instanceId, n])));
+    this.runner.attach(this.clients.ssm);
+    const log: Log = {
+      info: () => undefined,
+      warn: () => undefined,
+      error: (m, a) => this.say(`  controller error: ${m} ${JSON.stringify(a ?? {})}`),
+    };
+    this.deps = {
+      store: this.store,
+      cloud: createAwsCloud(this.aws, { agentPath: this.agentScript, table }, this.clients),
+      notifier: {
+        publish: async (e) => {
+          this.transitions.push(e);
+          this.say(`  [alert] ${e.kind}: ${e.message}`);
+        },
+      },
+      clock: systemClock,
+      log,
+    };
+    this.poller = new StreamPoller(
+      new DynamoDBClient(clientConfig(this.aws)),
+      new DynamoDBStreamsClient(clientConfig(this.aws)),
+      table,
+      (records) => this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx)),
+    );
+    await this.poller.start();
+    this.schedule = setInterval(
+      () => void this.invoke('schedule', (ctx) => handleEventBridge(this.deps, scheduled(), ctx)),
+      this.scheduleMs,
+    );
+
+    for (const n of this.nodes.values()) this.startAgent(n);
+    this.say(
+      `started 2 agents; the schedule runs every ${this.scheduleMs / 1000} s (1 minute in AWS), the stream is polled every 250 ms`,
+    );
+  }
+
+  /** One "Lambda invocation" of the real handler code. */
+  private invoke(
+    trigger: string,
+    run: (ctx: { holder: string; deadline: number; account: string; region: string }) => Promise<unknown>,
+  ): Promise<unknown> {
+    const ctx = {
+      holder: `sandbox:${trigger}:${++this.invocations}`,
+      deadline: Date.now() + 20_000,
+      account: '123456789012',
+      region: 'us-east-1',
+    };
+    const p = run(ctx).catch((e) => this.say(`  ${trigger} invocation failed: ${(e as Error).message}`));
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    return p;
+  }
+
+  startAgent(n: SandboxNode): void {
+    const args = [
+      this.agentScript,
+      '--cluster',
+      'sandbox',
+      '--node',
+      n.name,
+      '--table',
+      this.store.table,
+      '--region',
+      'us-east-1',
+      '--state-dir',
+      join(n.dir, 'state'),
+      '--log-level',
+      'warn',
+    ];
+    const out = join(n.dir, 'agent.log');
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...n.env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const append = (d: Buffer) => writeFileSync(out, d, { flag: 'a' });
+    child.stdout?.on('data', append);
+    child.stderr?.on('data', append);
+    n.agent = child;
+    n.isUp = true;
+  }
+
+  /** Reads where every entry point points, who runs the app, and the group record. */
+  async entryPoints(): Promise<EntryPoints> {
+    const [group, tables, addresses, records] = await Promise.all([
+      this.store.getGroup('sandbox', 'db'),
+      this.clients.ec2.send(
+        new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [this.net.vpcId] }] }),
+      ),
+      this.clients.ec2.send(new DescribeAddressesCommand({ AllocationIds: [this.net.allocationId] })),
+      this.clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: this.net.hostedZoneId })),
+    ]);
+    const eniToNode = (eni: string | undefined) =>
+      [...this.nodes.values()].find((n) => n.eni === eni)?.name ?? eni;
+    const ipToNode = (ip: string | undefined) =>
+      [...this.nodes.values()].find((n) => n.privateIp === ip)?.name ?? ip ?? '';
+    return {
+      owner: group?.owner ?? null,
+      epoch: group?.epoch ?? 0,
+      phase: group?.phase ?? 'Offline',
+      routes: (tables.RouteTables ?? [])
+        .flatMap((t) => t.Routes ?? [])
+        .filter((r) => r.DestinationCidrBlock === `${VIP}/32`)
+        .map((r) => eniToNode(r.NetworkInterfaceId)),
+      eip: eniToNode(addresses.Addresses?.[0]?.NetworkInterfaceId || undefined),
+      dns: (records.ResourceRecordSets ?? [])
+        .filter((r) => r.Name === RECORD && r.Type === 'A')
+        .flatMap((r) => (r.ResourceRecords ?? []).map((v) => ipToNode(v.Value))),
+      apps: [...this.nodes.values()].filter((n) => n.appPid() !== undefined).map((n) => n.name),
+    };
+  }
+
+  static consistent(e: EntryPoints, owner: string): boolean {
+    return (
+      e.owner === owner &&
+      e.phase === 'Online' &&
+      e.routes.length > 0 &&
+      e.routes.every((r) => r === owner) &&
+      e.eip === owner &&
+      e.dns.length === 1 &&
+      e.dns[0] === owner &&
+      e.apps.length === 1 &&
+      e.apps[0] === owner
+    );
+  }
+
+  static describe(e: EntryPoints): string {
+    return `owner ${e.owner ?? '-'} (epoch ${e.epoch}, ${e.phase}); route -> ${[...new Set(e.routes)].join('/') || '-'}; eip -> ${e.eip ?? '-'}; dns -> ${e.dns.join('/') || '-'}; app on ${e.apps.join(', ') || 'nothing'}`;
+  }
+
+  /** Waits until everything is on `owner`; checks after every poll that the app never runs twice. */
+  async waitConsistent(
+    owner: string,
+    timeoutMs: number,
+  ): Promise<{ ms: number; last: EntryPoints; doubleRun: boolean }> {
+    const started = Date.now();
+    let last = await this.entryPoints();
+    let doubleRun = false;
+    while (Date.now() - started < timeoutMs) {
+      last = await this.entryPoints();
+      if (last.apps.length > 1) doubleRun = true;
+      if (Sandbox.consistent(last, owner)) return { ms: Date.now() - started, last, doubleRun };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { ms: Number.NaN, last, doubleRun };
+  }
+
+  async current(): Promise<{ owner: SandboxNode; standby: SandboxNode }> {
+    const e = await this.entryPoints();
+    const owner = this.nodes.get(e.owner ?? '');
+    if (!owner) throw new Error(`no owner: ${Sandbox.describe(e)}`);
+    const standby = [...this.nodes.values()].find((n) => n !== owner)!;
+    return { owner, standby };
+  }
+
+  private async scenario(
+    name: string,
+    fault: string,
+    inject: (owner: SandboxNode, standby: SandboxNode) => Promise<void>,
+    expectOwner: 'standby' | 'owner',
+    repair?: (owner: SandboxNode, standby: SandboxNode) => Promise<void>,
+  ): Promise<ScenarioResult> {
+    const { owner, standby } = await this.current();
+    const target = expectOwner === 'standby' ? standby : owner;
+    this.say(`\n▶ ${name}: ${fault.replace('{owner}', owner.name)}`);
+    const t0 = Date.now();
+    await inject(owner, standby);
+    const { ms, last, doubleRun } = await this.waitConsistent(target.name, 60_000 - (Date.now() - t0));
+    const seconds = Number.isFinite(ms) ? (Date.now() - t0 - 0) / 1000 : Number.NaN;
+    const ok = Number.isFinite(ms) && !doubleRun;
+    this.say(
+      `  ${ok ? '✓' : '✗'} ${Sandbox.describe(last)}${ok ? ` — switched in ${seconds.toFixed(2)} s` : ''}${doubleRun ? ' — APPLICATION SEEN ON TWO NODES' : ''}`,
+    );
+    if (repair) await repair(owner, standby);
+    return {
+      name,
+      fault: fault.replace('{owner}', owner.name),
+      from: owner.name,
+      to: target.name,
+      seconds,
+      ok,
+      detail: Sandbox.describe(last),
+    };
+  }
+
+  /** Kills the owner's agent and application: the node is gone without a word. */
+  silentCrash(): Promise<ScenarioResult> {
+    return this.scenario(
+      'silent crash',
+      'kill -9 the agent and the application of the active node {owner}',
+      async (owner) => {
+        owner.isUp = false;
+        owner.agent?.kill('SIGKILL');
+        const pid = owner.appPid();
+        if (pid) process.kill(pid, 'SIGKILL');
+      },
+      'standby',
+      async (owner) => {
+        rmSync(join(owner.dir, 'app.pid'), { force: true });
+        this.startAgent(owner);
+        await new Promise((r) => setTimeout(r, 2 * this.timing.heartbeatIntervalMs));
+      },
+    );
+  }
+
+  /**
+   * StopInstances on the owner, in EC2's order: the state becomes `stopping` (EC2 sends its event),
+   * the OS shuts down (systemd sends SIGTERM to the agent, which stops the application and writes
+   * its leaving heartbeat), then the instance is `stopped`. moto jumps to `stopped` at once, so the
+   * sandbox calls StopInstances only when its emulated OS has shut down.
+   */
+  instanceStop(): Promise<ScenarioResult> {
+    return this.scenario(
+      'instance stop',
+      'StopInstances on the active node {owner} (EC2 state-change event, SIGTERM to its agent, then stopped)',
+      async (owner) => {
+        void this.invoke('ec2-event', (ctx) =>
+          handleEventBridge(this.deps, stateChange(owner.instanceId, 'stopping'), ctx),
+        );
+        const exited = new Promise<void>((resolve) => owner.agent?.once('exit', () => resolve()));
+        owner.agent?.kill('SIGTERM');
+        void exited.then(async () => {
+          // The OS halts: whatever still runs on the node dies with it.
+          owner.isUp = false;
+          const pid = owner.appPid();
+          if (pid) process.kill(pid, 'SIGKILL');
+          await this.clients.ec2.send(new StopInstancesCommand({ InstanceIds: [owner.instanceId] }));
+          void this.invoke('ec2-event', (ctx) =>
+            handleEventBridge(this.deps, stateChange(owner.instanceId, 'stopped'), ctx),
+          );
+        });
+      },
+      'standby',
+      async (owner) => {
+        await new Promise((r) => setTimeout(r, 500));
+        await this.clients.ec2.send(new StartInstancesCommand({ InstanceIds: [owner.instanceId] }));
+        rmSync(join(owner.dir, 'app.pid'), { force: true });
+        this.startAgent(owner);
+        await new Promise((r) => setTimeout(r, 2 * this.timing.heartbeatIntervalMs));
+      },
+    );
+  }
+
+  /** Cuts the owner's agent off from DynamoDB: it must fence itself, the standby takes over. */
+  partition(): Promise<ScenarioResult> {
+    return this.scenario(
+      'partition',
+      'cut the active node {owner} off from DynamoDB and the AWS APIs',
+      async (owner) => owner.proxy.cutOff(),
+      'standby',
+      async (owner) => {
+        owner.proxy.heal();
+        await new Promise((r) => setTimeout(r, 3 * this.timing.heartbeatIntervalMs));
+      },
+    );
+  }
+
+  /** Points the VIP route at the standby behind the controller's back: the route check puts it back. */
+  tamperRoute(): Promise<ScenarioResult> {
+    return this.scenario(
+      'route tampering',
+      "ReplaceRoute of the VIP to the standby's ENI behind the controller's back (owner {owner})",
+      async (_owner, standby) => {
+        const tables = this.net.routeTables;
+        await this.clients.ec2.send(
+          new ReplaceRouteCommand({
+            RouteTableId: tables[0]!,
+            DestinationCidrBlock: `${VIP}/32`,
+            NetworkInterfaceId: standby.eni,
+          }),
+        );
+      },
+      'owner',
+    );
+  }
+
+  async status(): Promise<GroupState | undefined> {
+    return this.store.getGroup('sandbox', 'db');
+  }
+
+  async stop(): Promise<void> {
+    if (this.schedule) clearInterval(this.schedule);
+    await this.poller?.stop();
+    await Promise.allSettled([...this.pending]);
+    for (const n of this.nodes.values()) {
+      n.agent?.kill('SIGKILL');
+      const pid = n.appPid();
+      if (pid) process.kill(pid, 'SIGKILL');
+      await n.proxy.stop();
+    }
+    await this.emulator?.stop();
+    if (this.root && existsSync(this.root) && !process.env.SANDBOX_KEEP)
+      rmSync(this.root, { recursive: true, force: true });
+  }
+
+  get workDir(): string {
+    return this.root;
+  }
+}
+
+function scheduled() {
+  return {
+    version: '0',
+    id: randomBytes(8).toString('hex'),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [],
+    detail: {},
+  };
+}
+
+function stateChange(instanceId: string, state: string) {
+  return {
+    version: '0',
+    id: randomBytes(8).toString('hex'),
+    'detail-type': 'EC2 Instance State-change Notification',
+    source: 'aws.ec2',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, state },
+  };
+}

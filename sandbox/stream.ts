@@ -1,0 +1,84 @@
+/**
+ * The DynamoDB stream → Lambda event source mapping, for the emulator (moto runs none): poll the
+ * state table's stream four times a second, keep the records that the deployment's filter keeps
+ * (serverless.yml: agent changes, new requests) and hand each batch to the real stream handler.
+ */
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  type DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
+
+type StreamRecord = {
+  eventName?: string;
+  dynamodb?: { Keys?: Record<string, { S?: string }>; NewImage?: Record<string, { S?: string }> };
+};
+
+/** The same filter as the deployed event source mapping (see serverless.yml). */
+export function passesStreamFilter(r: StreamRecord): boolean {
+  const reason = r.dynamodb?.NewImage?.reason?.S;
+  if ((r.eventName === 'INSERT' || r.eventName === 'MODIFY') && reason === 'change') return true;
+  return r.eventName === 'INSERT' && (r.dynamodb?.Keys?.sk?.S ?? '').startsWith('REQUEST#');
+}
+
+export class StreamPoller {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  invocations = 0;
+  filteredOut = 0;
+
+  constructor(
+    private readonly dynamodb: DynamoDBClient,
+    private readonly streams: DynamoDBStreamsClient,
+    private readonly table: string,
+    private readonly deliver: (records: StreamRecord[]) => Promise<unknown>,
+    private readonly pollMs = 250,
+  ) {}
+
+  async start(): Promise<void> {
+    const arn = (await this.dynamodb.send(new DescribeTableCommand({ TableName: this.table }))).Table
+      ?.LatestStreamArn;
+    if (!arn) throw new Error(`table ${this.table} has no stream`);
+    const shards =
+      (await this.streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription?.Shards ??
+      [];
+    const iterators = new Map<string, string | undefined>();
+    for (const s of shards) {
+      const it = await this.streams.send(
+        new GetShardIteratorCommand({ StreamArn: arn, ShardId: s.ShardId!, ShardIteratorType: 'LATEST' }),
+      );
+      iterators.set(s.ShardId!, it.ShardIterator);
+    }
+    this.loop = (async () => {
+      while (!this.stopped) {
+        for (const [shard, iterator] of iterators) {
+          if (!iterator) continue;
+          try {
+            const out = await this.streams.send(
+              new GetRecordsCommand({ ShardIterator: iterator, Limit: 100 }),
+            );
+            iterators.set(shard, out.NextShardIterator);
+            const records = (out.Records ?? []) as StreamRecord[];
+            const kept = records.filter(passesStreamFilter);
+            this.filteredOut += records.length - kept.length;
+            if (kept.length > 0) {
+              this.invocations++;
+              // Like a parallelization factor > 1: a batch waiting on a lease does not hold up the next.
+              void this.deliver(kept).catch(() => undefined);
+            }
+          } catch {
+            // The emulator restarting or a transient error: poll again.
+          }
+        }
+        await new Promise((r) => setTimeout(r, this.pollMs));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+}

@@ -1,0 +1,318 @@
+/**
+ * A two-node network in the moto server for the entry-point drivers and, later, an end-to-end
+ * failover test: a VPC with a secondary CIDR block, subnets in two zones (one in each block), an
+ * internet gateway, two running instances with source/dest check off, route tables holding the VIP
+ * route, an Elastic IP and a private hosted zone — and a validated ClusterConfig for one group
+ * (vip + eip + dns + exec) over both nodes. Every call names unique resources, so fixtures of
+ * parallel tests do not meet.
+ */
+import { randomInt } from 'node:crypto';
+import {
+  AllocateAddressCommand,
+  AssociateAddressCommand,
+  AssociateRouteTableCommand,
+  AssociateVpcCidrBlockCommand,
+  AttachInternetGatewayCommand,
+  AttachNetworkInterfaceCommand,
+  CreateInternetGatewayCommand,
+  CreateNetworkInterfaceCommand,
+  CreateRouteCommand,
+  CreateRouteTableCommand,
+  CreateSubnetCommand,
+  CreateTagsCommand,
+  CreateVpcCommand,
+  DescribeImagesCommand,
+  DescribeRouteTablesCommand,
+  EC2Client,
+  ModifyNetworkInterfaceAttributeCommand,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import {
+  ChangeResourceRecordSetsCommand,
+  CreateHostedZoneCommand,
+  Route53Client,
+} from '@aws-sdk/client-route-53';
+import { type AwsOptions, clientConfig } from '../../../shared/aws/clients';
+import { type ClusterConfig, parseClusterConfig } from '../../../shared/config/load';
+import type { ClusterInput } from '../../../shared/config/schema';
+import { aws, uniqueName } from '../support';
+
+export type NodeName = 'node1' | 'node2';
+
+export interface FixtureNode {
+  name: NodeName;
+  instanceId: string;
+  /** Primary ENI (device index 0). */
+  eni: string;
+  privateIp: string;
+  az: string;
+  subnetId: string;
+  /** A second ENI attached at device index 1, when `extraEni` was asked for. */
+  extraEni?: string;
+}
+
+type ResourceInput = NonNullable<NonNullable<ClusterInput['groups']>[number]['resources']>[number];
+type Input<T extends ResourceInput['type']> = Partial<
+  Omit<Extract<ResourceInput, { type: T }>, 'type' | 'name'>
+>;
+
+export interface FixtureOptions {
+  aws?: AwsOptions;
+  /** Where the entry points start: on node1 (routes, EIP, record), or nowhere (the default is node1). */
+  initialOwner?: 'node1' | 'none';
+  /** Nodes whose ENIs keep source/destination check enabled (default: none). */
+  sourceDestCheck?: NodeName[];
+  /** Attach a second ENI to node2 (multi-NIC). */
+  extraEni?: boolean;
+  /** Overrides of the resources' settings in the definition. */
+  vip?: Input<'vip'>;
+  eip?: Input<'eip'>;
+  dns?: Input<'dns'>;
+}
+
+export interface Fixture {
+  /** Clients for setup and assertions (not the ones under test, so their calls are not counted). */
+  ec2: EC2Client;
+  route53: Route53Client;
+  vpcId: string;
+  /** Primary and secondary CIDR blocks. */
+  cidrs: [string, string];
+  nodes: Record<NodeName, FixtureNode>;
+  vip: string;
+  routeTables: {
+    /** The VPC's main table: holds the VIP route (untagged). */
+    main: string;
+    /** A custom table tagged failover=<cluster>, associated with node2's subnet: holds the VIP route. */
+    tagged: string;
+    /** A custom table without the VIP route, listed in routeTableIds. */
+    listed: string;
+    /** A custom table that neither holds nor lists the VIP: never touched. */
+    unrelated: string;
+  };
+  /** Tag on `routeTables.tagged`. */
+  tag: { key: string; value: string };
+  allocationId: string;
+  publicIp: string;
+  /** As returned by Route 53, with the /hostedzone/ prefix. */
+  hostedZoneId: string;
+  zoneName: string;
+  recordName: string;
+  cluster: string;
+  group: string;
+  names: { vip: string; eip: string; dns: string; exec: string };
+  config: ClusterConfig;
+}
+
+const PRIMARY = '10.40.0.0/16';
+const SECONDARY = '10.41.0.0/16';
+
+let amiPromise: Promise<string> | undefined;
+
+/** An AMI moto knows (moto ships a list of real public AMIs; any will do for RunInstances). */
+function ami(ec2: EC2Client): Promise<string> {
+  amiPromise ??= ec2
+    .send(new DescribeImagesCommand({ Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))
+    .then((res) => {
+      const id = res.Images?.find((i) => i.ImageId)?.ImageId;
+      if (!id) throw new Error('moto lists no x86_64 AMI');
+      return id;
+    });
+  return amiPromise;
+}
+
+/** Builds the network and the definition. Everything is created fresh; nothing is cleaned up. */
+export async function createFixture(options: FixtureOptions = {}): Promise<Fixture> {
+  const config = clientConfig(options.aws ?? aws());
+  const ec2 = new EC2Client(config);
+  const route53 = new Route53Client({ ...config, region: 'us-east-1' });
+  const cluster = uniqueName('c');
+
+  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: PRIMARY }))).Vpc!.VpcId!;
+  await ec2.send(new AssociateVpcCidrBlockCommand({ VpcId: vpcId, CidrBlock: SECONDARY }));
+  const igw = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+  await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
+  const subnet = async (cidr: string, az: string) =>
+    (await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: cidr, AvailabilityZone: az }))).Subnet!
+      .SubnetId!;
+  const subnets = {
+    node1: await subnet('10.40.1.0/24', 'us-east-1a'),
+    node2: await subnet('10.41.2.0/24', 'us-east-1b'),
+  };
+
+  const imageId = await ami(ec2);
+  const launch = async (name: NodeName, az: string): Promise<FixtureNode> => {
+    const instance = (
+      await ec2.send(
+        new RunInstancesCommand({
+          ImageId: imageId,
+          InstanceType: 't3.micro',
+          MinCount: 1,
+          MaxCount: 1,
+          SubnetId: subnets[name],
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: `${cluster}-${name}` }] },
+          ],
+        }),
+      )
+    ).Instances![0]!;
+    const eni = instance.NetworkInterfaces![0]!.NetworkInterfaceId!;
+    return {
+      name,
+      instanceId: instance.InstanceId!,
+      eni,
+      privateIp: instance.PrivateIpAddress!,
+      az,
+      subnetId: subnets[name],
+    };
+  };
+  const nodes = { node1: await launch('node1', 'us-east-1a'), node2: await launch('node2', 'us-east-1b') };
+  if (options.extraEni) {
+    const extra = (await ec2.send(new CreateNetworkInterfaceCommand({ SubnetId: subnets.node2 })))
+      .NetworkInterface!.NetworkInterfaceId!;
+    await ec2.send(
+      new AttachNetworkInterfaceCommand({
+        NetworkInterfaceId: extra,
+        InstanceId: nodes.node2.instanceId,
+        DeviceIndex: 1,
+      }),
+    );
+    nodes.node2.extraEni = extra;
+  }
+  const keepCheck = new Set(options.sourceDestCheck ?? []);
+  for (const n of Object.values(nodes)) {
+    for (const eni of [n.eni, n.extraEni]) {
+      if (!eni || keepCheck.has(n.name)) continue;
+      await ec2.send(
+        new ModifyNetworkInterfaceAttributeCommand({
+          NetworkInterfaceId: eni,
+          SourceDestCheck: { Value: false },
+        }),
+      );
+    }
+  }
+
+  // Route tables: the main one (created with the VPC) and three custom ones.
+  const main = (
+    await ec2.send(
+      new DescribeRouteTablesCommand({
+        Filters: [
+          { Name: 'vpc-id', Values: [vpcId] },
+          { Name: 'association.main', Values: ['true'] },
+        ],
+      }),
+    )
+  ).RouteTables![0]!.RouteTableId!;
+  const table = async () =>
+    (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable!.RouteTableId!;
+  const tagged = await table();
+  const listed = await table();
+  const unrelated = await table();
+  const tag = { key: 'failover', value: cluster };
+  await ec2.send(new CreateTagsCommand({ Resources: [tagged], Tags: [{ Key: tag.key, Value: tag.value }] }));
+  await ec2.send(new AssociateRouteTableCommand({ RouteTableId: tagged, SubnetId: subnets.node2 }));
+  await ec2.send(
+    new CreateRouteCommand({ RouteTableId: unrelated, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }),
+  );
+
+  const vip = `172.16.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+  const owner = options.initialOwner ?? 'node1';
+  if (owner === 'node1') {
+    for (const rtb of [main, tagged]) {
+      await ec2.send(
+        new CreateRouteCommand({
+          RouteTableId: rtb,
+          DestinationCidrBlock: `${vip}/32`,
+          NetworkInterfaceId: nodes.node1.eni,
+        }),
+      );
+    }
+  }
+
+  const address = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+  const allocationId = address.AllocationId!;
+  if (owner === 'node1')
+    await ec2.send(
+      new AssociateAddressCommand({ AllocationId: allocationId, NetworkInterfaceId: nodes.node1.eni }),
+    );
+
+  const zoneName = `${uniqueName('z')}.internal`;
+  const zone = await route53.send(
+    new CreateHostedZoneCommand({
+      Name: zoneName,
+      CallerReference: uniqueName('ref'),
+      HostedZoneConfig: { PrivateZone: true, Comment: `failover test ${cluster}` },
+      VPC: { VPCId: vpcId, VPCRegion: 'us-east-1' },
+    }),
+  );
+  const hostedZoneId = zone.HostedZone!.Id!;
+  const recordName = `db.${zoneName}.`;
+  if (owner === 'node1') {
+    await route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: hostedZoneId,
+        ChangeBatch: {
+          Changes: [
+            {
+              Action: 'UPSERT',
+              ResourceRecordSet: {
+                Name: recordName,
+                Type: 'A',
+                TTL: 30,
+                ResourceRecords: [{ Value: nodes.node1.privateIp }],
+              },
+            },
+          ],
+        },
+      }),
+    );
+  }
+
+  const group = 'web';
+  const names = { vip: 'web-vip', eip: 'web-eip', dns: 'web-dns', exec: 'web-app' };
+  const clusterConfig = parseClusterConfig(
+    {
+      cluster,
+      region: 'us-east-1',
+      nodes: Object.values(nodes).map((n) => ({
+        name: n.name,
+        instanceId: n.instanceId,
+        eni: n.eni,
+        az: n.az,
+        privateIp: n.privateIp,
+      })),
+      groups: [
+        {
+          name: group,
+          nodes: ['node1', 'node2'],
+          resources: [
+            { type: 'vip', name: names.vip, ip: vip, vpcId, routeTableIds: [listed], ...options.vip },
+            { type: 'eip', name: names.eip, allocationId, ...options.eip },
+            { type: 'dns', name: names.dns, hostedZoneId, recordName, ttl: 30, ...options.dns },
+            { type: 'exec', name: names.exec, start: '/bin/true', stop: '/bin/true' },
+          ],
+        },
+      ],
+    } satisfies ClusterInput,
+    `fixture ${cluster}`,
+  );
+
+  return {
+    ec2,
+    route53,
+    vpcId,
+    cidrs: [PRIMARY, SECONDARY],
+    nodes,
+    vip,
+    routeTables: { main, tagged, listed, unrelated },
+    tag,
+    allocationId,
+    publicIp: address.PublicIp!,
+    hostedZoneId,
+    zoneName,
+    recordName,
+    cluster,
+    group,
+    names,
+    config: clusterConfig,
+  };
+}
