@@ -712,7 +712,13 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
       if (onApiError === 'recover')
         out.push({ key, status: 'error', detail: check.detail, policy, restart: [r] });
       else if (onApiError === 'warn')
-        out.push({ key, status: 'warn', detail: `AWS API failure: ${check.detail}`, policy, restart: [] });
+        out.push({
+          key,
+          status: 'warn',
+          detail: `check could not confirm the entry point: ${check.detail}`,
+          policy,
+          restart: [],
+        });
     }
   }
 
@@ -746,7 +752,7 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
         out.push({
           key: m.name,
           status: 'warn',
-          detail: `AWS API failure: ${apiError}`,
+          detail: `AWS API call failed: ${apiError}`,
           policy: m.recovery,
           restart: [],
         });
