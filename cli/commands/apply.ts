@@ -1,6 +1,7 @@
 /** `failoverctl apply -f cluster.yaml`: validate, store a new version, show what changed. Idempotent. */
 import type { ClusterConfig } from '../../shared/config/load';
-import { type GlobalFlags, type Io, openStore } from '../context';
+import { createNotifier } from '../../shared/notify/notifier';
+import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';
 import { loadDefinitionFile, summarizeConfig } from './validate';
 
 export async function applyCommand(
@@ -24,6 +25,26 @@ export async function applyCommand(
   io.out(`applied cluster ${config.cluster} as version ${result.version} (table ${store.table})`);
   const changes = result.previous ? diffConfigs(result.previous.config, config) : ['new cluster'];
   for (const line of changes) io.out(`  ${line}`);
+  const event = {
+    at: io.now(),
+    cluster: config.cluster,
+    kind: 'config.applied' as const,
+    message: `version ${result.version} applied by ${io.env.USER ?? 'failoverctl'}: ${changes.join('; ')}`,
+  };
+  await store.appendAudit(event);
+  const eventBus = io.env.FAILOVER_EVENT_BUS;
+  const topicArn = io.env.FAILOVER_ALERT_TOPIC_ARN;
+  if (eventBus || topicArn) {
+    // Announced like every transition; a publishing failure is reported, the apply stands.
+    await createNotifier(
+      { ...(eventBus ? { eventBus } : {}), ...(topicArn ? { topicArn } : {}) },
+      awsOptions(io, flags),
+    )
+      .publish(event)
+      .catch((e) =>
+        io.err(`warning: the version is stored, but announcing it failed: ${(e as Error).message}`),
+      );
+  }
   io.out(summarizeConfig(config));
   return 0;
 }
