@@ -15,4 +15,6 @@ const server = createServer((_req, res) => res.end(`${node}\n`));
 server.listen(0, '127.0.0.1', () => {
   writeFileSync(join(dir, 'app.port'), String(server.address().port));
 });
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// Stop at once: the agent's self-fence must finish within fenceMarginMs (see README, "Failover
+// time"), and server.close() would wait for idle keep-alive connections.
+process.on('SIGTERM', () => process.exit(0));

@@ -109,11 +109,12 @@ class SandboxNode implements EmulatedInstance {
       SANDBOX_NODE: this.name,
     };
   }
+  /** The application's pid while it runs (a zombie waiting to be reaped does not run). */
   appPid(): number | undefined {
     try {
       const pid = Number(readFileSync(join(this.dir, 'app.pid'), 'utf8').trim());
-      process.kill(pid, 0);
-      return pid;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      return /^State:\s*Z/m.test(status) ? undefined : pid;
     } catch {
       return undefined;
     }
@@ -189,7 +190,9 @@ export class Sandbox {
     await this.store.createTable();
     const app = join(REPO, 'sandbox', 'app.mjs');
     const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app.log" 2>&1 & echo $! > "$SANDBOX_NODE_DIR/app.pid")`;
-    const stop = `if [ -f "$SANDBOX_NODE_DIR/app.pid" ]; then p=$(cat "$SANDBOX_NODE_DIR/app.pid"); kill "$p" 2>/dev/null; for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null; rm -f "$SANDBOX_NODE_DIR/app.pid"; fi; true`;
+    // "Alive" means running: a zombie waiting for init to reap it (slow on some hosts) is gone.
+    const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
+    const stop = `if [ -f "$SANDBOX_NODE_DIR/app.pid" ]; then p=$(cat "$SANDBOX_NODE_DIR/app.pid"); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f "$SANDBOX_NODE_DIR/app.pid"; fi; true`;
     this.config = sandboxConfig(this.net, this.timing, { start, stop }, motoPort);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
     this.say(
@@ -286,7 +289,13 @@ export class Sandbox {
       env: { ...process.env, ...n.env() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const append = (d: Buffer) => writeFileSync(out, d, { flag: 'a' });
+    const stamp = () => new Date().toISOString().slice(11, 23);
+    const append = (d: Buffer) =>
+      writeFileSync(
+        out,
+        d.toString().replace(/^(?=.)/gm, () => `${stamp()} `),
+        { flag: 'a' },
+      );
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
     n.agent = child;
@@ -351,7 +360,12 @@ export class Sandbox {
     let doubleRun = false;
     while (Date.now() - started < timeoutMs) {
       last = await this.entryPoints();
-      if (last.apps.length > 1) doubleRun = true;
+      if (last.apps.length > 1 && !doubleRun) {
+        doubleRun = true;
+        this.say(
+          `  !! application alive on ${last.apps.join(' and ')} at +${Date.now() - started} ms: ${Sandbox.describe(last)}`,
+        );
+      }
       if (Sandbox.consistent(last, owner)) return { ms: Date.now() - started, last, doubleRun };
       await new Promise((r) => setTimeout(r, 100));
     }

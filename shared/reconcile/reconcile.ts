@@ -15,7 +15,6 @@
  * Every mutation of AWS is preceded by `store.fence()`: a conditional write that succeeds only if
  * the epoch is still the planned one and we still hold an unexpired lock.
  */
-import type { ClusterConfig } from '../config/load';
 import type { GroupConfig } from '../config/schema';
 import { decide, patchForFailedAction } from '../core/decide';
 import {

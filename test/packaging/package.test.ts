@@ -4,11 +4,12 @@
  * queue, the alarm and least-privilege roles.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+// biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON; the assertions check its shape.
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
 let template: { Resources: Record<string, Resource>; Outputs: Record<string, unknown> };
 let outDir: string;
@@ -38,6 +39,8 @@ beforeAll(() => {
     throw new Error(`serverless package failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
   template = JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'));
 }, 300_000);
+
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 describe('serverless package (offline)', () => {
   it('bundles each function into its own small zip', () => {
