@@ -6,10 +6,10 @@ import { AssociateAddressCommand, ReplaceRouteCommand, StopInstancesCommand } fr
 import { GetHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { awsErrorCode } from '../../shared/aws/errors';
 import type { ClusterConfig } from '../../shared/config/load';
+import { cidrContains } from '../../shared/core/ipv4';
 import type { DescribeCache } from '../../shared/core/ports';
 import { errorMessage } from '../../shared/reconcile/observe';
 import { createAwsClients } from '../../shared/resources';
-import { cidrContains } from '../../shared/resources/cidr';
 import { normalizeHostedZoneId } from '../../shared/resources/dns';
 import {
   describeAddresses,

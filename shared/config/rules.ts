@@ -3,6 +3,7 @@
  * schema found problems elsewhere: the user gets every problem in one run, not one per attempt.
  */
 import type { ConfigIssue } from '../core/errors';
+import { ipv4ToInt } from '../core/ipv4';
 
 type Raw = Record<string, unknown>;
 
@@ -10,17 +11,6 @@ const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null &
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-
-function ipToInt(ip: string): number | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    n = n * 256 + Number(p);
-  }
-  return n;
-}
 
 /** Default fence margin: two heartbeats, but never more than a quarter of the lease. */
 export function defaultFenceMarginMs(heartbeatIntervalMs: number, leaseMs: number): number {
@@ -165,7 +155,7 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
           if (other)
             add(`${rp}.ip`, `VIP ${ip} is already used by ${other}; each VIP belongs to one resource`);
           else vips.set(ip, rp);
-          const n = ipToInt(ip);
+          const n = ipv4ToInt(ip);
           if (
             n !== undefined &&
             (n >>> 24 === 0 || n >>> 24 === 127 || n >>> 28 === 14 || n >>> 28 === 15 || n >>> 16 === 0xa9fe)

@@ -5,8 +5,8 @@
  */
 import { AwsApiError, toDomainError } from '../aws/errors';
 import { FailoverError, InvalidRequestError, NotFoundError } from '../core/errors';
+import { cidrContains } from '../core/ipv4';
 import type { CheckResult } from '../core/model';
-import { cidrContains } from './cidr';
 
 /** Where a failing id came from, so that the message can say which line of the definition to fix. */
 export interface Subject {

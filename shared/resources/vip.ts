@@ -19,6 +19,7 @@ import { awsErrorCode } from '../aws/errors';
 import type { ClusterConfig } from '../config/load';
 import type { NodeConfig, ResourceConfig, VipResource } from '../config/schema';
 import { FailoverError } from '../core/errors';
+import { cidrContains } from '../core/ipv4';
 import type { CheckResult } from '../core/model';
 import type {
   ActionOutcome,
@@ -27,7 +28,6 @@ import type {
   ResourceDriver,
   ResourceRequest,
 } from '../core/ports';
-import { cidrContains } from './cidr';
 import { describeEnis, describeRouteTables, describeVpcCidrs, eniFor, routeTablesKey } from './ec2-describe';
 import {
   checkError,

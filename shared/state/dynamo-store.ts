@@ -22,6 +22,7 @@ import {
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { type AwsOptions, clientConfig } from '../aws/clients';
 import { awsErrorCode, toDomainError } from '../aws/errors';
@@ -69,6 +70,15 @@ const GROUP_FIELDS = [
   'updatedAt',
 ] as const satisfies readonly (keyof GroupState)[];
 
+/** Every write of a group record is made by the lock holder at the epoch it read. */
+const GUARD_CONDITION = '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now';
+const GUARD_NAMES = { '#lock': 'lock', '#exp': 'expiresAt', '#holder': 'holder', '#epoch': 'epoch' };
+const guardValues = (g: WriteGuard): Record<string, unknown> => ({
+  ':epoch': g.epoch,
+  ':holder': g.holder,
+  ':now': g.now,
+});
+
 export interface StoredRequest extends RequestView {
   status: 'pending' | 'done' | 'rejected';
   message?: string;
@@ -110,6 +120,25 @@ export class DynamoStore implements StateStore {
         );
       }
       throw toDomainError(e, { action: `dynamodb:${action}`, resource: `table ${this.table}` });
+    }
+  }
+
+  /**
+   * A conditional UpdateItem. A failed condition (a lost race) is handed to `onLostRace`, which says
+   * what it means for the caller; any other failure becomes a domain error naming `what`.
+   */
+  private async conditionalUpdate<T>(
+    key: Record<string, string>,
+    what: string,
+    input: Omit<UpdateCommandInput, 'TableName' | 'Key'>,
+    onLostRace: (e: unknown) => Promise<T> | T,
+  ): Promise<{ updated: Record<string, unknown> | undefined } | { lost: T }> {
+    try {
+      const out = await this.doc.send(new UpdateCommand({ ...input, TableName: this.table, Key: key }));
+      return { updated: out.Attributes };
+    } catch (e) {
+      if (awsErrorCode(e) === 'ConditionalCheckFailedException') return { lost: await onLostRace(e) };
+      throw toDomainError(e, { action: 'dynamodb:UpdateItem', resource: `${what} in table ${this.table}` });
     }
   }
 
@@ -295,79 +324,56 @@ export class DynamoStore implements StateStore {
       values[`:i${i}`] = initial[field];
       sets.push(`#f${i} = if_not_exists(#f${i}, :i${i})`);
     });
-    try {
-      const out = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.group(cluster, initial.group),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression:
-            'attribute_not_exists(pk) OR attribute_not_exists(#lock) OR #lock.#exp <= :now OR #lock.#holder = :holder',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toGroupState(out.Attributes ?? {});
-    } catch (e) {
-      if (awsErrorCode(e) === 'ConditionalCheckFailedException') {
+    const result = await this.conditionalUpdate(
+      keys.group(cluster, initial.group),
+      `group ${cluster}/${initial.group}`,
+      {
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression:
+          'attribute_not_exists(pk) OR attribute_not_exists(#lock) OR #lock.#exp <= :now OR #lock.#holder = :holder',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      },
+      async (e) => {
         const current = await this.getGroup(cluster, initial.group);
         if (current?.lock)
           throw new LockBusyError(initial.group, current.lock.holder, current.lock.expiresAt);
         throw new ConflictError(`lock of group ${initial.group} changed while taking it`, { cause: e });
-      }
-      throw toDomainError(e, {
-        action: 'dynamodb:UpdateItem',
-        resource: `group ${cluster}/${initial.group} in table ${this.table}`,
-      });
-    }
+      },
+    );
+    return toGroupState(('updated' in result && result.updated) || {});
   }
 
   async releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean> {
     const checkKick = !Number.isNaN(kickSeen);
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.group(cluster, group),
-          UpdateExpression: 'REMOVE #lock',
-          ConditionExpression: `#lock.#holder = :holder${checkKick ? ' AND kick = :kick' : ''}`,
-          ExpressionAttributeNames: { '#lock': 'lock', '#holder': 'holder' },
-          ExpressionAttributeValues: { ':holder': holder, ...(checkKick ? { ':kick': kickSeen } : {}) },
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (awsErrorCode(e) !== 'ConditionalCheckFailedException') {
-        throw toDomainError(e, {
-          action: 'dynamodb:UpdateItem',
-          resource: `group ${cluster}/${group} in table ${this.table}`,
-        });
-      }
-      const current = await this.getGroup(cluster, group);
+    const result = await this.conditionalUpdate(
+      keys.group(cluster, group),
+      `group ${cluster}/${group}`,
+      {
+        UpdateExpression: 'REMOVE #lock',
+        ConditionExpression: `#lock.#holder = :holder${checkKick ? ' AND kick = :kick' : ''}`,
+        ExpressionAttributeNames: { '#lock': 'lock', '#holder': 'holder' },
+        ExpressionAttributeValues: { ':holder': holder, ...(checkKick ? { ':kick': kickSeen } : {}) },
+      },
       // Not ours any more: nothing to release. Ours but kicked: the caller looks once more.
-      return current?.lock?.holder !== holder;
-    }
+      async () => (await this.getGroup(cluster, group))?.lock?.holder !== holder,
+    );
+    return 'lost' in result ? result.lost : true;
   }
 
   async kick(cluster: string, group: string): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.group(cluster, group),
-          UpdateExpression: 'ADD kick :one',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':one': 1 },
-        }),
-      );
-    } catch (e) {
-      if (awsErrorCode(e) === 'ConditionalCheckFailedException') return;
-      throw toDomainError(e, {
-        action: 'dynamodb:UpdateItem',
-        resource: `group ${cluster}/${group} in table ${this.table}`,
-      });
-    }
+    // A group without a record has no holder to tell.
+    await this.conditionalUpdate(
+      keys.group(cluster, group),
+      `group ${cluster}/${group}`,
+      {
+        UpdateExpression: 'ADD kick :one',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':one': 1 },
+      },
+      () => undefined,
+    );
   }
 
   async updateGroup(
@@ -377,18 +383,8 @@ export class DynamoStore implements StateStore {
     patch: GroupPatch,
     bumpEpoch = false,
   ): Promise<GroupState> {
-    const names: Record<string, string> = {
-      '#lock': 'lock',
-      '#exp': 'expiresAt',
-      '#holder': 'holder',
-      '#epoch': 'epoch',
-      '#u': 'updatedAt',
-    };
-    const values: Record<string, unknown> = {
-      ':epoch': guard.epoch,
-      ':holder': guard.holder,
-      ':now': guard.now,
-    };
+    const names: Record<string, string> = { ...GUARD_NAMES, '#u': 'updatedAt' };
+    const values: Record<string, unknown> = guardValues(guard);
     const sets = ['#u = :now'];
     Object.entries(patch).forEach(([field, value], i) => {
       if (value === undefined) return;
@@ -400,62 +396,43 @@ export class DynamoStore implements StateStore {
       values[':one'] = 1;
       sets.push('#epoch = #epoch + :one');
     }
-    try {
-      const out = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.group(cluster, group),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toGroupState(out.Attributes ?? {});
-    } catch (e) {
-      if (awsErrorCode(e) === 'ConditionalCheckFailedException') {
+    const result = await this.conditionalUpdate(
+      keys.group(cluster, group),
+      `group ${cluster}/${group}`,
+      {
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: GUARD_CONDITION,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      },
+      (e) => {
         throw new ConflictError(
           `group ${cluster}/${group} is no longer at epoch ${guard.epoch} under the lock of ${guard.holder}`,
           { cause: e },
         );
-      }
-      throw toDomainError(e, {
-        action: 'dynamodb:UpdateItem',
-        resource: `group ${cluster}/${group} in table ${this.table}`,
-      });
-    }
+      },
+    );
+    return toGroupState(('updated' in result && result.updated) || {});
   }
 
   async fence(cluster: string, group: string, guard: WriteGuard): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.group(cluster, group),
-          UpdateExpression: 'SET fencedAt = :now',
-          ConditionExpression: '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now',
-          ExpressionAttributeNames: {
-            '#lock': 'lock',
-            '#exp': 'expiresAt',
-            '#holder': 'holder',
-            '#epoch': 'epoch',
-          },
-          ExpressionAttributeValues: { ':epoch': guard.epoch, ':holder': guard.holder, ':now': guard.now },
-        }),
-      );
-    } catch (e) {
-      if (awsErrorCode(e) === 'ConditionalCheckFailedException') {
+    await this.conditionalUpdate(
+      keys.group(cluster, group),
+      `group ${cluster}/${group}`,
+      {
+        UpdateExpression: 'SET fencedAt = :now',
+        ConditionExpression: GUARD_CONDITION,
+        ExpressionAttributeNames: GUARD_NAMES,
+        ExpressionAttributeValues: guardValues(guard),
+      },
+      (e) => {
         throw new ConflictError(
           `refusing a change to group ${cluster}/${group}: epoch ${guard.epoch} is no longer current or the lock of ${guard.holder} expired`,
           { cause: e },
         );
-      }
-      throw toDomainError(e, {
-        action: 'dynamodb:UpdateItem',
-        resource: `group ${cluster}/${group} in table ${this.table}`,
-      });
-    }
+      },
+    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -554,32 +531,25 @@ export class DynamoStore implements StateStore {
     message: string,
     now: number,
   ): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.request(cluster, id),
-          UpdateExpression:
-            'SET #status = :outcome, message = :message, completedAt = :now, expiresAt = :ttl',
-          ConditionExpression: '#status = :pending',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':outcome': outcome,
-            ':message': message,
-            ':now': now,
-            ':pending': 'pending',
-            ':ttl': Math.floor(now / 1000) + COMPLETED_REQUEST_RETENTION_DAYS * DAY_S,
-          },
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (awsErrorCode(e) === 'ConditionalCheckFailedException') return false;
-      throw toDomainError(e, {
-        action: 'dynamodb:UpdateItem',
-        resource: `request ${id} in table ${this.table}`,
-      });
-    }
+    const result = await this.conditionalUpdate(
+      keys.request(cluster, id),
+      `request ${id}`,
+      {
+        UpdateExpression: 'SET #status = :outcome, message = :message, completedAt = :now, expiresAt = :ttl',
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':outcome': outcome,
+          ':message': message,
+          ':now': now,
+          ':pending': 'pending',
+          ':ttl': Math.floor(now / 1000) + COMPLETED_REQUEST_RETENTION_DAYS * DAY_S,
+        },
+      },
+      // Already completed (by another invocation): processed once.
+      () => false,
+    );
+    return !('lost' in result);
   }
 
   // ------------------------------------------------------------------------------------------

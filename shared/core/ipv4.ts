@@ -1,4 +1,4 @@
-/** IPv4 arithmetic for the VIP rule "outside every CIDR block of the VPC". */
+/** IPv4 arithmetic (pure): dotted quads and CIDR blocks, for the VIP rules. */
 
 /** The address as an unsigned 32-bit number, or undefined when it is not dotted-quad IPv4. */
 export function ipv4ToInt(ip: string): number | undefined {
