@@ -1,5 +1,26 @@
-/** The node agent's entry point (the agent itself comes with the node-agent issue). */
+/**
+ * `failover-agent`: the daemon (default) or `failover-agent guard ...`. Returns the exit code; the
+ * bin wrapper (bin/failover-agent.js, or the bundle's entry bin.ts) sets process.exitCode.
+ */
+import { AgentError, EXIT } from './errors';
+import { errorText } from './log';
+
+/** Entry point: `failover-agent [run] ...` or `failover-agent guard ...`; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  process.stderr.write(`failover-agent: not implemented yet (${argv.join(' ')})\n`);
-  return 2;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  try {
+    if (argv[0] === 'guard') {
+      const { guardMain } = await import('./guard-main');
+      return await guardMain(argv.slice(1));
+    }
+    const { daemonMain } = await import('./daemon-main');
+    return await daemonMain(argv[0] === 'run' ? argv.slice(1) : argv);
+  } catch (e) {
+    if (e instanceof AgentError) {
+      process.stderr.write(`failover-agent: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`failover-agent: ${e instanceof Error ? (e.stack ?? e.message) : errorText(e)}\n`);
+    return EXIT.failed;
+  }
 }

@@ -1,0 +1,810 @@
+/**
+ * The agent daemon: renews the node's lease, reports monitors, witnesses, peers and Spot notices,
+ * follows the cluster definition and the group records, and stops what runs here when it must
+ * (self-fence, stale owner, shutdown). It never starts an application: the controller does, through
+ * `failover-agent guard` (guard.ts), which checks this daemon's lease in the state directory.
+ *
+ * Loops (all independent; a slow DynamoDB call delays none of the others):
+ *
+ *   every heartbeatIntervalMs   renewal write · read group records · read peers' renewals ·
+ *                               local state check (orphans, fenced leftovers, watchdog)
+ *   fence timer                 fires at send(last acked renewal) + lease - fenceMargin
+ *   per monitor                 its own interval; a change of status is written at once
+ *   witnesses                   every max(2 x heartbeat, 1 s); all failing = isolated
+ *   Spot / rebalance            IMDSv2 every 5 s
+ *   cluster definition          re-read every 10 x heartbeat (1 s to 30 s); new versions apply live
+ *   groups/ directory watch     a guard's start or stop is reported at once
+ */
+import { randomBytes } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
+import type { ClusterConfig } from '../shared/config/load';
+import type { GroupConfig } from '../shared/config/schema';
+import { NotFoundError } from '../shared/core/errors';
+import type { AgentGroupState, Heartbeat } from '../shared/core/model';
+import type { Timing } from '../shared/core/timing';
+import type { DynamoStore } from '../shared/state/dynamo-store';
+import type { Clock } from './clock';
+import { sleep } from './clock';
+import { AgentError, EXIT } from './errors';
+import { FenceTimer } from './fence-timer';
+import { LockHandle, readLockOwner, tryLock } from './file-lock';
+import { GroupFollower, mustDemote } from './group-follower';
+import { GroupStopper } from './group-stopper';
+import { type Ack, HeartbeatWriter, type ReportParts } from './heartbeat';
+import type { Imds } from './imds';
+import { bootId, type LocalGroupRecord, type LocalState } from './local-state';
+import type { Logger } from './log';
+import { errorText } from './log';
+import { isAgentMonitor, monitorSpec, probeFor } from './monitors';
+import { MonitorRunner } from './monitors/runner';
+import { PeerWatcher } from './peers';
+import { processStartTime, sameProcessAlive } from './process-util';
+import { SpotWatcher } from './spot';
+import { daemonCallTimeouts } from './store';
+import type { VipOps } from './vip';
+import type { Watchdog } from './watchdog';
+import { Witnesses } from './witnesses';
+
+export interface AgentOptions {
+  cluster: string;
+  node: string;
+  table: string;
+  state: LocalState;
+  /** A store whose call timeouts suit `timing` (rebuilt when the timing changes). */
+  storeFor(timing: Timing | undefined): DynamoStore;
+  clock: Clock;
+  log: Logger;
+  env: Record<string, string | undefined>;
+  vip: VipOps;
+  agentVersion: string;
+  /** Region and endpoint in use, written to agent.json so that guards use the same. */
+  region?: string;
+  endpoint?: string;
+  imds?: Imds;
+  watchdog?: Watchdog;
+  /** Overrides (tests): cluster definition refresh and Spot poll periods. */
+  configRefreshMs?: number;
+  spotPollMs?: number;
+  pingCommand?: string;
+}
+
+const PID_START = processStartTime(process.pid);
+const BOOT_ID = bootId();
+
+/** Retry failed fence stops at most this often. */
+const FENCE_RETRY_MS = 5000;
+
+/** The daemon: `run()` until `shutdown()`; see the header for its loops. */
+export class Agent {
+  readonly incarnation = randomBytes(4).toString('hex');
+  private store: DynamoStore;
+  private config: ClusterConfig | undefined;
+  private configVersion = 0;
+  /** Definitions of groups seen in any version (stop scripts of a group removed while running). */
+  private readonly definitions = new Map<string, GroupConfig>();
+  private readonly fence: FenceTimer;
+  private readonly writer: HeartbeatWriter;
+  private readonly follower = new GroupFollower();
+  private readonly peers = new PeerWatcher();
+  private readonly stopper: GroupStopper;
+  private readonly monitors = new Map<string, { key: string; runner: MonitorRunner }>();
+  private witnesses: Witnesses | undefined;
+  private witnessKey = '';
+  private spot: SpotWatcher | undefined;
+  private readonly activeSince = new Map<string, number>();
+  private readonly startedMono: number;
+
+  private everAcked = false;
+  private fenced = false;
+  private readonly fenceAttempts = new Map<string, number>();
+  private leaving = false;
+  private final = false;
+  private agentLock: LockHandle | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private tickMs = 0;
+  private peerTimer: NodeJS.Timeout | undefined;
+  private dirWatcher: FSWatcher | undefined;
+  private localCheckQueued = false;
+  private readingGroups = false;
+  private readingPeers = false;
+  private readingConfig = false;
+  private nextConfigReadMono = 0;
+  private writeFailures = 0;
+  private leaseWritten = { flags: '', deadline: 0 };
+  private watchdogWarned = false;
+  private resolveDone: ((code: number) => void) | undefined;
+  private readonly done: Promise<number>;
+
+  constructor(private readonly o: AgentOptions) {
+    this.store = o.storeFor(undefined);
+    this.startedMono = o.clock.mono();
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+    this.fence = new FenceTimer(o.clock, () => this.onFenceDeadline());
+    this.stopper = new GroupStopper({
+      state: o.state,
+      log: o.log,
+      vip: o.vip,
+      env: o.env,
+      definition: (g) => this.definition(g),
+      onLocalChange: () => this.localChanged(),
+    });
+    this.writer = new HeartbeatWriter({
+      cluster: o.cluster,
+      node: o.node,
+      incarnation: this.incarnation,
+      agentVersion: o.agentVersion,
+      clock: o.clock,
+      put: (hb) => this.store.putHeartbeat(hb),
+      build: () => this.buildReport(),
+      timing: () => this.timing(),
+      onAck: (ack) => this.onAck(ack),
+      onError: (e, hb) => this.onWriteError(e, hb),
+      // Past twice the per-call timeout a write is hung, whatever the SDK thinks.
+      writeTimeoutMs: () => 2 * daemonCallTimeouts(this.config?.timing).requestTimeoutMs,
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Life cycle
+
+  /** Runs until shutdown; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const { state } = this.o;
+    state.ensure();
+    const lock = tryLock(state.agentLockFile, `failover-agent ${this.o.cluster}/${this.o.node}`);
+    if (!(lock instanceof LockHandle)) {
+      throw new AgentError(
+        EXIT.failed,
+        `another failover-agent (pid ${lock.busy?.pid ?? '?'}) runs with state directory ${state.dir}; stop it first (systemctl stop failover-agent) or use another --state-dir`,
+      );
+    }
+    this.agentLock = lock;
+    try {
+      return await this.startUp();
+    } catch (e) {
+      this.fence.stop();
+      this.agentLock.release();
+      throw e;
+    }
+  }
+
+  private async startUp(): Promise<number> {
+    const { state, log } = this.o;
+
+    // A restart on the same boot must not extend the lease the previous process held.
+    const previous = state.readLease();
+    if (
+      previous &&
+      previous.bootId === BOOT_ID &&
+      previous.cluster === this.o.cluster &&
+      previous.node === this.o.node
+    ) {
+      this.fence.restore(previous.leaseUntilMono);
+    }
+    const cached = state.readConfigCache();
+    if (cached?.config.cluster === this.o.cluster) {
+      for (const g of cached.config.groups) this.definitions.set(g.name, g);
+    }
+    this.writeLease();
+    log.info('starting', {
+      cluster: this.o.cluster,
+      node: this.o.node,
+      table: this.o.table,
+      incarnation: this.incarnation,
+      version: this.o.agentVersion,
+      stateDir: state.dir,
+    });
+    // Anything still running from before is covered by the fence timer restored above meanwhile.
+    for (const rec of state.listGroups()) if (rec.state !== 'stopped') this.fenceTimerCheckSoon();
+
+    if (!(await this.loadInitialConfig()) || this.leaving) return this.done;
+    await this.verifyLocalGroups();
+    this.startLoops();
+    return this.done;
+  }
+
+  /** Planned shutdown (SIGTERM): stop every group, then the final `leaving` heartbeat, then exit 0. */
+  async shutdown(why: string): Promise<void> {
+    const { log } = this.o;
+    if (this.leaving) {
+      log.info(`${why}: already shutting down`);
+      return;
+    }
+    this.leaving = true;
+    log.info(`${why}: stopping the groups that run here, then leaving`);
+    this.writeLease();
+    for (const { runner } of this.monitors.values()) runner.stop();
+    this.witnesses?.stop();
+    this.spot?.stop();
+    const running = this.localRecords().filter((r) => r.state !== 'stopped');
+    const results = await Promise.all(
+      running.map((r) =>
+        this.stopper.stop(r.group, 'shutdown', { urgent: false, lockWaitMs: this.longestStopMs(r.group) }),
+      ),
+    );
+    if (results.some((ok) => !ok)) log.error('some groups could not be stopped; the leaving report says so');
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.peerTimer) clearTimeout(this.peerTimer);
+    this.tickTimer = undefined;
+    if (this.config) {
+      // The final report must be the last write: let the renewals in flight land first.
+      await this.writer.drain(3000);
+      this.final = true;
+      let sent = false;
+      for (let attempt = 0; attempt < 3 && !sent; attempt++) {
+        if (attempt > 0) await sleep(500);
+        sent = await this.writer.final();
+      }
+      if (sent) log.info('final heartbeat written: leaving');
+      else log.error('could not write the final leaving heartbeat; reconcile will wait for the lease to end');
+    }
+    // Disarm the watchdog only if everything stopped: otherwise something may still run here, and
+    // the reset it brings (soft_margin after the last feed) is the fence of last resort.
+    if (results.every((ok) => ok)) this.o.watchdog?.close();
+    else log.error('the watchdog stays armed: a stop failed, so the node resets when it expires');
+    this.fence.stop();
+    this.dirWatcher?.close();
+    this.agentLock?.release();
+    this.resolveDone?.(EXIT.ok);
+  }
+
+  private async loadInitialConfig(): Promise<boolean> {
+    const { log } = this.o;
+    let warned = false;
+    while (!this.leaving) {
+      try {
+        const stored = await this.store.getConfig(this.o.cluster);
+        if (!stored) throw await this.unknownCluster();
+        const node = stored.config.nodes.find((n) => n.name === this.o.node);
+        if (!node) {
+          throw new AgentError(
+            EXIT.notFound,
+            `node ${this.o.node} is not in cluster ${this.o.cluster} (version ${stored.version}); known nodes: ${stored.config.nodes.map((n) => n.name).join(', ')}`,
+          );
+        }
+        this.applyConfig(stored.config, stored.version);
+        return true;
+      } catch (e) {
+        if (e instanceof AgentError) throw e;
+        if (e instanceof NotFoundError) throw new AgentError(EXIT.notFound, e.message);
+        if (!warned) log.warn(`cannot read the cluster definition yet: ${errorText(e)}; retrying`);
+        warned = true;
+        await sleep(1000);
+      }
+    }
+    return false;
+  }
+
+  private async unknownCluster(): Promise<AgentError> {
+    let known = '';
+    try {
+      const clusters = await this.store.listClusters();
+      known =
+        clusters.length > 0
+          ? `; clusters in this table: ${clusters.join(', ')}`
+          : '; the table holds no cluster yet';
+    } catch {
+      // the hint is optional
+    }
+    return new AgentError(
+      EXIT.notFound,
+      `cluster ${this.o.cluster} has no definition in table ${this.o.table}${known}; apply one with "failoverctl apply -f cluster.yaml" or fix --cluster / --table`,
+    );
+  }
+
+  /**
+   * A group the local state says runs here is kept only if a strongly consistent read names this
+   * node owner at that same epoch; otherwise (or when it cannot be read) it is stopped.
+   */
+  private async verifyLocalGroups(): Promise<void> {
+    const { log } = this.o;
+    for (const rec of this.localRecords()) {
+      if (rec.state === 'stopped') continue;
+      if ((rec.state === 'starting' || rec.state === 'stopping') && this.writerAlive(rec)) continue;
+      let keep = false;
+      let why = '';
+      try {
+        const record = await this.store.getGroup(this.o.cluster, rec.group);
+        keep = rec.state === 'running' && record?.owner === this.o.node && record.epoch === rec.epoch;
+        if (record) this.follower.observe([record]);
+        why = record
+          ? `record names ${record.owner ?? 'no owner'} at epoch ${record.epoch}`
+          : 'no group record';
+      } catch (e) {
+        why = `cannot verify: ${errorText(e)}`;
+      }
+      if (keep) {
+        log.info(`keeps ${rec.group}: still owner at epoch ${rec.epoch}`);
+      } else {
+        log.warn(
+          `${rec.group} was ${rec.state} at epoch ${rec.epoch} before this start; ${why}: stopping it`,
+        );
+        void this.stopper.stop(rec.group, 'startup', {
+          urgent: false,
+          expect: { epoch: rec.epoch, state: rec.state },
+          lockWaitMs: this.longestStopMs(rec.group),
+        });
+      }
+    }
+  }
+
+  private startLoops(): void {
+    this.armTick();
+    try {
+      this.dirWatcher = watch(this.o.state.groupsDir, () => this.localChanged());
+      this.dirWatcher.on('error', () => undefined);
+    } catch {
+      // The periodic check covers it.
+    }
+    if (this.o.imds) {
+      this.spot = new SpotWatcher(this.o.imds, this.o.log, () => this.writer.changed(), this.o.spotPollMs);
+      this.spot.start();
+    }
+    this.o.watchdog?.open();
+    this.tick();
+  }
+
+  private armTick(): void {
+    const ms = this.timing().heartbeatIntervalMs;
+    if (this.tickTimer && ms === this.tickMs) return;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickMs = ms;
+    this.tickTimer = setInterval(() => this.tick(), ms);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The periodic tick
+
+  private tick(): void {
+    if (this.final) return;
+    void this.writer.tick();
+    if (!this.leaving) {
+      void this.followGroups();
+      void this.watchPeers();
+      if (this.o.clock.mono() >= this.nextConfigReadMono) void this.refreshConfig();
+    }
+    const records = this.checkLocal();
+    // Backstop for the fence timer (a lost timer must not mean a missed fence).
+    if (!this.fence.holdsLease() && records.some((r) => r.state !== 'stopped')) this.onFenceDeadline();
+    this.feedWatchdog(records);
+  }
+
+  private timing(): Timing {
+    const t = this.config?.timing;
+    return t ?? { heartbeatIntervalMs: 1000, leaseMs: 10_000, maxClockSkewMs: 500, fenceMarginMs: 2000 };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Renewals and the fence
+
+  private onAck(ack: Ack): void {
+    const { log, clock } = this.o;
+    this.everAcked = true;
+    this.fence.ack(ack.seq, ack.sentMono, ack.timing.leaseMs, ack.timing.fenceMarginMs);
+    if (this.writeFailures > 0) {
+      log.info(`renewals acknowledged again after ${this.writeFailures} failed`);
+      this.writeFailures = 0;
+    }
+    // Serve again only after a renewal that reported the fence was acknowledged; the guard still
+    // requires the group record to name this node owner at the current epoch before any start.
+    if (this.fenced && ack.heartbeat.state === 'fenced') {
+      this.fenced = false;
+      this.fenceAttempts.clear();
+      log.warn('lease renewed after the self-fence; starts through the guard are allowed again');
+      this.writer.changed();
+    }
+    // A change of the fenced flag is always written; a moved deadline only now and then.
+    this.writeLease(false);
+    const lease = this.fence.lastAck;
+    if (this.o.watchdog && !this.o.watchdog.mayFeed(clock.mono(), false, lease) && !this.watchdogWarned) {
+      this.watchdogWarned = true;
+      log.warn(
+        `watchdog timeout ${this.o.watchdog.timeoutMs} ms is too long for lease ${lease.leaseMs} ms: it can only be fed while nothing runs; use soft_margin <= (lease - fenceMargin) seconds`,
+      );
+    }
+    this.feedWatchdog();
+  }
+
+  private onWriteError(e: unknown, hb: Heartbeat): void {
+    this.writeFailures++;
+    if (this.writeFailures === 1 || this.writeFailures % 10 === 0) {
+      this.o.log.warn(`renewal ${hb.token} failed (${this.writeFailures} in a row): ${errorText(e)}`, {
+        fenceInMs: Math.round(this.fence.remainingMs()),
+      });
+    }
+  }
+
+  private fenceTimerCheckSoon(): void {
+    if (!this.fence.holdsLease()) setImmediate(() => this.onFenceDeadline());
+  }
+
+  /**
+   * The lease could not be renewed for lease - fenceMargin: stop everything that runs here before
+   * the controller (or a peer) may consider this node dead, and serve nothing until a renewal that
+   * reports the fence is acknowledged.
+   */
+  private onFenceDeadline(): void {
+    if (this.fence.holdsLease()) return;
+    const { log, clock } = this.o;
+    const running = this.localRecords().filter((r) => r.state !== 'stopped');
+    if (!this.everAcked && running.length === 0) return; // never held a lease, nothing to protect
+    if (!this.fenced) {
+      this.fenced = true;
+      const last = this.fence.lastAck;
+      log.warn(
+        'self-fence: no renewal acknowledged for lease - fenceMargin; stopping everything that runs here',
+        {
+          lastAckSentMsAgo: Number.isFinite(last.sentMono)
+            ? Math.round(clock.mono() - last.sentMono)
+            : undefined,
+          leaseMs: this.timing().leaseMs,
+          fenceMarginMs: this.timing().fenceMarginMs,
+          groups: running.map((r) => r.group),
+        },
+      );
+      // Written before anything is stopped: a guard that checks the lease from now on refuses.
+      this.writeLease();
+      this.writer.changed();
+    }
+    const now = clock.mono();
+    for (const r of running) {
+      if (this.stopper.isStopping(r.group)) {
+        void this.stopper.stop(r.group, 'fence', { urgent: true }); // upgrades a stop waiting for the lock
+        continue;
+      }
+      // A stop that failed (stop script error) is tried again, but not in a tight loop.
+      if (now - (this.fenceAttempts.get(r.group) ?? Number.NEGATIVE_INFINITY) < FENCE_RETRY_MS) continue;
+      this.fenceAttempts.set(r.group, now);
+      void this.stopper.stop(r.group, 'fence', { urgent: true });
+    }
+  }
+
+  /**
+   * agent.json: what the guard checks before any start. Rewritten on every change of state, and
+   * when the deadline has moved a quarter of (lease - fenceMargin) past the one written: the guard
+   * then sees a deadline that is never later than the real one (so it may refuse a little early,
+   * never start late), without a file replace on every renewal.
+   */
+  private writeLease(force = true): void {
+    const t = this.timing();
+    const deadline = Number.isFinite(this.fence.deadline) ? this.fence.deadline : 0;
+    const flags = `${this.fenced}/${this.leaving}/${t.leaseMs}/${t.fenceMarginMs}`;
+    const moved = deadline - this.leaseWritten.deadline;
+    // A deadline that moved back (a shorter lease) is always written: never later than the real one.
+    if (
+      !force &&
+      flags === this.leaseWritten.flags &&
+      moved >= 0 &&
+      moved < (t.leaseMs - t.fenceMarginMs) / 4
+    ) {
+      return;
+    }
+    this.leaseWritten = { flags, deadline };
+    try {
+      this.o.state.writeLease({
+        pid: process.pid,
+        ...(PID_START !== undefined ? { pidStart: PID_START } : {}),
+        incarnation: this.incarnation,
+        ...(BOOT_ID !== undefined ? { bootId: BOOT_ID } : {}),
+        cluster: this.o.cluster,
+        node: this.o.node,
+        table: this.o.table,
+        ...(this.o.region ? { region: this.o.region } : {}),
+        ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}),
+        leaseUntilMono: deadline,
+        fenced: this.fenced,
+        leaving: this.leaving,
+        leaseMs: t.leaseMs,
+        fenceMarginMs: t.fenceMarginMs,
+        at: this.o.clock.wall(),
+      });
+    } catch (e) {
+      this.o.log.error(`cannot write the lease file in ${this.o.state.dir}: ${errorText(e)}`);
+    }
+  }
+
+  private feedWatchdog(records?: LocalGroupRecord[]): void {
+    const wd = this.o.watchdog;
+    if (!wd) return;
+    const nothingRuns = (records ?? this.localRecords()).every((r) => r.state === 'stopped');
+    if (wd.mayFeed(this.o.clock.mono(), nothingRuns, this.fence.lastAck)) wd.feed();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The report
+
+  private buildReport(): ReportParts {
+    const now = this.o.clock.mono();
+    const groups: Heartbeat['groups'] = {};
+    const local = new Map(this.localRecords().map((r) => [r.group, r]));
+    for (const g of this.myGroups()) {
+      const rec = local.get(g.name);
+      groups[g.name] = {
+        epoch: Math.max(this.follower.seenEpoch(g.name), rec?.epoch ?? 0),
+        state: rec?.state ?? 'stopped',
+      };
+    }
+    // A group removed from the definition while it still runs here is reported too.
+    for (const rec of local.values()) {
+      if (!groups[rec.group] && rec.state !== 'stopped') {
+        groups[rec.group] = {
+          epoch: Math.max(this.follower.seenEpoch(rec.group), rec.epoch),
+          state: rec.state,
+        };
+      }
+    }
+    const monitors: ReportParts['monitors'] = {};
+    for (const [name, { runner }] of this.monitors) monitors[name] = runner.report();
+    const lease = this.timing().leaseMs;
+    return {
+      state: this.final ? 'leaving' : this.fenced ? 'fenced' : 'running',
+      groups,
+      monitors,
+      isolated: this.witnesses?.isolated ?? false,
+      ...(this.witnesses && this.witnesses.report().length > 0 ? { witnesses: this.witnesses.report() } : {}),
+      peers: this.peers.report(now),
+      expiredPeers: this.peers.expired(now, lease),
+      ...(this.spot?.spot ? { spot: this.spot.spot } : {}),
+      ...(this.spot?.rebalance ? { rebalance: this.spot.rebalance } : {}),
+    };
+  }
+
+  private myGroups(): GroupConfig[] {
+    return (this.config?.groups ?? []).filter((g) => g.nodes.includes(this.o.node));
+  }
+
+  private definition(group: string): GroupConfig | undefined {
+    return this.config?.groups.find((g) => g.name === group) ?? this.definitions.get(group);
+  }
+
+  private localRecords(): LocalGroupRecord[] {
+    try {
+      return this.o.state.listGroups();
+    } catch (e) {
+      this.o.log.error(`cannot read the local group states in ${this.o.state.groupsDir}: ${errorText(e)}`);
+      return [];
+    }
+  }
+
+  private localState(group: string): AgentGroupState {
+    try {
+      return this.o.state.readGroup(group)?.state ?? 'stopped';
+    } catch {
+      return 'failed';
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Local state: guard runs, orphans, monitors' active time
+
+  private localChanged(): void {
+    if (this.localCheckQueued) return;
+    this.localCheckQueued = true;
+    setTimeout(() => {
+      this.localCheckQueued = false;
+      this.checkLocal();
+    }, 10);
+  }
+
+  private writerAlive(rec: LocalGroupRecord): boolean {
+    if (rec.run) return sameProcessAlive(rec.run.guardPid, rec.run.guardStart);
+    if (rec.pid === process.pid) return true;
+    return sameProcessAlive(rec.pid, undefined);
+  }
+
+  /** Looks at the local group records (orphans, groups no longer assigned); returns them. */
+  private checkLocal(): LocalGroupRecord[] {
+    if (this.final) return [];
+    const now = this.o.clock.mono();
+    const records = this.localRecords();
+    const mine = new Set(this.myGroups().map((g) => g.name));
+    for (const rec of records) {
+      if (rec.state === 'running') {
+        if (!this.activeSince.has(rec.group)) this.activeSince.set(rec.group, now);
+      } else {
+        this.activeSince.delete(rec.group);
+      }
+      if (rec.state === 'stopped' || this.stopper.isStopping(rec.group)) continue;
+      // A start or stop whose guard died (SSM timeout, crash): its outcome is unknown, so stop.
+      if ((rec.state === 'starting' || rec.state === 'stopping') && !this.writerAlive(rec)) {
+        const holder = readLockOwner(this.o.state.lockFile(rec.group));
+        if (!holder || !sameProcessAlive(holder.pid, holder.start)) {
+          this.o.log.warn(
+            `${rec.group}: the ${rec.state === 'starting' ? 'start' : 'stop'} at epoch ${rec.epoch} was interrupted (its process is gone); stopping`,
+          );
+          void this.stopper.stop(rec.group, 'orphan', {
+            urgent: false,
+            expect: { epoch: rec.epoch, state: rec.state },
+          });
+          continue;
+        }
+      }
+      if (this.config && !mine.has(rec.group) && (rec.state === 'running' || rec.state === 'failed')) {
+        this.o.log.warn(
+          `${rec.group} runs here but the cluster definition no longer assigns it to ${this.o.node}; stopping`,
+        );
+        void this.stopper.stop(rec.group, 'removed', {
+          urgent: false,
+          expect: { epoch: rec.epoch, state: rec.state },
+        });
+      }
+    }
+    for (const g of [...this.activeSince.keys()])
+      if (!records.some((r) => r.group === g)) this.activeSince.delete(g);
+    if (this.fenced) this.onFenceDeadline();
+    this.writer.changed();
+    return records;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Following the controller: group records, peers, cluster definition
+
+  private async followGroups(): Promise<void> {
+    if (this.readingGroups || !this.config) return;
+    this.readingGroups = true;
+    try {
+      const records = await this.store.listGroups(this.o.cluster);
+      if (this.final) return;
+      const changed = this.follower.observe(records);
+      for (const record of records) {
+        const local = this.o.state.readGroup(record.group);
+        if (!local || !mustDemote(local, record, this.o.node) || this.stopper.isStopping(record.group))
+          continue;
+        this.o.log.warn(
+          `${record.group} runs here at epoch ${local.epoch} but the record names ${record.owner ?? 'no owner'} at epoch ${record.epoch}: stale owner, stopping at once`,
+        );
+        void this.stopper.stop(record.group, 'demote', {
+          urgent: false,
+          expect: { epoch: local.epoch, state: local.state },
+          lockWaitMs: this.longestStopMs(record.group),
+        });
+      }
+      if (changed) this.writer.changed();
+    } catch (e) {
+      this.o.log.debug(`cannot read the group records: ${errorText(e)}`);
+    } finally {
+      this.readingGroups = false;
+    }
+  }
+
+  private async watchPeers(): Promise<void> {
+    if (this.readingPeers || !this.config) return;
+    const peers = this.config.nodes.map((n) => n.name).filter((n) => n !== this.o.node);
+    if (peers.length === 0) return;
+    this.readingPeers = true;
+    try {
+      const heartbeats = await this.store.getHeartbeats(this.o.cluster, peers);
+      // The first-read time is when the answer arrived, never when the read was sent.
+      const readDone = this.o.clock.mono();
+      this.peers.observe(heartbeats, readDone, peers);
+      const lease = this.timing().leaseMs;
+      const next = this.peers.nextExpiryInMs(readDone, lease);
+      if (this.peerTimer) clearTimeout(this.peerTimer);
+      this.peerTimer = undefined;
+      // Report a peer's lease expiry the moment it happens, not at the next tick.
+      if (next !== undefined) this.peerTimer = setTimeout(() => this.writer.changed(), Math.ceil(next) + 1);
+      this.writer.changed();
+    } catch (e) {
+      this.o.log.debug(`cannot read the peers' renewals: ${errorText(e)}`);
+    } finally {
+      this.readingPeers = false;
+    }
+  }
+
+  private async refreshConfig(): Promise<void> {
+    if (this.readingConfig) return;
+    this.readingConfig = true;
+    this.nextConfigReadMono = this.o.clock.mono() + this.configRefreshMs();
+    try {
+      const stored = await this.store.getConfig(this.o.cluster);
+      if (stored && stored.version !== this.configVersion && !this.leaving) {
+        this.o.log.info(`cluster definition version ${stored.version} (was ${this.configVersion}): applying`);
+        this.applyConfig(stored.config, stored.version);
+      }
+    } catch (e) {
+      this.o.log.debug(`cannot re-read the cluster definition: ${errorText(e)}`);
+    } finally {
+      this.readingConfig = false;
+    }
+  }
+
+  private configRefreshMs(): number {
+    return this.o.configRefreshMs ?? Math.min(30_000, Math.max(1000, 10 * this.timing().heartbeatIntervalMs));
+  }
+
+  /** Applies a (new) cluster definition without a restart. */
+  private applyConfig(config: ClusterConfig, version: number): void {
+    const { log } = this.o;
+    const before = this.config?.timing;
+    this.config = config;
+    this.configVersion = version;
+    for (const g of config.groups) this.definitions.set(g.name, g);
+    try {
+      this.o.state.writeConfigCache(version, config);
+    } catch (e) {
+      log.warn(`cannot cache the cluster definition in ${this.o.state.dir}: ${errorText(e)}`);
+    }
+    if (!config.nodes.some((n) => n.name === this.o.node)) {
+      log.error(
+        `node ${this.o.node} is no longer in cluster ${this.o.cluster} (version ${version}); it reports no group`,
+      );
+    }
+    this.o.watchdog?.assumeTimeoutFor(config.timing.leaseMs, config.timing.fenceMarginMs);
+    if (JSON.stringify(before) !== JSON.stringify(config.timing)) {
+      this.store = this.o.storeFor(config.timing);
+      if (this.tickTimer) this.armTick();
+    }
+    this.rebuildMonitors();
+    this.rebuildWitnesses();
+    this.nextConfigReadMono = this.o.clock.mono() + this.configRefreshMs();
+    this.writeLease();
+    this.writer.changed();
+  }
+
+  private rebuildMonitors(): void {
+    const wanted = new Map<string, { key: string; make: () => MonitorRunner }>();
+    for (const group of this.myGroups()) {
+      for (const m of group.monitors) {
+        if (!isAgentMonitor(m)) continue;
+        const key = JSON.stringify([group.name, m, m.type === 'vip' ? group.resources : null]);
+        wanted.set(m.name, {
+          key,
+          make: () =>
+            new MonitorRunner(
+              monitorSpec(m, group.name),
+              probeFor(m, group, {
+                vip: this.o.vip,
+                localState: (g) => this.localState(g),
+                ...(this.o.pingCommand ? { pingCommand: this.o.pingCommand } : {}),
+              }),
+              {
+                clock: this.o.clock,
+                log: this.o.log,
+                activeSince: (g) => this.activeSince.get(g),
+                startedMono: this.startedMono,
+                onChange: () => this.writer.changed(),
+              },
+            ),
+        });
+      }
+    }
+    for (const [name, current] of this.monitors) {
+      if (wanted.get(name)?.key !== current.key) {
+        current.runner.stop();
+        this.monitors.delete(name);
+      }
+    }
+    for (const [name, w] of wanted) {
+      if (this.monitors.has(name)) continue;
+      const runner = w.make();
+      this.monitors.set(name, { key: w.key, runner });
+      if (!this.leaving) runner.start();
+    }
+  }
+
+  private rebuildWitnesses(): void {
+    const config = this.config!;
+    const interval = Math.max(1000, 2 * config.timing.heartbeatIntervalMs);
+    const key = JSON.stringify([config.witnesses, interval]);
+    if (key === this.witnessKey) return;
+    this.witnessKey = key;
+    this.witnesses?.stop();
+    this.witnesses = new Witnesses(
+      config.witnesses,
+      interval,
+      this.o.log,
+      () => this.writer.changed(),
+      this.o.pingCommand,
+    );
+    if (!this.leaving) this.witnesses.start();
+  }
+
+  /** How long a non-urgent stop may wait for a guard holding the lock: the group's exec timeouts. */
+  private longestStopMs(group: string): number {
+    const def = this.definition(group);
+    const execs = (def?.resources ?? []).filter((r) => r.type === 'exec');
+    return 10_000 + execs.reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+  }
+}

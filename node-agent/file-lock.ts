@@ -1,0 +1,173 @@
+/**
+ * An exclusive lock between processes: a file created with O_EXCL ('wx') holding the owner's pid,
+ * process start time and a random nonce. A lock whose owner is gone (crashed guard, killed agent)
+ * is broken: renamed away atomically, and the renamed file is checked to be the stale one we saw
+ * (not a fresh lock someone took in between) before it is deleted.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { sleep } from './clock';
+import { processStartTime, sameProcessAlive } from './process-util';
+
+export interface LockOwner {
+  pid: number;
+  start?: string;
+  nonce: string;
+  /** What the owner is doing, for messages: "guard start epoch 3", "agent fence". */
+  what: string;
+  at: number;
+}
+
+/** The lock stayed busy for the whole wait; names the holder. */
+export class LockTimeoutError extends Error {
+  constructor(
+    readonly file: string,
+    readonly owner: LockOwner | undefined,
+    waitedMs: number,
+  ) {
+    super(
+      `lock ${file} is held by ${owner ? `pid ${owner.pid} (${owner.what})` : 'another process'}; waited ${waitedMs} ms`,
+    );
+  }
+}
+
+/** An empty or unreadable lock file older than this is left over by a crash between create and write. */
+const HALF_WRITTEN_STALE_MS = 2000;
+
+/** The owner recorded in a lock file, or undefined when unreadable. */
+export function readLockOwner(file: string): LockOwner | undefined {
+  try {
+    const owner = JSON.parse(readFileSync(file, 'utf8')) as LockOwner;
+    return typeof owner.pid === 'number' && typeof owner.nonce === 'string' ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A held lock; `release()` deletes the file only while it is still ours. */
+export class LockHandle {
+  private released = false;
+  constructor(
+    readonly file: string,
+    readonly owner: LockOwner,
+  ) {}
+
+  /** Deletes the lock file if it is still ours (a forced break by the agent may have taken it). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const current = readLockOwner(this.file);
+    if (current?.nonce !== this.owner.nonce) return;
+    try {
+      unlinkSync(this.file);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Still ours: nobody broke it. */
+  held(): boolean {
+    return !this.released && readLockOwner(this.file)?.nonce === this.owner.nonce;
+  }
+}
+
+/** One attempt: the handle, or the current owner when busy. */
+export function tryLock(file: string, what: string): LockHandle | { busy: LockOwner | undefined } {
+  const owner: LockOwner = {
+    pid: process.pid,
+    nonce: randomBytes(8).toString('hex'),
+    what,
+    at: Date.now(),
+  };
+  const start = processStartTime(process.pid);
+  if (start !== undefined) owner.start = start;
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const current = readLockOwner(file);
+    if (isStale(file, current)) {
+      breakStale(file, current);
+      return tryLock(file, what);
+    }
+    return { busy: current };
+  }
+  try {
+    writeSync(fd, JSON.stringify(owner));
+  } finally {
+    closeSync(fd);
+  }
+  return new LockHandle(file, owner);
+}
+
+function isStale(file: string, owner: LockOwner | undefined): boolean {
+  if (owner) return !sameProcessAlive(owner.pid, owner.start);
+  try {
+    return Date.now() - statSync(file).mtimeMs > HALF_WRITTEN_STALE_MS;
+  } catch {
+    return true; // vanished: try again
+  }
+}
+
+/**
+ * Removes a lock whose owner is gone. The rename is atomic; if what we renamed turns out to be a
+ * different (fresh) lock, it is linked back (link never overwrites) and the caller sees it busy.
+ */
+export function breakStale(file: string, seen: LockOwner | undefined): void {
+  const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    return; // someone else broke it first
+  }
+  const moved = readLockOwner(aside);
+  if (moved && moved.nonce !== seen?.nonce) {
+    try {
+      linkSync(aside, file);
+    } catch {
+      // A third process holds the lock now; the one we moved belongs to a process that will find
+      // its lock gone at release, which it tolerates.
+    }
+  }
+  try {
+    unlinkSync(aside);
+  } catch {
+    // best effort
+  }
+}
+
+export interface AcquireOptions {
+  timeoutMs: number;
+  pollMs?: number;
+  /**
+   * Asked on every busy poll with the owner: return true to take the lock by force (the caller has
+   * already made sure the owner is dead or killed it).
+   */
+  steal?: (owner: LockOwner | undefined) => boolean | Promise<boolean>;
+}
+
+/** Waits for the lock; throws LockTimeoutError after `timeoutMs`. */
+export async function acquireLock(file: string, what: string, options: AcquireOptions): Promise<LockHandle> {
+  const started = Date.now();
+  for (;;) {
+    const got = tryLock(file, what);
+    if (got instanceof LockHandle) return got;
+    if (options.steal && (await options.steal(got.busy))) {
+      breakStale(file, got.busy);
+      continue;
+    }
+    const waited = Date.now() - started;
+    if (waited >= options.timeoutMs) throw new LockTimeoutError(file, got.busy, waited);
+    await sleep(Math.min(options.pollMs ?? 50, options.timeoutMs - waited));
+  }
+}

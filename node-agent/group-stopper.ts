@@ -1,0 +1,241 @@
+/**
+ * Stopping a group locally, by the agent itself: on a self-fence, when a stale owner demotes itself,
+ * at shutdown, at start (what cannot be verified), and for an interrupted guard run.
+ *
+ * Under the group's lock file (shared with the guard), so a stop never overlaps a start:
+ *
+ *   lock ─▶ record "stopping" ─▶ resources in reverse order: exec stop scripts, VIPs off
+ *        ─▶ anything left by a killed guard run ─▶ record "stopped" (or "failed") ─▶ unlock
+ *
+ * Urgent stops (the fence) do not wait for a guard that holds the lock: they SIGKILL the guard and
+ * its command's process group, take the lock, and run the stop scripts; whatever the interrupted
+ * command had started is then stopped by them, and processes still carrying that guard run's marker
+ * are killed at the end. Other stops wait for the lock (a start or stop in progress finishes first)
+ * and re-check the local record, so they never stop a copy that a guard has just (re)started at a
+ * newer epoch.
+ */
+import type { GroupConfig } from '../shared/config/schema';
+import type { AgentGroupState } from '../shared/core/model';
+import { acquireLock, type LockHandle, type LockOwner, LockTimeoutError } from './file-lock';
+import type { LocalState } from './local-state';
+import type { Logger } from './log';
+import { errorText } from './log';
+import { describeExit, killGroup, killMarked, killPid, runCommand, sameProcessAlive } from './process-util';
+import type { VipOps } from './vip';
+
+export type StopReason = 'fence' | 'demote' | 'shutdown' | 'startup' | 'orphan' | 'removed';
+
+export interface StopOptions {
+  urgent: boolean;
+  /** Only stop if the local record is still this one (epoch and state) once the lock is held. */
+  expect?: { epoch: number; state: AgentGroupState };
+  /** How long a non-urgent stop waits for the lock. */
+  lockWaitMs?: number;
+}
+
+export interface StopperDeps {
+  state: LocalState;
+  log: Logger;
+  vip: VipOps;
+  /** The group's definition (current cluster definition, else the last one known). */
+  definition(group: string): GroupConfig | undefined;
+  /** A local record changed: the heartbeat reports it at once. */
+  onLocalChange(): void;
+  env: Record<string, string | undefined>;
+  /** Wall clock for the stop-script timestamps in the log (a parameter for tests). */
+  now?: () => number;
+}
+
+interface InFlight {
+  promise: Promise<boolean>;
+  urgent: boolean;
+}
+
+const DEFAULT_LOCK_WAIT_MS = 60_000;
+
+/** Stops groups locally, one stop per group at a time (see the header). */
+export class GroupStopper {
+  private readonly inflight = new Map<string, InFlight>();
+
+  constructor(private readonly deps: StopperDeps) {}
+
+  isStopping(group: string): boolean {
+    return this.inflight.has(group);
+  }
+
+  /**
+   * Stops `group` here. Resolves true when it is stopped (or was not running), false when a stop
+   * script failed (recorded as `failed`), the lock could not be had, or the record changed.
+   */
+  stop(group: string, reason: StopReason, options: StopOptions): Promise<boolean> {
+    const existing = this.inflight.get(group);
+    if (existing) {
+      // A fence upgrades a stop that is still waiting for the lock.
+      if (options.urgent) existing.urgent = true;
+      return existing.promise;
+    }
+    const entry: InFlight = { urgent: options.urgent, promise: Promise.resolve(false) };
+    entry.promise = this.run(group, reason, options, entry).finally(() => {
+      if (this.inflight.get(group) === entry) this.inflight.delete(group);
+    });
+    this.inflight.set(group, entry);
+    return entry.promise;
+  }
+
+  private async run(
+    group: string,
+    reason: StopReason,
+    options: StopOptions,
+    entry: InFlight,
+  ): Promise<boolean> {
+    const { state, log } = this.deps;
+    let killedNonce: string | undefined;
+    let lock: LockHandle;
+    try {
+      lock = await acquireLock(state.lockFile(group), `agent stop (${reason})`, {
+        timeoutMs: entry.urgent ? 0 : (options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS),
+        steal: (owner) => {
+          if (!entry.urgent) return false;
+          killedNonce = this.killHolder(group, owner) ?? killedNonce;
+          return true;
+        },
+      });
+    } catch (e) {
+      if (e instanceof LockTimeoutError) {
+        log.warn(`cannot stop ${group} (${reason}) yet: ${e.message}; will try again`);
+        return false;
+      }
+      throw e;
+    }
+    try {
+      const rec = state.readGroup(group);
+      // A guard run whose guard is gone (killed by us, by SSM at its timeout, or crashed) may have
+      // left its command running: it must not go on starting things after the stop scripts.
+      const run = rec?.run;
+      if (run && run.guardPid !== process.pid && !sameProcessAlive(run.guardPid, run.guardStart)) {
+        if (run.cmdPid && killGroup(run.cmdPid, 'SIGKILL')) {
+          log.warn(
+            `killed the ${run.action} command of ${group} left by a dead guard (process group ${run.cmdPid})`,
+          );
+        }
+        killedNonce ??= run.nonce;
+      }
+      if (!rec || rec.state === 'stopped') return true;
+      if (options.expect && (rec.epoch !== options.expect.epoch || rec.state !== options.expect.state)) {
+        log.info(
+          `not stopping ${group} (${reason}): it changed to ${rec.state} at epoch ${rec.epoch} meanwhile`,
+        );
+        return false;
+      }
+      const base = { group, epoch: rec.epoch, pid: process.pid, ...(rec.vips ? { vips: rec.vips } : {}) };
+      state.writeGroup({ ...base, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
+      this.deps.onLocalChange();
+      log.warn(`stopping ${group} at epoch ${rec.epoch} (${reason})`);
+      const problems = await this.stopResources(group, rec.epoch, reason, rec.vips ?? []);
+      if (killedNonce) {
+        const killed = killMarked(killedNonce);
+        if (killed.length > 0)
+          log.warn(`killed what the interrupted guard run left of ${group}`, { pids: killed });
+      }
+      const ok = problems.length === 0;
+      state.writeGroup({
+        ...base,
+        state: ok ? 'stopped' : 'failed',
+        at: this.now(),
+        detail: ok ? `stopped by the agent (${reason})` : problems.join('; '),
+      });
+      this.deps.onLocalChange();
+      if (ok) log.warn(`stopped ${group} at epoch ${rec.epoch} (${reason})`);
+      else log.error(`stop of ${group} failed (${reason}): ${problems.join('; ')}`);
+      return ok;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Exec stop scripts and VIPs off, in reverse resource order; the problems met. */
+  private async stopResources(
+    group: string,
+    epoch: number,
+    reason: StopReason,
+    extraVips: string[],
+  ): Promise<string[]> {
+    const { log } = this.deps;
+    const def = this.deps.definition(group);
+    const problems: string[] = [];
+    if (!def) {
+      problems.push(
+        `group ${group} is in neither the cluster definition nor the cached one; stop its application by hand`,
+      );
+    }
+    const vipsDone = new Set<string>();
+    for (const res of [...(def?.resources ?? [])].reverse()) {
+      if (res.type === 'exec') {
+        const timeoutMs = res.timeoutSec * 1000;
+        const started = this.now();
+        const result = await runCommand({
+          argv: [res.stop],
+          output: 'capture',
+          timeoutMs,
+          env: {
+            ...this.deps.env,
+            FAILOVER_GROUP: group,
+            FAILOVER_EPOCH: String(epoch),
+            FAILOVER_RESOURCE: res.name,
+            FAILOVER_STOP_REASON: reason,
+          },
+        });
+        const fields = {
+          group,
+          resource: res.name,
+          ms: this.now() - started,
+          output: result.output.trim() || undefined,
+        };
+        if (result.code === 0 && !result.timedOut) log.info(`stop script of ${res.name} done`, fields);
+        else {
+          problems.push(`stop script of ${res.name} (${res.stop}): ${describeExit(result, timeoutMs)}`);
+          log.error(`stop script of ${res.name} failed: ${describeExit(result, timeoutMs)}`, fields);
+        }
+      } else if (res.type === 'vip') {
+        vipsDone.add(res.ip);
+        await this.vipOff(res.ip, problems);
+      }
+    }
+    for (const ip of extraVips) if (!vipsDone.has(ip)) await this.vipOff(ip, problems);
+    return problems;
+  }
+
+  private async vipOff(ip: string, problems: string[]): Promise<void> {
+    try {
+      await this.deps.vip.remove(ip);
+    } catch (e) {
+      problems.push(`VIP ${ip}: ${errorText(e)}`);
+    }
+  }
+
+  /**
+   * Kills the guard holding the group's lock and its command's process group. Returns the nonce
+   * of the interrupted run, so that its leftovers can be found after the stop scripts.
+   */
+  private killHolder(group: string, owner: LockOwner | undefined): string | undefined {
+    const { log, state } = this.deps;
+    const run = state.readGroup(group)?.run;
+    if (owner && owner.pid !== process.pid && sameProcessAlive(owner.pid, owner.start)) {
+      killPid(owner.pid, 'SIGKILL');
+      log.warn(`fence: killed ${owner.what} (pid ${owner.pid}) holding the lock of ${group}`);
+    }
+    if (run) {
+      if (run.guardPid !== owner?.pid && sameProcessAlive(run.guardPid, run.guardStart))
+        killPid(run.guardPid, 'SIGKILL');
+      if (run.cmdPid && killGroup(run.cmdPid, 'SIGKILL')) {
+        log.warn(`fence: killed the ${run.action} command of ${group} (process group ${run.cmdPid})`);
+      }
+      return run.nonce;
+    }
+    return undefined;
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Lease renewals and reports: one Heartbeat item per node (shared/core/model.ts), written with
+ * DynamoStore.putHeartbeat to the node's own key only.
+ *
+ * - `token` = `<incarnation>/<seq>`: the incarnation is random per agent process, `seq` grows with
+ *   every write, so every write changes the token that peers and reconcile watch.
+ * - `reason` is `change` when something reportable differs from the last ACKNOWLEDGED write (group
+ *   states and epochs, monitor statuses, isolated, a peer crossing its lease, Spot / rebalance
+ *   notices, the agent's state), else `periodic`. The stream filter drops periodic writes, so only
+ *   real changes invoke reconcile; a change whose write failed is repeated as a change.
+ * - A change is written at once, not at the next tick.
+ * - Writes may overlap (a slow one does not hold back the next renewal), at most `maxInFlight`.
+ */
+import type { Heartbeat, MonitorReport } from '../shared/core/model';
+import type { Timing } from '../shared/core/timing';
+import type { Clock } from './clock';
+
+/** Everything a heartbeat reports, before the renewal fields are added. */
+export interface ReportParts {
+  state: Heartbeat['state'];
+  groups: Heartbeat['groups'];
+  monitors: Record<string, MonitorReport>;
+  isolated: boolean;
+  witnesses?: Heartbeat['witnesses'];
+  peers: Heartbeat['peers'];
+  /** Peers whose token stayed the same for a whole lease (part of the change fingerprint). */
+  expiredPeers: string[];
+  spot?: Heartbeat['spot'];
+  rebalance?: Heartbeat['rebalance'];
+}
+
+/** The reportable part of a report: a difference here makes a write a `change`. */
+export function fingerprint(p: ReportParts): string {
+  const monitors: Record<string, string> = {};
+  for (const name of Object.keys(p.monitors).sort()) monitors[name] = p.monitors[name]!.status;
+  const groups: Record<string, string> = {};
+  for (const name of Object.keys(p.groups).sort())
+    groups[name] = `${p.groups[name]!.state}@${p.groups[name]!.epoch}`;
+  return JSON.stringify({
+    s: p.state,
+    g: groups,
+    m: monitors,
+    i: p.isolated,
+    x: p.expiredPeers,
+    sp: p.spot ?? null,
+    rb: p.rebalance ?? null,
+  });
+}
+
+export interface Ack {
+  seq: number;
+  /** Monotonic time taken right before the write was handed to the SDK. */
+  sentMono: number;
+  timing: Timing;
+  heartbeat: Heartbeat;
+}
+
+export interface WriterDeps {
+  cluster: string;
+  node: string;
+  incarnation: string;
+  agentVersion: string;
+  clock: Clock;
+  put(hb: Heartbeat): Promise<void>;
+  build(): ReportParts;
+  timing(): Timing;
+  onAck(ack: Ack): void;
+  onError(error: unknown, hb: Heartbeat): void;
+  maxInFlight?: number;
+  /**
+   * A write still unanswered after this long no longer counts against `maxInFlight` (its answer,
+   * if it ever comes, is still handled), so a hung call can never stop the renewals.
+   */
+  writeTimeoutMs?(): number;
+}
+
+/** Writes renewals (periodic) and reports (change), numbering them `<incarnation>/<seq>`. */
+export class HeartbeatWriter {
+  private seq = 0;
+  private ackedSeq = 0;
+  private ackedFingerprint = '';
+  private sentFingerprint = '';
+  private inFlight = 0;
+  private pendingChange = false;
+  private changeQueued = false;
+  private idle: (() => void)[] = [];
+  readonly stats = { sent: 0, acked: 0, failed: 0, changes: 0 };
+
+  constructor(private readonly deps: WriterDeps) {}
+
+  /** Periodic renewal. */
+  tick(): Promise<boolean> {
+    return this.write('tick');
+  }
+
+  /** Something reportable may have changed: write now if it did (coalesced within one turn). */
+  changed(): void {
+    if (this.changeQueued) return;
+    this.changeQueued = true;
+    setImmediate(() => {
+      this.changeQueued = false;
+      void this.write('change');
+    });
+  }
+
+  /** The final write of a planned shutdown; waits for nothing else to be in flight first. */
+  async final(): Promise<boolean> {
+    return this.write('final');
+  }
+
+  /** Resolves when no write is in flight (or after `timeoutMs`). */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  get inFlightWrites(): number {
+    return this.inFlight;
+  }
+
+  private async write(kind: 'tick' | 'change' | 'final'): Promise<boolean> {
+    const { deps } = this;
+    if (kind !== 'final' && this.inFlight >= (deps.maxInFlight ?? 3)) {
+      if (kind === 'change') this.pendingChange = true;
+      return false;
+    }
+    const parts = deps.build();
+    const fp = fingerprint(parts);
+    if (kind === 'change' && fp === this.sentFingerprint) return false;
+    const reason: Heartbeat['reason'] =
+      kind === 'final' || fp !== this.ackedFingerprint ? 'change' : 'periodic';
+    this.sentFingerprint = fp;
+    const seq = ++this.seq;
+    const timing = deps.timing();
+    const hb: Heartbeat = {
+      cluster: deps.cluster,
+      node: deps.node,
+      token: `${deps.incarnation}/${seq}`,
+      seq,
+      incarnation: deps.incarnation,
+      sentAt: deps.clock.wall(),
+      leaseMs: timing.leaseMs,
+      agentVersion: deps.agentVersion,
+      state: parts.state,
+      reason,
+      monitors: parts.monitors,
+      isolated: parts.isolated,
+      ...(parts.witnesses ? { witnesses: parts.witnesses } : {}),
+      groups: parts.groups,
+      peers: parts.peers,
+      ...(parts.spot ? { spot: parts.spot } : {}),
+      ...(parts.rebalance ? { rebalance: parts.rebalance } : {}),
+    };
+    const sentMono = deps.clock.mono();
+    this.inFlight++;
+    this.stats.sent++;
+    if (reason === 'change') this.stats.changes++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.inFlight--;
+      if (this.inFlight === 0) for (const done of this.idle.splice(0)) done();
+      if (this.pendingChange && kind !== 'final') {
+        this.pendingChange = false;
+        this.changed();
+      }
+    };
+    const timer = setTimeout(release, deps.writeTimeoutMs?.() ?? 10_000);
+    try {
+      await deps.put(hb);
+      this.stats.acked++;
+      if (seq > this.ackedSeq) {
+        this.ackedSeq = seq;
+        this.ackedFingerprint = fp;
+      }
+      deps.onAck({ seq, sentMono, timing, heartbeat: hb });
+      return true;
+    } catch (e) {
+      this.stats.failed++;
+      deps.onError(e, hb);
+      return false;
+    } finally {
+      clearTimeout(timer);
+      release();
+    }
+  }
+}

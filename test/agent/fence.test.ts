@@ -1,0 +1,143 @@
+/**
+ * Self-fencing, measured: the agent reaches DynamoDB through a TCP proxy; the test cuts the proxy
+ * (a closed port, or a blackhole that accepts and never answers) while the application runs, and
+ * measures when the stop script ran against the end of the lease as the controller sees it: the
+ * last renewal in the table, sentAt + leaseMs.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  type AgentProcess,
+  createCluster,
+  heartbeat,
+  makeApp,
+  motoEndpoint,
+  processAlive,
+  REGION,
+  removeTempDirs,
+  runGuard,
+  setGroup,
+  startAgent,
+  TcpProxy,
+  tempDir,
+  waitFor,
+} from './support';
+
+const agents: AgentProcess[] = [];
+const proxies: TcpProxy[] = [];
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((a) => a.kill()));
+  await Promise.all(proxies.splice(0).map((p) => p.close()));
+});
+afterAll(() => removeTempDirs());
+
+const LEASE_MS = 2000;
+const HEARTBEAT_MS = 250;
+
+describe('self-fencing', () => {
+  it.each([
+    ['a closed port', 'refuse'],
+    ['a blackhole (connections hang)', 'blackhole'],
+  ] as const)(
+    'cut off from DynamoDB by %s, the agent stops the application before its lease ends',
+    async (_label, mode) => {
+      const app = makeApp(tempDir('app'));
+      const nodes = [
+        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
+        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
+      ];
+      const f = await createCluster({
+        // fenceMarginMs defaults to 2 x heartbeat (500 ms), at most lease / 4.
+        timing: { heartbeatIntervalMs: HEARTBEAT_MS, leaseMs: LEASE_MS },
+        nodes,
+        groups: [
+          {
+            name: 'db',
+            nodes: ['node1', 'node2'],
+            resources: [{ type: 'exec', name: 'app', start: app.start, stop: app.stop, timeoutSec: 10 }],
+            monitors: [{ type: 'pid', name: 'pidw', resource: 'app', pidFile: app.pidFile, intervalMs: 250 }],
+          },
+        ],
+      });
+      const margin = f.config.timing.fenceMarginMs;
+      await setGroup(f, 'db', 'node1', 1);
+      const proxy = await TcpProxy.start(motoEndpoint());
+      proxies.push(proxy);
+      const stateDir = tempDir('state');
+      const agent = await startAgent({ f, node: 'node1', stateDir, endpoint: proxy.url });
+      agents.push(agent);
+      await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+
+      // The controller starts the application through the guard (SSM would run exactly this).
+      const guardEnv = { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION };
+      const started = await runGuard(
+        ['--group', 'db', '--epoch', '1', '--state-dir', stateDir],
+        [app.start],
+        guardEnv,
+      );
+      expect(started.code, started.stderr).toBe(0);
+      expect(app.alive()).toBe(true);
+      const appPid = app.pid()!;
+      await waitFor('db running, pid monitor ok', async () => {
+        const h = await heartbeat(f, 'node1');
+        return h?.groups.db?.state === 'running' && h.monitors.pidw?.status === 'ok';
+      });
+
+      const cutAt = Date.now();
+      await proxy.setMode(mode);
+      const stop = await waitFor(
+        'the stop script run by the fence',
+        () => app.stops().find((s) => s.reason === 'fence'),
+        10_000,
+        5,
+      );
+      const last = (await heartbeat(f, 'node1'))!;
+      const leaseEnd = last.sentAt + last.leaseMs;
+      const measured = leaseEnd - stop.at;
+      console.log(
+        `self-fence (${mode}): last renewal in the table sent ${last.sentAt - cutAt} ms after the cut; stop script ran ${stop.at - last.sentAt} ms after it; lease (${LEASE_MS} ms) ends ${measured} ms after the stop script ran (configured fenceMargin ${margin} ms)`,
+      );
+      // Before the lease ends, with most of the margin to spare.
+      expect(measured).toBeGreaterThan(margin / 2);
+      expect(stop.at).toBeLessThan(leaseEnd);
+      await waitFor('the application process gone', () => !app.alive() && !processAlive(appPid));
+      expect(agent.log()).toMatch(/self-fence: no renewal acknowledged/);
+      await waitFor('the fence recorded stopped', () =>
+        agent.lines.some((l) => /stopped db at epoch 1 \(fence\)/.test(l)),
+      );
+
+      if (mode === 'refuse') {
+        // Fenced: the guard refuses a start even though the record still names this node owner.
+        const refused = await runGuard(
+          ['--group', 'db', '--epoch', '1', '--state-dir', stateDir],
+          [app.start],
+          guardEnv,
+        );
+        expect(refused.code).toBe(4);
+        expect(refused.stderr).toMatch(/fenced itself|lease ran out/);
+        expect(app.alive()).toBe(false);
+      }
+
+      // DynamoDB comes back: the agent renews, reports the fence, then serves again.
+      await proxy.setMode('forward');
+      await agent.waitForLine(/lease renewed after the self-fence/, 10_000);
+      const back = await waitFor('running again with db stopped', async () => {
+        const h = await heartbeat(f, 'node1');
+        return h && h.seq > last.seq && h.state === 'running' ? h : undefined;
+      });
+      expect(back.groups.db).toEqual({ epoch: 1, state: 'stopped' });
+      // The controller restarts it through the guard at the current epoch.
+      const again = await runGuard(
+        ['--group', 'db', '--epoch', '1', '--state-dir', stateDir],
+        [app.start],
+        guardEnv,
+      );
+      expect(again.code, again.stderr).toBe(0);
+      expect(app.alive()).toBe(true);
+      await runGuard(
+        ['--group', 'db', '--epoch', '1', '--action', 'stop', '--state-dir', stateDir],
+        [app.stop],
+        guardEnv,
+      );
+    },
+  );
+});

@@ -1,0 +1,134 @@
+/**
+ * What ships: the single-file bundle (npm run build:agent) runs the agent and the guard with plain
+ * node against moto, and install.sh lays out the files (under a prefix, systemd untouched).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain ESM script without type declarations
+import { buildAgent } from '../../scripts/agent-build.mjs';
+import {
+  agentEnv,
+  createCluster,
+  heartbeat,
+  motoEndpoint,
+  REPO,
+  removeTempDirs,
+  tempDir,
+  waitFor,
+} from './support';
+
+let bundle: string;
+beforeAll(async () => {
+  bundle = (await buildAgent(path.join(tempDir('bundle'), 'failover-agent.mjs'))).outfile;
+}, 60_000);
+afterAll(() => removeTempDirs());
+
+describe('packaging', () => {
+  it('the bundle runs the agent with plain node: renews, then leaves on SIGTERM', async () => {
+    expect(statSync(bundle).size).toBeLessThan(2 * 1024 * 1024);
+    const version = spawnSync(process.execPath, [bundle, '--version'], { encoding: 'utf8' });
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    expect(version.stdout.trim()).toBe(pkg.version);
+
+    const f = await createCluster({
+      timing: { heartbeatIntervalMs: 250, leaseMs: 1500 },
+      nodes: [{ name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' }],
+      groups: [],
+    });
+    const unit = readFileSync(path.join(REPO, 'node-agent', 'failover-agent.service'), 'utf8');
+    const flags = (unit.split('\n').find((l) => l.startsWith('ExecStart=')) ?? '')
+      .split(/\s+/)
+      .filter((w) => w.startsWith('--'));
+    const child = spawn(
+      process.execPath,
+      [
+        ...flags,
+        bundle,
+        '--cluster',
+        f.cluster,
+        '--node',
+        'node1',
+        '--table',
+        f.table,
+        '--state-dir',
+        tempDir('state'),
+      ],
+      { env: agentEnv(motoEndpoint()), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let log = '';
+    child.stderr.on('data', (c) => {
+      log += c;
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const hb = await waitFor('a heartbeat from the bundle', () => heartbeat(f, 'node1'), 15_000);
+      expect(hb.agentVersion).toBe(pkg.version);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect((await heartbeat(f, 'node1'))?.state).toBe('leaving');
+      expect(log).toContain('final heartbeat written: leaving');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('install.sh installs the bundle, the command, the unit, the settings and the state directory', () => {
+    const root = tempDir('root');
+    const run = spawnSync(
+      'sh',
+      [
+        path.join(REPO, 'node-agent', 'install.sh'),
+        '--bundle',
+        bundle,
+        '--prefix',
+        root,
+        '--no-systemd',
+        '--cluster',
+        'orders',
+        '--node',
+        'node1',
+        '--region',
+        'us-east-1',
+        '--watchdog',
+        '8',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(existsSync(path.join(root, 'opt/failover-agent/failover-agent.mjs'))).toBe(true);
+    expect(statSync(path.join(root, 'var/lib/failover-agent')).mode & 0o777).toBe(0o700);
+    const unit = readFileSync(path.join(root, 'etc/systemd/system/failover-agent.service'), 'utf8');
+    expect(unit).toContain(`ExecStart=${process.execPath} `);
+    expect(unit).toMatch(/^Restart=always$/m);
+    const env = readFileSync(path.join(root, 'etc/failover-agent/agent.env'), 'utf8');
+    expect(env).toContain('FAILOVER_CLUSTER=orders');
+    expect(env).toContain('FAILOVER_AGENT_ARGS=--watchdog-device /dev/watchdog --watchdog-timeout-sec 8');
+    expect(readFileSync(path.join(root, 'etc/modprobe.d/softdog.conf'), 'utf8')).toContain('soft_margin=8');
+    // The command the SSM path calls works.
+    const cmd = path.join(root, 'usr/local/bin/failover-agent');
+    const help = spawnSync(cmd, ['guard', '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('usage: failover-agent guard');
+    // Bad input is named, with the fix.
+    const bad = spawnSync(
+      'sh',
+      [
+        path.join(REPO, 'node-agent', 'install.sh'),
+        '--bundle',
+        bundle,
+        '--prefix',
+        root,
+        '--no-systemd',
+        '--watchdog',
+        'x',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('--watchdog takes whole seconds');
+  });
+});

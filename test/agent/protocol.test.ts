@@ -1,0 +1,403 @@
+/**
+ * The agent's protocol pieces with time as a parameter: the fence deadline, the change/periodic
+ * decision, peers' silence, the stale-owner rule, the guard's lease check, the lock file, the
+ * watchdog rule and the command line.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseDaemonArgs, parseGuardArgs } from '../../node-agent/cli';
+import type { Clock } from '../../node-agent/clock';
+import { AgentError } from '../../node-agent/errors';
+import { FenceTimer, type Schedule } from '../../node-agent/fence-timer';
+import { acquireLock, LockHandle, LockTimeoutError, tryLock } from '../../node-agent/file-lock';
+import { GroupFollower, mustDemote } from '../../node-agent/group-follower';
+import { fingerprint, HeartbeatWriter, type ReportParts } from '../../node-agent/heartbeat';
+import { leaseProblem } from '../../node-agent/lease-check';
+import type { LeaseRecord } from '../../node-agent/local-state';
+import { createLogger } from '../../node-agent/log';
+import { PeerWatcher } from '../../node-agent/peers';
+import { Watchdog } from '../../node-agent/watchdog';
+import type { Heartbeat } from '../../shared/core/model';
+import type { Timing } from '../../shared/core/timing';
+import { removeTempDirs, tempDir } from './support';
+
+afterAll(() => removeTempDirs());
+
+/** A clock and a scheduler under the test's control. */
+function fakeTime(start = 1000) {
+  let now = start;
+  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  const clock: Clock = { mono: () => now, wall: () => 1_700_000_000_000 + now };
+  const schedule: Schedule = (fn, ms) => {
+    const t = { at: now + ms, fn, cancelled: false };
+    timers.push(t);
+    return () => {
+      t.cancelled = true;
+    };
+  };
+  const advance = (ms: number) => {
+    const end = now + ms;
+    for (;;) {
+      const next = timers.filter((t) => !t.cancelled && t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      next.cancelled = true;
+      now = Math.max(now, next.at);
+      next.fn();
+    }
+    now = end;
+  };
+  return { clock, schedule, advance, now: () => now };
+}
+
+describe('fence timer', () => {
+  it('fires at send(last acknowledged) + lease - margin, counted from the send, not the answer', () => {
+    const t = fakeTime();
+    const fired: number[] = [];
+    const fence = new FenceTimer(t.clock, () => fired.push(t.now()), t.schedule);
+    const sent = t.now();
+    t.advance(400); // the answer comes 400 ms later
+    fence.ack(1, sent, 2000, 500);
+    expect(fence.deadline).toBe(sent + 1500);
+    t.advance(1099);
+    expect(fired).toEqual([]);
+    t.advance(1);
+    expect(fired).toEqual([sent + 1500]);
+  });
+
+  it('ignores a late answer to an older renewal, and re-arms on a newer one', () => {
+    const t = fakeTime();
+    const fired: number[] = [];
+    const fence = new FenceTimer(t.clock, () => fired.push(t.now()), t.schedule);
+    const send1 = t.now();
+    t.advance(250);
+    const send2 = t.now();
+    expect(fence.ack(2, send2, 2000, 500)).toBe(true);
+    // Renewal 1 answers late: its send time is older, it must not move the deadline.
+    expect(fence.ack(1, send1, 2000, 500)).toBe(false);
+    expect(fence.deadline).toBe(send2 + 1500);
+    t.advance(500);
+    fence.ack(3, t.now(), 2000, 500);
+    t.advance(1499);
+    expect(fired).toEqual([]);
+    t.advance(1);
+    expect(fired).toHaveLength(1);
+  });
+
+  it('uses the lease of each renewal and never extends a restored deadline of a previous process', () => {
+    const t = fakeTime();
+    const fence = new FenceTimer(t.clock, () => undefined, t.schedule);
+    fence.restore(t.now() + 300);
+    expect(fence.holdsLease()).toBe(true);
+    fence.ack(1, t.now(), 1000, 250); // a shorter lease from a new definition
+    expect(fence.deadline).toBe(t.now() + 750);
+    t.advance(800);
+    expect(fence.holdsLease()).toBe(false);
+  });
+});
+
+function parts(over: Partial<ReportParts> = {}): ReportParts {
+  return {
+    state: 'running',
+    groups: { db: { epoch: 1, state: 'running' } },
+    monitors: { m: { status: 'ok', detail: 'fine' } },
+    isolated: false,
+    peers: {},
+    expiredPeers: [],
+    ...over,
+  };
+}
+
+describe('heartbeat writer', () => {
+  const timing: Timing = { heartbeatIntervalMs: 250, leaseMs: 1500, maxClockSkewMs: 0, fenceMarginMs: 375 };
+
+  function writer(report: () => ReportParts, put: (hb: Heartbeat) => Promise<void>) {
+    const t = fakeTime();
+    const acks: number[] = [];
+    const w = new HeartbeatWriter({
+      cluster: 'c',
+      node: 'n1',
+      incarnation: 'inc',
+      agentVersion: 'v',
+      clock: t.clock,
+      put,
+      build: report,
+      timing: () => timing,
+      onAck: (a) => acks.push(a.seq),
+      onError: () => undefined,
+    });
+    return { w, acks };
+  }
+
+  it('marks a write as a change only when the report differs from the last acknowledged one', async () => {
+    let report = parts();
+    const written: Heartbeat[] = [];
+    let fail = false;
+    const { w } = writer(
+      () => report,
+      async (hb) => {
+        written.push(hb);
+        if (fail) throw new Error('unreachable');
+      },
+    );
+    await w.tick();
+    await w.tick();
+    expect(written.map((h) => h.reason)).toEqual(['change', 'periodic']);
+    expect(written.map((h) => h.token)).toEqual(['inc/1', 'inc/2']);
+    // Details and silence counters are not reportable changes; statuses and expiries are.
+    report = parts({
+      monitors: { m: { status: 'ok', detail: 'other' } },
+      peers: { n2: { token: 't', silentForMs: 5 } },
+    });
+    await w.tick();
+    expect(written[2]!.reason).toBe('periodic');
+    report = parts({ monitors: { m: { status: 'error' } } });
+    fail = true;
+    await w.tick();
+    fail = false;
+    await w.tick(); // the failed change is repeated as a change
+    await w.tick();
+    expect(written.slice(3).map((h) => h.reason)).toEqual(['change', 'change', 'periodic']);
+  });
+
+  it('writes a change at once, once', async () => {
+    let report = parts();
+    const written: Heartbeat[] = [];
+    const { w } = writer(
+      () => report,
+      async (hb) => {
+        written.push(hb);
+      },
+    );
+    await w.tick();
+    report = parts({ isolated: true });
+    w.changed();
+    w.changed();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    w.changed(); // nothing new since the last write
+    await new Promise((r) => setImmediate(r));
+    expect(written.map((h) => [h.seq, h.reason, h.isolated])).toEqual([
+      [1, 'change', false],
+      [2, 'change', true],
+    ]);
+  });
+
+  it('a hung write does not block the renewals after it', async () => {
+    const written: number[] = [];
+    const t = fakeTime();
+    const w = new HeartbeatWriter({
+      cluster: 'c',
+      node: 'n1',
+      incarnation: 'inc',
+      agentVersion: 'v',
+      clock: t.clock,
+      put: (hb) => {
+        written.push(hb.seq);
+        return new Promise(() => undefined); // never answers
+      },
+      build: () => parts(),
+      timing: () => timing,
+      onAck: () => undefined,
+      onError: () => undefined,
+      maxInFlight: 2,
+      writeTimeoutMs: () => 20,
+    });
+    void w.tick();
+    void w.tick();
+    void w.tick(); // over the limit: skipped
+    expect(written).toEqual([1, 2]);
+    await new Promise((r) => setTimeout(r, 40));
+    void w.tick();
+    expect(written).toEqual([1, 2, 3]);
+  });
+
+  it('fingerprints only reportable fields', () => {
+    expect(fingerprint(parts({ expiredPeers: ['n2'] }))).not.toBe(fingerprint(parts()));
+    expect(fingerprint(parts({ spot: { action: 'stop', time: 't' } }))).not.toBe(fingerprint(parts()));
+    expect(fingerprint(parts({ groups: { db: { epoch: 2, state: 'running' } } }))).not.toBe(
+      fingerprint(parts()),
+    );
+    expect(fingerprint(parts({ witnesses: [{ target: 'x', ok: false }] }))).toBe(fingerprint(parts()));
+  });
+});
+
+describe('peers', () => {
+  const hb = (token: string, leaseMs = 1000) => ({ token, leaseMs }) as Heartbeat;
+
+  it('counts silence from the first read of a token, resets on a new token, and names expiries', () => {
+    const p = new PeerWatcher();
+    p.observe({ n2: hb('a/1') }, 100, ['n2', 'n3']);
+    p.observe({ n2: hb('a/1') }, 600, ['n2', 'n3']);
+    expect(p.report(700)).toEqual({ n2: { token: 'a/1', silentForMs: 600 } });
+    expect(p.nextExpiryInMs(700, 1000)).toBe(400);
+    expect(p.expired(1099, 1000)).toEqual([]);
+    expect(p.expired(1100, 1000)).toEqual(['n2']);
+    // The controller's lease is longer than the peer's own: the longer counts.
+    expect(p.expired(1100, 1500)).toEqual([]);
+    p.observe({ n2: hb('a/2') }, 1200, ['n2', 'n3']);
+    expect(p.report(1300).n2).toEqual({ token: 'a/2', silentForMs: 100 });
+    // A missing item proves nothing and keeps the memory; a node removed from the cluster is dropped.
+    p.observe({}, 1400, ['n2']);
+    expect(p.report(1400).n2?.token).toBe('a/2');
+    p.observe({}, 1500, []);
+    expect(p.report(1500)).toEqual({});
+  });
+});
+
+describe('following groups', () => {
+  const local = (state: 'running' | 'stopped' | 'starting' | 'failed', epoch: number) =>
+    ({ group: 'db', state, epoch, pid: 1, at: 0 }) as const;
+
+  it('demotes a stale owner, not on an older read, not during a guard run', () => {
+    expect(mustDemote(local('running', 3), { owner: 'n2', epoch: 4 }, 'n1')).toBe(true);
+    expect(mustDemote(local('running', 3), { owner: 'n1', epoch: 4 }, 'n1')).toBe(true);
+    expect(mustDemote(local('running', 3), { owner: null, epoch: 3 }, 'n1')).toBe(true);
+    expect(mustDemote(local('failed', 3), { owner: 'n2', epoch: 4 }, 'n1')).toBe(true);
+    expect(mustDemote(local('running', 3), { owner: 'n1', epoch: 3 }, 'n1')).toBe(false);
+    expect(mustDemote(local('running', 3), { owner: 'n2', epoch: 2 }, 'n1')).toBe(false); // stale read
+    expect(mustDemote(local('starting', 3), { owner: 'n2', epoch: 4 }, 'n1')).toBe(false);
+    expect(mustDemote(local('stopped', 3), { owner: 'n2', epoch: 4 }, 'n1')).toBe(false);
+  });
+
+  it('never lowers the epoch it has seen', () => {
+    const f = new GroupFollower();
+    expect(f.observe([{ group: 'db', epoch: 5 }])).toBe(true);
+    expect(f.observe([{ group: 'db', epoch: 4 }])).toBe(false);
+    expect(f.seenEpoch('db')).toBe(5);
+  });
+});
+
+describe('guard lease check', () => {
+  const clock: Clock = { mono: () => 10_000, wall: () => 0 };
+  const who = { cluster: 'c', node: 'n1', stateDir: '/var/lib/failover-agent' };
+  const lease = (over: Partial<LeaseRecord> = {}): LeaseRecord => ({
+    pid: process.pid,
+    incarnation: 'i',
+    cluster: 'c',
+    node: 'n1',
+    table: 't',
+    leaseUntilMono: 10_500,
+    fenced: false,
+    leaving: false,
+    leaseMs: 2000,
+    fenceMarginMs: 500,
+    at: 0,
+    ...over,
+  });
+
+  it('accepts only a live, unfenced lease of a running agent for this node', () => {
+    expect(leaseProblem(lease(), who, clock, undefined)).toBeUndefined();
+    expect(leaseProblem(undefined, who, clock, undefined)).toMatch(/no failover-agent has run/);
+    expect(leaseProblem(lease({ node: 'n2' }), who, clock, undefined)).toMatch(/runs as c\/n2/);
+    expect(leaseProblem(lease({ pid: 999_999_999 }), who, clock, undefined)).toMatch(/is not running/);
+    expect(leaseProblem(lease({ fenced: true }), who, clock, undefined)).toMatch(/fenced itself/);
+    expect(leaseProblem(lease({ leaving: true }), who, clock, undefined)).toMatch(/shutting down/);
+    expect(leaseProblem(lease({ leaseUntilMono: 9_000 }), who, clock, undefined)).toMatch(
+      /ran out 1000 ms ago/,
+    );
+    expect(leaseProblem(lease({ bootId: 'a' }), who, clock, 'b')).toMatch(/previous boot/);
+  });
+});
+
+describe('lock file', () => {
+  it('is exclusive, breaks the lock of a dead owner, and releases only its own', async () => {
+    const file = path.join(tempDir('lock'), 'db.lock');
+    const a = tryLock(file, 'a');
+    expect(a).toBeInstanceOf(LockHandle);
+    const b = tryLock(file, 'b');
+    expect(b).toEqual({ busy: expect.objectContaining({ pid: process.pid, what: 'a' }) });
+    await expect(acquireLock(file, 'b', { timeoutMs: 100 })).rejects.toBeInstanceOf(LockTimeoutError);
+    (a as LockHandle).release();
+
+    // A lock left by a process that died is taken over.
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.on('exit', r));
+    writeFileSync(file, JSON.stringify({ pid: dead.pid, nonce: 'old', what: 'guard start', at: 0 }));
+    const c = await acquireLock(file, 'c', { timeoutMs: 100 });
+    expect(c.held()).toBe(true);
+    c.release();
+  });
+});
+
+describe('watchdog rule', () => {
+  it('feeds while nothing runs, or while the lease lasts at least another timeout', () => {
+    const wd = new Watchdog('/dev/null', 4000, createLogger('t', 'error'));
+    const lastAck = { sentMono: 10_000, leaseMs: 10_000 };
+    expect(wd.mayFeed(16_000, false, lastAck)).toBe(true); // 16 + 4 <= 20
+    expect(wd.mayFeed(16_001, false, lastAck)).toBe(false);
+    expect(wd.mayFeed(99_000, true, lastAck)).toBe(true);
+    const dflt = new Watchdog('/dev/null', undefined, createLogger('t', 'error'));
+    dflt.assumeTimeoutFor(10_000, 2000);
+    expect(dflt.timeoutMs).toBe(8000);
+  });
+});
+
+describe('command line', () => {
+  it('parses the guard, one COMMAND string or an argv', () => {
+    expect(
+      parseGuardArgs(['--group', 'db', '--epoch', '3', '--', '/opt/app/start.sh --fast'], {}),
+    ).toMatchObject({
+      group: 'db',
+      epoch: 3,
+      action: 'start',
+      command: ['/opt/app/start.sh --fast'],
+      stateDir: '/var/lib/failover-agent',
+    });
+    expect(
+      parseGuardArgs(
+        [
+          '--group',
+          'db',
+          '--epoch',
+          '0',
+          '--action',
+          'stop',
+          '--vip',
+          '172.16.0.10',
+          '--',
+          'systemctl',
+          'stop',
+          'pg',
+        ],
+        {
+          FAILOVER_AGENT_STATE_DIR: '/tmp/x',
+        },
+      ),
+    ).toMatchObject({
+      action: 'stop',
+      vip: '172.16.0.10',
+      command: ['systemctl', 'stop', 'pg'],
+      stateDir: '/tmp/x',
+    });
+  });
+
+  it('says what is wrong and how to fix it (exit 2)', () => {
+    const message = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(AgentError);
+        expect((e as AgentError).exitCode).toBe(2);
+        return (e as Error).message.split('\n')[0];
+      }
+      throw new Error('no error');
+    };
+    expect(message(() => parseGuardArgs(['--group', 'db', '--', 'x'], {}))).toMatch(/--epoch N is required/);
+    expect(message(() => parseGuardArgs(['--group', 'db', '--epoch', 'x', '--', 'x'], {}))).toMatch(
+      /--epoch must be a whole number >= 0, got "x"/,
+    );
+    expect(
+      message(() => parseGuardArgs(['--group', 'db', '--epoch', '1', '--action', 'restart', '--', 'x'], {})),
+    ).toMatch(/--action must be start or stop, got "restart"/);
+    expect(message(() => parseGuardArgs(['--group', 'db', '--epoch', '1'], {}))).toMatch(
+      /COMMAND is missing/,
+    );
+    expect(
+      message(() => parseGuardArgs(['--group', 'db', '--epoch', '1', '--vip', '1.2.3', '--', 'x'], {})),
+    ).toMatch(/--vip must be an IPv4 address/);
+    expect(message(() => parseDaemonArgs(['--clutser', 'x'], {}))).toMatch(/Unknown option '--clutser'/);
+    expect(message(() => parseDaemonArgs(['start'], {}))).toMatch(/unexpected argument "start"/);
+  });
+});
