@@ -1,5 +1,6 @@
 /** What every command needs: output streams, the environment, the table and AWS options. */
 import { type AwsOptions, awsOptionsFromEnv } from '../shared/aws/clients';
+import { parseClusterConfig } from '../shared/config/load';
 import { DynamoStore } from '../shared/state/dynamo-store';
 import { resolveTableName } from '../shared/state/keys';
 
@@ -34,5 +35,7 @@ export function awsOptions(io: Io, flags: GlobalFlags): AwsOptions {
 export function openStore(io: Io, flags: GlobalFlags, regionFallback?: string): DynamoStore {
   const options = awsOptions(io, flags);
   if (!options.region && regionFallback) options.region = regionFallback;
-  return new DynamoStore(resolveTableName(flags.table, io.env), options);
+  return new DynamoStore(resolveTableName(flags.table, io.env), options, undefined, {
+    validateConfig: parseClusterConfig,
+  });
 }

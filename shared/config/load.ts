@@ -3,11 +3,13 @@
  * source name used in messages. Every problem is collected and reported at once, each with its exact
  * path, its line and column in the file, and what to write instead.
  */
-import { createHash } from 'node:crypto';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../core/errors';
 import { crossFieldIssues, defaultFenceMarginMs } from './rules';
+
+export { canonicalJson, configHash } from './hash';
+
 import { type ClusterConfigParsed, clusterSchema } from './schema';
 
 /** A validated cluster definition with every default filled in. */
@@ -76,22 +78,6 @@ export function loadClusterConfigText(text: string, source = 'cluster.yaml'): Va
   // File order reads best: the user fixes them top to bottom.
   result.issues.sort((a, b) => offsets.get(a)! - offsets.get(b)!);
   return result;
-}
-
-/** Stable hash of a validated definition (canonical JSON, sorted keys). */
-export function configHash(config: ClusterConfig): string {
-  return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
-}
-
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 // ---------------------------------------------------------------------------------------------

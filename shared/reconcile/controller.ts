@@ -4,6 +4,7 @@
  * process (Lambda cold start), not per invocation.
  */
 import { type AwsOptions, awsOptionsFromEnv } from '../aws/clients';
+import { parseClusterConfig } from '../config/load';
 import type { Log } from '../core/ports';
 import { createNotifier } from '../notify/notifier';
 import { createAwsCloud } from '../resources';
@@ -42,7 +43,9 @@ export function controllerSettingsFromEnv(
 }
 
 export function createControllerDeps(settings: ControllerSettings, log: Log): ControllerDeps {
-  const store = new DynamoStore(settings.table, settings.aws);
+  const store = new DynamoStore(settings.table, settings.aws, undefined, {
+    validateConfig: parseClusterConfig,
+  });
   return {
     store,
     cloud: createAwsCloud(settings.aws, { agentPath: settings.agentPath, table: settings.table }),

@@ -26,7 +26,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { type AwsOptions, clientConfig } from '../aws/clients';
 import { awsErrorCode, toDomainError } from '../aws/errors';
-import { type ClusterConfig, configHash, parseClusterConfig } from '../config/load';
+import { configHash } from '../config/hash';
+import type { ClusterConfig } from '../config/load';
 import { ConflictError, LockBusyError, NotFoundError } from '../core/errors';
 import {
   type GroupLock,
@@ -85,6 +86,11 @@ export interface StoredRequest extends RequestView {
   completedAt?: number;
 }
 
+export interface DynamoStoreOptions {
+  /** Checks a stored definition when it is read (e.g. parseClusterConfig); none: trusted as stored. */
+  validateConfig?: (raw: unknown, source: string) => ClusterConfig;
+}
+
 export interface ApplyResult {
   changed: boolean;
   version: number;
@@ -100,6 +106,7 @@ export class DynamoStore implements StateStore {
     readonly table: string,
     aws: AwsOptions = {},
     client?: DynamoDBClient,
+    private readonly options: DynamoStoreOptions = {},
   ) {
     this.client = client ?? new DynamoDBClient(clientConfig(aws));
     this.doc = DynamoDBDocumentClient.from(this.client, {
@@ -192,15 +199,23 @@ export class DynamoStore implements StateStore {
   // ------------------------------------------------------------------------------------------
   // Config
 
+  /**
+   * The stored definition of a cluster. It was validated when applied; with `validateConfig` (the
+   * controller and failoverctl pass the schema's parser) it is checked again, which catches a
+   * hand-edited item. The node agent does not: the schema costs it about 7 MB of memory.
+   */
   async getConfig(cluster: string): Promise<StoredConfig | undefined> {
     const out = await this.send<{ Item?: Record<string, unknown> }>(
       'GetItem',
       new GetCommand({ TableName: this.table, Key: keys.config(cluster), ConsistentRead: true }),
     );
     if (!out.Item) return undefined;
+    const source = `state table ${this.table}, cluster ${cluster}`;
+    const config = this.options.validateConfig
+      ? this.options.validateConfig(out.Item.config, source)
+      : (out.Item.config as ClusterConfig);
     return {
-      // Stored configs were validated when applied; validating again catches a hand-edited item.
-      config: parseClusterConfig(out.Item.config, `state table ${this.table}, cluster ${cluster}`),
+      config,
       version: Number(out.Item.version),
       hash: String(out.Item.hash),
       appliedAt: Number(out.Item.appliedAt),
@@ -447,23 +462,58 @@ export class DynamoStore implements StateStore {
 
   async getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
     const out: Record<string, Heartbeat> = {};
-    for (let i = 0; i < nodes.length; i += 100) {
+    for (const item of await this.batchGet(
+      nodes.map((n) => keys.heartbeat(cluster, n)),
+      true,
+    )) {
+      const { pk: _, sk: __, ...hb } = item;
+      out[String(item.node)] = hb as unknown as Heartbeat;
+    }
+    return out;
+  }
+
+  /**
+   * Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent:
+   * for the agents, which only ever need "at least this recent" (an older version delays a
+   * decision, never makes it unsafe: see shared/core/liveness.ts).
+   */
+  async readClusterState(
+    cluster: string,
+    groups: readonly string[],
+    nodes: readonly string[],
+  ): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }> {
+    const items = await this.batchGet(
+      [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
+      false,
+    );
+    const out = { groups: [] as GroupState[], heartbeats: {} as Record<string, Heartbeat> };
+    for (const item of items) {
+      if (String(item.sk).startsWith('GROUP#')) out.groups.push(toGroupState(item));
+      else if (item.sk === 'HEARTBEAT') {
+        const { pk: _, sk: __, ...hb } = item;
+        out.heartbeats[String(item.node)] = hb as unknown as Heartbeat;
+      }
+    }
+    return out;
+  }
+
+  /** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */
+  private async batchGet(
+    all: Record<string, string>[],
+    consistent: boolean,
+  ): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    for (let i = 0; i < all.length; i += 100) {
       let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined =
         {
-          [this.table]: {
-            Keys: nodes.slice(i, i + 100).map((n) => keys.heartbeat(cluster, n)),
-            ConsistentRead: true,
-          },
+          [this.table]: { Keys: all.slice(i, i + 100), ConsistentRead: consistent },
         };
       for (let attempt = 0; request && attempt < 5; attempt++) {
         const res: {
           Responses?: Record<string, Record<string, unknown>[]>;
           UnprocessedKeys?: Record<string, unknown>;
         } = await this.send('BatchGetItem', new BatchGetCommand({ RequestItems: request }));
-        for (const item of res.Responses?.[this.table] ?? []) {
-          const { pk: _, sk: __, ...hb } = item;
-          out[String(item.node)] = hb as unknown as Heartbeat;
-        }
+        out.push(...(res.Responses?.[this.table] ?? []));
         const unprocessed = res.UnprocessedKeys as typeof request | undefined;
         request = unprocessed && Object.keys(unprocessed).length > 0 ? unprocessed : undefined;
         if (request) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
