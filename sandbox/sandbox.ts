@@ -501,6 +501,28 @@ export class Sandbox {
     );
   }
 
+  /**
+   * Sends one exec start/stop through the real SSM driver to a node at a given epoch, bypassing
+   * reconcile (the epoch fence is skipped on purpose): shows what the node's guard does with it.
+   */
+  async sendExec(node: 'node1' | 'node2', action: 'start' | 'stop', epoch: number): Promise<string> {
+    const resource = this.config.groups[0]!.resources.find((r) => r.type === 'exec')!;
+    const req = {
+      cluster: 'sandbox',
+      group: 'db',
+      epoch,
+      holder: 'sandbox:manual',
+      signal: AbortSignal.timeout(30_000),
+      beforeMutation: async () => undefined,
+      cache: new Map(),
+      resource,
+      node: this.config.nodes.find((n) => n.name === node)!,
+      config: this.config,
+    };
+    const driver = this.deps.cloud.resources.exec;
+    return (await (action === 'start' ? driver.activate(req) : driver.deactivate(req))).detail;
+  }
+
   async status(): Promise<GroupState | undefined> {
     return this.store.getGroup('sandbox', 'db');
   }

@@ -118,7 +118,7 @@ export function toDomainError(e: unknown, ctx: ErrorContext): FailoverError {
     });
   }
   const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return new AwsApiError(ctx.action, code, message, {
+  return new AwsApiError(`${ctx.action} on ${ctx.resource}`, code, message, {
     cause: e,
     retryable: status !== undefined && status >= 500,
   });

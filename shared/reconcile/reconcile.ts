@@ -304,14 +304,27 @@ async function execute(
             detail = (await (action.type === 'activate' ? driver.activate(req) : driver.deactivate(req)))
               .detail;
           }
+          const ms = clock.now() - started;
           deps.log.info('action done', {
             cluster,
             group: group.name,
             epoch: state.epoch,
             action: describeAction(action),
             detail,
-            ms: clock.now() - started,
+            ms,
           });
+          // What AWS (or the node's command, with its output tail) answered, for `failoverctl events`;
+          // written in the background like alerts, so that the failover does not wait for it.
+          alerts.push(
+            audit(deps, {
+              at: clock.now(),
+              cluster,
+              group: group.name,
+              epoch: state.epoch,
+              kind: 'action',
+              message: `${describeAction(action)} in ${ms} ms: ${detail}`,
+            }),
+          );
         } catch (e) {
           if (e instanceof ConflictError || signal.aborted) throw e;
           const message = errorMessage(e);

@@ -52,6 +52,18 @@ describe('sandbox failover scenarios', () => {
     check(await sandbox.partition(), 10);
   }, 90_000);
 
+  it("a start sent at a stale epoch is refused by the node's guard and surfaces as EXEC_FAILED with the output", async () => {
+    const group = await sandbox.status();
+    const standby = group?.owner === 'node1' ? 'node2' : 'node1';
+    const error = await sandbox.sendExec(standby, 'start', (group?.epoch ?? 1) - 1).catch((e) => e);
+    expect(error.code).toBe('EXEC_FAILED');
+    expect(error.message).toMatch(
+      /start of app on instance i-[0-9a-f]+ \(node[12]\) ended Failed with exit code 3 .*refused to start db at epoch/,
+    );
+    const after = await sandbox.entryPoints();
+    expect(after.apps).toEqual([group?.owner]);
+  }, 60_000);
+
   it('a tampered VIP route is put back on the owner by the route check', async () => {
     check(await sandbox.tamperRoute(), sandbox.scheduleMs / 1000 + 5);
     expect(sandbox.transitions.some((t) => t.kind === 'resource.restarted')).toBe(true);
