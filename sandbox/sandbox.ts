@@ -32,6 +32,7 @@ import { build } from 'esbuild';
 // @ts-expect-error plain ESM script without type declarations
 import { startEmulator } from '../scripts/emulator.mjs';
 import { type AwsOptions, clientConfig } from '../shared/aws/clients';
+import { addEmulatorDateCompat } from '../shared/aws/emulator-compat';
 import type { ClusterConfig } from '../shared/config/load';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
@@ -233,11 +234,11 @@ export class Sandbox {
       clock: systemClock,
       log,
     };
-    this.poller = new StreamPoller(
-      new DynamoDBClient(clientConfig(this.aws)),
-      new DynamoDBStreamsClient(clientConfig(this.aws)),
-      table,
-      (records) => this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx)),
+    const streams = new DynamoDBStreamsClient(clientConfig(this.aws));
+    const dynamodb = new DynamoDBClient(clientConfig(this.aws));
+    for (const client of [streams, dynamodb]) addEmulatorDateCompat(client);
+    this.poller = new StreamPoller(dynamodb, streams, table, (records) =>
+      this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx)),
     );
     await this.poller.start();
     this.schedule = setInterval(

@@ -38,6 +38,7 @@ const DEB_ROOTS = [
   'python3-werkzeug',
   'python3-xmltodict',
   'python3-yaml', // only a Recommends of python3-moto; CloudFormation/SSM parsing needs it
+  'python3-jsonpath-ng', // moto's EventBridge (PutEvents) imports it; not a dependency of python3-moto
 ];
 
 /** Runs a command synchronously; never throws, returns { ok, out, err }. */

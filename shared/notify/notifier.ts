@@ -58,8 +58,8 @@ export function createNotifier(options: NotifierOptions, aws: AwsOptions): Notif
                     Source: EVENT_SOURCE,
                     DetailType: EVENT_DETAIL_TYPE,
                     EventBusName: options.eventBus,
+                    // No Time: EventBridge stamps the event; the transition's own time is in detail.at.
                     Detail: JSON.stringify(transitionDetail(event)),
-                    Time: new Date(event.at),
                   },
                 ],
               }),

@@ -6,6 +6,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsOptions, clientConfig } from '../aws/clients';
+import { addEmulatorDateCompat } from '../aws/emulator-compat';
 import type { Cloud } from '../core/ports';
 import { createDnsDriver } from './dns';
 import { createEipDriver } from './eip';
@@ -21,12 +22,10 @@ export interface AwsClients {
 
 export function createAwsClients(aws: AwsOptions): AwsClients {
   const config = clientConfig(aws);
+  const ssm = new SSMClient(config);
+  if (aws.endpoint) addEmulatorDateCompat(ssm);
   // Route 53 is a global service; its API lives in us-east-1 (the endpoint override still applies).
-  return {
-    ec2: new EC2Client(config),
-    route53: new Route53Client({ ...config, region: 'us-east-1' }),
-    ssm: new SSMClient(config),
-  };
+  return { ec2: new EC2Client(config), route53: new Route53Client({ ...config, region: 'us-east-1' }), ssm };
 }
 
 export function createAwsCloud(

@@ -6,10 +6,10 @@
  * tests, where the commands really run.
  */
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clientConfig } from '../../../shared/aws/clients';
 import { ConflictError } from '../../../shared/core/errors';
+import { createAwsClients } from '../../../shared/resources';
 import { createExecDriver, guardCommandLine } from '../../../shared/resources/exec';
 import { describeInstances, describeZones, stopInstance } from '../../../shared/resources/instances';
 import { aws } from '../support';
@@ -21,7 +21,7 @@ describe('exec via SSM Run Command (moto)', () => {
   let ssm: SSMClient;
   beforeAll(async () => {
     fx = await createFixture();
-    ssm = new SSMClient(clientConfig(aws()));
+    ssm = createAwsClients(aws()).ssm;
   });
 
   const exec = () =>
