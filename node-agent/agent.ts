@@ -217,7 +217,7 @@ export class Agent {
     for (const { runner } of this.monitors.values()) runner.stop();
     this.witnesses?.stop();
     this.spot?.stop();
-    const running = this.localRecords().filter((r) => r.state !== 'stopped');
+    const running = this.mayRunHere();
     const results = await Promise.all(
       running.map((r) =>
         this.stopper.stop(r.group, 'shutdown', { urgent: false, lockWaitMs: this.longestStopMs(r.group) }),
@@ -299,7 +299,7 @@ export class Agent {
    */
   private async verifyLocalGroups(): Promise<void> {
     const { log } = this.o;
-    for (const rec of this.localRecords()) {
+    for (const rec of this.localRecords() ?? []) {
       if (rec.state === 'stopped') continue;
       if ((rec.state === 'starting' || rec.state === 'stopping') && this.writerAlive(rec)) continue;
       let keep = false;
@@ -426,7 +426,7 @@ export class Agent {
   private onFenceDeadline(): void {
     if (this.fence.holdsLease()) return;
     const { log, clock } = this.o;
-    const running = this.localRecords().filter((r) => r.state !== 'stopped');
+    const running = this.mayRunHere();
     if (!this.everAcked && running.length === 0) return; // never held a lease, nothing to protect
     if (!this.fenced) {
       this.fenced = true;
@@ -506,7 +506,8 @@ export class Agent {
   private feedWatchdog(records?: LocalGroupRecord[]): void {
     const wd = this.o.watchdog;
     if (!wd) return;
-    const nothingRuns = (records ?? this.localRecords()).every((r) => r.state === 'stopped');
+    const known = records ?? this.localRecords();
+    const nothingRuns = known !== undefined && known.every((r) => r.state === 'stopped');
     if (wd.mayFeed(this.o.clock.mono(), nothingRuns, this.fence.lastAck)) wd.feed();
   }
 
@@ -516,12 +517,14 @@ export class Agent {
   private buildReport(): ReportParts {
     const now = this.o.clock.mono();
     const groups: Heartbeat['groups'] = {};
-    const local = new Map(this.localRecords().map((r) => [r.group, r]));
+    const records = this.localRecords();
+    const local = new Map((records ?? []).map((r) => [r.group, r]));
     for (const g of this.myGroups()) {
       const rec = local.get(g.name);
       groups[g.name] = {
         epoch: Math.max(this.follower.seenEpoch(g.name), rec?.epoch ?? 0),
-        state: rec?.state ?? 'stopped',
+        // Unreadable local state: "failed", never "stopped" (the controller counts it as running).
+        state: records === undefined ? 'failed' : (rec?.state ?? 'stopped'),
       };
     }
     // A group removed from the definition while it still runs here is reported too.
@@ -546,7 +549,21 @@ export class Agent {
       expiredPeers: this.peers.expired(now, lease),
       ...(this.spot?.spot ? { spot: this.spot.spot } : {}),
       ...(this.spot?.rebalance ? { rebalance: this.spot.rebalance } : {}),
+      fence: this.fenceReport(),
     };
+  }
+
+  /**
+   * What the controller may rely on once this node goes silent (see shared/core/liveness.ts):
+   * with an armed watchdog the node is stopped or reset by the end of its lease; without one, the
+   * self-fence may take up to the sum of the stop timeouts of the groups it may run.
+   */
+  private fenceReport(): NonNullable<Heartbeat['fence']> {
+    const maxStopMs = this.myGroups()
+      .flatMap((g) => g.resources)
+      .reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+    const wd = this.o.watchdog;
+    return { maxStopMs, ...(wd?.armed ? { watchdogMs: wd.timeoutMs } : {}) };
   }
 
   private myGroups(): GroupConfig[] {
@@ -557,13 +574,34 @@ export class Agent {
     return this.config?.groups.find((g) => g.name === group) ?? this.definitions.get(group);
   }
 
-  private localRecords(): LocalGroupRecord[] {
+  /**
+   * The local group records; undefined when they cannot be read. Unreadable is never "nothing
+   * runs": the report then says `failed` (which the controller treats as running), the fence tries
+   * every group of the definition, and the watchdog is not fed.
+   */
+  private localRecords(): LocalGroupRecord[] | undefined {
     try {
       return this.o.state.listGroups();
     } catch (e) {
       this.o.log.error(`cannot read the local group states in ${this.o.state.groupsDir}: ${errorText(e)}`);
-      return [];
+      return undefined;
     }
+  }
+
+  /**
+   * Groups that may run here: the local records not stopped, or, when they cannot be read, every
+   * group of the definition that lists this node (the stop scripts are idempotent).
+   */
+  private mayRunHere(): LocalGroupRecord[] {
+    const records = this.localRecords();
+    if (records) return records.filter((r) => r.state !== 'stopped');
+    return this.myGroups().map((g) => ({
+      group: g.name,
+      state: 'failed',
+      epoch: this.follower.seenEpoch(g.name),
+      pid: process.pid,
+      at: this.o.clock.wall(),
+    }));
   }
 
   private localState(group: string): AgentGroupState {
@@ -597,6 +635,12 @@ export class Agent {
     if (this.final) return [];
     const now = this.o.clock.mono();
     const records = this.localRecords();
+    if (records === undefined) {
+      // Cannot tell what runs here: behave as if everything might (report failed, fence if due).
+      if (this.fenced) this.onFenceDeadline();
+      this.writer.changed();
+      return [];
+    }
     const mine = new Set(this.myGroups().map((g) => g.name));
     for (const rec of records) {
       if (rec.state === 'running') {

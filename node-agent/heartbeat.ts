@@ -27,6 +27,7 @@ export interface ReportParts {
   expiredPeers: string[];
   spot?: Heartbeat['spot'];
   rebalance?: Heartbeat['rebalance'];
+  fence?: Heartbeat['fence'];
 }
 
 /** The reportable part of a report: a difference here makes a write a `change`. */
@@ -156,6 +157,7 @@ export class HeartbeatWriter {
       peers: parts.peers,
       ...(parts.spot ? { spot: parts.spot } : {}),
       ...(parts.rebalance ? { rebalance: parts.rebalance } : {}),
+      ...(parts.fence ? { fence: parts.fence } : {}),
     };
     const sentMono = deps.clock.mono();
     this.inFlight++;

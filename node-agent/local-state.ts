@@ -101,9 +101,12 @@ function readJson<T>(file: string): T | undefined {
   }
   try {
     return JSON.parse(text) as T;
-  } catch {
-    // Never produced by our own whole-file writes; a hand-edited file is treated as absent.
-    return undefined;
+  } catch (e) {
+    // Never produced by our own whole-file writes (rename over). A damaged record must not read as
+    // "nothing runs here": that would let the controller start the group elsewhere.
+    throw new Error(
+      `${file} is not valid JSON (${(e as Error).message}); fix or remove it once the application is stopped`,
+    );
   }
 }
 
@@ -160,13 +163,17 @@ export class LocalState {
     writeJsonAtomic(this.groupFile(record.group), record);
   }
 
-  /** Every group with a record, running or not. */
+  /**
+   * Every group with a record, running or not. Throws when the records cannot be read (only a
+   * missing directory means "none"): callers must then assume something may run here.
+   */
   listGroups(): LocalGroupRecord[] {
     let names: string[];
     try {
       names = readdirSync(this.groupsDir);
-    } catch {
-      return [];
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
     }
     const out: LocalGroupRecord[] = [];
     for (const name of names) {

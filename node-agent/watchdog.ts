@@ -45,6 +45,11 @@ export class Watchdog {
     this.fd = openSync(this.device, 'w');
   }
 
+  /** Open and not disarmed: it will reset the node if not fed. */
+  get armed(): boolean {
+    return this.fd !== undefined && Number.isFinite(this.timeoutMs);
+  }
+
   /** Whether a feed now is allowed by the rule above. */
   mayFeed(nowMono: number, nothingRuns: boolean, lastAck: { sentMono: number; leaseMs: number }): boolean {
     return nothingRuns || nowMono + this.timeoutMs <= lastAck.sentMono + lastAck.leaseMs;
@@ -66,6 +71,7 @@ export class Watchdog {
     try {
       writeSync(this.fd, 'V');
       closeSync(this.fd);
+      this.fd = undefined;
     } catch (e) {
       this.log.error(`cannot close watchdog ${this.device}: ${errorText(e)}`);
     }

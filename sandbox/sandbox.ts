@@ -14,7 +14,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +55,8 @@ import { type EmulatedInstance, LocalRunCommand } from './run-command';
 import { StreamPoller } from './stream';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The emulated softdog's soft_margin: at most lease - fenceMargin (1.5 s here), in whole seconds. */
+const WATCHDOG_TIMEOUT_SEC = 1;
 
 export interface SandboxOptions {
   timing?: SandboxTiming;
@@ -81,6 +92,11 @@ class SandboxNode implements EmulatedInstance {
   agent: ChildProcess | undefined;
   isUp = true;
   readonly dir: string;
+  /** The node's emulated watchdog device (softdog): a file the agent writes one byte to per feed. */
+  readonly watchdog: string;
+  private watchdogSize = 0;
+  private watchdogFedAt = 0;
+  resets = 0;
   constructor(
     readonly name: 'node1' | 'node2',
     readonly instanceId: string,
@@ -93,6 +109,8 @@ class SandboxNode implements EmulatedInstance {
     this.dir = join(root, name);
     mkdirSync(join(this.dir, 'state'), { recursive: true });
     // One host plays both nodes: the VIP is not put on a real interface; the calls are recorded.
+    this.watchdog = join(this.dir, 'watchdog');
+    writeFileSync(this.watchdog, '');
     const fakeIp = join(this.dir, 'ip');
     writeFileSync(fakeIp, `#!/bin/sh\necho "$@" >> "${join(this.dir, 'ip-calls.log')}"\n`);
     chmodSync(fakeIp, 0o755);
@@ -110,6 +128,36 @@ class SandboxNode implements EmulatedInstance {
       SANDBOX_NODE: this.name,
     };
   }
+  /**
+   * The emulated softdog: armed by the first byte, disarmed by the magic 'V'; when not fed for
+   * its timeout it resets the node: everything running there dies at once.
+   */
+  checkWatchdog(now: number, timeoutMs: number, say: (line: string) => void): void {
+    let size = 0;
+    try {
+      size = statSync(this.watchdog).size;
+    } catch {
+      return;
+    }
+    if (size !== this.watchdogSize) {
+      this.watchdogSize = size;
+      this.watchdogFedAt = now;
+      return;
+    }
+    if (size === 0 || now - this.watchdogFedAt <= timeoutMs) return;
+    const last = readFileSync(this.watchdog, 'utf8').slice(-1);
+    if (last === 'V') return;
+    const pid = this.appPid();
+    this.agent?.kill('SIGKILL');
+    if (pid) process.kill(pid, 'SIGKILL');
+    this.resets++;
+    this.watchdogSize = 0;
+    writeFileSync(this.watchdog, '');
+    say(
+      `  [watchdog] ${this.name} reset: not fed for ${now - this.watchdogFedAt} ms${pid ? ', application killed' : ''}`,
+    );
+  }
+
   /** The application's pid while it runs (a zombie waiting to be reaped does not run). */
   appPid(): number | undefined {
     try {
@@ -137,6 +185,7 @@ export class Sandbox {
   readonly nodes = new Map<string, SandboxNode>();
   private poller: StreamPoller | undefined;
   private schedule: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
   private runner!: LocalRunCommand;
   private agentScript = '';
   private invocations = 0;
@@ -246,6 +295,10 @@ export class Sandbox {
       this.scheduleMs,
     );
 
+    this.watchdogTimer = setInterval(() => {
+      for (const n of this.nodes.values())
+        n.checkWatchdog(Date.now(), WATCHDOG_TIMEOUT_SEC * 1000 + 200, this.say);
+    }, 100);
     for (const n of this.nodes.values()) this.startAgent(n);
     this.say(
       `started 2 agents; the schedule runs every ${this.scheduleMs / 1000} s (1 minute in AWS), the stream is polled every 250 ms`,
@@ -284,6 +337,10 @@ export class Sandbox {
       join(n.dir, 'state'),
       '--log-level',
       'warn',
+      '--watchdog-device',
+      n.watchdog,
+      '--watchdog-timeout-sec',
+      String(WATCHDOG_TIMEOUT_SEC),
     ];
     const out = join(n.dir, 'agent.log');
     const child = spawn(process.execPath, args, {
@@ -530,6 +587,7 @@ export class Sandbox {
 
   async stop(): Promise<void> {
     if (this.schedule) clearInterval(this.schedule);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     await this.poller?.stop();
     await Promise.allSettled([...this.pending]);
     for (const n of this.nodes.values()) {

@@ -11,7 +11,14 @@
  *   6. online: monitors and the recovery policy (restart, failover, final action), failback
  */
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
-import { INSTANCE_GOING_DOWN_STATES, isLive, leaseAgeMs, stopEvidence } from './liveness';
+import {
+  INSTANCE_GOING_DOWN_STATES,
+  isLive,
+  leaseAgeMs,
+  requiredSilenceMs,
+  silenceProof,
+  stopEvidence,
+} from './liveness';
 import type { GroupObservation, GroupState, MonitorStatus, NodeObservation, RequestView } from './model';
 import type { Action, GroupPatch, Plan } from './plan';
 import type { Timing } from './timing';
@@ -36,6 +43,8 @@ interface Ctx {
   timing: Timing;
   now: number;
   reasons: string[];
+  /** Decide again after this long at the latest (a lease about to run out). */
+  requeue?: number;
 }
 
 export function decide(obs: GroupObservation): Plan {
@@ -47,13 +56,19 @@ export function decide(obs: GroupObservation): Plan {
     now: obs.now,
     reasons: [],
   };
-  const plan = (actions: Action[], requeueAfterMs?: number): Plan => ({
-    group: obs.group.name,
-    epoch: obs.state.epoch,
-    actions,
-    reasons: ctx.reasons,
-    ...(requeueAfterMs !== undefined ? { requeueAfterMs: Math.max(0, Math.ceil(requeueAfterMs)) } : {}),
-  });
+  const plan = (actions: Action[], requeueAfterMs?: number): Plan => {
+    const wait = Math.min(
+      requeueAfterMs ?? Number.POSITIVE_INFINITY,
+      ctx.requeue ?? Number.POSITIVE_INFINITY,
+    );
+    return {
+      group: obs.group.name,
+      epoch: obs.state.epoch,
+      actions,
+      reasons: ctx.reasons,
+      ...(Number.isFinite(wait) ? { requeueAfterMs: Math.max(0, Math.ceil(wait)) } : {}),
+    };
+  };
 
   describeNodes(ctx);
 
@@ -123,7 +138,11 @@ function hardReasons(ctx: Ctx, name: string): string[] {
   if (!ctx.group.nodes.includes(name)) out.push(`${name} is no longer a node of group ${ctx.group.name}`);
   if (!n) return [...out, `${name} is not defined`];
   const hb = n.heartbeat;
+  const silent = hb
+    ? silenceProof(name, ctx.obs.nodes, ctx.state, ctx.now, ctx.timing, fallbackStopMs(ctx, name))
+    : undefined;
   if (!hb) out.push(`${name} has never renewed a lease`);
+  else if (silent) out.push(`${name} is silent: ${silent}`);
   else if (hb.state === 'leaving') out.push(`${name} is shutting down (planned)`);
   else if (hb.state === 'fenced') out.push(`${name} fenced itself (lost its lease)`);
   else if (!isLive(hb, ctx.now, ctx.timing))
@@ -162,6 +181,14 @@ function softReasons(ctx: Ctx, name: string, asOwner: boolean): string[] {
   }
   if (ctx.obs.config.nodes.find((x) => x.name === name) === undefined) out.push(`${name} is not defined`);
   return out;
+}
+
+/** The longest self-fence of a node whose heartbeat does not say: its groups' stop timeouts. */
+function fallbackStopMs(ctx: Ctx, node: string): number {
+  return ctx.obs.config.groups
+    .filter((g) => g.nodes.includes(node))
+    .flatMap((g) => g.resources)
+    .reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
 }
 
 function freshFacts(ctx: Ctx, n: NodeObservation) {
@@ -285,6 +312,22 @@ function chooseOwner(ctx: Ctx): Ownership {
     const hard = hardReasons(ctx, owner);
     const soft = softReasons(ctx, owner, true);
     if (hard.length === 0 && soft.length === 0) {
+      const hb = ctx.obs.nodes[owner]?.heartbeat;
+      const doubted =
+        hb &&
+        Object.values(ctx.obs.nodes).some(
+          (n) =>
+            n.heartbeat?.peers[owner]?.token === hb.token &&
+            (n.heartbeat?.peers[owner]?.silentForMs ?? 0) >= 2 * ctx.timing.heartbeatIntervalMs,
+        );
+      if (hb && doubted) {
+        // A peer already finds the owner silent: look again when its lease runs out.
+        ctx.requeue =
+          Math.max(
+            0,
+            hb.sentAt + Math.max(hb.leaseMs, ctx.timing.leaseMs) + ctx.timing.maxClockSkewMs - ctx.now,
+          ) + 1;
+      }
       if (group.failback && state.phase === 'Online' && state.healthySince !== null) {
         const better = candidates(ctx, owner).find(
           (n) => group.nodes.indexOf(n) < group.nodes.indexOf(owner),
@@ -384,7 +427,11 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
   const execs = group.resources.filter((r) => r.type === 'exec').reverse();
 
   for (const node of others) {
-    const evidence = stopEvidence(node, group.name, state, ctx.obs.nodes, now, timing);
+    const evidence = stopEvidence(node, group.name, state, ctx.obs.nodes, now, timing, {
+      // With a hard fence configured, silence is never enough: the instance is stopped instead.
+      trustSilence: group.fencing !== 'stop-instance',
+      fallbackStopMs: fallbackStopMs(ctx, node),
+    });
     if (evidence) {
       confirmed.push(node);
       ctx.reasons.push(`${node} has stopped: ${evidence}`);
@@ -436,17 +483,17 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
       );
       continue;
     }
-    // Not reachable: wait until its lease has certainly run out (it fences itself).
-    const lease = Math.max(hb.leaseMs, timing.leaseMs);
+    // Not reachable: wait until it has certainly finished fencing itself.
+    const needed = requiredSilenceMs(hb, timing, fallbackStopMs(ctx, node));
     const suspect = suspects[node];
     if (!suspect || suspect.token !== hb.token) {
       suspects[node] = { token: hb.token, firstSeenAt: now };
       suspectsChanged = true;
-      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, lease + timing.maxClockSkewMs);
+      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, needed + timing.maxClockSkewMs);
     } else {
       requeueAfterMs = Math.min(
         requeueAfterMs ?? Number.POSITIVE_INFINITY,
-        suspect.firstSeenAt + lease + timing.maxClockSkewMs - now,
+        suspect.firstSeenAt + needed + timing.maxClockSkewMs - now,
       );
     }
     ctx.reasons.push(`waiting for ${node} to fence itself (renewal ${hb.token} unchanged)`);

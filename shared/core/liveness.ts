@@ -18,6 +18,14 @@
  *
  *    Readers are peer agents (their `peers` report) or reconcile itself (a `Suspect` record, where
  *    only controller clocks are compared, bounded by maxClockSkew).
+ *
+ *    "Has fenced" must also mean "has finished fencing": the stop scripts take time after the fence
+ *    starts, and a dead or frozen agent fences nothing. So the silence needed is the lease plus
+ *    the node's own promise, from its last renewal (`fence`): nothing more when it runs an armed
+ *    watchdog (fed only while the lease outlasts the watchdog timeout, so a node that still runs
+ *    something is reset by the end of its lease); otherwise the longest its self-fence may take
+ *    (`maxStopMs`). Without a watchdog a node whose agent died while its application runs is not
+ *    covered: run the watchdog, or `fencing: stop-instance`, which never relies on silence.
  */
 
 import type { GroupState, Heartbeat, InstanceView, NodeObservation } from './model';
@@ -58,6 +66,12 @@ export function stopEvidence(
   nodes: Record<string, NodeObservation>,
   now: number,
   timing: Timing,
+  options: {
+    /** false: only a node's own report, a stop or a stopped instance count (fencing: stop-instance). */
+    trustSilence?: boolean;
+    /** The node's longest self-fence when its heartbeat does not say (older agents). */
+    fallbackStopMs?: number;
+  } = {},
 ): string | undefined {
   const obs = nodes[node];
   if (instanceDown(obs?.instance)) return `instance ${obs?.config.instanceId} is ${obs?.instance?.state}`;
@@ -73,17 +87,47 @@ export function stopEvidence(
     return `agent of ${node} stopped everything and left (planned shutdown)`;
   }
 
+  if (options.trustSilence === false) return undefined;
+  return silenceProof(node, nodes, state, now, timing, options.fallbackStopMs ?? 0);
+}
+
+/** The silence after which a node has certainly finished fencing (see the header). */
+export function requiredSilenceMs(hb: Heartbeat, timing: Timing, fallbackStopMs: number): number {
   const lease = Math.max(hb.leaseMs, timing.leaseMs);
+  if (hb.fence?.watchdogMs !== undefined) return lease;
+  return lease + (hb.fence?.maxStopMs ?? fallbackStopMs);
+}
+
+/**
+ * Proof, measured on monotonic clocks, that `node` has been silent long enough to have fenced
+ * itself completely: a peer (or reconcile, through a Suspect record) saw its current renewal token
+ * unchanged for the required silence. Undefined when there is none yet.
+ */
+export function silenceProof(
+  node: string,
+  nodes: Record<string, NodeObservation>,
+  state: GroupState,
+  now: number,
+  timing: Timing,
+  fallbackStopMs: number,
+): string | undefined {
+  const hb = nodes[node]?.heartbeat;
+  if (!hb) return undefined;
+  const needed = requiredSilenceMs(hb, timing, fallbackStopMs);
+  const why =
+    hb.fence?.watchdogMs !== undefined
+      ? 'its watchdog guarantees it'
+      : `lease + up to ${needed - Math.max(hb.leaseMs, timing.leaseMs)} ms of stop scripts`;
   for (const [peer, peerObs] of Object.entries(nodes)) {
     if (peer === node) continue;
     const seen = peerObs.heartbeat?.peers[node];
-    if (seen && seen.token === hb.token && seen.silentForMs >= lease) {
-      return `peer ${peer} saw ${node}'s renewal ${hb.token} unchanged for ${seen.silentForMs} ms (lease ${lease} ms): it has fenced itself`;
+    if (seen && seen.token === hb.token && seen.silentForMs >= needed) {
+      return `peer ${peer} saw ${node}'s renewal ${hb.token} unchanged for ${seen.silentForMs} ms (needed ${needed} ms: ${why}): it has fenced itself`;
     }
   }
   const suspect = state.suspects[node];
-  if (suspect && suspect.token === hb.token && now - suspect.firstSeenAt >= lease + timing.maxClockSkewMs) {
-    return `reconcile saw ${node}'s renewal ${hb.token} unchanged for ${now - suspect.firstSeenAt} ms (lease ${lease} ms): it has fenced itself`;
+  if (suspect && suspect.token === hb.token && now - suspect.firstSeenAt >= needed + timing.maxClockSkewMs) {
+    return `reconcile saw ${node}'s renewal ${hb.token} unchanged for ${now - suspect.firstSeenAt} ms (needed ${needed} ms: ${why}): it has fenced itself`;
   }
   return undefined;
 }

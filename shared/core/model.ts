@@ -111,6 +111,12 @@ export interface Heartbeat {
   peers: Record<string, { token: string; silentForMs: number }>;
   spot?: { action: string; time: string };
   rebalance?: { noticeTime: string };
+  /**
+   * What this node's silence guarantees (shared/core/liveness.ts): with `watchdogMs`, an armed
+   * watchdog resets the node by the end of its lease if something still runs; otherwise its
+   * self-fence may take up to `maxStopMs` after the fence starts.
+   */
+  fence?: { maxStopMs: number; watchdogMs?: number };
 }
 
 export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';

@@ -126,24 +126,38 @@ async function reconcileGroup(
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
   const lockExpiresAt = options.deadline + (options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS);
 
-  let state: GroupState;
-  try {
-    state = await store.acquireLock(
+  const acquire = () =>
+    store.acquireLock(
       cluster,
       initialGroupState(group, clock.now()),
       { holder, expiresAt: lockExpiresAt },
       clock.now(),
     );
+  let state: GroupState;
+  try {
+    state = await acquire();
   } catch (e) {
-    if (e instanceof LockBusyError) {
-      // The holder re-reads before letting go, so what made us look will be seen.
-      await store
-        .kick(cluster, group.name)
-        .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
-      log.info('group busy', { cluster, group: group.name, holder: e.holder });
-      return { ...outcome, status: 'busy' };
+    if (!(e instanceof LockBusyError || e instanceof ConflictError)) {
+      return { ...outcome, status: 'error', error: toOutcomeError(e) };
     }
-    return { ...outcome, status: 'error', error: toOutcomeError(e) };
+    // The holder re-reads before letting go when kicked, so what made us look will be seen.
+    await store
+      .kick(cluster, group.name)
+      .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
+    // Unless it let go just before the kick landed: then nobody would look. Try once more.
+    try {
+      state = await acquire();
+    } catch (again) {
+      if (again instanceof LockBusyError || again instanceof ConflictError) {
+        log.info('group busy', {
+          cluster,
+          group: group.name,
+          holder: again instanceof LockBusyError ? again.holder : 'unknown',
+        });
+        return { ...outcome, status: 'busy' };
+      }
+      return { ...outcome, status: 'error', error: toOutcomeError(again) };
+    }
   }
 
   const alerts: Promise<void>[] = [];

@@ -78,6 +78,7 @@ describe('agent heartbeats', () => {
       [
         'agentVersion',
         'cluster',
+        'fence',
         'groups',
         'incarnation',
         'isolated',
@@ -103,6 +104,9 @@ describe('agent heartbeats', () => {
       peers: {},
       monitors: {},
     });
+    // No watchdog here: what its silence guarantees is the stop scripts' time (the group's exec timeouts).
+    expect(end.fence?.watchdogMs).toBeUndefined();
+    expect(end.fence?.maxStopMs).toBeGreaterThanOrEqual(0);
     expect(end.incarnation).toBe(first.incarnation);
     expect(end.agentVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(Math.abs(end.sentAt - Date.now())).toBeLessThan(5000);

@@ -64,6 +64,7 @@ describe('a full failover on the emulator, driven by reconcile', () => {
     isolated: false,
     groups: {},
     peers: {},
+    fence: { maxStopMs: 300_000, watchdogMs: 8_000 },
     ...over,
   });
   const reconcile = (holder: string) =>

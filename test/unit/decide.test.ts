@@ -69,6 +69,8 @@ function hb(node: string, over: Partial<Heartbeat> = {}, now = NOW): Heartbeat {
     isolated: false,
     groups: {},
     peers: {},
+    // The recommended setup: an armed watchdog, so silence for a lease proves the node is stopped.
+    fence: { maxStopMs: 300_000, watchdogMs: 8_000 },
     ...over,
   };
 }
@@ -261,6 +263,52 @@ describe('demote before promote', () => {
     const waiting = find(decide(observe({ state: moving, heartbeats: stale })), 'update')?.set;
     expect(waiting).toMatchObject({ mayRun: ['node1'], suspects: { node1: { token: 'a/9' } } });
     expect(find(decide(observe({ state: moving, heartbeats })), 'update')?.set.mayRun).toEqual([]);
+  });
+
+  it('without a watchdog, waits for the lease plus the longest self-fence; with a hard fence, never trusts silence', () => {
+    const noWatchdog = { fence: { maxStopMs: 20_000 } };
+    const heartbeats = (silentForMs: number) => ({
+      node1: { sentAt: NOW - 30_000, token: 'a/9', ...noWatchdog },
+      node2: { peers: { node1: { token: 'a/9', silentForMs } } },
+    });
+    expect(
+      find(decide(observe({ state: moving, heartbeats: heartbeats(10_000) })), 'update')?.set.mayRun,
+    ).toEqual(['node1']);
+    expect(
+      find(decide(observe({ state: moving, heartbeats: heartbeats(30_000) })), 'update')?.set.mayRun,
+    ).toEqual([]);
+    // An agent too old to say: the group's stop timeouts (300 s by default) count.
+    const old = {
+      node1: { sentAt: NOW - 30_000, token: 'a/9', fence: undefined },
+      node2: { peers: { node1: { token: 'a/9', silentForMs: 30_000 } } },
+    };
+    expect(find(decide(observe({ state: moving, heartbeats: old })), 'update')?.set.mayRun).toEqual([
+      'node1',
+    ]);
+    const fenced = decide(
+      observe({ cfg: config({ fencing: 'stop-instance' }), state: moving, heartbeats: heartbeats(60_000) }),
+    );
+    expect(types(fenced)).toContain('fence-instance');
+    expect(find(fenced, 'update')?.set.mayRun).toBeUndefined();
+  });
+
+  it('treats a silent owner as gone on a peer’s proof, even while its wall clock still looks live', () => {
+    // The owner's renewal is 9 s old by its clock (lease 10 s): a peer saw the token unchanged for 10 s.
+    const heartbeats = {
+      node1: { sentAt: NOW - 9_000, token: 'a/5' },
+      node2: { peers: { node1: { token: 'a/5', silentForMs: 10_000 } } },
+    };
+    expect(find(decide(observe({ state: online('node1'), heartbeats })), 'takeover')).toMatchObject({
+      to: 'node2',
+    });
+    // Only doubted, not proven: look again when the lease ends.
+    const doubted = {
+      node1: { sentAt: NOW - 9_000, token: 'a/5' },
+      node2: { peers: { node1: { token: 'a/5', silentForMs: 6_000 } } },
+    };
+    const plan = decide(observe({ state: online('node1'), heartbeats: doubted }));
+    expect(plan.actions).toEqual([]);
+    expect(plan.requeueAfterMs).toBe(1_501);
   });
 
   it('accepts the agent’s own report at the current epoch, or a stopped instance', () => {

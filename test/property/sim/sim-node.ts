@@ -7,8 +7,9 @@
  * - stop a group at once when the group record names another owner or a newer epoch;
  * - report per group the epoch seen and what runs (`starting` while a guarded start is under way);
  * - watch peers' renewal tokens and report how long each has stayed unchanged;
- * - a watchdog (softdog) resets the node if the agent process is dead or paused past the fence
- *   deadline while something runs;
+ * - the self-fence starts at the deadline and its stop scripts take up to `maxStopMs`;
+ * - an optional watchdog (softdog), fed only while the lease outlasts its timeout, resets the node
+ *   at the end of the lease if something still runs there (dead or paused agent, slow stop);
  * - the guard starts only if the record names this node owner at the given epoch *and* the local
  *   agent holds a live lease; it stops only at the current epoch.
  */
@@ -27,6 +28,12 @@ export interface SimNodeOptions {
   onChange: (node: string) => void;
   /** Tests of the checker itself: an agent that never fences itself must be caught. */
   selfFence?: boolean;
+  /** An armed watchdog (softdog) on this node. */
+  watchdog: boolean;
+  /** The longest the self-fence's stop scripts may take (the agent's promise in its heartbeats). */
+  maxStopMs: number;
+  /** Tests of the checker itself: the promise reported instead of `maxStopMs`. */
+  reportedStopMs?: number;
 }
 
 export class SimNode {
@@ -91,20 +98,31 @@ export class SimNode {
     return this.running.size > 0 || this.starting.size > 0;
   }
 
+  private fencing = false;
+
   private fenceCheck(): void {
     if (!this.up || !this.runsSomething() || !this.fenceDeadlinePassed()) return;
-    if (this.agentAlive && !this.paused) {
-      if (this.o.selfFence === false) return;
+    // The watchdog: not fed once the lease no longer outlasts its timeout while something runs.
+    if (this.o.watchdog && this.world.t >= this.lastAckedSend + this.timing.leaseMs) {
       this.world.note(
-        `${this.name}: self-fence (no renewal acknowledged for ${this.world.t - this.lastAckedSend} ms)`,
+        `${this.name}: watchdog reset (agent ${this.paused ? 'paused' : this.agentAlive ? 'still fencing' : 'dead'})`,
       );
-      this.fences++;
-      this.stopAll();
-    } else {
-      this.world.note(`${this.name}: watchdog reset (agent ${this.paused ? 'paused' : 'dead'})`);
       this.resets++;
       this.crash(this.world.rng.int(5_000, 20_000));
+      return;
     }
+    if (!this.agentAlive || this.paused || this.fencing || this.o.selfFence === false) return;
+    this.world.note(
+      `${this.name}: self-fence (no renewal acknowledged for ${this.world.t - this.lastAckedSend} ms)`,
+    );
+    this.fences++;
+    this.fencing = true;
+    // Stop scripts take time, within the promise the agent made in its heartbeats.
+    const incarnation = this.incarnation;
+    this.world.after(this.world.rng.int(0, this.o.maxStopMs), () => {
+      this.fencing = false;
+      if (this.incarnation === incarnation && this.up) this.stopAll();
+    });
   }
 
   private stopAll(): void {
@@ -116,6 +134,7 @@ export class SimNode {
   crash(downMs?: number, instanceStopped = false): void {
     this.up = false;
     this.agentAlive = false;
+    this.fencing = false;
     this.stopAll();
     if (instanceStopped) this.instanceState = 'stopped';
     if (downMs !== undefined) this.world.after(downMs, () => this.boot());
@@ -224,6 +243,10 @@ export class SimNode {
       isolated: false,
       groups,
       peers,
+      fence: {
+        maxStopMs: this.o.reportedStopMs ?? this.o.maxStopMs,
+        ...(this.o.watchdog ? { watchdogMs: this.timing.leaseMs - this.timing.fenceMarginMs } : {}),
+      },
     };
     const sentAt = this.world.t;
     try {
