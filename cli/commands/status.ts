@@ -18,6 +18,8 @@ export interface StatusView {
     leaseAgeMs: number | null;
     isolated: boolean;
     agentVersion: string | null;
+    /** armed (ms) / none: whether a silent node is reset by its watchdog (fast, safe failover). */
+    watchdog: string;
     monitors: Record<string, string>;
     groups: Record<string, string>;
     spot?: string;
@@ -68,6 +70,7 @@ export function buildStatus(
         leaseAgeMs: Number.isFinite(age) ? age : null,
         isolated: hb?.isolated ?? false,
         agentVersion: hb?.agentVersion ?? null,
+        watchdog: hb?.fence?.watchdogMs !== undefined ? `armed ${hb.fence.watchdogMs} ms` : hb ? 'none' : '-',
         monitors: Object.fromEntries(Object.entries(hb?.monitors ?? {}).map(([k, v]) => [k, v.status])),
         groups: Object.fromEntries(
           Object.entries(hb?.groups ?? {}).map(([k, v]) => [k, `${v.state}@${v.epoch}`]),
@@ -124,7 +127,7 @@ export function renderStatus(v: StatusView, now: number): string {
   ];
   lines.push(
     ...table([
-      ['NODE', 'STATE', 'LEASE AGE', 'AZ', 'INSTANCE', 'ISOLATED', 'GROUPS', 'MONITORS'],
+      ['NODE', 'STATE', 'LEASE AGE', 'AZ', 'INSTANCE', 'ISOLATED', 'WATCHDOG', 'GROUPS', 'MONITORS'],
       ...v.nodes.map((n) => [
         n.name,
         n.state + (n.spot ? ` (spot ${n.spot})` : ''),
@@ -132,6 +135,7 @@ export function renderStatus(v: StatusView, now: number): string {
         n.az,
         n.instanceId,
         n.isolated ? 'YES' : 'no',
+        n.watchdog,
         map(n.groups),
         map(n.monitors),
       ]),
