@@ -176,6 +176,9 @@ describe('failoverctl against the emulator', () => {
     expect(good.stdout.join('\n')).toMatch(
       /! web\/web-vip permission ec2:ReplaceRoute: DryRun accepted, but the emulator checks no permission/,
     );
+    expect(good.stdout.join('\n')).toMatch(
+      /! agent on node1: renewing without a watchdog: .*run softdog \(--watchdog-device\) or set fencing: stop-instance/,
+    );
 
     await fx.ec2.send(
       new ModifyNetworkInterfaceAttributeCommand({
