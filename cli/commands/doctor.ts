@@ -19,6 +19,7 @@ import {
   eniFor,
 } from '../../shared/resources/ec2-describe';
 import { describeInstances, describeZones } from '../../shared/resources/instances';
+import type { DynamoStore } from '../../shared/state/dynamo-store';
 import { loadCluster } from '../cluster';
 import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';
 import { loadDefinitionFile } from './validate';
@@ -238,6 +239,47 @@ export async function runDoctor(
   return out;
 }
 
+/** Each node's agent: renewing, and whether a watchdog makes its silence a proof of stop. */
+async function agentFindings(store: DynamoStore, config: ClusterConfig): Promise<Finding[]> {
+  const out: Finding[] = [];
+  try {
+    const heartbeats = await store.getHeartbeats(
+      config.cluster,
+      config.nodes.map((n) => n.name),
+    );
+    for (const n of config.nodes) {
+      const hb = heartbeats[n.name];
+      const check = `agent on ${n.name}`;
+      if (!hb) {
+        out.push({
+          status: 'warn',
+          check,
+          detail: 'no heartbeat yet: install and start failover-agent (node-agent/README.md)',
+        });
+      } else if (hb.fence?.watchdogMs !== undefined) {
+        out.push({ status: 'ok', check, detail: `renewing; watchdog armed (${hb.fence.watchdogMs} ms)` });
+      } else if (
+        config.groups.filter((g) => g.nodes.includes(n.name)).every((g) => g.fencing === 'stop-instance')
+      ) {
+        out.push({
+          status: 'ok',
+          check,
+          detail: 'renewing; no watchdog, but every group of this node uses fencing: stop-instance',
+        });
+      } else {
+        out.push({
+          status: 'warn',
+          check,
+          detail: `renewing without a watchdog: a silent ${n.name} is failed over only after lease + its stop scripts' time (${hb.fence?.maxStopMs ?? '?'} ms), and an agent that dies while the application runs is not covered; run softdog (--watchdog-device) or set fencing: stop-instance`,
+        });
+      }
+    }
+  } catch (e) {
+    out.push({ status: 'warn', check: 'agents', detail: `cannot read heartbeats: ${errorMessage(e)}` });
+  }
+  return out;
+}
+
 /** A DryRun answered DryRunOperation (allowed) or succeeded (the emulator checks no permission). */
 async function dryRun(
   add: (s: Finding['status'], c: string, d: string) => void,
@@ -294,6 +336,7 @@ export async function doctorCommand(
   } catch (e) {
     findings.push({ status: 'fail', check: `state table ${store.table}`, detail: errorMessage(e) });
   }
+  findings.push(...(await agentFindings(store, config)));
   io.err(
     `checking cluster ${config.cluster} in ${aws.region}${aws.endpoint ? ` (endpoint ${aws.endpoint})` : ''}...`,
   );
