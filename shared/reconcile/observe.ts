@@ -31,11 +31,20 @@ export class ReconcileSnapshot {
   }
 
   /**
-   * The same reconcile with its own, empty memo: for a group's later rounds, which must see what
-   * the previous round changed (a route put back, an instance being stopped).
+   * The view for a group's next round, which must see what the previous round changed: the reads
+   * its actions just made (the drivers drop what they changed), and instance and zone states again
+   * only after a hard fence (an instance being stopped); everything else is read afresh.
    */
-  fresh(): ReconcileSnapshot {
-    return new ReconcileSnapshot(this.deps, this.stored, this.signal);
+  next(previous: DescribeCache, refreshInstances: boolean): ReconcileSnapshot {
+    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal);
+    for (const [key, value] of previous) view.cache.set(key, value);
+    if (!refreshInstances) {
+      for (const key of ['instances', 'zones']) {
+        const kept = this.cache.get(key);
+        if (kept) view.cache.set(key, kept);
+      }
+    }
+    return view;
   }
 
   instances(): Promise<{ views: Record<string, InstanceView>; error?: string }> {

@@ -29,6 +29,7 @@ import type { Action, Plan } from '../core/plan';
 import type {
   Clock,
   Cloud,
+  DescribeCache,
   Log,
   MutationContext,
   Notifier,
@@ -162,6 +163,9 @@ async function reconcileGroup(
 
   const alerts: Promise<void>[] = [];
   let released = false;
+  let view = snapshot;
+  let lastPlanCache: DescribeCache = new Map();
+  let lastPlanFenced = false;
   try {
     const maxRounds = options.maxRounds ?? DEFAULT_MAX_ROUNDS;
     for (;;) {
@@ -183,8 +187,9 @@ async function reconcileGroup(
         }
         state = fresh;
       }
-      // The first round shares the describe calls of every group; later rounds look afresh.
-      const view = outcome.rounds === 0 ? snapshot : snapshot.fresh();
+      // The first round shares the describe calls of every group; later rounds see what the
+      // previous one changed (ReconcileSnapshot.next).
+      view = outcome.rounds === 0 ? snapshot : view.next(lastPlanCache, lastPlanFenced);
       outcome.rounds++;
       const kickSeen = state.kick;
       const obs = await observeGroup(deps, view, group, state, () => clock.now(), signal);
@@ -223,7 +228,9 @@ async function reconcileGroup(
         data: { actions: plan.actions, reasons: plan.reasons },
       });
       try {
-        state = await execute(deps, snapshot, group, plan, state, signal, alerts);
+        lastPlanCache = new Map();
+        lastPlanFenced = plan.actions.some((a) => a.type === 'fence-instance');
+        state = await execute(deps, snapshot, group, plan, state, signal, alerts, lastPlanCache);
         outcome.actions += plan.actions.length;
       } catch (e) {
         if (e instanceof ConflictError) {
@@ -262,13 +269,14 @@ async function execute(
   initial: GroupState,
   signal: AbortSignal,
   alerts: Promise<void>[],
+  /** The plan's own describe memo, shared by its actions (and handed to the next round). */
+  cache: DescribeCache,
 ): Promise<GroupState> {
   const { store, cloud, clock, holder } = deps;
   const config = snapshot.stored.config;
   const cluster = config.cluster;
-  // Actions read before they write, on reads of their own: one memo per plan, shared by its
-  // actions, never the observation's (which may be seconds old by now).
-  const cache = new Map<string, Promise<unknown>>();
+  // Actions read before they write on reads of their own (the `cache` of this plan), never on the
+  // observation's, which may be seconds old by now.
   let state = initial;
   const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
   const mutation = (): MutationContext => ({
