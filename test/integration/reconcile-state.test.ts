@@ -4,6 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseClusterConfig } from '../../shared/config/load';
+import { LockBusyError } from '../../shared/core/errors';
 import type { Heartbeat } from '../../shared/core/model';
 import type { Log } from '../../shared/core/ports';
 import { systemClock } from '../../shared/reconcile/clock';
@@ -152,6 +153,37 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(cloud.runners('db')).toEqual(['node1']);
     // Exactly one takeover happened: one start of the application.
     expect(cloud.mutations.filter((m) => m.what.startsWith('start')).length).toBe(1);
+  });
+
+  it('does not lose a trigger when the holder lets go of the lock just before the kick lands', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new InMemoryCloud(store);
+    // The first acquisition meets a holder that has already released by the time we kick.
+    let first = true;
+    const racing = Object.create(store) as DynamoStore;
+    racing.acquireLock = async (...args: Parameters<DynamoStore['acquireLock']>) => {
+      if (first) {
+        first = false;
+        throw new LockBusyError('db', 'inv-gone', Date.now() + 1000);
+      }
+      return store.acquireLock(...args);
+    };
+    const outcome = await reconcileCluster(
+      {
+        store: racing,
+        cloud,
+        notifier: { publish: async () => undefined },
+        clock: systemClock,
+        log,
+        holder: 'inv-late',
+      },
+      cluster,
+      { deadline: Date.now() + 20_000 },
+    );
+    expect(outcome.groups[0]).toMatchObject({ status: 'converged', owner: 'node1', phase: 'Online' });
   });
 
   it('processes a move request once and takes over a lock whose holder died', async () => {
