@@ -5,7 +5,9 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../shared/core/errors';
 import type { RequestKind } from '../shared/core/model';
+import { DEFAULT_COST_INPUT } from '../shared/cost';
 import { applyCommand } from './commands/apply';
+import { costCommand } from './commands/cost';
 import { doctorCommand } from './commands/doctor';
 import { eventsCommand } from './commands/events';
 import { iamPolicyCommand } from './commands/iam-policy';
@@ -143,6 +145,26 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--event-bus <name>', 'event bus name or ARN for transition events')
     .option('--topic-arn <arn>', 'SNS topic for alerts')
     .action((opts) => run(() => iamPolicyCommand(io, globals(), opts))());
+
+  program
+    .command('cost')
+    .description('monthly AWS cost of N clusters x M nodes at a heartbeat interval, on-demand vs provisioned')
+    .option('--clusters <n>', 'clusters in the deployment (default 1)')
+    .option('--nodes <m>', 'nodes per cluster (default 2)')
+    .option('--groups <g>', 'groups per cluster (default 1)')
+    .option(
+      '--heartbeat-ms <ms>',
+      `agent heartbeat interval (default ${DEFAULT_COST_INPUT.heartbeatIntervalMs}, the definition default)`,
+    )
+    .option('--item-bytes <bytes>', 'size of a heartbeat item (default 1024 = 1 write unit)')
+    .option('--capacity <mode>', 'on-demand, provisioned or both (default both)')
+    .option('--reconcile-ms <ms>', 'duration of one reconcile invocation (default 300)')
+    .option('--changes-per-hour <n>', 'agent change reports per node per hour (default 4)')
+    .option('--transitions <n>', 'transitions (failovers, alerts) per cluster per month (default 4)')
+    .option('--headroom <fraction>', 'provisioned capacity above the steady load (default 0.2)')
+    .option('--prices <file>', 'JSON file overriding prices, e.g. { "dynamodbOnDemandWrite": 0.625 }')
+    .option('--json', 'machine-readable output')
+    .action((opts) => run(() => costCommand(io, opts))());
 
   try {
     await program.parseAsync(argv, { from: 'user' });

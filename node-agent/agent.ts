@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import type { ClusterConfig } from '../shared/config/load';
+import { defaultHeartbeatRetryMs, defaultTiming } from '../shared/config/rules';
 import type { GroupConfig } from '../shared/config/schema';
 import { NotFoundError } from '../shared/core/errors';
 import type { AgentGroupState, GroupState, Heartbeat } from '../shared/core/model';
@@ -102,6 +103,9 @@ export class Agent {
   private agentLock: LockHandle | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private tickMs = 0;
+  /** Pending retry of an unacknowledged renewal, and the newest acknowledged send (monotonic). */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private lastAckSentMono = Number.NEGATIVE_INFINITY;
   private peerTimer: NodeJS.Timeout | undefined;
   private dirWatcher: FSWatcher | undefined;
   private localCheckQueued = false;
@@ -226,6 +230,8 @@ export class Agent {
     if (results.some((ok) => !ok)) log.error('some groups could not be stopped; the leaving report says so');
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.peerTimer) clearTimeout(this.peerTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.tickTimer = undefined;
     if (this.config) {
       // The final report must be the last write: let the renewals in flight land first.
@@ -358,7 +364,7 @@ export class Agent {
 
   private tick(): void {
     if (this.final) return;
-    void this.writer.tick();
+    this.renew();
     if (!this.leaving) {
       void this.followCluster();
       if (this.o.clock.mono() >= this.nextConfigReadMono) void this.refreshConfig();
@@ -369,9 +375,29 @@ export class Agent {
     this.feedWatchdog(records);
   }
 
+  /**
+   * One renewal; while it stays unacknowledged, another every heartbeatRetryMs. A lost write then
+   * costs a retry interval, not a whole heartbeat, so the lease survives TOLERATED_LOST_RENEWALS in
+   * a row (shared/config/rules.ts) at a slow, cheap heartbeat. Safety does not depend on it: the
+   * fence deadline only ever follows acknowledged renewals.
+   *
+   *   t=0 renewal A sent ... acked           -> next renewal at t=heartbeat
+   *   t=0 renewal A sent, no ack by t=retry  -> renewal B at t=retry, C at 2 x retry, ...
+   */
+  private renew(): void {
+    const sentMono = this.o.clock.mono();
+    void this.writer.tick();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const t = this.timing();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.final || this.lastAckSentMono >= sentMono) return;
+      this.renew();
+    }, t.heartbeatRetryMs ?? defaultHeartbeatRetryMs(t.heartbeatIntervalMs));
+  }
+
   private timing(): Timing {
-    const t = this.config?.timing;
-    return t ?? { heartbeatIntervalMs: 1000, leaseMs: 10_000, maxClockSkewMs: 500, fenceMarginMs: 2000 };
+    return this.config?.timing ?? defaultTiming();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -380,6 +406,7 @@ export class Agent {
   private onAck(ack: Ack): void {
     const { log, clock } = this.o;
     this.everAcked = true;
+    this.lastAckSentMono = Math.max(this.lastAckSentMono, ack.sentMono);
     this.fence.ack(ack.seq, ack.sentMono, ack.timing.leaseMs, ack.timing.fenceMarginMs);
     if (this.writeFailures > 0) {
       log.info(`renewals acknowledged again after ${this.writeFailures} failed`);

@@ -131,6 +131,8 @@ export interface SandboxTiming {
   heartbeatIntervalMs: number;
   leaseMs: number;
   maxClockSkewMs: number;
+  /** Default: the product's (see shared/config/rules.ts). */
+  fenceMarginMs?: number;
 }
 
 /** The cluster definition of the sandbox: one group with vip + eip + dns + exec on two nodes. */

@@ -27,7 +27,12 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import {
   DescribeAddressesCommand,
@@ -49,10 +54,12 @@ import { systemClock } from '../shared/reconcile/clock';
 import { type ControllerDeps, handleEventBridge, handleStream } from '../shared/reconcile/entry';
 import { createAwsClients, createAwsCloud } from '../shared/resources';
 import { DynamoStore } from '../shared/state/dynamo-store';
+import { keys } from '../shared/state/keys';
 import { buildNetwork, RECORD, type SandboxNetwork, type SandboxTiming, sandboxConfig, VIP } from './network';
 import { CuttableProxy } from './proxy';
 import { type EmulatedInstance, LocalRunCommand } from './run-command';
 import { StreamPoller } from './stream';
+import { ControllerTrace } from './trace';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The emulated softdog's soft_margin: at most lease - fenceMargin (1.5 s here), in whole seconds. */
@@ -60,8 +67,8 @@ const WATCHDOG_TIMEOUT_SEC = 1;
 
 export interface SandboxOptions {
   timing?: SandboxTiming;
-  /** The compressed stand-in for the 1-minute schedule. */
-  scheduleMs?: number;
+  /** The compressed stand-in for the 1-minute schedule; null: no schedule at all (benchmarks). */
+  scheduleMs?: number | null;
   /** Progress lines (the demo prints them; tests collect them). */
   say?: (line: string) => void;
 }
@@ -173,12 +180,21 @@ class SandboxNode implements EmulatedInstance {
 export class Sandbox {
   readonly say: (line: string) => void;
   readonly timing: SandboxTiming;
-  readonly scheduleMs: number;
+  readonly scheduleMs: number | null;
+  /** Everything the controller did, with times (see trace.ts). */
+  readonly trace = new ControllerTrace();
+  /**
+   * EC2 states the emulator cannot hold (moto jumps from running to stopped): what the
+   * controller's DescribeInstances shows for an instance while set.
+   */
+  readonly instanceStates = new Map<string, string>();
   private emulator: { endpoint: string; stop: () => Promise<void> } | undefined;
   private root = '';
   private aws!: AwsOptions;
   private clients!: ReturnType<typeof createAwsClients>;
   store!: DynamoStore;
+  /** The controller's own store (its calls are counted in the trace). */
+  private controllerStore!: DynamoStore;
   net!: SandboxNetwork;
   config!: ClusterConfig;
   private deps!: ControllerDeps;
@@ -195,7 +211,7 @@ export class Sandbox {
   constructor(options: SandboxOptions = {}) {
     this.say = options.say ?? ((line) => console.log(line));
     this.timing = options.timing ?? { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 100 };
-    this.scheduleMs = options.scheduleMs ?? 5_000;
+    this.scheduleMs = options.scheduleMs === undefined ? 5_000 : options.scheduleMs;
   }
 
   async start(): Promise<void> {
@@ -264,16 +280,27 @@ export class Sandbox {
     }
 
     // The controller: the real handlers' code, with SSM commands run here for the emulated instances.
+    // It has clients of its own, so that the trace counts its calls and nothing else.
+    const controllerClients = createAwsClients(this.aws);
     this.runner = new LocalRunCommand(new Map([...this.nodes.values()].map((n) => [n.instanceId, n])));
-    this.runner.attach(this.clients.ssm);
+    this.runner.attach(controllerClients.ssm);
+    this.emulateInstanceStates(controllerClients.ec2);
+    this.controllerStore = new DynamoStore(table, this.aws);
+    this.trace.countCalls(this.controllerStore.client, 'dynamodb');
+    this.trace.countCalls(controllerClients.ec2, 'ec2');
+    this.trace.countCalls(controllerClients.route53, 'route53');
+    this.trace.countCalls(controllerClients.ssm, 'ssm');
+    this.trace.wrapAudit(this.controllerStore);
+    const cloud = createAwsCloud(this.aws, { agentPath: this.agentScript, table }, controllerClients);
+    this.trace.wrapDrivers(cloud);
     const log: Log = {
       info: () => undefined,
       warn: () => undefined,
       error: (m, a) => this.say(`  controller error: ${m} ${JSON.stringify(a ?? {})}`),
     };
     this.deps = {
-      store: this.store,
-      cloud: createAwsCloud(this.aws, { agentPath: this.agentScript, table }, this.clients),
+      store: this.controllerStore,
+      cloud,
       notifier: {
         publish: async (e) => {
           this.transitions.push(e);
@@ -287,13 +314,15 @@ export class Sandbox {
     const dynamodb = new DynamoDBClient(clientConfig(this.aws));
     for (const client of [streams, dynamodb]) addEmulatorDateCompat(client);
     this.poller = new StreamPoller(dynamodb, streams, table, (records) =>
-      this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx)),
+      this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx), describeRecords(records)),
     );
     await this.poller.start();
-    this.schedule = setInterval(
-      () => void this.invoke('schedule', (ctx) => handleEventBridge(this.deps, scheduled(), ctx)),
-      this.scheduleMs,
-    );
+    if (this.scheduleMs !== null) {
+      this.schedule = setInterval(
+        () => void this.invoke('schedule', (ctx) => handleEventBridge(this.deps, scheduled(), ctx)),
+        this.scheduleMs,
+      );
+    }
 
     this.watchdogTimer = setInterval(() => {
       for (const n of this.nodes.values())
@@ -301,7 +330,35 @@ export class Sandbox {
     }, 100);
     for (const n of this.nodes.values()) this.startAgent(n);
     this.say(
-      `started 2 agents; the schedule runs every ${this.scheduleMs / 1000} s (1 minute in AWS), the stream is polled every 250 ms`,
+      `started 2 agents; ${this.scheduleMs === null ? 'no schedule (only the stream and events trigger reconcile)' : `the schedule runs every ${this.scheduleMs / 1000} s (1 minute in AWS)`}, the stream is polled every 250 ms`,
+    );
+  }
+
+  /** The controller's DescribeInstances/DescribeInstanceStatus show `instanceStates` where set. */
+  private emulateInstanceStates(ec2: ReturnType<typeof createAwsClients>['ec2']): void {
+    ec2.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (this.instanceStates.size === 0) return result;
+        const output = result.output as {
+          Reservations?: { Instances?: { InstanceId?: string; State?: { Name?: string } }[] }[];
+          InstanceStatuses?: { InstanceId?: string; InstanceState?: { Name?: string } }[];
+        };
+        if (context.commandName === 'DescribeInstancesCommand') {
+          for (const i of (output.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+            const state = this.instanceStates.get(i.InstanceId ?? '');
+            if (state) i.State = { ...i.State, Name: state };
+          }
+        }
+        if (context.commandName === 'DescribeInstanceStatusCommand') {
+          for (const i of output.InstanceStatuses ?? []) {
+            const state = this.instanceStates.get(i.InstanceId ?? '');
+            if (state) i.InstanceState = { ...i.InstanceState, Name: state };
+          }
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'sandboxInstanceStates' },
     );
   }
 
@@ -309,7 +366,9 @@ export class Sandbox {
   private invoke(
     trigger: string,
     run: (ctx: { holder: string; deadline: number; account: string; region: string }) => Promise<unknown>,
+    detail = '',
   ): Promise<unknown> {
+    this.trace.invoked(trigger, detail);
     const ctx = {
       holder: `sandbox:${trigger}:${++this.invocations}`,
       deadline: Date.now() + 20_000,
@@ -540,6 +599,127 @@ export class Sandbox {
     );
   }
 
+  /** SIGTERM to the active node's agent (the instance stays up): it stops the application and leaves. */
+  cleanStop(): Promise<ScenarioResult> {
+    return this.scenario(
+      'clean stop',
+      'SIGTERM to the agent of the active node {owner}: it stops the application and leaves',
+      async (owner) => {
+        owner.agent?.kill('SIGTERM');
+      },
+      'standby',
+      async (owner) => {
+        await new Promise<void>((resolve) => {
+          if (!owner.agent || owner.agent.exitCode !== null) resolve();
+          else owner.agent.once('exit', () => resolve());
+        });
+        this.startAgent(owner);
+        await this.waitStandbyReady(owner);
+      },
+    );
+  }
+
+  /**
+   * EC2 reports the active node `stopping`, `shutting-down` or `terminated`; the event reaches
+   * reconcile. For stopping and shutting-down the node still runs (its OS has not shut the agent
+   * down yet), so the controller demotes it through SSM; terminated means it is gone. The emulator
+   * cannot hold these states: the controller's describe calls are shown them (instanceStates).
+   */
+  instanceStateEvent(state: 'stopping' | 'shutting-down' | 'terminated'): Promise<ScenarioResult> {
+    return this.scenario(
+      `EC2 ${state}`,
+      `EC2 state-change event: instance of the active node {owner} is ${state}`,
+      async (owner) => {
+        if (state === 'terminated') {
+          owner.isUp = false;
+          owner.agent?.kill('SIGKILL');
+          const pid = owner.appPid();
+          if (pid) process.kill(pid, 'SIGKILL');
+        }
+        this.instanceStates.set(owner.instanceId, state);
+        void this.invoke(
+          'ec2-event',
+          (ctx) => handleEventBridge(this.deps, stateChange(owner.instanceId, state), ctx),
+          `${owner.instanceId} ${state}`,
+        );
+      },
+      'standby',
+      async (owner) => {
+        this.instanceStates.delete(owner.instanceId);
+        await this.clearFacts(owner.name);
+        if (state === 'terminated') {
+          rmSync(join(owner.dir, 'app.pid'), { force: true });
+          this.startAgent(owner);
+        }
+        await this.waitStandbyReady(owner);
+      },
+    );
+  }
+
+  /** A Spot interruption warning for the active node: a planned switchover within the 2 minutes. */
+  spotWarning(): Promise<ScenarioResult> {
+    return this.scenario(
+      'Spot warning',
+      'EC2 Spot interruption warning for the active node {owner}',
+      async (owner) => {
+        void this.invoke(
+          'spot-event',
+          (ctx) => handleEventBridge(this.deps, spotInterruption(owner.instanceId), ctx),
+          `${owner.instanceId} spot warning`,
+        );
+      },
+      'standby',
+      async (owner) => {
+        await this.clearFacts(owner.name);
+        await this.waitStandbyReady(owner);
+      },
+    );
+  }
+
+  /** One reconcile as the 1-minute schedule would run it; resolves when it is done. */
+  async reconcileNow(): Promise<void> {
+    await this.invoke('schedule', (ctx) => handleEventBridge(this.deps, scheduled(), ctx));
+  }
+
+  /** Size of a node's heartbeat item as DynamoDB bills it (attribute names + values). */
+  async heartbeatItemBytes(node: string): Promise<number> {
+    const out = await this.store.client.send(
+      new GetItemCommand({
+        TableName: this.store.table,
+        Key: marshallKey(keys.heartbeat('sandbox', node)),
+        ConsistentRead: true,
+      }),
+    );
+    return dynamoItemBytes(out.Item ?? {});
+  }
+
+  /** Removes the facts events recorded on a node (they keep it ineligible for 15 minutes). */
+  async clearFacts(node: string): Promise<void> {
+    for (const kind of ['instance-state', 'spot-interruption', 'rebalance', 'health']) {
+      await this.store.client.send(
+        new DeleteItemCommand({
+          TableName: this.store.table,
+          Key: marshallKey(keys.fact('sandbox', node, kind)),
+        }),
+      );
+    }
+  }
+
+  /** Waits until a node's agent renews its lease again and reports nothing running. */
+  async waitStandbyReady(node: SandboxNode, timeoutMs = 30_000): Promise<void> {
+    const started = Date.now();
+    while (Date.now() - started < timeoutMs) {
+      const [hb] = Object.values(await this.store.getHeartbeats('sandbox', [node.name]));
+      if (hb && hb.state === 'running' && Date.now() - hb.sentAt < this.timing.heartbeatIntervalMs * 2) {
+        // One more lease of calm, so the next scenario starts from a settled cluster.
+        await new Promise((r) => setTimeout(r, this.timing.heartbeatIntervalMs * 2));
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${node.name} did not come back as a standby within ${timeoutMs} ms`);
+  }
+
   /** Points the VIP route at the standby behind the controller's back: the route check puts it back. */
   tamperRoute(): Promise<ScenarioResult> {
     return this.scenario(
@@ -618,6 +798,56 @@ function scheduled() {
     resources: [],
     detail: {},
   };
+}
+
+function spotInterruption(instanceId: string) {
+  return {
+    version: '0',
+    id: randomBytes(8).toString('hex'),
+    'detail-type': 'EC2 Spot Instance Interruption Warning',
+    source: 'aws.ec2',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
+  };
+}
+
+/** "HB#node1 change @1700000000123" per stream record: which write woke reconcile. */
+function describeRecords(
+  records: { dynamodb?: { NewImage?: Record<string, { S?: string; N?: string }> } }[],
+) {
+  return records
+    .map((r) => {
+      const image = r.dynamodb?.NewImage ?? {};
+      return `${image.pk?.S ?? '?'}/${image.sk?.S ?? '?'} ${image.reason?.S ?? ''} @${image.sentAt?.N ?? ''}`.trim();
+    })
+    .join(', ');
+}
+
+/**
+ * DynamoDB's item size: UTF-8 bytes of every attribute name plus its value; numbers about 1 byte
+ * per 2 digits + 1; maps and lists 3 bytes + 1 per element on top of their contents.
+ */
+export function dynamoItemBytes(item: Record<string, AttributeValue>): number {
+  const value = (v: AttributeValue): number => {
+    if (v.S !== undefined) return Buffer.byteLength(v.S);
+    if (v.N !== undefined) return Math.ceil(v.N.replace(/^-|\.|e.*$/gi, '').length / 2) + 1;
+    if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
+    if (v.B !== undefined) return v.B.length;
+    if (v.M !== undefined)
+      return 3 + Object.entries(v.M).reduce((n, [k, x]) => n + Buffer.byteLength(k) + value(x) + 1, 0);
+    if (v.L !== undefined) return 3 + v.L.reduce((n, x) => n + value(x) + 1, 0);
+    if (v.SS !== undefined) return v.SS.reduce((n, x) => n + Buffer.byteLength(x), 0);
+    if (v.NS !== undefined) return v.NS.reduce((n, x) => n + Math.ceil(x.length / 2) + 1, 0);
+    return 0;
+  };
+  return Object.entries(item).reduce((n, [k, v]) => n + Buffer.byteLength(k) + value(v), 0);
+}
+
+function marshallKey(key: Record<string, string>) {
+  return Object.fromEntries(Object.entries(key).map(([k, v]) => [k, { S: v }]));
 }
 
 function stateChange(instanceId: string, state: string) {

@@ -56,7 +56,7 @@ try {
 
   const t = sandbox.timing;
   console.log(
-    `timeline (lease ${t.leaseMs} ms, heartbeat ${t.heartbeatIntervalMs} ms, stand-in schedule ${sandbox.scheduleMs / 1000} s):`,
+    `timeline (lease ${t.leaseMs} ms, heartbeat ${t.heartbeatIntervalMs} ms, stand-in schedule ${(sandbox.scheduleMs ?? 0) / 1000} s):`,
   );
   for (const r of results) {
     console.log(

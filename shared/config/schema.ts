@@ -4,7 +4,8 @@
  * `rules.ts`; together they are the single source of truth, and `cluster.schema.json` for editors is
  * generated from this file (`npm run schema`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_CLOCK_SKEW_MS } from './rules';
 
 const NAME_HINT =
   'use 1-63 lowercase letters, digits and dashes, starting with a letter or digit, e.g. "db-1"';
@@ -34,13 +35,18 @@ const awsId = (prefix: string, what: string) =>
 /** Lease and heartbeat timing. All values are milliseconds. */
 export const timingSchema = z.strictObject({
   /** How often each agent renews its lease. */
-  heartbeatIntervalMs: int('heartbeatIntervalMs', 100, 60_000).default(1000),
+  heartbeatIntervalMs: int('heartbeatIntervalMs', 100, 60_000).default(DEFAULT_HEARTBEAT_INTERVAL_MS),
   /** A node counts as alive while its last renewal is younger than this (plus maxClockSkewMs). */
-  leaseMs: int('leaseMs', 300, 600_000).default(10_000),
+  leaseMs: int('leaseMs', 300, 600_000).default(DEFAULT_LEASE_MS),
   /** Largest clock difference tolerated between controller invocations (and, for display, agents). */
-  maxClockSkewMs: int('maxClockSkewMs', 0, 10_000).default(500),
-  /** The agent fences itself this long before its lease ends. Default: 2 x heartbeatIntervalMs, at most lease/4. */
+  maxClockSkewMs: int('maxClockSkewMs', 0, 10_000).default(DEFAULT_MAX_CLOCK_SKEW_MS),
+  /** The agent fences itself this long before its lease ends. Default: 1000, at most lease/3. */
   fenceMarginMs: int('fenceMarginMs', 1, 600_000).optional(),
+  /**
+   * While a renewal is unacknowledged (lost or slow), the agent sends the next one after this long
+   * instead of a whole heartbeat interval. Default: heartbeatIntervalMs / 2, at most 250.
+   */
+  heartbeatRetryMs: int('heartbeatRetryMs', 50, 60_000).optional(),
 });
 
 export const nodeSchema = z.strictObject({

@@ -33,6 +33,74 @@ afterAll(() => removeTempDirs());
 const LEASE_MS = 2000;
 const HEARTBEAT_MS = 250;
 
+describe('renewal retries', () => {
+  it('retries an unacknowledged renewal every heartbeatRetryMs, not a whole heartbeat later, and does not fence on 3 lost ones', async () => {
+    // Slow heartbeat, fast retries: 3 lost renewals (1000 + 3 x 150 ms) fit in lease - margin = 2000 ms.
+    const f = await createCluster({
+      timing: { heartbeatIntervalMs: 1000, heartbeatRetryMs: 150, leaseMs: 3000, fenceMarginMs: 1000 },
+      nodes: [
+        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
+        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
+      ],
+      groups: [
+        {
+          name: 'db',
+          nodes: ['node1', 'node2'],
+          resources: [{ type: 'exec', name: 'app', start: 'true', stop: 'true' }],
+        },
+      ],
+    });
+    const proxy = await TcpProxy.start(motoEndpoint());
+    proxies.push(proxy);
+    const agent = await startAgent({ f, node: 'node1', stateDir: tempDir('state'), endpoint: proxy.url });
+    agents.push(agent);
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    await new Promise((r) => setTimeout(r, 1500)); // past the start-up changes
+
+    // Steady state: about one write per heartbeat, no retries while renewals are acknowledged.
+    const before = (await heartbeat(f, 'node1'))!;
+    await new Promise((r) => setTimeout(r, 3000));
+    const steady = (await heartbeat(f, 'node1'))!;
+    const steadyRate = (steady.seq - before.seq) / ((steady.sentAt - before.sentAt) / 1000);
+
+    // Cut right after a renewal landed, so the next heartbeat and 3 retries are lost; heal after that.
+    const last = await waitFor(
+      'a fresh renewal',
+      async () => {
+        const h = await heartbeat(f, 'node1');
+        return h && h.seq > steady.seq ? h : undefined;
+      },
+      5000,
+      5,
+    );
+    await proxy.setMode('refuse');
+    const cutAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1000 + 3 * 150 + 50 - (Date.now() - last.sentAt)));
+    await proxy.setMode('forward');
+    const healedAt = Date.now();
+    const next = await waitFor(
+      'the first renewal after the heal',
+      async () => {
+        const h = await heartbeat(f, 'node1');
+        return h && h.seq > last.seq ? h : undefined;
+      },
+      5000,
+      5,
+    );
+    const gap = next.sentAt - healedAt;
+    console.log(
+      `renewal retries: steady ${steadyRate.toFixed(2)} writes/s at a 1000 ms heartbeat; cut ${cutAt - last.sentAt} ms after a renewal for ${healedAt - cutAt} ms; first renewal after the heal sent ${gap} ms later (retry interval 150 ms); seq ${last.seq} -> ${next.seq}`,
+    );
+    expect(steadyRate).toBeLessThan(1.5);
+    // Sent by a retry within about one retry interval of the heal, not at the next heartbeat.
+    expect(gap).toBeLessThan(400);
+    // Lost attempts used sequence numbers: the retries really were sent while cut off.
+    expect(next.seq - last.seq).toBeGreaterThanOrEqual(3);
+    expect(next.state).toBe('running');
+    expect(agent.log()).not.toMatch(/self-fence/);
+  }, 30_000);
+});
+
 describe('self-fencing', () => {
   it.each([
     ['a closed port', 'refuse'],
@@ -46,7 +114,7 @@ describe('self-fencing', () => {
         { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
       ];
       const f = await createCluster({
-        // fenceMarginMs defaults to 2 x heartbeat (500 ms), at most lease / 4.
+        // fenceMarginMs defaults to 1000 ms, at most lease / 3 (666 ms here).
         timing: { heartbeatIntervalMs: HEARTBEAT_MS, leaseMs: LEASE_MS },
         nodes,
         groups: [

@@ -65,7 +65,7 @@ describe('sandbox failover scenarios', () => {
   }, 60_000);
 
   it('a tampered VIP route is put back on the owner by the route check', async () => {
-    check(await sandbox.tamperRoute(), sandbox.scheduleMs / 1000 + 5);
+    check(await sandbox.tamperRoute(), (sandbox.scheduleMs ?? 0) / 1000 + 5);
     expect(sandbox.transitions.some((t) => t.kind === 'resource.restarted')).toBe(true);
   }, 90_000);
 });

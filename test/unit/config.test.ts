@@ -11,6 +11,7 @@ import {
   parseClusterConfig,
   validateClusterConfig,
 } from '../../shared/config/load';
+import { crossFieldIssues, defaultTiming, renewalAfterLostMs } from '../../shared/config/rules';
 import { ConfigError } from '../../shared/core/errors';
 
 const example = readFileSync(new URL('../../examples/cluster.yaml', import.meta.url), 'utf8');
@@ -41,10 +42,11 @@ describe('cluster definition', () => {
     if (!result.ok) return;
     const { config } = result;
     expect(config.timing).toEqual({
-      heartbeatIntervalMs: 1000,
-      leaseMs: 10000,
+      heartbeatIntervalMs: 1750,
+      leaseMs: 3750,
       maxClockSkewMs: 500,
-      fenceMarginMs: 2000,
+      fenceMarginMs: 1000,
+      heartbeatRetryMs: 250,
     });
     const db = config.groups[0]!;
     expect(db.resources.map((r) => r.type)).toEqual(['vip', 'eip', 'dns', 'exec']);
@@ -77,6 +79,22 @@ describe('cluster definition', () => {
     expect(config.groups[0]!.resources[0]).toMatchObject({ recordName: 'db.example.internal.' });
   });
 
+  it('defaults: the agent fences 1 s before its lease ends, and 3 lost renewals in a row do not fence it', () => {
+    const t = defaultTiming();
+    expect(t.fenceMarginMs).toBeGreaterThanOrEqual(1000);
+    // The renewal after 3 lost ones is sent before the self-fence, with room for DynamoDB latency.
+    const tolerated =
+      t.leaseMs - t.fenceMarginMs - renewalAfterLostMs(t.heartbeatIntervalMs, t.heartbeatRetryMs, 3);
+    expect(tolerated).toBeGreaterThanOrEqual(200);
+    expect(crossFieldIssues({ timing: {} })).toEqual([]);
+    // One retry interval more than that window allows is refused, naming the lease to write.
+    const issues = crossFieldIssues({ timing: { heartbeatIntervalMs: 2600, leaseMs: 3500 } });
+    expect(issues.map((i) => i.path)).toEqual(['timing.leaseMs']);
+    expect(issues[0]!.message).toMatch(
+      /3 lost renewals in a row .* take 3350 ms; write leaseMs: 4350 or more/,
+    );
+  });
+
   it('reports every problem at once, with path, line and what to write instead', () => {
     const issues = issuesOf(`cluster: orders
 region: us-east-1
@@ -95,7 +113,7 @@ groups:
 `);
     const byPath = Object.fromEntries(issues.map((i) => [i.path, i]));
     expect(byPath['timing.leaseMs']?.message).toMatch(
-      /at least 3 x heartbeatIntervalMs .*write leaseMs: 3000/,
+      /fence itself 1334 ms after its last renewal .*3 lost renewals in a row .* take 1750 ms; write leaseMs: 2625 or more/,
     );
     expect(byPath['timing.lease']?.message).toMatch(/unknown key "lease"; did you mean "leaseMs"\?/);
     expect(byPath['nodes[0].az']?.message).toMatch(/not in region us-east-1/);
@@ -195,7 +213,7 @@ describe('failoverctl validate', () => {
     const dir = mkdtempSync(join(tmpdir(), 'validate-'));
     const file = join(dir, 'cluster.yaml');
     const text = example
-      .replace('leaseMs: 10000', 'leaseMs: 2000') // 1: lease < 3 x heartbeat
+      .replace('leaseMs: 3750', 'leaseMs: 2000') // 1: lease too short for 3 lost renewals
       .replace('az: us-east-1b', 'az: us-west-2b') // 2: AZ outside the region
       .replace('nodes: [node1, node2]', 'nodes: [node1, node3]') // 3: unknown node
       .replace('ip: 172.16.0.10', 'ip: 172.16.0.300') // 4: VIP not an IPv4 address
@@ -208,7 +226,7 @@ describe('failoverctl validate', () => {
     const output = io.stderr.join('\n');
     expect(output).toMatch(/5 problems in the cluster definition/);
     expect(output).toMatch(
-      /cluster\.yaml:7:\d+ timing\.leaseMs: leaseMs \(2000\) must be at least 3 x heartbeatIntervalMs \(1000\).*write leaseMs: 3000/,
+      /cluster\.yaml:7:\d+ timing\.leaseMs: the agent would fence itself 1334 ms after its last renewal .*write leaseMs: 3500 or more/,
     );
     expect(output).toMatch(
       /nodes\[1\]\.az: az "us-west-2b" is not in region us-east-1; write an Availability Zone of us-east-1/,
