@@ -133,6 +133,7 @@ export interface SandboxTiming {
   maxClockSkewMs: number;
   /** Default: the product's (see shared/config/rules.ts). */
   fenceMarginMs?: number;
+  heartbeatRetryMs?: number;
 }
 
 /** The cluster definition of the sandbox: one group with vip + eip + dns + exec on two nodes. */

@@ -4,7 +4,7 @@
  * process (Lambda cold start), not per invocation.
  */
 import { type AwsOptions, awsOptionsFromEnv } from '../aws/clients';
-import { parseClusterConfig } from '../config/load';
+import { parseClusterConfig } from '../config/validate';
 import type { Log } from '../core/ports';
 import { createNotifier } from '../notify/notifier';
 import { createAwsCloud } from '../resources';

@@ -4,7 +4,7 @@
  * Events are validated strictly: shape (zod), account and region, and the instance must belong to
  * a configured cluster; anything else is dropped with a reason.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { NodeFact } from '../core/model';
 
 /** How long a fact from an event stays in the table (its TTL). */
