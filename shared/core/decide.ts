@@ -183,12 +183,26 @@ function softReasons(ctx: Ctx, name: string, asOwner: boolean): string[] {
   return out;
 }
 
+/**
+ * Per node, the sum of its groups' stop timeouts, computed once per definition object: every group
+ * of a reconcile shares one, and summing over all groups for each of them made decide() quadratic
+ * in the number of groups (seconds of CPU at 1,000 groups). A definition is never mutated.
+ */
+const stopTimeouts = new WeakMap<GroupObservation['config'], Map<string, number>>();
+
 /** The longest self-fence of a node whose heartbeat does not say: its groups' stop timeouts. */
 function fallbackStopMs(ctx: Ctx, node: string): number {
-  return ctx.obs.config.groups
-    .filter((g) => g.nodes.includes(node))
-    .flatMap((g) => g.resources)
-    .reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+  const config = ctx.obs.config;
+  let perNode = stopTimeouts.get(config);
+  if (!perNode) {
+    perNode = new Map();
+    for (const g of config.groups) {
+      const ms = g.resources.reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+      for (const n of new Set(g.nodes)) perNode.set(n, (perNode.get(n) ?? 0) + ms);
+    }
+    stopTimeouts.set(config, perNode);
+  }
+  return perNode.get(node) ?? 0;
 }
 
 function freshFacts(ctx: Ctx, n: NodeObservation) {

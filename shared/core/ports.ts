@@ -58,6 +58,8 @@ export interface StateStore {
   getConfig(cluster: string): Promise<StoredConfig | undefined>;
   /** Strongly consistent. */
   getGroup(cluster: string, group: string): Promise<GroupState | undefined>;
+  /** Every group record of the cluster, strongly consistent (one paged query). */
+  listGroups(cluster: string): Promise<GroupState[]>;
   /**
    * Takes the per-group lock (creating the record from `initial` when missing). Throws
    * LockBusyError when another holder's lock has not expired.
@@ -125,6 +127,12 @@ export type DescribeCache = Map<string, Promise<unknown>>;
 
 export interface CheckRequest {
   cache: DescribeCache;
+  /**
+   * True when `cache` is shared by every group of the reconcile (their first round): a driver may
+   * then read what all of them need in one call (e.g. the cluster's records of a hosted zone)
+   * instead of one call per resource.
+   */
+  shared?: boolean;
   cluster: string;
   group: string;
   resource: ResourceConfig;

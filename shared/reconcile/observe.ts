@@ -1,15 +1,34 @@
 /**
  * observe: read the current state of one group, fresh, for decide(). Describe calls (instances,
- * zones) are made once per reconcile and shared by every group through the DescribeCache.
+ * zones, entry points) and the cluster's heartbeats, facts and pending requests are read once per
+ * reconcile and shared by every group's first round (reconcileCluster takes every group's lock
+ * before any of them observes, so these reads still follow each group's lock); later rounds of a
+ * group read them again for that group alone.
  */
 import type { GroupConfig } from '../config/schema';
 import { FailoverError } from '../core/errors';
-import type { CheckResult, GroupObservation, GroupState, InstanceView, NodeObservation } from '../core/model';
+import type {
+  CheckResult,
+  GroupObservation,
+  GroupState,
+  Heartbeat,
+  InstanceView,
+  NodeFact,
+  NodeObservation,
+  RequestView,
+} from '../core/model';
 import type { Cloud, DescribeCache, StateStore, StoredConfig } from '../core/ports';
+import { memo } from '../resources/describe-cache';
 
 export interface ObserveDeps {
   store: StateStore;
   cloud: Cloud;
+}
+
+export interface ClusterState {
+  heartbeats: Record<string, Heartbeat>;
+  facts: Record<string, NodeFact[]>;
+  requests: RequestView[];
 }
 
 /** Shared, memoized reads of one reconcile. */
@@ -19,6 +38,8 @@ export class ReconcileSnapshot {
     private readonly deps: ObserveDeps,
     readonly stored: StoredConfig,
     private readonly signal: AbortSignal,
+    /** False for a group's later rounds (ReconcileSnapshot.next), which only that group uses. */
+    readonly shared = true,
   ) {}
 
   private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -36,7 +57,7 @@ export class ReconcileSnapshot {
    * only after a hard fence (an instance being stopped); everything else is read afresh.
    */
   next(previous: DescribeCache, refreshInstances: boolean): ReconcileSnapshot {
-    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal);
+    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, false);
     for (const [key, value] of previous) view.cache.set(key, value);
     if (!refreshInstances) {
       for (const key of ['instances', 'zones']) {
@@ -55,6 +76,25 @@ export class ReconcileSnapshot {
       } catch (e) {
         return { views: {}, error: errorMessage(e) };
       }
+    });
+  }
+
+  /**
+   * The cluster's heartbeats (strongly consistent), facts and pending requests: one read of each for
+   * every group that observes through this view. A failed read is not kept (the next asks again).
+   */
+  clusterState(): Promise<ClusterState> {
+    const { cluster, nodes } = this.stored.config;
+    return memo(this.cache, 'state', async () => {
+      const [heartbeats, facts, requests] = await Promise.all([
+        this.deps.store.getHeartbeats(
+          cluster,
+          nodes.map((n) => n.name),
+        ),
+        this.deps.store.getFacts(cluster),
+        this.deps.store.listRequests(cluster),
+      ]);
+      return { heartbeats, facts, requests };
     });
   }
 
@@ -79,13 +119,10 @@ export async function observeGroup(
   signal: AbortSignal,
 ): Promise<GroupObservation> {
   const { config } = snapshot.stored;
-  const nodeNames = config.nodes.map((n) => n.name);
-  const [heartbeats, instances, zones, facts, requests] = await Promise.all([
-    deps.store.getHeartbeats(config.cluster, nodeNames),
+  const [{ heartbeats, facts, requests }, instances, zones] = await Promise.all([
+    snapshot.clusterState(),
     snapshot.instances(),
     snapshot.zones(),
-    deps.store.getFacts(config.cluster),
-    deps.store.listRequests(config.cluster),
   ]);
   const nodes: Record<string, NodeObservation> = {};
   for (const n of config.nodes) {
@@ -110,6 +147,7 @@ export async function observeGroup(
           try {
             checks[resource.name] = await deps.cloud.resources[resource.type].check({
               cache: snapshot.cache,
+              shared: snapshot.shared,
               cluster: config.cluster,
               group: group.name,
               resource,

@@ -4,6 +4,10 @@
  *
  *   lock ─▶ [ observe ─▶ decide (pure) ─▶ execute ] ─▶ ... until the plan is empty ─▶ unlock
  *
+ * Every group's lock is taken before any group observes, so that the first round of all of them
+ * shares one read of the cluster's heartbeats, facts and requests (and one describe call per kind)
+ * made after their locks: DynamoDB reads grow with clusters, not with groups.
+ *
  * Timeline of one invocation (controller clock):
  *
  *   start                                  deadline            lock.expiresAt
@@ -15,6 +19,7 @@
  * Every mutation of AWS is preceded by `store.fence()`: a conditional write that succeeds only if
  * the epoch is still the planned one and we still hold an unexpired lock.
  */
+import { setMaxListeners } from 'node:events';
 import type { GroupConfig } from '../config/schema';
 import { decide, patchForFailedAction } from '../core/decide';
 import {
@@ -34,6 +39,7 @@ import type {
   MutationContext,
   Notifier,
   StateStore,
+  StoredConfig,
   TransitionEvent,
 } from '../core/ports';
 import { errorMessage, observeGroup, ReconcileSnapshot } from './observe';
@@ -103,27 +109,98 @@ export async function reconcileCluster(
   }
   const deadline = deadlineSignal(deps.clock, options.deadline);
   try {
-    const snapshot = new ReconcileSnapshot(deps, stored, deadline.signal);
     const groups = stored.config.groups.filter((g) => !options.groups || options.groups.includes(g.name));
-    const outcomes = await Promise.all(
-      groups.map((g) => reconcileGroup(deps, snapshot, g, options, deadline.signal)),
+    // 1. A read-only pass: a group whose record nobody holds and whose plan is empty, with nothing
+    //    to wait for, is converged; it is left alone (no lock, no write). Decisions of this pass are
+    //    never executed: the other groups are decided again on reads made under their lock.
+    const steady = await steadyGroups(deps, stored, groups, deadline.signal);
+    const pending = groups.filter((g) => !steady.has(g.name));
+    // 2. Every remaining group's lock first, then they observe: their first rounds share one read
+    //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
+    //    after every lock was taken, as each group's own read was. Reads per cluster, not per group.
+    const snapshot = new ReconcileSnapshot(deps, stored, deadline.signal);
+    const locked = await Promise.all(
+      pending.map(async (group) => ({ group, lock: await lockGroup(deps, cluster, group, options) })),
     );
-    return { cluster, configVersion: stored.version, groups: outcomes };
+    const outcomes = await Promise.all(
+      locked.map(({ group, lock }) =>
+        'outcome' in lock
+          ? lock.outcome
+          : reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal),
+      ),
+    );
+    const byName = new Map(outcomes.map((o) => [o.group, o]));
+    return {
+      cluster,
+      configVersion: stored.version,
+      groups: groups.map((g) => steady.get(g.name) ?? byName.get(g.name)!),
+    };
   } finally {
     deadline.cancel();
   }
 }
 
-async function reconcileGroup(
+/**
+ * The groups that need nothing: an existing record with no live lock, and a plan
+ * without actions or a wait, decided on strongly consistent reads (the group records, the cluster's
+ * heartbeats, facts and requests, the describe calls). A steady reconcile so writes nothing at all
+ * (not even the lock of each group); whatever changes afterwards writes a record or sends an event
+ * that triggers a reconcile of its own. Any doubt (a read failing) sends the group to the locked path.
+ */
+async function steadyGroups(
   deps: ReconcileDeps,
-  snapshot: ReconcileSnapshot,
+  stored: StoredConfig,
+  groups: readonly GroupConfig[],
+  signal: AbortSignal,
+): Promise<Map<string, GroupOutcome>> {
+  const out = new Map<string, GroupOutcome>();
+  const cluster = stored.config.cluster;
+  let records: GroupState[];
+  try {
+    records = await deps.store.listGroups(cluster);
+  } catch (e) {
+    deps.log.warn('cannot list the group records; every group takes its lock', {
+      cluster,
+      error: errorMessage(e),
+    });
+    return out;
+  }
+  const byName = new Map(records.map((r) => [r.group, r]));
+  const view = new ReconcileSnapshot(deps, stored, signal);
+  await Promise.all(
+    groups.map(async (group) => {
+      const state = byName.get(group.name);
+      if (!state || (state.lock && state.lock.expiresAt > deps.clock.now())) return;
+      try {
+        const obs = await observeGroup(deps, view, group, state, () => deps.clock.now(), signal);
+        const plan = decide(obs);
+        if (plan.actions.length > 0 || plan.requeueAfterMs !== undefined) return;
+        logDecision(deps, cluster, state, plan);
+        out.set(group.name, {
+          group: group.name,
+          status: 'converged',
+          rounds: 1,
+          actions: 0,
+          epoch: state.epoch,
+          owner: state.owner,
+          phase: state.phase,
+        });
+      } catch {
+        // The locked path reads again and reports the error.
+      }
+    }),
+  );
+  return out;
+}
+
+/** Takes the group's lock (kicking a busy holder once), or says why not. Never throws. */
+async function lockGroup(
+  deps: ReconcileDeps,
+  cluster: string,
   group: GroupConfig,
   options: ReconcileOptions,
-  signal: AbortSignal,
-): Promise<GroupOutcome> {
+): Promise<{ state: GroupState } | { outcome: GroupOutcome }> {
   const { store, clock, holder, log } = deps;
-  const config = snapshot.stored.config;
-  const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
   const lockExpiresAt = options.deadline + (options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS);
 
@@ -134,12 +211,11 @@ async function reconcileGroup(
       { holder, expiresAt: lockExpiresAt },
       clock.now(),
     );
-  let state: GroupState;
   try {
-    state = await acquire();
+    return { state: await acquire() };
   } catch (e) {
     if (!(e instanceof LockBusyError || e instanceof ConflictError)) {
-      return { ...outcome, status: 'error', error: toOutcomeError(e) };
+      return { outcome: { ...outcome, status: 'error', error: toOutcomeError(e) } };
     }
     // The holder re-reads before letting go when kicked, so what made us look will be seen.
     await store
@@ -147,7 +223,7 @@ async function reconcileGroup(
       .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
     // Unless it let go just before the kick landed: then nobody would look. Try once more.
     try {
-      state = await acquire();
+      return { state: await acquire() };
     } catch (again) {
       if (again instanceof LockBusyError || again instanceof ConflictError) {
         log.info('group busy', {
@@ -155,11 +231,26 @@ async function reconcileGroup(
           group: group.name,
           holder: again instanceof LockBusyError ? again.holder : 'unknown',
         });
-        return { ...outcome, status: 'busy' };
+        return { outcome: { ...outcome, status: 'busy' } };
       }
-      return { ...outcome, status: 'error', error: toOutcomeError(again) };
+      return { outcome: { ...outcome, status: 'error', error: toOutcomeError(again) } };
     }
   }
+}
+
+/** Rounds of observe, decide and execute on a group whose lock we hold; releases the lock. */
+async function reconcileGroup(
+  deps: ReconcileDeps,
+  snapshot: ReconcileSnapshot,
+  group: GroupConfig,
+  locked: GroupState,
+  options: ReconcileOptions,
+  signal: AbortSignal,
+): Promise<GroupOutcome> {
+  const { store, clock, holder, log } = deps;
+  const cluster = snapshot.stored.config.cluster;
+  const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
+  let state = locked;
 
   const alerts: Promise<void>[] = [];
   let released = false;
@@ -260,6 +351,15 @@ async function reconcileGroup(
   return outcome;
 }
 
+const ENTRY_POINT_TYPES: ReadonlySet<string> = new Set(['vip', 'eip', 'dns']);
+
+/** An `activate` of a vip, eip or dns resource (independent of each other, unlike exec). */
+function isEntryPointActivation(action: Action | undefined, group: GroupConfig): boolean {
+  if (action?.type !== 'activate') return false;
+  const type = group.resources.find((r) => r.name === action.resource)?.type;
+  return type !== undefined && ENTRY_POINT_TYPES.has(type);
+}
+
 /** Applies one plan in order. Stops at the first failure, after recording it on the group. */
 async function execute(
   deps: ReconcileDeps,
@@ -295,7 +395,84 @@ async function execute(
     },
   });
 
-  for (const action of plan.actions) {
+  /** One resource action (or a hard fence); records a failure on the group before throwing it. */
+  const runResourceAction = async (
+    action: Extract<Action, { type: 'activate' | 'deactivate' | 'fence-instance' }>,
+  ) => {
+    try {
+      const node = config.nodes.find((n) => n.name === action.node);
+      if (!node)
+        throw new NotFoundError('NODE_NOT_FOUND', `node ${action.node} is not in the cluster definition`);
+      const started = clock.now();
+      let detail: string;
+      if (action.type === 'fence-instance') {
+        detail = (await cloud.stopInstance(node.instanceId, mutation())).detail;
+      } else {
+        const resource = group.resources.find((r) => r.name === action.resource);
+        if (!resource)
+          throw new NotFoundError(
+            'RESOURCE_NOT_FOUND',
+            `resource ${action.resource} is not in group ${group.name}`,
+          );
+        const driver = cloud.resources[resource.type];
+        const req = { ...mutation(), cache, resource, node, config };
+        detail = (await (action.type === 'activate' ? driver.activate(req) : driver.deactivate(req))).detail;
+      }
+      const ms = clock.now() - started;
+      deps.log.info('action done', {
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        action: describeAction(action),
+        detail,
+        ms,
+      });
+      // What AWS (or the node's command, with its output tail) answered, for `failoverctl events`;
+      // written in the background like alerts, so that the failover does not wait for it.
+      alerts.push(
+        audit(deps, {
+          at: clock.now(),
+          cluster,
+          group: group.name,
+          epoch: state.epoch,
+          kind: 'action',
+          message: `${describeAction(action)} in ${ms} ms: ${detail}`,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof ConflictError || signal.aborted) throw e;
+      const message = errorMessage(e);
+      deps.log.error('action failed', {
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        action: describeAction(action),
+        error: message,
+      });
+      await audit(deps, {
+        at: clock.now(),
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        kind: 'action-failed',
+        message: `${describeAction(action)}: ${message}`,
+      });
+      try {
+        state = await store.updateGroup(
+          cluster,
+          group.name,
+          guard(),
+          patchForFailedAction(state, action, message, clock.now()),
+        );
+      } catch (recordError) {
+        deps.log.warn('could not record the failure', { error: errorMessage(recordError) });
+      }
+      throw e;
+    }
+  };
+
+  for (let i = 0; i < plan.actions.length; i++) {
+    const action = plan.actions[i]!;
     switch (action.type) {
       case 'update':
         state = await store.updateGroup(cluster, group.name, guard(), action.set);
@@ -303,80 +480,25 @@ async function execute(
       case 'takeover':
         state = await store.updateGroup(cluster, group.name, guard(), action.set, true);
         break;
-      case 'activate':
+      case 'activate': {
+        // Entry points (vip, eip, dns) activated one after another in the plan do not depend on
+        // each other: switch them at once, each behind its own epoch fence. The first failure in
+        // plan order is the one reported; the others have been recorded on the group as well.
+        const batch = [action];
+        while (isEntryPointActivation(plan.actions[i + 1], group))
+          batch.push(plan.actions[++i] as typeof action);
+        if (batch.length === 1 || !isEntryPointActivation(action, group)) {
+          for (const a of batch) await runResourceAction(a);
+          break;
+        }
+        const settled = await Promise.allSettled(batch.map((a) => runResourceAction(a)));
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        break;
+      }
       case 'deactivate':
       case 'fence-instance':
-        try {
-          const node = config.nodes.find((n) => n.name === action.node);
-          if (!node)
-            throw new NotFoundError('NODE_NOT_FOUND', `node ${action.node} is not in the cluster definition`);
-          const started = clock.now();
-          let detail: string;
-          if (action.type === 'fence-instance') {
-            detail = (await cloud.stopInstance(node.instanceId, mutation())).detail;
-          } else {
-            const resource = group.resources.find((r) => r.name === action.resource);
-            if (!resource)
-              throw new NotFoundError(
-                'RESOURCE_NOT_FOUND',
-                `resource ${action.resource} is not in group ${group.name}`,
-              );
-            const driver = cloud.resources[resource.type];
-            const req = { ...mutation(), cache, resource, node, config };
-            detail = (await (action.type === 'activate' ? driver.activate(req) : driver.deactivate(req)))
-              .detail;
-          }
-          const ms = clock.now() - started;
-          deps.log.info('action done', {
-            cluster,
-            group: group.name,
-            epoch: state.epoch,
-            action: describeAction(action),
-            detail,
-            ms,
-          });
-          // What AWS (or the node's command, with its output tail) answered, for `failoverctl events`;
-          // written in the background like alerts, so that the failover does not wait for it.
-          alerts.push(
-            audit(deps, {
-              at: clock.now(),
-              cluster,
-              group: group.name,
-              epoch: state.epoch,
-              kind: 'action',
-              message: `${describeAction(action)} in ${ms} ms: ${detail}`,
-            }),
-          );
-        } catch (e) {
-          if (e instanceof ConflictError || signal.aborted) throw e;
-          const message = errorMessage(e);
-          deps.log.error('action failed', {
-            cluster,
-            group: group.name,
-            epoch: state.epoch,
-            action: describeAction(action),
-            error: message,
-          });
-          await audit(deps, {
-            at: clock.now(),
-            cluster,
-            group: group.name,
-            epoch: state.epoch,
-            kind: 'action-failed',
-            message: `${describeAction(action)}: ${message}`,
-          });
-          try {
-            state = await store.updateGroup(
-              cluster,
-              group.name,
-              guard(),
-              patchForFailedAction(state, action, message, clock.now()),
-            );
-          } catch (recordError) {
-            deps.log.warn('could not record the failure', { error: errorMessage(recordError) });
-          }
-          throw e;
-        }
+        await runResourceAction(action);
         break;
       case 'complete-request':
         await store.completeRequest(cluster, action.id, action.outcome, action.message, clock.now());
@@ -474,6 +596,8 @@ function toOutcomeError(e: unknown): GroupOutcome['error'] {
 /** An AbortSignal that fires at the controller-clock deadline. */
 function deadlineSignal(clock: Clock, deadline: number): { signal: AbortSignal; cancel: () => void } {
   const controller = new AbortController();
+  // Every in-flight call and wait of every group listens to it: no "possible leak" warning.
+  setMaxListeners(0, controller.signal);
   const stop = new AbortController();
   clock.sleep(Math.max(0, deadline - clock.now()), stop.signal).then(
     () =>

@@ -5,6 +5,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -28,7 +29,7 @@ import { type AwsOptions, clientConfig } from '../aws/clients';
 import { awsErrorCode, toDomainError } from '../aws/errors';
 import { configHash } from '../config/hash';
 import type { ClusterConfig } from '../config/load';
-import { ConflictError, LockBusyError, NotFoundError } from '../core/errors';
+import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../core/errors';
 import {
   type GroupLock,
   type GroupState,
@@ -46,6 +47,36 @@ import { keys } from './keys';
 export const AUDIT_RETENTION_DAYS = 30;
 const COMPLETED_REQUEST_RETENTION_DAYS = 7;
 const DAY_S = 86_400;
+
+/**
+ * A definition whose JSON is larger than this is stored gzipped (`configGz`, a binary attribute)
+ * instead of as a map (`config`): DynamoDB items hold at most 400 KB, about 650 groups of vip + dns
+ * + exec as a map, while such a definition compresses about 30 times. Smaller ones stay readable
+ * maps in the console. Readers accept both.
+ */
+export const CONFIG_INLINE_MAX_BYTES = 256 * 1024;
+/** Largest gzipped definition stored (room left for the item's other attributes). */
+const CONFIG_GZ_MAX_BYTES = 350 * 1024;
+
+/** The attribute(s) that hold a definition in its config items. */
+function configAttributes(config: ClusterConfig): { config: ClusterConfig } | { configGz: Uint8Array } {
+  const json = JSON.stringify(config);
+  if (Buffer.byteLength(json) <= CONFIG_INLINE_MAX_BYTES) return { config };
+  const configGz = gzipSync(json);
+  if (configGz.length > CONFIG_GZ_MAX_BYTES)
+    throw new InvalidRequestError(
+      `the definition of cluster ${config.cluster} is ${Math.round(configGz.length / 1024)} KB even compressed (at most ${CONFIG_GZ_MAX_BYTES / 1024} KB fit in a DynamoDB item); split its groups over several clusters`,
+      'CONFIG_TOO_LARGE',
+    );
+  return { configGz: new Uint8Array(configGz) };
+}
+
+/** The stored definition as written by configAttributes (not yet validated). */
+function configOf(item: Record<string, unknown>): unknown {
+  const gz = item.configGz;
+  if (gz instanceof Uint8Array) return JSON.parse(gunzipSync(gz).toString('utf8'));
+  return item.config;
+}
 
 const GROUP_FIELDS = [
   'group',
@@ -89,6 +120,36 @@ export interface StoredRequest extends RequestView {
 export interface DynamoStoreOptions {
   /** Checks a stored definition when it is read (e.g. parseClusterConfig); none: trusted as stored. */
   validateConfig?: (raw: unknown, source: string) => ClusterConfig;
+  /** Requests of this store in flight at once (default DEFAULT_MAX_IN_FLIGHT); the rest wait their turn. */
+  maxInFlight?: number;
+}
+
+/**
+ * A reconcile of 1,000 groups starts thousands of requests at once. The SDK's per-attempt timeout
+ * (shared/aws/clients.ts) starts when a request is created, also while it waits for one of the
+ * client's 50 sockets and while the service queues it, so an unbounded burst times out requests
+ * that were never slow (and their retries add to the burst). Requests beyond this many wait here,
+ * before their timeout starts.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 16;
+
+/** At most `limit` tasks at a time, started in call order. */
+class InFlight {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
 }
 
 export interface ApplyResult {
@@ -101,6 +162,7 @@ export interface ApplyResult {
 export class DynamoStore implements StateStore {
   readonly doc: DynamoDBDocumentClient;
   readonly client: DynamoDBClient;
+  private readonly inFlight: InFlight;
 
   constructor(
     readonly table: string,
@@ -112,12 +174,18 @@ export class DynamoStore implements StateStore {
     this.doc = DynamoDBDocumentClient.from(this.client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     });
+    this.inFlight = new InFlight(Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT));
+  }
+
+  /** Every item request of the store goes through here (bounded, see DEFAULT_MAX_IN_FLIGHT). */
+  private request<T>(command: object): Promise<T> {
+    return this.inFlight.run(() => this.doc.send(command as never) as Promise<T>);
   }
 
   /** Sends a command, turning SDK errors into domain errors that name the table and what to do. */
   private async send<T>(action: string, command: object): Promise<T> {
     try {
-      return (await this.doc.send(command as never)) as T;
+      return await this.request<T>(command);
     } catch (e) {
       if (awsErrorCode(e) === 'ResourceNotFoundException') {
         throw new NotFoundError(
@@ -141,7 +209,9 @@ export class DynamoStore implements StateStore {
     onLostRace: (e: unknown) => Promise<T> | T,
   ): Promise<{ updated: Record<string, unknown> | undefined } | { lost: T }> {
     try {
-      const out = await this.doc.send(new UpdateCommand({ ...input, TableName: this.table, Key: key }));
+      const out = await this.request<{ Attributes?: Record<string, unknown> }>(
+        new UpdateCommand({ ...input, TableName: this.table, Key: key }),
+      );
       return { updated: out.Attributes };
     } catch (e) {
       if (awsErrorCode(e) === 'ConditionalCheckFailedException') return { lost: await onLostRace(e) };
@@ -211,9 +281,10 @@ export class DynamoStore implements StateStore {
     );
     if (!out.Item) return undefined;
     const source = `state table ${this.table}, cluster ${cluster}`;
+    const raw = configOf(out.Item);
     const config = this.options.validateConfig
-      ? this.options.validateConfig(out.Item.config, source)
-      : (out.Item.config as ClusterConfig);
+      ? this.options.validateConfig(raw, source)
+      : (raw as ClusterConfig);
     return {
       config,
       version: Number(out.Item.version),
@@ -240,12 +311,18 @@ export class DynamoStore implements StateStore {
       );
     }
     const version = (previous?.version ?? 0) + 1;
-    const item = { config, version, hash, appliedAt: options.now, appliedBy: options.by ?? 'unknown' };
+    const item = {
+      ...configAttributes(config),
+      version,
+      hash,
+      appliedAt: options.now,
+      appliedBy: options.by ?? 'unknown',
+    };
     const removedInstances = (previous?.config.nodes ?? [])
       .filter((n) => !config.nodes.some((m) => m.instanceId === n.instanceId))
       .map((n) => n.instanceId);
     try {
-      await this.doc.send(
+      await this.request(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -326,6 +403,7 @@ export class DynamoStore implements StateStore {
     const items = await this.queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
       ExpressionAttributeValues: { ':pk': keys.clusterPk(cluster), ':p': 'GROUP#' },
+      ConsistentRead: true,
     });
     return items.map(toGroupState);
   }

@@ -3,6 +3,7 @@
  * writes, the per-group lock, epochs, requests processed once, heartbeats, facts and audit.
  */
 import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseClusterConfig } from '../../shared/config/load';
 import { ConflictError, LockBusyError, NotFoundError } from '../../shared/core/errors';
@@ -97,6 +98,64 @@ describe('DynamoStore on moto', () => {
     expect((await store.applyConfig(oneNode, { now: 5 })).version).toBe(3);
     expect(await store.findInstance('i-0bbb')).toBeUndefined();
     await store.applyConfig(config, { now: 6 });
+  });
+
+  it('stores a definition too large for one item gzipped, and a small one as a map', async () => {
+    const groups = Array.from({ length: 1000 }, (_, i) => ({
+      name: `g${i}`,
+      nodes: ['node1', 'node2'],
+      resources: [
+        { type: 'vip' as const, name: `g${i}-vip`, ip: `172.16.${i >> 8}.${i & 255}`, vpcId: 'vpc-0aaa' },
+        {
+          type: 'dns' as const,
+          name: `g${i}-dns`,
+          hostedZoneId: 'Z0AAAA',
+          recordName: `g${i}.orders.internal`,
+        },
+        { type: 'exec' as const, name: `g${i}-app`, start: '/opt/app/start.sh', stop: '/opt/app/stop.sh' },
+      ],
+    }));
+    const big = parseClusterConfig({ ...config, cluster: 'big', groups });
+    expect(JSON.stringify(big).length).toBeGreaterThan(400 * 1024);
+    expect(await store.applyConfig(big, { now: 1 })).toMatchObject({ changed: true, version: 1 });
+    const raw = await store.doc.send(
+      new GetCommand({ TableName: store.table, Key: { pk: 'CLUSTER#big', sk: 'CONFIG' } }),
+    );
+    expect(raw.Item?.config).toBeUndefined();
+    expect(raw.Item?.configGz).toBeInstanceOf(Uint8Array);
+    expect((raw.Item?.configGz as Uint8Array | undefined)?.length).toBeLessThan(64 * 1024);
+    const back = await store.getConfig('big');
+    expect(back?.config).toEqual(big);
+    expect(await store.applyConfig(big, { now: 2 })).toMatchObject({ changed: false, version: 1 });
+
+    await store.applyConfig(config, { now: 3 });
+    const small = await store.doc.send(
+      new GetCommand({ TableName: store.table, Key: { pk: 'CLUSTER#orders', sk: 'CONFIG' } }),
+    );
+    expect(small.Item?.config).toMatchObject({ cluster: 'orders' });
+    expect(small.Item?.configGz).toBeUndefined();
+  });
+
+  it('keeps at most maxInFlight requests in flight; the others wait their turn', async () => {
+    const limited = new DynamoStore(store.table, aws(), undefined, { maxInFlight: 3 });
+    let inFlight = 0;
+    let peak = 0;
+    limited.client.middlewareStack.add(
+      (next) => async (args) => {
+        peak = Math.max(peak, ++inFlight);
+        try {
+          return await next(args);
+        } finally {
+          inFlight--;
+        }
+      },
+      { step: 'initialize', name: 'peak' },
+    );
+    const read = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => limited.getGroup('orders', `nothing-${i}`)),
+    );
+    expect(read).toEqual(Array(20).fill(undefined));
+    expect(peak).toBe(3);
   });
 
   it('gives the per-group lock to one holder at a time and lets it expire', async () => {

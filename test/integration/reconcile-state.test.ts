@@ -2,6 +2,7 @@
  * reconcile end to end over the real state table on moto (conditional writes, lock, epochs, audit,
  * requests), with the in-memory cloud standing in for the entry points and SSM.
  */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseClusterConfig } from '../../shared/config/load';
 import { LockBusyError } from '../../shared/core/errors';
@@ -134,6 +135,71 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(audit.map((a) => a.message).join('\n')).toMatch(
       /takeover\(node2\).*node1 is silent: peer node2 saw/,
     );
+  });
+
+  it('writes nothing in a steady state, reads per cluster, and locks only the groups that need work before reading for them', async () => {
+    const cluster = uniqueName('c');
+    const base = config(cluster);
+    const groups = ['a', 'b', 'c', 'd', 'e'].map((g) => ({
+      name: g,
+      nodes: ['node1', 'node2'],
+      resources: [{ type: 'exec' as const, name: `${g}-app`, start: '/start', stop: '/stop' }],
+    }));
+    await store.applyConfig(parseClusterConfig({ ...base, groups }), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new InMemoryCloud(store);
+    const first = await run(cloud, cluster, 'inv-start');
+    expect(first.groups.map((g) => g.phase)).toEqual(Array(5).fill('Online'));
+
+    // Reconciles through a store whose requests are recorded in the order they are sent.
+    const counted = new DynamoStore(store.table, aws());
+    const sent: string[] = [];
+    (counted.client as unknown as DynamoDBClient).middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push((context.commandName ?? '?').replace(/Command$/, ''));
+        return next(args);
+      },
+      { step: 'initialize', name: 'sent' },
+    );
+    const reconcile = (holder: string) =>
+      reconcileCluster(
+        {
+          store: counted,
+          cloud,
+          notifier: { publish: async () => undefined },
+          clock: systemClock,
+          log,
+          holder,
+        },
+        cluster,
+        { deadline: Date.now() + 20_000 },
+      );
+
+    // Steady: the definition, the group records (one query), then one read of the cluster's
+    // heartbeats, facts and requests for all 5 groups; no lock, no write.
+    const steady = await reconcile('inv-steady');
+    expect(steady.groups.map((g) => [g.group, g.status, g.actions])).toEqual(
+      groups.map((g) => [g.name, 'converged', 0]),
+    );
+    expect(sent.slice(0, 2)).toEqual(['GetItem', 'Query']);
+    expect(sent.slice(2).sort()).toEqual(['BatchGetItem', 'Query', 'Query']);
+
+    // One group has work (a move request): only it takes its lock, and its reads follow the lock.
+    await store.putRequest(cluster, { kind: 'move', group: 'c', to: 'node2', by: 'test' }, Date.now());
+    sent.length = 0;
+    const moved = await reconcile('inv-move');
+    expect(moved.groups.map((g) => g.group)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(moved.groups.find((g) => g.group === 'c')).toMatchObject({ status: 'converged', owner: 'node2' });
+    expect(moved.groups.filter((g) => g.group !== 'c').map((g) => g.actions)).toEqual([0, 0, 0, 0]);
+    const firstLock = sent.indexOf('UpdateItem');
+    expect(firstLock).toBe(5); // GetItem, Query (groups), BatchGetItem + 2 Queries of the read-only pass
+    expect(sent.slice(firstLock + 1, firstLock + 4).sort()).toEqual(['BatchGetItem', 'Query', 'Query']);
+    const a = await store.getGroup(cluster, 'a');
+    expect(a).toMatchObject({ owner: 'node1', epoch: 1 });
+    expect(a?.lock).toBeUndefined();
+    expect(await store.getGroup(cluster, 'c')).toMatchObject({ owner: 'node2', phase: 'Online' });
+    expect(cloud.runners('c')).toEqual(['node2']);
   });
 
   it('lets one of several concurrent invocations work and the others step aside', async () => {

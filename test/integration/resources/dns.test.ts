@@ -2,8 +2,14 @@
  * The dns driver against the moto server through the real Route 53 client: records are read back
  * from the emulator; ChangeResourceRecordSets calls are counted on the client under test.
  */
-import type { ChangeResourceRecordSetsCommandOutput, GetChangeCommandOutput } from '@aws-sdk/client-route-53';
+import {
+  ChangeResourceRecordSetsCommand,
+  type ChangeResourceRecordSetsCommandOutput,
+  type GetChangeCommandOutput,
+} from '@aws-sdk/client-route-53';
 import { describe, expect, it } from 'vitest';
+import { parseClusterConfig } from '../../../shared/config/load';
+import type { CheckRequest } from '../../../shared/core/ports';
 import { createDnsDriver, type DnsOptions, normalizeHostedZoneId } from '../../../shared/resources/dns';
 import { createFixture } from './fixture';
 import { aRecord, checkRequest, recordedRoute53, remove, request, upsert, withResource } from './helpers';
@@ -163,6 +169,93 @@ describe('dns driver on moto', () => {
     );
     await dns.activate(request(fx, fx.names.dns, 'node1'));
     expect(await dns.check(checkRequest(fx, fx.names.dns, 'node1'))).toMatchObject({ status: 'ok' });
+  });
+
+  it("checks of a reconcile's first round read the cluster's records of a zone in one listing", async () => {
+    const fx = await createFixture();
+    const node1 = fx.config.nodes.find((n) => n.name === 'node1')!;
+    const node2 = fx.config.nodes.find((n) => n.name === 'node2')!;
+    // 320 more groups with a record each in the fixture's zone (more than one page of 300), one
+    // of them pointing at node2, and one group whose record does not exist.
+    const names = Array.from({ length: 320 }, (_, i) => `r${String(i).padStart(3, '0')}`);
+    await fx.route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: fx.hostedZoneId,
+        ChangeBatch: {
+          Changes: names.map((n, i) => ({
+            Action: 'UPSERT' as const,
+            ResourceRecordSet: {
+              Name: `${n}.${fx.zoneName}.`,
+              Type: 'A' as const,
+              TTL: 30,
+              ResourceRecords: [{ Value: (i === 7 ? node2 : node1).privateIp! }],
+            },
+          })),
+        },
+      }),
+    );
+    const dnsGroup = (n: string) => ({
+      name: n,
+      nodes: ['node1', 'node2'],
+      resources: [
+        {
+          type: 'dns' as const,
+          name: `${n}-dns`,
+          hostedZoneId: fx.hostedZoneId,
+          recordName: `${n}.${fx.zoneName}`,
+          ttl: 30,
+        },
+      ],
+    });
+    const config = parseClusterConfig(
+      { ...fx.config, groups: [...fx.config.groups, ...[...names, 'r999'].map(dnsGroup)] },
+      'test',
+    );
+    const { route53, log } = recordedRoute53();
+    const dns = createDnsDriver(route53);
+    const checkOf = (
+      g: (typeof config.groups)[number],
+      cache: Map<string, Promise<unknown>>,
+      shared: boolean,
+    ) =>
+      dns.check({
+        cache,
+        shared,
+        cluster: fx.cluster,
+        group: g.name,
+        resource: g.resources.find((r) => r.type === 'dns')!,
+        node: node1,
+        config,
+        signal: new AbortController().signal,
+      } satisfies CheckRequest);
+    const shared = new Map<string, Promise<unknown>>();
+    const results = await Promise.all(config.groups.map((g) => checkOf(g, shared, true)));
+    // Two pages for the 321 records that exist, and the missing one asked for alone.
+    expect(log.calls).toEqual(['ListResourceRecordSets', 'ListResourceRecordSets', 'ListResourceRecordSets']);
+    const byGroup = new Map(config.groups.map((g, i) => [g.name, results[i]]));
+    expect(byGroup.get(fx.group)).toMatchObject({ status: 'ok' });
+    expect(byGroup.get('r000')).toMatchObject({
+      status: 'ok',
+      detail: `r000.${fx.zoneName}. A ${node1.privateIp}`,
+    });
+    expect(byGroup.get('r319')).toMatchObject({ status: 'ok' });
+    expect(byGroup.get('r007')).toMatchObject({
+      status: 'drift',
+      detail: expect.stringContaining(node2.privateIp!),
+    });
+    expect(byGroup.get('r999')).toMatchObject({
+      status: 'drift',
+      detail: expect.stringContaining('does not exist'),
+    });
+    expect(results.filter((r) => r.status === 'ok')).toHaveLength(320);
+
+    // The same answers without a shared cache, one call per record.
+    log.clear();
+    for (const name of [fx.group, 'r000', 'r007', 'r319', 'r999']) {
+      const g = config.groups.find((x) => x.name === name)!;
+      expect(await checkOf(g, new Map(), false)).toEqual(byGroup.get(name));
+    }
+    expect(log.calls).toEqual(Array(5).fill('ListResourceRecordSets'));
   });
 
   it('waitInsync: no GetChange when Route 53 answers INSYNC (as moto does)', async () => {

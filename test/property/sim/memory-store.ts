@@ -97,6 +97,12 @@ export class MemoryStore implements StateStore {
     });
   }
 
+  listGroups(cluster: string): Promise<GroupState[]> {
+    return this.call('listGroups', () =>
+      [...this.groups.entries()].filter(([k]) => k.startsWith(`${cluster}/`)).map(([, s]) => clone(s)),
+    );
+  }
+
   acquireLock(cluster: string, initial: GroupState, lock: GroupLock, now: number): Promise<GroupState> {
     return this.call('acquireLock', () => {
       const key = this.key(cluster, initial.group);
