@@ -105,6 +105,7 @@ export class Agent {
   private tickMs = 0;
   /** Pending retry of an unacknowledged renewal, and the newest acknowledged send (monotonic). */
   private retryTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
   private lastAckSentMono = Number.NEGATIVE_INFINITY;
   private peerTimer: NodeJS.Timeout | undefined;
   private dirWatcher: FSWatcher | undefined;
@@ -231,7 +232,9 @@ export class Agent {
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.peerTimer) clearTimeout(this.peerTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
     this.retryTimer = undefined;
+    this.watchdogTimer = undefined;
     this.tickTimer = undefined;
     if (this.config) {
       // The final report must be the last write: let the renewals in flight land first.
@@ -348,6 +351,7 @@ export class Agent {
       this.spot.start();
     }
     this.o.watchdog?.open();
+    this.armWatchdogFeed();
     this.tick();
   }
 
@@ -533,9 +537,32 @@ export class Agent {
   private feedWatchdog(records?: LocalGroupRecord[]): void {
     const wd = this.o.watchdog;
     if (!wd) return;
+    const now = this.o.clock.mono();
+    // The lease outlasts the timeout: feed without reading the local state.
+    if (wd.mayFeed(now, false, this.fence.lastAck)) {
+      wd.feed();
+      return;
+    }
     const known = records ?? this.localRecords();
     const nothingRuns = known !== undefined && known.every((r) => r.state === 'stopped');
-    if (wd.mayFeed(this.o.clock.mono(), nothingRuns, this.fence.lastAck)) wd.feed();
+    if (wd.mayFeed(now, nothingRuns, this.fence.lastAck)) wd.feed();
+  }
+
+  /**
+   * Feeds the watchdog on a cadence of its own (a quarter of its timeout, 100-1000 ms): a heartbeat
+   * interval close to the timeout (1750 ms against softdog's 2 s at the defaults) must not reset a
+   * healthy node because one tick or one renewal came late.
+   */
+  private armWatchdogFeed(): void {
+    const wd = this.o.watchdog;
+    if (!wd || this.final) return;
+    const ms = Number.isFinite(wd.timeoutMs)
+      ? Math.min(1000, Math.max(100, Math.floor(wd.timeoutMs / 4)))
+      : 1000;
+    this.watchdogTimer = setTimeout(() => {
+      this.feedWatchdog();
+      this.armWatchdogFeed();
+    }, ms);
   }
 
   // ------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
  * measures when the stop script ran against the end of the lease as the controller sees it: the
  * last renewal in the table, sentAt + leaseMs.
  */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   type AgentProcess,
@@ -98,6 +100,53 @@ describe('renewal retries', () => {
     expect(next.seq - last.seq).toBeGreaterThanOrEqual(3);
     expect(next.state).toBe('running');
     expect(agent.log()).not.toMatch(/self-fence/);
+  }, 30_000);
+});
+
+describe('watchdog feeding', () => {
+  it('feeds the watchdog every quarter of its timeout, however slow the heartbeat', async () => {
+    // The defaults' slow heartbeat (1750 ms) against a 1 s watchdog: feeding on renewals alone
+    // would let it expire between two of them and reset a healthy node.
+    const f = await createCluster({
+      timing: { heartbeatIntervalMs: 1750, leaseMs: 3750 },
+      nodes: [
+        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
+        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
+      ],
+      groups: [
+        {
+          name: 'db',
+          nodes: ['node1', 'node2'],
+          resources: [{ type: 'exec', name: 'app', start: 'true', stop: 'true' }],
+        },
+      ],
+    });
+    const device = join(tempDir('wd'), 'watchdog');
+    const agent = await startAgent({
+      f,
+      node: 'node1',
+      stateDir: tempDir('state'),
+      args: ['--watchdog-device', device, '--watchdog-timeout-sec', '1'],
+    });
+    agents.push(agent);
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    // Sample the device's size: each feed is one byte.
+    let last = statSync(device).size;
+    let lastAt = Date.now();
+    let longest = 0;
+    const end = Date.now() + 4000;
+    while (Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
+      const size = statSync(device).size;
+      if (size !== last) {
+        longest = Math.max(longest, Date.now() - lastAt);
+        last = size;
+        lastAt = Date.now();
+      }
+    }
+    longest = Math.max(longest, Date.now() - lastAt);
+    console.log(`watchdog feeding: longest gap ${longest} ms over 4 s (timeout 1000 ms, heartbeat 1750 ms)`);
+    expect(longest).toBeLessThan(600);
   }, 30_000);
 });
 
