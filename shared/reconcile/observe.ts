@@ -31,6 +31,9 @@ export interface ClusterState {
   requests: RequestView[];
 }
 
+/** Cache key of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState). */
+const STATE_KEY = 'state';
+
 /** Shared, memoized reads of one reconcile. */
 export class ReconcileSnapshot {
   readonly cache: DescribeCache = new Map();
@@ -68,6 +71,17 @@ export class ReconcileSnapshot {
     return view;
   }
 
+  /**
+   * The view for the first rounds of the groups locked after a read-only pass through this one:
+   * the describe calls are reused (as a group's later rounds reuse instance and zone states), the
+   * cluster's heartbeats, facts and requests are read again, after the locks.
+   */
+  afterLock(): ReconcileSnapshot {
+    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, this.shared);
+    for (const [key, value] of this.cache) if (key !== STATE_KEY) view.cache.set(key, value);
+    return view;
+  }
+
   instances(): Promise<{ views: Record<string, InstanceView>; error?: string }> {
     const ids = this.stored.config.nodes.map((n) => n.instanceId);
     return this.memo('instances', async () => {
@@ -85,7 +99,7 @@ export class ReconcileSnapshot {
    */
   clusterState(): Promise<ClusterState> {
     const { cluster, nodes } = this.stored.config;
-    return memo(this.cache, 'state', async () => {
+    return memo(this.cache, STATE_KEY, async () => {
       const [heartbeats, facts, requests] = await Promise.all([
         this.deps.store.getHeartbeats(
           cluster,

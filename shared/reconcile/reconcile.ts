@@ -39,7 +39,6 @@ import type {
   MutationContext,
   Notifier,
   StateStore,
-  StoredConfig,
   TransitionEvent,
 } from '../core/ports';
 import { errorMessage, observeGroup, ReconcileSnapshot } from './observe';
@@ -113,12 +112,14 @@ export async function reconcileCluster(
     // 1. A read-only pass: a group whose record nobody holds and whose plan is empty, with nothing
     //    to wait for, is converged; it is left alone (no lock, no write). Decisions of this pass are
     //    never executed: the other groups are decided again on reads made under their lock.
-    const steady = await steadyGroups(deps, stored, groups, deadline.signal);
+    const readOnly = new ReconcileSnapshot(deps, stored, deadline.signal);
+    const steady = await steadyGroups(deps, readOnly, groups, deadline.signal);
     const pending = groups.filter((g) => !steady.has(g.name));
     // 2. Every remaining group's lock first, then they observe: their first rounds share one read
     //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
-    //    after every lock was taken, as each group's own read was. Reads per cluster, not per group.
-    const snapshot = new ReconcileSnapshot(deps, stored, deadline.signal);
+    //    after every lock was taken, as each group's own read was. Reads per cluster, not per group;
+    //    the describe calls of the read-only pass are reused.
+    const snapshot = readOnly.afterLock();
     const locked = await Promise.all(
       pending.map(async (group) => ({ group, lock: await lockGroup(deps, cluster, group, options) })),
     );
@@ -149,12 +150,12 @@ export async function reconcileCluster(
  */
 async function steadyGroups(
   deps: ReconcileDeps,
-  stored: StoredConfig,
+  view: ReconcileSnapshot,
   groups: readonly GroupConfig[],
   signal: AbortSignal,
 ): Promise<Map<string, GroupOutcome>> {
   const out = new Map<string, GroupOutcome>();
-  const cluster = stored.config.cluster;
+  const cluster = view.stored.config.cluster;
   let records: GroupState[];
   try {
     records = await deps.store.listGroups(cluster);
@@ -166,7 +167,6 @@ async function steadyGroups(
     return out;
   }
   const byName = new Map(records.map((r) => [r.group, r]));
-  const view = new ReconcileSnapshot(deps, stored, signal);
   await Promise.all(
     groups.map(async (group) => {
       const state = byName.get(group.name);
