@@ -106,6 +106,7 @@ export class Agent {
   /** Pending retry of an unacknowledged renewal, and the newest acknowledged send (monotonic). */
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
+  private readTimer: NodeJS.Timeout | undefined;
   private lastAckSentMono = Number.NEGATIVE_INFINITY;
   private peerTimer: NodeJS.Timeout | undefined;
   private dirWatcher: FSWatcher | undefined;
@@ -233,6 +234,8 @@ export class Agent {
     if (this.peerTimer) clearTimeout(this.peerTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
+    if (this.readTimer) clearTimeout(this.readTimer);
+    this.readTimer = undefined;
     this.retryTimer = undefined;
     this.watchdogTimer = undefined;
     this.tickTimer = undefined;
@@ -370,7 +373,17 @@ export class Agent {
     if (this.final) return;
     this.renew();
     if (!this.leaving) {
-      void this.followCluster();
+      // Read half an interval after writing: a peer ticking in step with this agent (both started
+      // together) would otherwise read just before its renewal lands and first see it a whole
+      // interval late, delaying the silence proof of a crash by up to one heartbeat.
+      if (this.readTimer) clearTimeout(this.readTimer);
+      this.readTimer = setTimeout(
+        () => {
+          this.readTimer = undefined;
+          if (!this.leaving && !this.final) void this.followCluster();
+        },
+        Math.floor(this.timing().heartbeatIntervalMs / 2),
+      );
       if (this.o.clock.mono() >= this.nextConfigReadMono) void this.refreshConfig();
     }
     const records = this.checkLocal();
