@@ -23,12 +23,12 @@
  *   the registry partition, eventually consistent) and reconciles all of them concurrently
  *   (`reconcileAll`), so the invocation count does not grow with N but its duration does;
  * - per cluster (shared/reconcile/reconcile.ts `reconcileCluster`): `getConfig` (consistent
- *   GetItem); per group `acquireLock` and `releaseLock` (2 conditional UpdateItems of the group
- *   record); and, shared by the groups' first observe rounds (shared/reconcile/observe.ts
- *   `ReconcileSnapshot.clusterState`), one `getHeartbeats` (BatchGetItem of the M heartbeats,
- *   consistent), one `getFacts` and one `listRequests` (consistent Queries, usually empty or nearly:
- *   modelled at the 1-unit minimum each). Steady state is one round per group; a group that acts
- *   reads again, which the per-transition allowance covers;
+ *   GetItem), `listGroups` (one consistent Query of the G group records) and, shared by every
+ *   group (shared/reconcile/observe.ts `ReconcileSnapshot.clusterState`), one `getHeartbeats`
+ *   (BatchGetItem of the M heartbeats, consistent), one `getFacts` and one `listRequests`
+ *   (consistent Queries, usually empty or nearly: modelled at the 1-unit minimum each). In a steady
+ *   state that read-only pass finds nothing to do and writes nothing (no lock is taken); a group
+ *   with work takes its lock and reads again, which the per-transition allowance covers;
  * - the DynamoDB stream (functions/reconcile-stream.ts) is filtered in serverless.yml: only
  *   `reason = change` heartbeats and new requests invoke Lambda (filtered records are not billed as
  *   invocations; GetRecords by a Lambda trigger is free); each change is modelled as one invocation
@@ -206,8 +206,7 @@ export function configRefreshMs(heartbeatIntervalMs: number): number {
  *
  * Why headroom: a provisioned table throttles requests beyond its capacity, and the heartbeats are
  * leases: a renewal throttled long enough makes a healthy node fence itself and fail over. The load
- * is not flat: the 1-minute schedule writes 2 lock updates per group in about a second, and a
- * failover adds dozens of reads and writes (audit, fence, group updates) in a few seconds while both
+ * is not flat: a failover adds dozens of reads and writes (audit, fence, group updates) in a few seconds while both
  * agents report changes. DynamoDB absorbs short bursts from *burst capacity*: up to 300 s of unused
  * capacity is retained, best effort (it may be spent on background maintenance and must not be
  * planned on). A table provisioned at exactly its average has no unused capacity to retain, so its
@@ -278,8 +277,10 @@ export function tableLoad(input: CostInput): LoadSource[] {
   const perReconcileRru =
     g === 0
       ? readUnits(input.configItemBytes, true)
-      : readUnits(input.configItemBytes, true) + m * readUnits(input.heartbeatItemBytes, true) + 2;
-  const perReconcileWru = g * 2 * writeUnits(input.groupItemBytes);
+      : readUnits(input.configItemBytes, true) +
+        readUnits(g * input.groupItemBytes, true) +
+        m * readUnits(input.heartbeatItemBytes, true) +
+        2;
   const transitions = n * input.transitionsPerClusterPerMonth;
   const registryRru = readUnits(n * 64, false);
   const sources: Omit<LoadSource, 'perSecond'>[] = [
@@ -288,11 +289,6 @@ export function tableLoad(input: CostInput): LoadSource[] {
       what: 'agent reports on change (PutItem, reason=change)',
       kind: 'write',
       unitsPerMonth: changes * hbWru,
-    },
-    {
-      what: 'controller group locks (2 conditional UpdateItems per group per reconcile)',
-      kind: 'write',
-      unitsPerMonth: reconciles * perReconcileWru,
     },
     {
       what: 'transitions (audit, fence, group updates)',
@@ -310,7 +306,7 @@ export function tableLoad(input: CostInput): LoadSource[] {
       unitsPerMonth: agents * configReads * readUnits(input.configItemBytes, true),
     },
     {
-      what: 'controller reads (definition, heartbeats, facts, requests per cluster; consistent)',
+      what: 'controller reads (definition, group records, heartbeats, facts, requests per cluster; consistent)',
       kind: 'read',
       unitsPerMonth: reconciles * perReconcileRru,
     },

@@ -103,8 +103,10 @@ describe('estimate', () => {
     const ten = estimate({ clusters: 10, changesPerNodePerHour: 0 });
     expect(lineOf(one.onDemand, 'requests').quantity).toBe(43_800);
     expect(lineOf(ten.onDemand, 'requests').quantity).toBe(43_800);
-    // ... but each cluster takes its locks: 2 conditional writes per group per reconcile.
-    expect(lineOf(ten.onDemand, 'controller group locks').quantity).toBe(10 * 43_800 * 2);
+    // ... and a steady reconcile writes nothing (no lock taken): only reads, per cluster.
+    expect(ten.onDemand.lines.some((l) => /lock/.test(l.what))).toBe(false);
+    // definition 1 + group records 1 + 2 heartbeats 2 + facts and requests 2 = 6 per cluster.
+    expect(lineOf(ten.onDemand, 'controller reads').quantity).toBe(10 * 43_800 * 6);
     // Duration: 300 ms + 9 x 50 ms per invocation at 256 MB.
     expect(lineOf(ten.onDemand, 'duration').quantity).toBeCloseTo(43_800 * 0.75 * 0.25, 6);
   });
