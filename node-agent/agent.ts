@@ -23,7 +23,6 @@ import type { GroupConfig } from '../shared/config/schema';
 import { NotFoundError } from '../shared/core/errors';
 import type { AgentGroupState, GroupState, Heartbeat } from '../shared/core/model';
 import type { Timing } from '../shared/core/timing';
-import type { DynamoStore } from '../shared/state/dynamo-store';
 import type { Clock } from './clock';
 import { sleep } from './clock';
 import { AgentError, EXIT } from './errors';
@@ -41,7 +40,7 @@ import { MonitorRunner } from './monitors/runner';
 import { PeerWatcher } from './peers';
 import { processStartTime, sameProcessAlive } from './process-util';
 import { SpotWatcher } from './spot';
-import { daemonCallTimeouts } from './store';
+import { type AgentStore, daemonCallTimeouts } from './store';
 import type { VipOps } from './vip';
 import type { Watchdog } from './watchdog';
 import { Witnesses } from './witnesses';
@@ -52,7 +51,7 @@ export interface AgentOptions {
   table: string;
   state: LocalState;
   /** A store whose call timeouts suit `timing` (rebuilt when the timing changes). */
-  storeFor(timing: Timing | undefined): DynamoStore;
+  storeFor(timing: Timing | undefined): AgentStore;
   clock: Clock;
   log: Logger;
   env: Record<string, string | undefined>;
@@ -78,7 +77,7 @@ const FENCE_RETRY_MS = 5000;
 /** The daemon: `run()` until `shutdown()`; see the header for its loops. */
 export class Agent {
   readonly incarnation = randomBytes(4).toString('hex');
-  private store: DynamoStore;
+  private store: AgentStore;
   private config: ClusterConfig | undefined;
   private configVersion = 0;
   /** Definitions of groups seen in any version (stop scripts of a group removed while running). */
@@ -146,7 +145,7 @@ export class Agent {
       timing: () => this.timing(),
       onAck: (ack) => this.onAck(ack),
       onError: (e, hb) => this.onWriteError(e, hb),
-      // Past twice the per-call timeout a write is hung, whatever the SDK thinks.
+      // Past twice the per-call timeout a write is hung, whatever the client thinks.
       writeTimeoutMs: () => 2 * daemonCallTimeouts(this.config?.timing).requestTimeoutMs,
     });
   }
@@ -752,7 +751,7 @@ export class Agent {
 
   /**
    * One read per tick (a single BatchGetItem, eventually consistent) for both the group records
-   * and the peers' renewals: each call costs the agent about 2 ms of CPU in the SDK.
+   * and the peers' renewals: each call costs the agent CPU (signing, TLS, JSON).
    */
   private async followCluster(): Promise<void> {
     if (this.readingCluster || !this.config) return;

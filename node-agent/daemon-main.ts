@@ -16,6 +16,15 @@ import { AGENT_VERSION } from './version';
 import { createVipOps } from './vip';
 import { Watchdog } from './watchdog';
 
+/**
+ * A full garbage collection this often when node runs with --expose-gc (the unit's flags). The
+ * agent's garbage is mostly short-lived, but what outlives two young-generation collections (1 MB
+ * semi-spaces) piles up in the old generation, which V8 lets grow by about 2 MB past the live heap
+ * before collecting it: resident memory then saws between about 48 and 51 MB. A collection every
+ * 30 s keeps it near the live heap for about 12 ms of CPU each (0.04 % of a core).
+ */
+const HEAP_TRIM_MS = 30_000;
+
 /** Runs the daemon until SIGTERM/SIGINT; resolves with the exit code. */
 export async function daemonMain(argv: string[]): Promise<number> {
   const env = process.env;
@@ -90,6 +99,9 @@ export async function daemonMain(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const heapTrim = typeof gc === 'function' ? setInterval(() => gc(), HEAP_TRIM_MS) : undefined;
+  heapTrim?.unref();
   try {
     const code = await agent.run();
     // Done: a probe that still hangs (an NFS write, say) must not keep the process alive until
@@ -97,6 +109,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
     setTimeout(() => process.exit(code), 500).unref();
     return code;
   } finally {
+    clearInterval(heapTrim);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }

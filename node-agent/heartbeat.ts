@@ -1,6 +1,6 @@
 /**
  * Lease renewals and reports: one Heartbeat item per node (shared/core/model.ts), written with
- * DynamoStore.putHeartbeat to the node's own key only.
+ * the agent store's putHeartbeat (store.ts) to the node's own key only.
  *
  * - `token` = `<incarnation>/<seq>`: the incarnation is random per agent process, `seq` grows with
  *   every write, so every write changes the token that peers and reconcile watch.
@@ -50,7 +50,7 @@ export function fingerprint(p: ReportParts): string {
 
 export interface Ack {
   seq: number;
-  /** Monotonic time taken right before the write was handed to the SDK. */
+  /** Monotonic time taken right before the write was handed to the DynamoDB client. */
   sentMono: number;
   timing: Timing;
   heartbeat: Heartbeat;

@@ -2,16 +2,16 @@
  * Who this agent is: `--cluster` and `--node`, or, without `--node`, the instance id from IMDSv2
  * looked up in the state table's instance index (written by `failoverctl apply`).
  */
-import type { DynamoStore } from '../shared/state/dynamo-store';
 import { AgentError, EXIT } from './errors';
 import type { Imds } from './imds';
 import { errorText } from './log';
+import type { AgentStore } from './store';
 
 /** Cluster and node from the flags, or from the instance id; throws AgentError naming the fix. */
 export async function resolveIdentity(options: {
   cluster?: string;
   node?: string;
-  store: DynamoStore;
+  store: AgentStore;
   imds: Imds | undefined;
 }): Promise<{ cluster: string; node: string; instanceId?: string }> {
   const { cluster, node, store, imds } = options;

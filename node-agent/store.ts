@@ -1,15 +1,32 @@
 /**
- * The DynamoDB store as the agent and the guard use it: the project's DynamoStore with per-call
- * timeouts derived from the lease (shared/aws/clients.ts makes them really end the call).
+ * The state table as the agent and the guard use it: the reads and the one write they make, with
+ * per-call timeouts derived from the lease. Same items, keys, consistency, error mapping and
+ * results as the project's DynamoStore (shared/state/dynamo-store.ts), on the agent's small
+ * DynamoDB client (dynamodb.ts) instead of the AWS SDK's DynamoDB clients.
  *
  * The daemon makes one attempt per call (a renewal that failed is not worth retrying: the next
  * tick sends a fresh one, with a fresher send time) and cuts each attempt at a third of
  * `lease - fenceMargin`, at most 3 s. The fence never waits for these calls anyway (fence-timer.ts);
  * the short timeouts keep hung connections from piling up.
  */
-import { type AwsOptions, awsOptionsFromEnv } from '../shared/aws/clients';
+import { type AwsOptions, DEFAULT_AWS_OPTIONS } from '../shared/aws/clients';
+import { toDomainError } from '../shared/aws/errors';
+import type { ClusterConfig } from '../shared/config/load';
+import { NotFoundError } from '../shared/core/errors';
+import { type GroupState, type Heartbeat, initialGroupState } from '../shared/core/model';
+import type { StoredConfig } from '../shared/core/ports';
 import type { Timing } from '../shared/core/timing';
-import { DynamoStore } from '../shared/state/dynamo-store';
+import { keys } from '../shared/state/keys';
+import {
+  type AttributeValue,
+  type CallOptions,
+  DynamoDbClient,
+  type Item,
+  marshallItem,
+  toAttr,
+  unmarshallItem,
+} from './dynamodb';
+import { AGENT_VERSION } from './version';
 
 /** Per-call timeouts of the daemon: a third of lease - fenceMargin, between 250 ms and 3 s. */
 export function daemonCallTimeouts(timing: Pick<Timing, 'leaseMs' | 'fenceMarginMs'> | undefined): {
@@ -20,6 +37,20 @@ export function daemonCallTimeouts(timing: Pick<Timing, 'leaseMs' | 'fenceMargin
     ? Math.min(3000, Math.max(250, Math.floor((timing.leaseMs - timing.fenceMarginMs) / 3)))
     : 2000;
   return { requestTimeoutMs: request, connectionTimeoutMs: Math.min(1000, request) };
+}
+
+/**
+ * Region (given, else AWS_REGION / AWS_DEFAULT_REGION), endpoint (given, else AWS_ENDPOINT_URL) and
+ * AWS_PROFILE, as shared/aws/clients.ts reads them (without loading the SDK's HTTP handler).
+ */
+function awsOptionsFromEnv(env: Record<string, string | undefined>, overrides: AwsOptions): AwsOptions {
+  const options: AwsOptions = { ...overrides };
+  const region = overrides.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (region) options.region = region;
+  const endpoint = overrides.endpoint ?? env.AWS_ENDPOINT_URL;
+  if (endpoint) options.endpoint = endpoint;
+  if (env.AWS_PROFILE && !overrides.profile) options.profile = env.AWS_PROFILE;
+  return options;
 }
 
 /** AWS options of the daemon (environment, region, one attempt, lease-derived timeouts). */
@@ -50,7 +81,231 @@ export function guardAwsOptions(
   });
 }
 
-/** The project's DynamoStore with the given (short) per-call timeouts. */
-export function openStore(table: string, options: AwsOptions): DynamoStore {
-  return new DynamoStore(table, options);
+/** What the agent and the guard read and write in the state table. */
+export interface AgentStore {
+  readonly table: string;
+  getConfig(cluster: string): Promise<StoredConfig | undefined>;
+  listClusters(): Promise<string[]>;
+  findInstance(instanceId: string): Promise<{ cluster: string; node: string } | undefined>;
+  getGroup(cluster: string, group: string): Promise<GroupState | undefined>;
+  readClusterState(
+    cluster: string,
+    groups: readonly string[],
+    nodes: readonly string[],
+  ): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }>;
+  putHeartbeat(hb: Heartbeat): Promise<void>;
+}
+
+/** One client per region and endpoint in the process: its connections and credentials are shared. */
+const clients = new Map<string, DynamoDbClient>();
+function clientFor(options: AwsOptions, env: Record<string, string | undefined>): DynamoDbClient {
+  const key = `${options.region ?? ''}|${options.endpoint ?? ''}`;
+  let client = clients.get(key);
+  if (!client) {
+    client = new DynamoDbClient({
+      ...(options.region ? { region: options.region } : {}),
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      env,
+      userAgent: `failover-agent/${AGENT_VERSION}`,
+    });
+    clients.set(key, client);
+  }
+  return client;
+}
+
+/** The agent's store on the table, with the given (short) per-call timeouts and attempts. */
+export function openStore(
+  table: string,
+  options: AwsOptions,
+  env: Record<string, string | undefined> = process.env,
+): AgentStore {
+  return new TableStore(table, clientFor(options, env), {
+    maxAttempts: options.maxAttempts ?? DEFAULT_AWS_OPTIONS.maxAttempts,
+    connectionTimeoutMs: options.connectionTimeoutMs ?? DEFAULT_AWS_OPTIONS.connectionTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_AWS_OPTIONS.requestTimeoutMs,
+  });
+}
+
+/** The fields of a group record (shared/state/dynamo-store.ts keeps the same list). */
+export const GROUP_FIELDS = [
+  'group',
+  'epoch',
+  'owner',
+  'phase',
+  'phaseSince',
+  'mode',
+  'desired',
+  'mayRun',
+  'restarts',
+  'failovers',
+  'restartedAt',
+  'blocked',
+  'stopFailures',
+  'suspects',
+  'lastOwner',
+  'healthySince',
+  'finalActionTaken',
+  'lastError',
+  'monitors',
+  'kick',
+  'updatedAt',
+] as const satisfies readonly (keyof GroupState)[];
+
+/** A group item as stored, with defaults for fields a newer version may have added. */
+function toGroupState(item: Item): GroupState {
+  const base = initialGroupState(
+    { name: String(item.group), autoStart: true } as never,
+    Number(item.updatedAt ?? 0),
+  );
+  const state = { ...base } as unknown as Record<string, unknown>;
+  for (const field of GROUP_FIELDS) if (item[field] !== undefined) state[field] = item[field];
+  if (item.lock) state.lock = item.lock;
+  const s = state as unknown as GroupState;
+  s.epoch = Number(s.epoch);
+  s.kick = Number(s.kick);
+  return s;
+}
+
+const keyOf = (k: Record<string, string>): Record<string, AttributeValue> => ({
+  pk: { S: k.pk },
+  sk: { S: k.sk },
+});
+
+class TableStore implements AgentStore {
+  constructor(
+    readonly table: string,
+    private readonly client: DynamoDbClient,
+    private readonly call: CallOptions,
+  ) {}
+
+  /** Calls DynamoDB, turning its errors into domain errors that name the table and what to do. */
+  private async send<T>(action: string, input: Record<string, unknown>): Promise<T> {
+    try {
+      return await this.client.call<T>(action, input, this.call);
+    } catch (e) {
+      if ((e as { name?: string } | undefined)?.name === 'ResourceNotFoundException') {
+        throw new NotFoundError(
+          'TABLE_NOT_FOUND',
+          `state table ${this.table} does not exist in this account/region; deploy the stack, run "failoverctl init --table ${this.table}", or set --table / FAILOVER_TABLE`,
+          { cause: e },
+        );
+      }
+      throw toDomainError(e, { action: `dynamodb:${action}`, resource: `table ${this.table}` });
+    }
+  }
+
+  private async getItem(key: Record<string, string>, consistent: boolean): Promise<Item | undefined> {
+    const out = await this.send<{ Item?: Record<string, AttributeValue> }>('GetItem', {
+      TableName: this.table,
+      Key: keyOf(key),
+      ...(consistent ? { ConsistentRead: true } : {}),
+    });
+    return out.Item ? unmarshallItem(out.Item) : undefined;
+  }
+
+  /**
+   * The stored definition of a cluster, as stored (it was validated when applied; the schema would
+   * cost the agent about 7 MB of memory).
+   */
+  async getConfig(cluster: string): Promise<StoredConfig | undefined> {
+    const item = await this.getItem(keys.config(cluster), true);
+    if (!item) return undefined;
+    // A large definition is stored gzipped (`configGz`, binary) instead of as a map (`config`).
+    const gz = item.configGz;
+    const config =
+      gz instanceof Uint8Array
+        ? JSON.parse((await import('node:zlib')).gunzipSync(gz).toString('utf8'))
+        : item.config;
+    return {
+      config: config as ClusterConfig,
+      version: Number(item.version),
+      hash: String(item.hash),
+      appliedAt: Number(item.appliedAt),
+    };
+  }
+
+  async listClusters(): Promise<string[]> {
+    const items: Item[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out: {
+        Items?: Record<string, AttributeValue>[];
+        LastEvaluatedKey?: Record<string, AttributeValue>;
+      } = await this.send('Query', {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': toAttr('CLUSTERS') },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      });
+      for (const i of out.Items ?? []) items.push(unmarshallItem(i));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items.map((i) => String(i.sk));
+  }
+
+  /** Which cluster and node an instance belongs to. */
+  async findInstance(instanceId: string): Promise<{ cluster: string; node: string } | undefined> {
+    const item = await this.getItem(keys.instance(instanceId), false);
+    return item ? { cluster: String(item.cluster), node: String(item.node) } : undefined;
+  }
+
+  /** A group record, strongly consistent. */
+  async getGroup(cluster: string, group: string): Promise<GroupState | undefined> {
+    const item = await this.getItem(keys.group(cluster, group), true);
+    return item ? toGroupState(item) : undefined;
+  }
+
+  async putHeartbeat(hb: Heartbeat): Promise<void> {
+    await this.send('PutItem', {
+      TableName: this.table,
+      Item: marshallItem({ ...keys.heartbeat(hb.cluster, hb.node), ...hb }),
+    });
+  }
+
+  /**
+   * Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent:
+   * the agent only ever needs "at least this recent" (an older version delays a decision, never
+   * makes it unsafe: see shared/core/liveness.ts).
+   */
+  async readClusterState(
+    cluster: string,
+    groups: readonly string[],
+    nodes: readonly string[],
+  ): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }> {
+    const items = await this.batchGet(
+      [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
+      false,
+    );
+    const out = { groups: [] as GroupState[], heartbeats: {} as Record<string, Heartbeat> };
+    for (const item of items) {
+      if (String(item.sk).startsWith('GROUP#')) out.groups.push(toGroupState(item));
+      else if (item.sk === 'HEARTBEAT') {
+        const { pk: _, sk: __, ...hb } = item;
+        out.heartbeats[String(item.node)] = hb as unknown as Heartbeat;
+      }
+    }
+    return out;
+  }
+
+  /** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */
+  private async batchGet(all: Record<string, string>[], consistent: boolean): Promise<Item[]> {
+    const out: Item[] = [];
+    for (let i = 0; i < all.length; i += 100) {
+      type Request = Record<string, { Keys: Record<string, AttributeValue>[]; ConsistentRead?: boolean }>;
+      let request: Request | undefined = {
+        [this.table]: { Keys: all.slice(i, i + 100).map(keyOf), ConsistentRead: consistent },
+      };
+      for (let attempt = 0; request && attempt < 5; attempt++) {
+        const res: {
+          Responses?: Record<string, Record<string, AttributeValue>[]>;
+          UnprocessedKeys?: Request;
+        } = await this.send('BatchGetItem', { RequestItems: request });
+        for (const item of res.Responses?.[this.table] ?? []) out.push(unmarshallItem(item));
+        const unprocessed = res.UnprocessedKeys;
+        request = unprocessed && Object.keys(unprocessed).length > 0 ? unprocessed : undefined;
+        if (request) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+      }
+    }
+    return out;
+  }
 }

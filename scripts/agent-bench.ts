@@ -7,9 +7,19 @@
  *
  *   npm run bench:agent                         # 60 s measured after a 10 s warm-up
  *   npm run bench:agent -- --seconds 120 --monitor-interval-ms 1000
- * npm run bench:agent -- --node-flags=""      # without the unit file's V8 flags
+ *   npm run bench:agent -- --node-flags=""      # without the unit file's V8 flags
+ *   npm run bench:agent -- --tls --imds         # as on an instance: HTTPS, instance-profile credentials
  *
- * Node flags default to those of node-agent/failover-agent.service (read from its ExecStart).
+ * Node flags default to those of node-agent/failover-agent.service (read from its ExecStart). The
+ * agent gets this process's environment without NODE_EXTRA_CA_CERTS (the unit does not set it; a
+ * CA bundle loaded at start costs the process about 1.5 MB), plus what the options below set.
+ *
+ * --tls: the agent reaches DynamoDB over HTTPS, as on an instance, where the TLS context (OpenSSL,
+ * the root certificates) is part of its footprint: the front serves a throwaway self-signed
+ * certificate (made with the openssl command), which the agent trusts through NODE_EXTRA_CA_CERTS.
+ * --imds: no credentials in the environment; the SDK's credential chain runs as on an instance and
+ * ends at the instance profile, served by an IMDSv2 stand-in on loopback, which also answers the
+ * agent's Spot polls.
  *
  * moto answers every request with `Connection: close`, which would make the agent open a TCP
  * connection per call; DynamoDB keeps HTTPS connections alive. So the agent talks to a keep-alive
@@ -18,6 +28,7 @@
 import { type ChildProcess, execSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,6 +47,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '10' },
     'monitor-interval-ms': { type: 'string', default: '3000' },
     'node-flags': { type: 'string' },
+    tls: { type: 'boolean', default: false },
+    imds: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -70,10 +83,27 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-/** A keep-alive HTTP front for moto: what the agent sees is connection reuse, as with DynamoDB. */
-async function keepAliveFront(target: string): Promise<{ url: string; close: () => void }> {
+/** A throwaway self-signed certificate for 127.0.0.1 (key and certificate, PEM). */
+function selfSignedCert(dir: string): { key: string; cert: string; certFile: string } {
+  const keyFile = path.join(dir, 'front.key');
+  const certFile = path.join(dir, 'front.crt');
+  execSync(
+    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout ${keyFile} -out ${certFile}`,
+    { stdio: 'ignore' },
+  );
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
+}
+
+/**
+ * A keep-alive HTTP(S) front for moto: what the agent sees is connection reuse, as with DynamoDB.
+ * With `tls`, it serves HTTPS with that certificate.
+ */
+async function keepAliveFront(
+  target: string,
+  tls?: { key: string; cert: string },
+): Promise<{ url: string; close: () => void }> {
   const upstream = new URL(target);
-  const server = http.createServer({ keepAlive: true }, (req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const out = http.request(
       {
         host: upstream.hostname,
@@ -92,8 +122,46 @@ async function keepAliveFront(target: string): Promise<{ url: string; close: () 
     );
     out.on('error', () => res.writeHead(502).end());
     req.pipe(out);
-  });
+  };
+  const server = tls
+    ? https.createServer({ ...tls, keepAlive: true }, handler)
+    : http.createServer({ keepAlive: true }, handler);
   server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () => server.close(),
+  };
+}
+
+/** An IMDSv2 stand-in: a token, instance-profile credentials, and no Spot or rebalance notice. */
+async function imdsStandIn(): Promise<{ url: string; close: () => void }> {
+  const token = 'bench-token';
+  const server = http.createServer((req, res) => {
+    if (req.method === 'PUT' && req.url === '/latest/api/token') {
+      res.writeHead(200).end(token);
+      return;
+    }
+    if (req.headers['x-aws-ec2-metadata-token'] !== token) {
+      res.writeHead(401).end();
+      return;
+    }
+    const now = Date.now();
+    if (req.url === '/latest/meta-data/iam/security-credentials/') res.writeHead(200).end('bench-role');
+    else if (req.url === '/latest/meta-data/iam/security-credentials/bench-role') {
+      res.writeHead(200).end(
+        JSON.stringify({
+          Code: 'Success',
+          LastUpdated: new Date(now).toISOString(),
+          Type: 'AWS-HMAC',
+          AccessKeyId: 'testing',
+          SecretAccessKey: 'testing',
+          Token: 'bench-session',
+          Expiration: new Date(now + 6 * 3600_000).toISOString(),
+        }),
+      );
+    } else res.writeHead(404).end();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
@@ -110,11 +178,14 @@ async function main() {
   try {
     const emu = await startEmulator({ log: (l: string) => console.log(l) });
     cleanups.push(() => emu.stop());
-    const front = await keepAliveFront(emu.endpoint);
+    const cert = values.tls ? selfSignedCert(dir) : undefined;
+    const front = await keepAliveFront(emu.endpoint, cert);
     cleanups.push(() => front.close());
+    const imds = values.imds ? await imdsStandIn() : undefined;
+    if (imds) cleanups.push(() => imds.close());
     const bundle = await buildAgent(path.join(dir, 'failover-agent.mjs'));
     console.log(
-      `bundle: ${(bundle.bytes / 1024).toFixed(0)} KiB; node ${process.version}; flags: ${nodeFlags.join(' ') || '(none)'}`,
+      `bundle: ${(bundle.bytes / 1024).toFixed(0)} KiB; node ${process.version}; flags: ${nodeFlags.join(' ') || '(none)'}; DynamoDB over ${cert ? 'HTTPS' : 'HTTP'}; credentials from ${imds ? 'IMDS (instance profile)' : 'the environment'}`,
     );
 
     // Things to watch, on loopback.
@@ -177,6 +248,21 @@ async function main() {
       peers: {},
     });
 
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: front.url,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    delete env.NODE_EXTRA_CA_CERTS;
+    if (cert) env.NODE_EXTRA_CA_CERTS = cert.certFile;
+    if (imds) {
+      for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
+        delete env[k];
+      delete env.AWS_EC2_METADATA_DISABLED;
+      env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds.url;
+    }
     const agent = spawn(
       process.execPath,
       [
@@ -192,13 +278,7 @@ async function main() {
         path.join(dir, 'state'),
       ],
       {
-        env: {
-          ...process.env,
-          AWS_REGION: 'us-east-1',
-          AWS_ENDPOINT_URL: front.url,
-          AWS_EC2_METADATA_DISABLED: 'true',
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        },
+        env,
         cwd: process.env.AGENT_BENCH_CWD ?? process.cwd(),
         stdio: ['ignore', 'inherit', 'inherit'],
       },

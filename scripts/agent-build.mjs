@@ -47,6 +47,9 @@ export async function buildAgent(outfile = path.join(REPO, 'dist', 'failover-age
     platform: 'node',
     target: 'node20',
     format: 'esm',
+    // The SDK's packages ship CommonJS (main) and ES modules (module). Only ES modules let esbuild
+    // drop what the agent does not use (a CommonJS require keeps a whole package), so prefer them.
+    mainFields: ['module', 'main'],
     minify: true,
     sourcemap: 'linked',
     legalComments: 'none',

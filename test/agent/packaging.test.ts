@@ -3,7 +3,9 @@
  * node against moto, and install.sh lays out the files (under a prefix, systemd untouched).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM script without type declarations
@@ -71,6 +73,93 @@ describe('packaging', () => {
       expect(log).toContain('final heartbeat written: leaving');
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('the bundle takes its credentials from AWS_PROFILE: a role assumed through STS with the source profile keys', async () => {
+    const f = await createCluster({
+      timing: { heartbeatIntervalMs: 250, leaseMs: 1500 },
+      nodes: [{ name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' }],
+      groups: [],
+    });
+    // In front of moto: records who signed what (moto checks no signature).
+    const signers: { sts: boolean; keyId: string }[] = [];
+    const upstream = new URL(motoEndpoint());
+    const front = http.createServer((req, res) => {
+      const keyId = /Credential=([^/]+)\//.exec(String(req.headers.authorization))?.[1] ?? '';
+      signers.push({ sts: !req.headers['x-amz-target'], keyId });
+      const out = http.request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      out.on('error', () => res.writeHead(502).end());
+      req.pipe(out);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', () => r()));
+    const dir = tempDir('profile');
+    writeFileSync(
+      path.join(dir, 'credentials'),
+      '[base]\naws_access_key_id = AKIDBASEPROFILE\naws_secret_access_key = base-secret\n',
+    );
+    writeFileSync(
+      path.join(dir, 'config'),
+      '[profile agent]\nrole_arn = arn:aws:iam::123456789012:role/agent\nsource_profile = base\n',
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        bundle,
+        '--cluster',
+        f.cluster,
+        '--node',
+        'node1',
+        '--table',
+        f.table,
+        '--state-dir',
+        tempDir('state'),
+      ],
+      {
+        env: agentEnv(`http://127.0.0.1:${(front.address() as net.AddressInfo).port}`, {
+          AWS_ACCESS_KEY_ID: undefined,
+          AWS_SECRET_ACCESS_KEY: undefined,
+          AWS_PROFILE: 'agent',
+          AWS_CONFIG_FILE: path.join(dir, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'credentials'),
+        }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let log = '';
+    child.stderr.on('data', (c) => {
+      log += c;
+    });
+    try {
+      await waitFor(
+        `a heartbeat signed with the role's credentials\n${log}`,
+        () => heartbeat(f, 'node1'),
+        15_000,
+      );
+      const sts = signers.filter((s) => s.sts);
+      const dynamo = signers.filter((s) => !s.sts);
+      expect(sts.length).toBeGreaterThanOrEqual(1);
+      expect(sts.every((s) => s.keyId === 'AKIDBASEPROFILE')).toBe(true);
+      expect(dynamo.length).toBeGreaterThanOrEqual(1);
+      expect(dynamo.every((s) => s.keyId && s.keyId !== 'AKIDBASEPROFILE' && s.keyId !== 'testing')).toBe(
+        true,
+      );
+    } finally {
+      child.kill('SIGKILL');
+      front.closeAllConnections();
+      front.close();
     }
   });
 
