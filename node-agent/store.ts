@@ -13,9 +13,10 @@ import { type AwsOptions, DEFAULT_AWS_OPTIONS } from '../shared/aws/clients';
 import { toDomainError } from '../shared/aws/errors';
 import type { ClusterConfig } from '../shared/config/load';
 import { NotFoundError } from '../shared/core/errors';
-import { type GroupState, type Heartbeat, initialGroupState } from '../shared/core/model';
+import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { StoredConfig } from '../shared/core/ports';
 import type { Timing } from '../shared/core/timing';
+import { toGroupState } from '../shared/state/group-item';
 import { keys } from '../shared/state/keys';
 import {
   type AttributeValue,
@@ -124,46 +125,6 @@ export function openStore(
     connectionTimeoutMs: options.connectionTimeoutMs ?? DEFAULT_AWS_OPTIONS.connectionTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_AWS_OPTIONS.requestTimeoutMs,
   });
-}
-
-/** The fields of a group record (shared/state/dynamo-store.ts keeps the same list). */
-export const GROUP_FIELDS = [
-  'group',
-  'epoch',
-  'owner',
-  'phase',
-  'phaseSince',
-  'mode',
-  'desired',
-  'mayRun',
-  'restarts',
-  'failovers',
-  'restartedAt',
-  'blocked',
-  'stopFailures',
-  'suspects',
-  'lastOwner',
-  'healthySince',
-  'finalActionTaken',
-  'lastError',
-  'monitors',
-  'kick',
-  'updatedAt',
-] as const satisfies readonly (keyof GroupState)[];
-
-/** A group item as stored, with defaults for fields a newer version may have added. */
-function toGroupState(item: Item): GroupState {
-  const base = initialGroupState(
-    { name: String(item.group), autoStart: true } as never,
-    Number(item.updatedAt ?? 0),
-  );
-  const state = { ...base } as unknown as Record<string, unknown>;
-  for (const field of GROUP_FIELDS) if (item[field] !== undefined) state[field] = item[field];
-  if (item.lock) state.lock = item.lock;
-  const s = state as unknown as GroupState;
-  s.epoch = Number(s.epoch);
-  s.kick = Number(s.kick);
-  return s;
 }
 
 const keyOf = (k: Record<string, string>): Record<string, AttributeValue> => ({

@@ -30,17 +30,10 @@ import { awsErrorCode, toDomainError } from '../aws/errors';
 import { configHash } from '../config/hash';
 import type { ClusterConfig } from '../config/load';
 import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../core/errors';
-import {
-  type GroupLock,
-  type GroupState,
-  type Heartbeat,
-  initialGroupState,
-  type NodeFact,
-  type RequestKind,
-  type RequestView,
-} from '../core/model';
+import type { GroupLock, GroupState, Heartbeat, NodeFact, RequestKind, RequestView } from '../core/model';
 import type { GroupPatch } from '../core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../core/ports';
+import { GROUP_FIELDS, toGroupState } from './group-item';
 import { keys } from './keys';
 
 /** Audit events and completed requests are kept this long (DynamoDB TTL). */
@@ -77,30 +70,6 @@ function configOf(item: Record<string, unknown>): unknown {
   if (gz instanceof Uint8Array) return JSON.parse(gunzipSync(gz).toString('utf8'));
   return item.config;
 }
-
-const GROUP_FIELDS = [
-  'group',
-  'epoch',
-  'owner',
-  'phase',
-  'phaseSince',
-  'mode',
-  'desired',
-  'mayRun',
-  'restarts',
-  'failovers',
-  'restartedAt',
-  'blocked',
-  'stopFailures',
-  'suspects',
-  'lastOwner',
-  'healthySince',
-  'finalActionTaken',
-  'lastError',
-  'monitors',
-  'kick',
-  'updatedAt',
-] as const satisfies readonly (keyof GroupState)[];
 
 /** Every write of a group record is made by the lock holder at the epoch it read. */
 const GUARD_CONDITION = '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now';
@@ -778,19 +747,4 @@ export class DynamoStore implements StateStore {
     } while (start);
     return items;
   }
-}
-
-/** A group item as stored, with defaults for fields a newer version may have added. */
-function toGroupState(item: Record<string, unknown>): GroupState {
-  const base = initialGroupState(
-    { name: String(item.group), autoStart: true } as never,
-    Number(item.updatedAt ?? 0),
-  );
-  const state = { ...base } as unknown as Record<string, unknown>;
-  for (const field of GROUP_FIELDS) if (item[field] !== undefined) state[field] = item[field];
-  if (item.lock) state.lock = item.lock;
-  const s = state as unknown as GroupState;
-  s.epoch = Number(s.epoch);
-  s.kick = Number(s.kick);
-  return s;
 }
