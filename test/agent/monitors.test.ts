@@ -282,14 +282,19 @@ describe('witnesses', () => {
 
     web.status.code = 500; // HEAD must answer 200
     const cut = Date.now();
+    let lastNotIsolated = ok.seq;
     const isolated = await waitFor('isolated', async () => {
       const h = await heartbeat(f, 'node1');
+      if (h && !h.isolated) lastNotIsolated = h.seq;
       return h?.isolated ? h : undefined;
     });
     console.log(
       `isolated reported ${Date.now() - cut} ms after the last witness failed (witness round every 1 s here)`,
     );
-    expect(isolated.reason).toBe('change');
+    // The first write carrying the new state is a change (what the stream filter lets through). On
+    // a loaded machine a periodic renewal may replace it before this polling reads it: then it was
+    // a write between the last one seen not isolated and this one.
+    if (isolated.reason !== 'change') expect(isolated.seq).toBeGreaterThan(lastNotIsolated + 1);
     expect(isolated.witnesses?.every((w) => !w.ok)).toBe(true);
 
     web.status.code = 200;
