@@ -11,7 +11,13 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { SandboxTiming } from '../sandbox/network';
-import { defaultTiming, renewalAfterLostMs, TOLERATED_LOST_RENEWALS } from '../shared/config/rules';
+import {
+  defaultFenceMarginMs,
+  defaultHeartbeatRetryMs,
+  defaultTiming,
+  renewalAfterLostMs,
+  TOLERATED_LOST_RENEWALS,
+} from '../shared/config/rules';
 import { estimate, formatUsd } from '../shared/cost';
 import { runAgentFootprintBench } from './agent-footprint';
 import { runColdStartBench } from './cold-start';
@@ -101,12 +107,10 @@ function tradeoffTimings(): { label: string; timing: SandboxTiming }[] {
 
 /** Fills the margin and retry the way the definition's loader does. */
 function resolved(t: SandboxTiming): SandboxTiming {
-  const d = defaultTiming();
   return {
     ...t,
-    fenceMarginMs: t.fenceMarginMs ?? Math.max(1, Math.min(1000, Math.floor(t.leaseMs / 3))),
-    heartbeatRetryMs:
-      t.heartbeatRetryMs ?? Math.max(50, Math.min(d.heartbeatRetryMs, Math.floor(t.heartbeatIntervalMs / 2))),
+    fenceMarginMs: t.fenceMarginMs ?? defaultFenceMarginMs(t.heartbeatIntervalMs, t.leaseMs),
+    heartbeatRetryMs: t.heartbeatRetryMs ?? defaultHeartbeatRetryMs(t.heartbeatIntervalMs),
   };
 }
 

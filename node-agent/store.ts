@@ -16,7 +16,7 @@ import { NotFoundError } from '../shared/core/errors';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { StoredConfig } from '../shared/core/ports';
 import type { Timing } from '../shared/core/timing';
-import { toGroupState } from '../shared/state/group-item';
+import { toClusterState, toGroupState } from '../shared/state/group-item';
 import { keys } from '../shared/state/keys';
 import {
   type AttributeValue,
@@ -237,15 +237,7 @@ class TableStore implements AgentStore {
       [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
       false,
     );
-    const out = { groups: [] as GroupState[], heartbeats: {} as Record<string, Heartbeat> };
-    for (const item of items) {
-      if (String(item.sk).startsWith('GROUP#')) out.groups.push(toGroupState(item));
-      else if (item.sk === 'HEARTBEAT') {
-        const { pk: _, sk: __, ...hb } = item;
-        out.heartbeats[String(item.node)] = hb as unknown as Heartbeat;
-      }
-    }
-    return out;
+    return toClusterState(items);
   }
 
   /** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */

@@ -801,17 +801,10 @@ function scheduled() {
 }
 
 function spotInterruption(instanceId: string) {
-  return {
-    version: '0',
-    id: randomBytes(8).toString('hex'),
-    'detail-type': 'EC2 Spot Instance Interruption Warning',
-    source: 'aws.ec2',
-    account: '123456789012',
-    time: new Date().toISOString(),
-    region: 'us-east-1',
-    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
-    detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
-  };
+  return ec2Event('EC2 Spot Instance Interruption Warning', instanceId, {
+    'instance-id': instanceId,
+    'instance-action': 'terminate',
+  });
 }
 
 /** "HB#node1 change @1700000000123" per stream record: which write woke reconcile. */
@@ -851,15 +844,20 @@ function marshallKey(key: Record<string, string>) {
 }
 
 function stateChange(instanceId: string, state: string) {
+  return ec2Event('EC2 Instance State-change Notification', instanceId, { 'instance-id': instanceId, state });
+}
+
+/** An event of source aws.ec2 about one instance, as EventBridge delivers it. */
+function ec2Event(detailType: string, instanceId: string, detail: Record<string, string>) {
   return {
     version: '0',
     id: randomBytes(8).toString('hex'),
-    'detail-type': 'EC2 Instance State-change Notification',
+    'detail-type': detailType,
     source: 'aws.ec2',
     account: '123456789012',
     time: new Date().toISOString(),
     region: 'us-east-1',
     resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
-    detail: { 'instance-id': instanceId, state },
+    detail,
   };
 }

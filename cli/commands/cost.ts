@@ -2,8 +2,10 @@
  * `failoverctl cost`: the monthly AWS cost of N clusters x M nodes at a heartbeat interval, itemized,
  * on-demand and provisioned, from the cost model in shared/cost (pure; no AWS call, no credentials).
  */
+
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { closest } from '../../shared/core/did-you-mean';
 import { InvalidRequestError } from '../../shared/core/errors';
 import {
   applyPriceOverrides,
@@ -11,7 +13,6 @@ import {
   type CostEstimate,
   type CostInput,
   type CostLine,
-  closest,
   DEFAULT_PRICES,
   estimate,
   formatUsd,
@@ -54,7 +55,7 @@ export async function costCommand(io: Io, options: CostOptions): Promise<number>
       if (i.code === 'unrecognized_keys')
         return i.keys
           .map((k) => {
-            const s = closest(k, Object.keys(optionsSchema.shape));
+            const s = closest(k, Object.keys(optionsSchema.shape), { ignoreCase: true });
             return `unknown option "${k}"${s ? `; did you mean "${s}"?` : ''}`;
           })
           .join('; ');
@@ -159,7 +160,7 @@ function parseOptions(o: z.output<typeof optionsSchema>): {
   num('headroom', o.headroom, 'headroom', { min: 0, max: 100, integer: false, example: '0.2' });
   const capacity = o.capacity ?? 'both';
   if (!(CAPACITIES as readonly string[]).includes(capacity)) {
-    const s = closest(capacity, CAPACITIES);
+    const s = closest(capacity, CAPACITIES, { ignoreCase: true });
     problems.push(
       `--capacity "${capacity}" is not valid: use ${CAPACITIES.join(', ')}${s ? ` (did you mean "${s}"?)` : ''}`,
     );

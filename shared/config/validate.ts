@@ -4,6 +4,7 @@
  * Lambda handlers reading definitions from the state table, does not bundle the YAML parser.
  */
 import type { z } from 'zod';
+import { closest } from '../core/did-you-mean';
 import { ConfigError, type ConfigIssue } from '../core/errors';
 import { crossFieldIssues, defaultFenceMarginMs, defaultHeartbeatRetryMs } from './rules';
 import { type ClusterConfigParsed, clusterSchema } from './schema';
@@ -101,31 +102,4 @@ function collectKeys(schema: z.ZodType): string[] {
   };
   walk(schema);
   return [...keys];
-}
-
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = c.toLowerCase() === word.toLowerCase() ? 0.5 : levenshtein(word, c);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = c;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
 }

@@ -15,6 +15,8 @@
  *   third-party pages or repositories quoting AWS. Check it on the AWS page before relying on it.
  * - `unverified`: taken from the brief of this change; nothing found to confirm or contradict it.
  */
+
+import { closest } from '../core/did-you-mean';
 import { InvalidRequestError } from '../core/errors';
 
 /** How far a default price was confirmed (see the module comment). */
@@ -265,7 +267,7 @@ export function applyPriceOverrides(base: PriceSheet, input: unknown, origin = '
       continue;
     }
     if (!(PRICE_KEYS as readonly string[]).includes(key)) {
-      const suggestion = closest(key, [...PRICE_KEYS, 'region']);
+      const suggestion = closest(key, [...PRICE_KEYS, 'region'], { ignoreCase: true });
       problems.push(
         suggestion
           ? `unknown price "${key}"; did you mean "${suggestion}"?`
@@ -290,7 +292,7 @@ export function applyPriceOverrides(base: PriceSheet, input: unknown, origin = '
     const entry = value as Record<string, unknown>;
     for (const k of Object.keys(entry)) {
       if (!(OVERRIDE_KEYS as readonly string[]).includes(k)) {
-        const suggestion = closest(k, OVERRIDE_KEYS);
+        const suggestion = closest(k, OVERRIDE_KEYS, { ignoreCase: true });
         problems.push(
           `${key}.${k}: unknown key${suggestion ? `; did you mean "${suggestion}"?` : `; allowed: ${OVERRIDE_KEYS.join(', ')}`}`,
         );
@@ -327,32 +329,4 @@ export function applyPriceOverrides(base: PriceSheet, input: unknown, origin = '
 
 function overridden(origin: string): Pick<Price, 'source' | 'checked' | 'verified'> {
   return { source: origin, checked: '', verified: 'unverified' };
-}
-
-/** The candidate closest to `word` by edit distance, if it is close enough to be a typo. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = c.toLowerCase() === word.toLowerCase() ? 0.5 : levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = c;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
 }

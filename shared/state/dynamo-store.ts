@@ -33,7 +33,7 @@ import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from
 import type { GroupLock, GroupState, Heartbeat, NodeFact, RequestKind, RequestView } from '../core/model';
 import type { GroupPatch } from '../core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../core/ports';
-import { GROUP_FIELDS, toGroupState } from './group-item';
+import { GROUP_FIELDS, toClusterState, toGroupState, toHeartbeat } from './group-item';
 import { keys } from './keys';
 
 /** Audit events and completed requests are kept this long (DynamoDB TTL). */
@@ -512,10 +512,8 @@ export class DynamoStore implements StateStore {
     for (const item of await this.batchGet(
       nodes.map((n) => keys.heartbeat(cluster, n)),
       true,
-    )) {
-      const { pk: _, sk: __, ...hb } = item;
-      out[String(item.node)] = hb as unknown as Heartbeat;
-    }
+    ))
+      out[String(item.node)] = toHeartbeat(item);
     return out;
   }
 
@@ -533,15 +531,7 @@ export class DynamoStore implements StateStore {
       [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
       false,
     );
-    const out = { groups: [] as GroupState[], heartbeats: {} as Record<string, Heartbeat> };
-    for (const item of items) {
-      if (String(item.sk).startsWith('GROUP#')) out.groups.push(toGroupState(item));
-      else if (item.sk === 'HEARTBEAT') {
-        const { pk: _, sk: __, ...hb } = item;
-        out.heartbeats[String(item.node)] = hb as unknown as Heartbeat;
-      }
-    }
-    return out;
+    return toClusterState(items);
   }
 
   /** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */

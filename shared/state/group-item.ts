@@ -3,7 +3,7 @@
  * (shared/state/dynamo-store.ts) and the agent's (node-agent/store.ts). No AWS SDK here: the agent
  * bundle must not pull the SDK's DynamoDB client in through it.
  */
-import { type GroupState, initialGroupState } from '../core/model';
+import { type GroupState, type Heartbeat, initialGroupState } from '../core/model';
 
 /** The fields of a group record (the lock is kept apart: only its holder writes it). */
 export const GROUP_FIELDS = [
@@ -43,4 +43,23 @@ export function toGroupState(item: Record<string, unknown>): GroupState {
   s.epoch = Number(s.epoch);
   s.kick = Number(s.kick);
   return s;
+}
+
+/** A heartbeat item as stored: the Heartbeat without its keys. */
+export function toHeartbeat(item: Record<string, unknown>): Heartbeat {
+  const { pk: _, sk: __, ...hb } = item;
+  return hb as unknown as Heartbeat;
+}
+
+/** Group records and heartbeats read together (one BatchGetItem), split by item kind. */
+export function toClusterState(items: readonly Record<string, unknown>[]): {
+  groups: GroupState[];
+  heartbeats: Record<string, Heartbeat>;
+} {
+  const out = { groups: [] as GroupState[], heartbeats: {} as Record<string, Heartbeat> };
+  for (const item of items) {
+    if (String(item.sk).startsWith('GROUP#')) out.groups.push(toGroupState(item));
+    else if (item.sk === 'HEARTBEAT') out.heartbeats[String(item.node)] = toHeartbeat(item);
+  }
+  return out;
 }
