@@ -10,6 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { estimate, formatUsd } from '../cli/cost';
 import type { SandboxTiming } from '../sandbox/network';
 import {
   defaultFenceMarginMs,
@@ -18,7 +19,6 @@ import {
   renewalAfterLostMs,
   TOLERATED_LOST_RENEWALS,
 } from '../shared/config/rules';
-import { estimate, formatUsd } from '../shared/cost';
 import { runAgentFootprintBench } from './agent-footprint';
 import { runColdStartBench } from './cold-start';
 import { runCostBench } from './cost';

@@ -3,9 +3,8 @@
  * AWS_ENDPOINT_URL, and --table / FAILOVER_TABLE (default: failover-state).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { ConfigError } from '../shared/core/errors';
+import { ConfigError } from '../shared/base/errors';
 import type { RequestKind } from '../shared/core/model';
-import { DEFAULT_COST_INPUT } from '../shared/cost';
 import { applyCommand } from './commands/apply';
 import { costCommand } from './commands/cost';
 import { doctorCommand } from './commands/doctor';
@@ -18,6 +17,7 @@ import { requestCommand } from './commands/request';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { type GlobalFlags, type Io, processIo } from './context';
+import { DEFAULT_COST_INPUT } from './cost';
 import { describeError, EXIT, exitCodeFor } from './errors';
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

@@ -23,13 +23,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
+import { NotFoundError } from '../shared/base/errors';
 import type { ClusterConfig } from '../shared/config/load';
 import { defaultTiming } from '../shared/config/rules';
 import type { GroupConfig } from '../shared/config/schema';
-import { NotFoundError } from '../shared/core/errors';
+import { heartbeatRetryMs, type Timing } from '../shared/config/timing';
 import type { AgentGroupState, GroupState, Heartbeat } from '../shared/core/model';
 import { hasApplication, interfaceAddresses } from '../shared/core/node-side';
-import { heartbeatRetryMs, type Timing } from '../shared/core/timing';
 import type { Clock } from './clock';
 import { sleep } from './clock';
 import { AgentError, EXIT } from './errors';

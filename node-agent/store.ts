@@ -1,7 +1,7 @@
 /**
  * The state table as the agent and the guard use it: the reads and the one write they make, with
  * per-call timeouts derived from the lease. Same items, keys, consistency, error mapping and
- * results as the project's DynamoStore (shared/state/dynamo-store.ts), on the agent's small
+ * results as the project's DynamoStore (controller/state/dynamo-store.ts), on the agent's small
  * DynamoDB client (dynamodb.ts) instead of the AWS SDK's DynamoDB clients.
  *
  * The daemon makes one attempt per call (a renewal that failed is not worth retrying: the next
@@ -9,15 +9,16 @@
  * `lease - fenceMargin`, at most 3 s. The fence never waits for these calls anyway (fence-timer.ts);
  * the short timeouts keep hung connections from piling up.
  */
-import { type AwsOptions, DEFAULT_AWS_OPTIONS } from '../shared/aws/clients';
+
 import { toDomainError } from '../shared/aws/errors';
+import { type AwsOptions, DEFAULT_AWS_OPTIONS } from '../shared/aws/options';
+import { NotFoundError } from '../shared/base/errors';
 import type { ClusterConfig } from '../shared/config/load';
-import { NotFoundError } from '../shared/core/errors';
+import type { Timing } from '../shared/config/timing';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { StoredConfig } from '../shared/core/ports';
-import type { Timing } from '../shared/core/timing';
-import { toClusterState, toGroupState } from '../shared/state/group-item';
-import { keys } from '../shared/state/keys';
+import { toClusterState, toGroupState } from '../shared/table/items';
+import { keys } from '../shared/table/keys';
 import {
   type AttributeValue,
   type CallOptions,
@@ -42,7 +43,7 @@ export function daemonCallTimeouts(timing: Pick<Timing, 'leaseMs' | 'fenceMargin
 
 /**
  * Region (given, else AWS_REGION / AWS_DEFAULT_REGION), endpoint (given, else AWS_ENDPOINT_URL) and
- * AWS_PROFILE, as shared/aws/clients.ts reads them (without loading the SDK's HTTP handler).
+ * AWS_PROFILE, as controller/aws/clients.ts reads them (without loading the SDK's HTTP handler).
  */
 function awsOptionsFromEnv(env: Record<string, string | undefined>, overrides: AwsOptions): AwsOptions {
   const options: AwsOptions = { ...overrides };

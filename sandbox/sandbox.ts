@@ -43,19 +43,21 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import { build } from 'esbuild';
+import { clientConfig } from '../controller/aws/clients';
+import { addEmulatorDateCompat } from '../controller/aws/emulator-compat';
+import { systemClock } from '../controller/reconcile/clock';
+import { type ControllerDeps, handleEventBridge, handleStream } from '../controller/reconcile/entry';
+import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { DynamoStore } from '../controller/state/dynamo-store';
+// @ts-expect-error plain ESM script without type declarations
+import { buildAgent } from '../scripts/agent-build.mjs';
 // @ts-expect-error plain ESM script without type declarations
 import { startEmulator } from '../scripts/emulator.mjs';
-import { type AwsOptions, clientConfig } from '../shared/aws/clients';
-import { addEmulatorDateCompat } from '../shared/aws/emulator-compat';
+import type { AwsOptions } from '../shared/aws/options';
 import type { ClusterConfig } from '../shared/config/load';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
-import { systemClock } from '../shared/reconcile/clock';
-import { type ControllerDeps, handleEventBridge, handleStream } from '../shared/reconcile/entry';
-import { createAwsClients, createAwsCloud } from '../shared/resources';
-import { DynamoStore } from '../shared/state/dynamo-store';
-import { keys } from '../shared/state/keys';
+import { keys } from '../shared/table/keys';
 import { clearFakeIp, fakeIpAddresses, writeFakeIp } from './fake-ip';
 import {
   buildNetwork,
@@ -298,20 +300,9 @@ export class Sandbox {
     this.aws = { region: 'us-east-1', endpoint };
     this.clients = createAwsClients(this.aws);
 
-    this.say('building the agent bundle...');
-    this.agentScript = join(this.root, 'failover-agent.mjs');
-    await build({
-      entryPoints: [join(REPO, 'node-agent', 'bin.ts')],
-      outfile: this.agentScript,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      logLevel: 'error',
-      banner: {
-        js: "#!/usr/bin/env node\nimport { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-      },
-    });
+    // The agent the nodes run is the one `npm run build:agent` ships: same build, same options.
+    this.say('building the agent bundle (npm run build:agent)...');
+    this.agentScript = (await buildAgent(join(this.root, 'failover-agent.mjs'))).outfile;
     chmodSync(this.agentScript, 0o755);
 
     this.say(

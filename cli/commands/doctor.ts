@@ -4,22 +4,22 @@
  */
 import { AssociateAddressCommand, ReplaceRouteCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetHostedZoneCommand } from '@aws-sdk/client-route-53';
-import { awsErrorCode } from '../../shared/aws/errors';
-import type { ClusterConfig } from '../../shared/config/load';
-import { cidrContains } from '../../shared/core/ipv4';
-import type { DescribeCache } from '../../shared/core/ports';
-import { errorMessage } from '../../shared/reconcile/observe';
-import { createAwsClients } from '../../shared/resources';
-import { normalizeHostedZoneId } from '../../shared/resources/dns';
+import { errorMessage } from '../../controller/reconcile/observe';
+import { createAwsClients } from '../../controller/resources';
+import { normalizeHostedZoneId } from '../../controller/resources/dns';
 import {
   describeAddresses,
   describeEnis,
   describeRouteTables,
   describeVpcCidrs,
   eniFor,
-} from '../../shared/resources/ec2-describe';
-import { describeInstances, describeZones } from '../../shared/resources/instances';
-import type { DynamoStore } from '../../shared/state/dynamo-store';
+} from '../../controller/resources/ec2-describe';
+import { describeInstances, describeZones } from '../../controller/resources/instances';
+import type { DynamoStore } from '../../controller/state/dynamo-store';
+import { awsErrorCode } from '../../shared/aws/errors';
+import { cidrContains } from '../../shared/base/ipv4';
+import type { ClusterConfig } from '../../shared/config/load';
+import type { DescribeCache } from '../../shared/core/ports';
 import { loadCluster } from '../cluster';
 import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';
 import { loadDefinitionFile } from './validate';

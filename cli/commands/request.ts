@@ -2,10 +2,11 @@
  * `failoverctl move GROUP --to NODE`, `start GROUP`, `stop GROUP`, `suspend [GROUP]`, `resume [GROUP]`:
  * record a request (processed once by reconcile) and wait for its outcome, showing progress.
  */
-import { FailoverError, InvalidRequestError } from '../../shared/core/errors';
+
+import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import type { StoredRequest } from '../../controller/state/dynamo-store';
+import { FailoverError, InvalidRequestError } from '../../shared/base/errors';
 import type { RequestKind } from '../../shared/core/model';
-import { reconcileCluster } from '../../shared/reconcile/reconcile';
-import type { StoredRequest } from '../../shared/state/dynamo-store';
 import { loadCluster } from '../cluster';
 import { type GlobalFlags, type Io, openStore } from '../context';
 import { cliController, cliHolder } from '../controller';

@@ -2,9 +2,9 @@
  * Cross-field rules of the cluster definition. They run on the raw input, defensively, even when the
  * schema found problems elsewhere: the user gets every problem in one run, not one per attempt.
  */
-import type { ConfigIssue } from '../core/errors';
-import { ipv4ToInt } from '../core/ipv4';
-import { defaultHeartbeatRetryMs } from '../core/timing';
+import type { ConfigIssue } from '../base/errors';
+import { ipv4ToInt } from '../base/ipv4';
+import { defaultHeartbeatRetryMs } from './timing';
 
 type Raw = Record<string, unknown>;
 
@@ -34,7 +34,7 @@ export function defaultFenceMarginMs(_heartbeatIntervalMs: number, leaseMs: numb
   return Math.max(1, Math.min(1000, Math.floor(leaseMs / 3)));
 }
 
-export { defaultHeartbeatRetryMs } from '../core/timing';
+export { defaultHeartbeatRetryMs } from './timing';
 
 /**
  * Time from the last acknowledged renewal until the renewal after `lost` lost ones is sent: the

@@ -11,6 +11,7 @@
  *   6. online: monitors and the recovery policy (restart, failover, final action), failback
  */
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
+import { heartbeatRetryMs, type Timing } from '../config/timing';
 import {
   INSTANCE_GOING_DOWN_STATES,
   isLive,
@@ -22,7 +23,6 @@ import {
 import type { GroupObservation, GroupState, MonitorStatus, NodeObservation, RequestView } from './model';
 import { hasApplication } from './node-side';
 import type { Action, GroupPatch, Plan } from './plan';
-import { heartbeatRetryMs, type Timing } from './timing';
 
 /** Activation attempts on one node before the group stops using that node for a while. */
 export const MAX_ACTIVATION_ATTEMPTS = 2;

@@ -1,7 +1,7 @@
 /**
  * The domain model shared by the controller, the agent and the CLI. Plain data, no behaviour.
  *
- * Who writes what (one DynamoDB table, see shared/state):
+ * Who writes what (one DynamoDB table, see controller/state):
  * - GroupState: reconcile only, under the per-group lock, every write conditional on the epoch.
  * - Heartbeat: the node's own agent only.
  * - Request: failoverctl; reconcile marks it done once.

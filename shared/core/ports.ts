@@ -1,6 +1,6 @@
 /**
- * The interfaces reconcile depends on. Adapters implement them for AWS (shared/state,
- * shared/resources, shared/aws, shared/notify) and tests implement them in memory.
+ * The interfaces reconcile depends on. Adapters implement them for AWS (controller/state,
+ * controller/resources, shared/aws, controller/notify) and tests implement them in memory.
  */
 import type { ClusterConfig } from '../config/load';
 import type { NodeConfig, ResourceConfig } from '../config/schema';

@@ -5,9 +5,9 @@
  */
 import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { InvocationResult } from '../../controller/reconcile/entry';
+import { DynamoStore } from '../../controller/state/dynamo-store';
 import { parseClusterConfig } from '../../shared/config/load';
-import type { InvocationResult } from '../../shared/reconcile/entry';
-import { DynamoStore } from '../../shared/state/dynamo-store';
 import { aws, uniqueName } from './support';
 
 const table = uniqueName('handlers');

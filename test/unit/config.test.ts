@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../cli/context';
 import { main } from '../../cli/main';
+import { ConfigError } from '../../shared/base/errors';
 import { clusterJsonSchema } from '../../shared/config/json-schema';
 import {
   configHash,
@@ -12,7 +13,6 @@ import {
   validateClusterConfig,
 } from '../../shared/config/load';
 import { crossFieldIssues, defaultTiming, renewalAfterLostMs } from '../../shared/config/rules';
-import { ConfigError } from '../../shared/core/errors';
 
 const example = readFileSync(new URL('../../examples/cluster.yaml', import.meta.url), 'utf8');
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { agentPolicy, controllerPolicy } from '../../cli/iam/policies';
 import { loadClusterConfigText } from '../../shared/config/load';
-import { agentPolicy, controllerPolicy } from '../../shared/iam/policies';
 
 const loaded = loadClusterConfigText(
   readFileSync(new URL('../../examples/cluster.yaml', import.meta.url), 'utf8'),
