@@ -575,7 +575,7 @@ export class Agent {
       return;
     }
     const known = records ?? this.localRecords();
-    const nothingRuns = known !== undefined && known.every((r) => r.state === 'stopped');
+    const nothingRuns = known?.every((r) => r.state === 'stopped') ?? false;
     if (wd.mayFeed(now, nothingRuns, this.fence.lastAck)) wd.feed();
   }
 

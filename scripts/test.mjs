@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The README's test command (`npm test`): lint and format check, type check, then every test
-// project (unit, property, integration on the moto server the integration setup starts). Stops at
-// the first failing step and exits with its code.
+// The README's test command (`npm test`): lint and format check, type check, the import rules of the
+// layout, then every test project (unit, property, integration on the moto server the integration
+// setup starts, ...). Stops at the first failing step and exits with its code.
 import { spawnSync } from 'node:child_process';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const steps = [
   ['lint + format (biome)', 'npx', ['biome', 'check', '.']],
   ['type check (tsc)', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
+  ['import rules (dependency-cruiser: ARCHITECTURE.md, "Layers")', 'npm', ['run', '--silent', 'deps']],
   ['tests (vitest: unit, property, integration)', 'npx', ['vitest', 'run', ...process.argv.slice(2)]],
 ];
 for (const [name, command, args] of steps) {

@@ -5,7 +5,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -26,7 +26,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { awsErrorCode, toDomainError } from '../../shared/aws/errors';
-import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../../shared/base/errors';
+import { ConflictError, InvalidRequestError, LockBusyError } from '../../shared/base/errors';
 import { configHash } from '../../shared/config/hash';
 import type { ClusterConfig } from '../../shared/config/load';
 import type {
@@ -39,8 +39,10 @@ import type {
 } from '../../shared/core/model';
 import type { GroupPatch } from '../../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../../shared/core/ports';
-import { GROUP_FIELDS, toClusterState, toGroupState, toHeartbeat } from '../../shared/table/items';
-import { keys } from '../../shared/table/keys';
+import { tableError } from '../../shared/table/errors';
+import { GROUP_FIELDS, toGroupState, toStoredConfig } from '../../shared/table/items';
+import { CLUSTER_REGISTRY_PK, keys, type TableKey } from '../../shared/table/keys';
+import { type BatchGetRound, readHeartbeats } from '../../shared/table/reads';
 import { type AwsOptions, clientConfig } from '../aws/clients';
 
 /** Audit events and completed requests are kept this long (DynamoDB TTL). */
@@ -69,13 +71,6 @@ function configAttributes(config: ClusterConfig): { config: ClusterConfig } | { 
       'CONFIG_TOO_LARGE',
     );
   return { configGz: new Uint8Array(configGz) };
-}
-
-/** The stored definition as written by configAttributes (not yet validated). */
-function configOf(item: Record<string, unknown>): unknown {
-  const gz = item.configGz;
-  if (gz instanceof Uint8Array) return JSON.parse(gunzipSync(gz).toString('utf8'));
-  return item.config;
 }
 
 /** Every write of a group record is made by the lock holder at the epoch it read. */
@@ -163,14 +158,7 @@ export class DynamoStore implements StateStore {
     try {
       return await this.request<T>(command);
     } catch (e) {
-      if (awsErrorCode(e) === 'ResourceNotFoundException') {
-        throw new NotFoundError(
-          'TABLE_NOT_FOUND',
-          `state table ${this.table} does not exist in this account/region; deploy the stack, run "failoverctl init --table ${this.table}", or set --table / FAILOVER_TABLE`,
-          { cause: e },
-        );
-      }
-      throw toDomainError(e, { action: `dynamodb:${action}`, resource: `table ${this.table}` });
+      throw tableError(e, this.table, action);
     }
   }
 
@@ -257,16 +245,8 @@ export class DynamoStore implements StateStore {
     );
     if (!out.Item) return undefined;
     const source = `state table ${this.table}, cluster ${cluster}`;
-    const raw = configOf(out.Item);
-    const config = this.options.validateConfig
-      ? this.options.validateConfig(raw, source)
-      : (raw as ClusterConfig);
-    return {
-      config,
-      version: Number(out.Item.version),
-      hash: String(out.Item.hash),
-      appliedAt: Number(out.Item.appliedAt),
-    };
+    const validate = this.options.validateConfig;
+    return toStoredConfig(out.Item, validate ? (raw) => validate(raw, source) : undefined);
   }
 
   /**
@@ -350,7 +330,7 @@ export class DynamoStore implements StateStore {
   async listClusters(): Promise<string[]> {
     const items = await this.queryAll({
       KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': 'CLUSTERS' },
+      ExpressionAttributeValues: { ':pk': CLUSTER_REGISTRY_PK },
     });
     return items.map((i) => String(i.sk));
   }
@@ -515,56 +495,25 @@ export class DynamoStore implements StateStore {
   }
 
   async getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
-    const out: Record<string, Heartbeat> = {};
-    for (const item of await this.batchGet(
-      nodes.map((n) => keys.heartbeat(cluster, n)),
-      true,
-    ))
-      out[String(item.node)] = toHeartbeat(item);
-    return out;
+    return readHeartbeats(this.batchRound, cluster, nodes, true);
   }
 
-  /**
-   * Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent:
-   * for the agents, which only ever need "at least this recent" (an older version delays a
-   * decision, never makes it unsafe: see shared/core/liveness.ts).
-   */
-  async readClusterState(
-    cluster: string,
-    groups: readonly string[],
-    nodes: readonly string[],
-  ): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }> {
-    const items = await this.batchGet(
-      [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
-      false,
+  /** One BatchGetItem call on the table (shared/table/reads.ts does the chunking and retries). */
+  private readonly batchRound: BatchGetRound = async (batch, consistent) => {
+    const res = await this.send<{
+      Responses?: Record<string, Record<string, unknown>[]>;
+      UnprocessedKeys?: Record<string, { Keys?: TableKey[] }>;
+    }>(
+      'BatchGetItem',
+      new BatchGetCommand({
+        RequestItems: { [this.table]: { Keys: [...batch], ConsistentRead: consistent } },
+      }),
     );
-    return toClusterState(items);
-  }
-
-  /** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */
-  private async batchGet(
-    all: Record<string, string>[],
-    consistent: boolean,
-  ): Promise<Record<string, unknown>[]> {
-    const out: Record<string, unknown>[] = [];
-    for (let i = 0; i < all.length; i += 100) {
-      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined =
-        {
-          [this.table]: { Keys: all.slice(i, i + 100), ConsistentRead: consistent },
-        };
-      for (let attempt = 0; request && attempt < 5; attempt++) {
-        const res: {
-          Responses?: Record<string, Record<string, unknown>[]>;
-          UnprocessedKeys?: Record<string, unknown>;
-        } = await this.send('BatchGetItem', new BatchGetCommand({ RequestItems: request }));
-        out.push(...(res.Responses?.[this.table] ?? []));
-        const unprocessed = res.UnprocessedKeys as typeof request | undefined;
-        request = unprocessed && Object.keys(unprocessed).length > 0 ? unprocessed : undefined;
-        if (request) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-      }
-    }
-    return out;
-  }
+    return {
+      items: res.Responses?.[this.table] ?? [],
+      unprocessed: res.UnprocessedKeys?.[this.table]?.Keys ?? [],
+    };
+  };
 
   // ------------------------------------------------------------------------------------------
   // Requests

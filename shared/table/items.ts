@@ -3,7 +3,9 @@
  * (controller/state/dynamo-store.ts) and the agent's (node-agent/store.ts). No AWS SDK here: the agent
  * bundle must not pull the SDK's DynamoDB client in through it.
  */
+import type { ClusterConfig } from '../config/validate';
 import { type GroupState, type Heartbeat, initialGroupState } from '../core/model';
+import type { StoredConfig } from '../core/ports';
 
 /** The fields of a group record (the lock is kept apart: only its holder writes it). */
 export const GROUP_FIELDS = [
@@ -62,4 +64,34 @@ export function toClusterState(items: readonly Record<string, unknown>[]): {
     else if (item.sk === 'HEARTBEAT') out.heartbeats[String(item.node)] = toHeartbeat(item);
   }
   return out;
+}
+
+/**
+ * The definition held by a config item, as stored (validated when it was applied): a map
+ * (`config`), or, when large, gzipped JSON (`configGz`, binary; see the controller's store).
+ * zlib is loaded only for a gzipped one.
+ */
+export async function decodeConfig(item: Record<string, unknown>): Promise<unknown> {
+  const gz = item.configGz;
+  if (gz instanceof Uint8Array) {
+    const { gunzipSync } = await import('node:zlib');
+    return JSON.parse(gunzipSync(gz).toString('utf8'));
+  }
+  return item.config;
+}
+
+/**
+ * A config item as the StoredConfig both stores return; `parse` checks the definition again (the
+ * controller and failoverctl pass the schema's parser), the agent takes it as stored.
+ */
+export async function toStoredConfig(
+  item: Record<string, unknown>,
+  parse: (raw: unknown) => ClusterConfig = (raw) => raw as ClusterConfig,
+): Promise<StoredConfig> {
+  return {
+    config: parse(await decodeConfig(item)),
+    version: Number(item.version),
+    hash: String(item.hash),
+    appliedAt: Number(item.appliedAt),
+  };
 }

@@ -20,6 +20,15 @@
 /** Default table name when neither `--table` nor FAILOVER_TABLE is given. */
 export const DEFAULT_TABLE = 'failover-state';
 
+/** The key of an item: partition key and sort key. */
+export interface TableKey {
+  pk: string;
+  sk: string;
+}
+
+/** Partition of the cluster registry: one item per applied cluster (sort key: its name). */
+export const CLUSTER_REGISTRY_PK = 'CLUSTERS';
+
 export const keys = {
   config: (cluster: string) => ({ pk: `CLUSTER#${cluster}`, sk: 'CONFIG' }),
   configVersion: (cluster: string, version: number) => ({
@@ -33,7 +42,7 @@ export const keys = {
     sk: `FACT#${node}#${kind}`,
   }),
   heartbeat: (cluster: string, node: string) => ({ pk: heartbeatPk(cluster, node), sk: 'HEARTBEAT' }),
-  cluster: (cluster: string) => ({ pk: 'CLUSTERS', sk: cluster }),
+  cluster: (cluster: string) => ({ pk: CLUSTER_REGISTRY_PK, sk: cluster }),
   instance: (instanceId: string) => ({ pk: `INSTANCE#${instanceId}`, sk: 'INSTANCE' }),
   auditPk: (cluster: string) => `AUDIT#${cluster}`,
   clusterPk: (cluster: string) => `CLUSTER#${cluster}`,
