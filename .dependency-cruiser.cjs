@@ -5,7 +5,7 @@
  *   shared/base      nothing (node: only)               errors, IPv4, did-you-mean
  *   shared/config    base                               the definition, the kinds table, timing
  *   shared/core      base, config                       the pure domain: decide, liveness, model
- *   shared/table     base, config, core                 the state table without the SDK
+ *   shared/table     base, config, core, aws            the state table without the SDK
  *   shared/aws       base                               AWS options and error mapping, no SDK
  *   controller/      shared                             what the Lambda functions ship
  *   functions/       controller, shared                 the Lambda handlers
@@ -47,7 +47,7 @@ module.exports = {
     only(
       'table-is-shared',
       'shared/table',
-      ['shared/base', 'shared/config', 'shared/core'],
+      ['shared/base', 'shared/config', 'shared/core', 'shared/aws'],
       'The table mapping is shared by the controller and the agent: no adapter, no SDK.',
     ),
     only(

@@ -24,12 +24,13 @@
 import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { NotFoundError } from '../shared/base/errors';
+import { monitorKind } from '../shared/config/kinds';
 import type { ClusterConfig } from '../shared/config/load';
 import { defaultTiming } from '../shared/config/rules';
 import type { GroupConfig } from '../shared/config/schema';
 import { heartbeatRetryMs, type Timing } from '../shared/config/timing';
 import type { AgentGroupState, GroupState, Heartbeat } from '../shared/core/model';
-import { hasApplication, interfaceAddresses } from '../shared/core/node-side';
+import { groupStopBudgetMs, hasApplication, interfaceAddresses } from '../shared/core/node-side';
 import type { Clock } from './clock';
 import { sleep } from './clock';
 import { AgentError, EXIT } from './errors';
@@ -85,6 +86,8 @@ const FENCE_RETRY_MS = 5000;
 const ACTIVATION_RETRY_MS = 5000;
 /** A transition seen by the agent makes it read the cluster every retry interval for this many leases. */
 const FAST_FOLLOW_LEASES = 2;
+/** A non-urgent stop waits for a start or stop in progress this long beyond the group's stop budget. */
+const STOP_LOCK_SLACK_MS = 10_000;
 
 /** The daemon: `run()` until `shutdown()`; see the header for its loops. */
 export class Agent {
@@ -646,9 +649,7 @@ export class Agent {
    * self-fence may take up to the sum of the stop timeouts of the groups it may run.
    */
   private fenceReport(): NonNullable<Heartbeat['fence']> {
-    const maxStopMs = this.myGroups()
-      .flatMap((g) => g.resources)
-      .reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+    const maxStopMs = this.myGroups().reduce((sum, g) => sum + groupStopBudgetMs(g), 0);
     const wd = this.o.watchdog;
     return { maxStopMs, ...(wd?.armed ? { watchdogMs: wd.timeoutMs } : {}) };
   }
@@ -1000,7 +1001,12 @@ export class Agent {
     for (const group of this.myGroups()) {
       for (const m of group.monitors) {
         if (!isAgentMonitor(m)) continue;
-        const key = JSON.stringify([group.name, m, m.type === 'vip' ? group.resources : null]);
+        // A monitor that judges the group's addresses restarts when they change.
+        const key = JSON.stringify([
+          group.name,
+          m,
+          monitorKind(m.type)?.needsAddress ? group.resources : null,
+        ]);
         wanted.set(m.name, {
           key,
           make: () =>
@@ -1053,10 +1059,9 @@ export class Agent {
     if (!this.leaving) this.witnesses.start();
   }
 
-  /** How long a non-urgent stop may wait for a guard holding the lock: the group's exec timeouts. */
+  /** How long a non-urgent stop may wait for a guard holding the lock: the group's stop budget. */
   private longestStopMs(group: string): number {
     const def = this.definition(group);
-    const execs = (def?.resources ?? []).filter((r) => r.type === 'exec');
-    return 10_000 + execs.reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+    return STOP_LOCK_SLACK_MS + (def ? groupStopBudgetMs(def) : 0);
   }
 }

@@ -9,6 +9,12 @@
  *   (`dynamodb:LeadingKeys` = NODE#<cluster>#<node>, and only from its own instance through
  *   `ec2:SourceInstanceARN`), and read the cluster's config, groups and peers.
  */
+import {
+  type Grant,
+  type GrantContext,
+  resourceGrants,
+  resourceReadActions,
+} from '../../shared/config/kinds';
 import type { ClusterConfig } from '../../shared/config/load';
 import { heartbeatPk, keys } from '../../shared/table/keys';
 
@@ -76,125 +82,46 @@ export function controllerPolicy(configs: readonly ClusterConfig[], ctx: PolicyC
     ],
     Resource: tableArns.map((t) => `${t}/stream/*`),
   });
+  const resources = configs.flatMap((c) => c.groups.flatMap((g) => g.resources));
   statements.push({
     Sid: 'Describe',
     Effect: 'Allow',
     // Describe calls do not support resource-level permissions.
-    Action: [
-      'ec2:DescribeAddresses',
+    Action: uniq([
       'ec2:DescribeAvailabilityZones',
       'ec2:DescribeInstanceStatus',
       'ec2:DescribeInstances',
-      'ec2:DescribeNetworkInterfaces',
-      'ec2:DescribeRouteTables',
-      'ec2:DescribeVpcs',
-      'ssm:GetCommandInvocation',
-    ],
+      ...resourceReadActions(resources),
+    ]),
     Resource: '*',
   });
 
-  const routeTables: string[] = [];
-  const vpcs: string[] = [];
-  const eips: string[] = [];
-  const enis: string[] = [];
-  const zones = new Map<string, Set<string>>();
-  const documents = new Set<string>();
-  const instances: string[] = [];
+  // What each resource needs, from the kinds table (shared/config/kinds.ts), merged by Sid.
+  const grants = new Map<string, Grant>();
   const fenced: string[] = [];
   for (const c of configs) {
+    const grantContext = (members: GrantContext['members']): GrantContext => ({
+      arn: (service, resource, account) => arn(ctx, service, c.region, resource, account),
+      partition: ctx.partition ?? 'aws',
+      members,
+    });
     for (const g of c.groups) {
       const members = c.nodes.filter((n) => g.nodes.includes(n.name));
       const canStop =
         g.fencing === 'stop-instance' || g.monitors.some((m) => m.recovery.finalAction === 'stop-node');
-      for (const n of members) {
-        instances.push(arn(ctx, 'ec2', c.region, `instance/${n.instanceId}`));
-        if (canStop) fenced.push(arn(ctx, 'ec2', c.region, `instance/${n.instanceId}`));
-      }
+      if (canStop) fenced.push(...members.map((n) => arn(ctx, 'ec2', c.region, `instance/${n.instanceId}`)));
       for (const r of g.resources) {
-        if (r.type === 'vip') {
-          if (r.routeTableIds?.length)
-            routeTables.push(...r.routeTableIds.map((t) => arn(ctx, 'ec2', c.region, `route-table/${t}`)));
-          vpcs.push(arn(ctx, 'ec2', c.region, `vpc/${r.vpcId}`));
-        } else if (r.type === 'eip') {
-          eips.push(arn(ctx, 'ec2', c.region, `elastic-ip/${r.allocationId}`));
-          for (const n of members) {
-            const eni = r.eni?.[n.name] ?? n.eni;
-            if (eni) enis.push(arn(ctx, 'ec2', c.region, `network-interface/${eni}`));
-          }
-        } else if (r.type === 'dns') {
-          const zone = r.hostedZoneId.replace(/^\/hostedzone\//, '');
-          const names = zones.get(zone) ?? new Set<string>();
-          names.add(r.recordName.replace(/\.$/, ''));
-          zones.set(zone, names);
-        } else if (r.type === 'exec') {
-          documents.add(
-            r.document.startsWith('AWS-')
-              ? arn(ctx, 'ssm', c.region, `document/${r.document}`, '')
-              : arn(ctx, 'ssm', c.region, `document/${r.document}`),
-          );
-        }
+        for (const grant of resourceGrants(r, grantContext(members))) mergeGrant(grants, grant);
       }
     }
   }
-  if (vpcs.length > 0) {
+  for (const grant of grants.values()) {
     statements.push({
-      Sid: 'VipRoutesInVpc',
+      Sid: grant.sid,
       Effect: 'Allow',
-      Action: ['ec2:CreateRoute', 'ec2:ReplaceRoute'],
-      Resource: configs
-        .map((c) => arn(ctx, 'ec2', c.region, 'route-table/*'))
-        .filter((v, i, a) => a.indexOf(v) === i),
-      Condition: { StringEquals: { 'ec2:Vpc': uniq(vpcs) } },
-    });
-  }
-  if (routeTables.length > 0) {
-    statements.push({
-      Sid: 'VipListedRouteTables',
-      Effect: 'Allow',
-      Action: ['ec2:CreateRoute', 'ec2:ReplaceRoute'],
-      Resource: uniq(routeTables),
-    });
-  }
-  if (eips.length > 0) {
-    statements.push({
-      Sid: 'ElasticIps',
-      Effect: 'Allow',
-      Action: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'],
-      Resource: uniq([...eips, ...enis]),
-    });
-  }
-  if (zones.size > 0) {
-    for (const [zone, names] of [...zones].sort()) {
-      statements.push({
-        Sid: `Dns${zone.replace(/[^A-Za-z0-9]/g, '')}`,
-        Effect: 'Allow',
-        Action: ['route53:ChangeResourceRecordSets'],
-        Resource: `arn:${ctx.partition ?? 'aws'}:route53:::hostedzone/${zone}`,
-        Condition: {
-          'ForAllValues:StringEquals': {
-            'route53:ChangeResourceRecordSetsNormalizedRecordNames': uniq(names),
-            'route53:ChangeResourceRecordSetsRecordTypes': ['A'],
-            'route53:ChangeResourceRecordSetsActions': ['DELETE', 'UPSERT'],
-          },
-        },
-      });
-    }
-    statements.push({
-      Sid: 'DnsRead',
-      Effect: 'Allow',
-      Action: ['route53:GetChange', 'route53:ListResourceRecordSets'],
-      Resource: [
-        ...uniq([...zones.keys()].map((z) => `arn:${ctx.partition ?? 'aws'}:route53:::hostedzone/${z}`)),
-        `arn:${ctx.partition ?? 'aws'}:route53:::change/*`,
-      ],
-    });
-  }
-  if (documents.size > 0) {
-    statements.push({
-      Sid: 'RunCommand',
-      Effect: 'Allow',
-      Action: ['ssm:SendCommand'],
-      Resource: uniq([...documents, ...instances]),
+      Action: uniq(grant.actions),
+      Resource: uniq(grant.resources),
+      ...(grant.condition ? { Condition: grant.condition } : {}),
     });
   }
   if (fenced.length > 0) {
@@ -218,6 +145,24 @@ export function controllerPolicy(configs: readonly ClusterConfig[], ctx: PolicyC
   if (ctx.topicArn)
     statements.push({ Sid: 'Alerts', Effect: 'Allow', Action: ['sns:Publish'], Resource: ctx.topicArn });
   return { Version: '2012-10-17', Statement: statements };
+}
+
+/** Adds a grant to the ones of the same Sid: actions, resources and condition values united. */
+function mergeGrant(grants: Map<string, Grant>, grant: Grant): void {
+  const had = grants.get(grant.sid);
+  if (!had) {
+    grants.set(grant.sid, structuredClone(grant));
+    return;
+  }
+  had.actions = uniq([...had.actions, ...grant.actions]);
+  had.resources = uniq([...had.resources, ...grant.resources]);
+  for (const [operator, keys] of Object.entries(grant.condition ?? {})) {
+    const into = had.condition ?? {};
+    const op = into[operator] ?? {};
+    for (const [key, values] of Object.entries(keys)) op[key] = uniq([...(op[key] ?? []), ...values]);
+    into[operator] = op;
+    had.condition = into;
+  }
 }
 
 export function agentPolicy(config: ClusterConfig, ctx: PolicyContext): PolicyDocument {

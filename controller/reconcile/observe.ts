@@ -7,6 +7,7 @@
  */
 
 import { FailoverError } from '../../shared/base/errors';
+import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
 import type {
   CheckResult,
@@ -18,6 +19,7 @@ import type {
   NodeObservation,
   RequestView,
 } from '../../shared/core/model';
+import { nodeStopBudgets } from '../../shared/core/node-side';
 import type { Cloud, DescribeCache, StateStore, StoredConfig } from '../../shared/core/ports';
 import { memo } from '../resources/describe-cache';
 
@@ -113,6 +115,13 @@ export class ReconcileSnapshot {
     });
   }
 
+  /** Per node, the longest its self-fence may take by the definition (computed once per reconcile). */
+  stopBudgets(): Map<string, number> {
+    this.budgets ??= nodeStopBudgets(this.stored.config);
+    return this.budgets;
+  }
+  private budgets: Map<string, number> | undefined;
+
   zones(): Promise<{ states: Record<string, string>; error?: string }> {
     const zones = [...new Set(this.stored.config.nodes.map((n) => n.az))];
     return this.memo('zones', async () => {
@@ -141,7 +150,11 @@ export async function observeGroup(
   ]);
   const nodes: Record<string, NodeObservation> = {};
   for (const n of config.nodes) {
-    const obs: NodeObservation = { config: n, facts: facts[n.name] ?? [] };
+    const obs: NodeObservation = {
+      config: n,
+      stopBudgetMs: snapshot.stopBudgets().get(n.name) ?? 0,
+      facts: facts[n.name] ?? [],
+    };
     const hb = heartbeats[n.name];
     if (hb) obs.heartbeat = hb;
     const instance = instances.views[n.instanceId];
@@ -156,28 +169,26 @@ export async function observeGroup(
   const owner = state.owner !== null ? config.nodes.find((n) => n.name === state.owner) : undefined;
   if (owner && state.phase === 'Online' && state.mode === 'auto') {
     await Promise.all(
-      group.resources
-        .filter((r) => r.type === 'vip' || r.type === 'eip' || r.type === 'dns')
-        .map(async (resource) => {
-          try {
-            checks[resource.name] = await deps.cloud.resources[resource.type].check({
-              cache: snapshot.cache,
-              shared: snapshot.shared,
-              cluster: config.cluster,
-              group: group.name,
-              resource,
-              node: owner,
-              config,
-              signal,
-            });
-          } catch (e) {
-            checks[resource.name] = {
-              status: 'error',
-              detail: errorMessage(e),
-              ...(e instanceof FailoverError ? { code: e.code } : {}),
-            };
-          }
-        }),
+      group.resources.filter(isEntryPoint).map(async (resource) => {
+        try {
+          checks[resource.name] = await deps.cloud.resources[resource.type].check({
+            cache: snapshot.cache,
+            shared: snapshot.shared,
+            cluster: config.cluster,
+            group: group.name,
+            resource,
+            node: owner,
+            config,
+            signal,
+          });
+        } catch (e) {
+          checks[resource.name] = {
+            status: 'error',
+            detail: errorMessage(e),
+            ...(e instanceof FailoverError ? { code: e.code } : {}),
+          };
+        }
+      }),
     );
   }
 

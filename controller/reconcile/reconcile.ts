@@ -27,6 +27,7 @@ import {
   LockBusyError,
   NotFoundError,
 } from '../../shared/base/errors';
+import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
 import { decide, patchForFailedAction } from '../../shared/core/decide';
 import { type GroupState, initialGroupState } from '../../shared/core/model';
@@ -351,13 +352,11 @@ async function reconcileGroup(
   return outcome;
 }
 
-const ENTRY_POINT_TYPES: ReadonlySet<string> = new Set(['vip', 'eip', 'dns']);
-
 /** An `activate` of a vip, eip or dns resource (independent of each other, unlike exec). */
 function isEntryPointActivation(action: Action | undefined, group: GroupConfig): boolean {
   if (action?.type !== 'activate') return false;
-  const type = group.resources.find((r) => r.name === action.resource)?.type;
-  return type !== undefined && ENTRY_POINT_TYPES.has(type);
+  const resource = group.resources.find((r) => r.name === action.resource);
+  return resource !== undefined && isEntryPoint(resource);
 }
 
 /** Applies one plan in order. Stops at the first failure, after recording it on the group. */

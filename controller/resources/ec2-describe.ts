@@ -55,8 +55,7 @@ export const routeTablesKey = (vpcId: string) => `ec2:DescribeRouteTables:${vpcI
 export function clusterEnis(config: ClusterConfig, extra: readonly string[] = []): string[] {
   const ids: (string | undefined)[] = [...extra, ...config.nodes.map((n) => n.eni)];
   for (const g of config.groups)
-    for (const r of g.resources)
-      if (r.type === 'vip' || r.type === 'eip') ids.push(...Object.values(r.eni ?? {}));
+    for (const r of g.resources) if ('eni' in r && r.eni) ids.push(...Object.values(r.eni));
   return sortedUnique(ids);
 }
 

@@ -3,7 +3,7 @@
  * schema found problems elsewhere: the user gets every problem in one run, not one per attempt.
  */
 import type { ConfigIssue } from '../base/errors';
-import { ipv4ToInt } from '../base/ipv4';
+import { type CheckContext, monitorKind, RESOURCE_KINDS, resourceKind } from './kinds';
 import { defaultHeartbeatRetryMs } from './timing';
 
 type Raw = Record<string, unknown>;
@@ -61,6 +61,13 @@ export function defaultTiming(): {
     fenceMarginMs: defaultFenceMarginMs(heartbeatIntervalMs, leaseMs),
     heartbeatRetryMs: defaultHeartbeatRetryMs(heartbeatIntervalMs),
   };
+}
+
+/** The resource types that put an address on the owner's interface, for messages ("vip or ..."). */
+function addressTypes(): string {
+  return RESOURCE_KINDS.filter((k) => resourceKind(k.type)?.onNode === 'address')
+    .map((k) => k.type)
+    .join(' or ');
 }
 
 export function crossFieldIssues(input: unknown): ConfigIssue[] {
@@ -134,8 +141,8 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
   const groupNames = new Map<string, number>();
   const resourceNames = new Map<string, string>();
   const monitorNames = new Map<string, string>();
-  const vips = new Map<string, string>();
-  const allocations = new Map<string, string>();
+  /** Values no two resources may share, per kind and field (the VIP's ip, the EIP's allocation). */
+  const uniques = new Map<string, string>();
   list(input.groups).forEach((group, g) => {
     if (!isObject(group)) return;
     const gp = `groups[${g}]`;
@@ -164,10 +171,17 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
       } else members.push(name);
     });
 
-    const resources = list(group.resources);
     const groupResources = new Map<string, string>();
-    let hasVip = false;
-    resources.forEach((res, r) => {
+    const ctx = (path: string): CheckContext => ({
+      path,
+      group: gname ?? String(g),
+      members,
+      nodes: nodeByName,
+      nodeList: list(input.nodes),
+      groupResources,
+      add,
+    });
+    list(group.resources).forEach((res, r) => {
       if (!isObject(res)) return;
       const rp = `${gp}.resources[${r}]`;
       const rname = str(res.name);
@@ -182,8 +196,9 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
         else resourceNames.set(rname, rp);
         if (type) groupResources.set(rname, type);
       }
-      if (type === 'vip') hasVip = true;
-      if (type === 'vip' || type === 'eip') {
+      const kind = type ? resourceKind(type) : undefined;
+      if (!kind) return; // the schema names the known types
+      if (kind.needsEni) {
         const perNode = isObject(res.eni) ? res.eni : {};
         for (const member of members) {
           if (str(perNode[member]) === undefined && str(nodeByName.get(member)?.eni) === undefined) {
@@ -193,65 +208,27 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
             );
           }
         }
-        for (const key of ['eni', 'privateIp'] as const) {
-          if (!isObject(res[key])) continue;
-          for (const n of Object.keys(res[key])) {
-            if (!members.includes(n))
-              add(
-                `${rp}.${key}.${n}`,
-                `"${n}" is not a node of group ${gname ?? g}; use one of: ${members.join(', ')}`,
-              );
-          }
-        }
       }
-      if (type === 'vip') {
-        const ip = str(res.ip);
-        if (ip) {
-          const other = vips.get(ip);
-          if (other)
-            add(`${rp}.ip`, `VIP ${ip} is already used by ${other}; each VIP belongs to one resource`);
-          else vips.set(ip, rp);
-          const n = ipv4ToInt(ip);
-          if (
-            n !== undefined &&
-            (n >>> 24 === 0 || n >>> 24 === 127 || n >>> 28 === 14 || n >>> 28 === 15 || n >>> 16 === 0xa9fe)
-          ) {
+      for (const key of kind.perNodeFields ?? []) {
+        if (!isObject(res[key])) continue;
+        for (const n of Object.keys(res[key])) {
+          if (!members.includes(n))
             add(
-              `${rp}.ip`,
-              `VIP ${ip} is a reserved address (0/8, loopback, link-local or multicast); choose an unused private address outside the VPC CIDR, e.g. 172.16.0.10`,
+              `${rp}.${key}.${n}`,
+              `"${n}" is not a node of group ${gname ?? g}; use one of: ${members.join(', ')}`,
             );
-          }
-          list(input.nodes).forEach((node, i) => {
-            if (isObject(node) && str(node.privateIp) === ip)
-              add(
-                `${rp}.ip`,
-                `VIP ${ip} is the privateIp of nodes[${i}]; choose an address outside the VPC CIDR`,
-              );
-          });
         }
       }
-      if (type === 'eip') {
-        const alloc = str(res.allocationId);
-        if (alloc) {
-          const other = allocations.get(alloc);
-          if (other)
-            add(
-              `${rp}.allocationId`,
-              `allocation ${alloc} is already used by ${other}; an Elastic IP can serve only one resource`,
-            );
-          else allocations.set(alloc, rp);
-        }
+      const unique = kind.unique;
+      const value = unique ? str(res[unique.field]) : undefined;
+      if (unique && value !== undefined) {
+        const seenKey = `${type}.${unique.field}=${value}`;
+        const other = uniques.get(seenKey);
+        if (other)
+          add(`${rp}.${unique.field}`, `${unique.what} ${value} is already used by ${other}; ${unique.hint}`);
+        else uniques.set(seenKey, rp);
       }
-      if (type === 'dns' && res.ip === undefined) {
-        for (const member of members) {
-          if (str(nodeByName.get(member)?.privateIp) === undefined) {
-            add(
-              `${rp}`,
-              `dns resource "${rname ?? '?'}" publishes the active node's privateIp, but node "${member}" has none: set privateIp on that node, or ip: <address> on this resource`,
-            );
-          }
-        }
-      }
+      kind.check?.(res, ctx(rp));
     });
 
     list(group.monitors).forEach((mon, m) => {
@@ -275,27 +252,16 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
           `resource "${target}" is not a resource of group ${gname ?? g}; use one of: ${[...groupResources.keys()].join(', ') || '(none defined)'}`,
         );
       }
-      if (type === 'resource') {
-        if (target === undefined)
-          add(
-            `${mp}.resource`,
-            'a monitor of type resource must name the vip, eip or dns resource whose check it configures',
-          );
-        else if (groupResources.has(target) && !['vip', 'eip', 'dns'].includes(groupResources.get(target)!)) {
-          add(
-            `${mp}.resource`,
-            `resource "${target}" is of type ${groupResources.get(target)}; a monitor of type resource configures the check of a vip, eip or dns resource`,
-          );
-        }
-      }
-      if (type === 'vip' && !hasVip)
+      const kind = type ? monitorKind(type) : undefined;
+      if (
+        kind?.needsAddress &&
+        ![...groupResources.values()].some((t) => resourceKind(t)?.onNode === 'address')
+      )
         add(
           `${mp}.type`,
-          `monitor type vip needs a vip resource in group ${gname ?? g}; add one or remove this monitor`,
+          `monitor type ${type} needs a ${addressTypes()} resource in group ${gname ?? g} (an address on the owner's interface to check); add one or remove this monitor`,
         );
-      if (type === 'pid' && mon.pidFile === undefined && mon.processName === undefined) {
-        add(mp, 'a pid monitor needs pidFile: /run/app.pid or processName: <name>');
-      }
+      kind?.check?.(mon, ctx(mp));
       const interval = num(mon.intervalMs) ?? 3000;
       const timeout = num(mon.timeoutMs);
       if (timeout !== undefined && timeout >= interval) {

@@ -10,6 +10,7 @@
  *   5. starting: record the owner in `mayRun`, then activate resources in order
  *   6. online: monitors and the recovery policy (restart, failover, final action), failback
  */
+import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../config/kinds';
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
 import { heartbeatRetryMs, type Timing } from '../config/timing';
 import {
@@ -34,8 +35,6 @@ export const DEFAULT_ENTRY_POINT_POLICY: RecoveryPolicy = { restarts: 3, failove
 export const AGENT_REPORT_POLICY: RecoveryPolicy = { restarts: 1, failovers: 1, finalAction: 'none' };
 /** Facts from events (Spot, rebalance, Health) count for this long. */
 export const FACT_TTL_MS = 15 * 60_000;
-
-const ENTRY_POINTS = new Set(['vip', 'eip', 'dns']);
 
 interface Ctx {
   obs: GroupObservation;
@@ -184,26 +183,9 @@ function softReasons(ctx: Ctx, name: string, asOwner: boolean): string[] {
   return out;
 }
 
-/**
- * Per node, the sum of its groups' stop timeouts, computed once per definition object: every group
- * of a reconcile shares one, and summing over all groups for each of them made decide() quadratic
- * in the number of groups (seconds of CPU at 1,000 groups). A definition is never mutated.
- */
-const stopTimeouts = new WeakMap<GroupObservation['config'], Map<string, number>>();
-
-/** The longest self-fence of a node whose heartbeat does not say: its groups' stop timeouts. */
+/** The longest self-fence of a node whose heartbeat does not say: its groups' stop budgets. */
 function fallbackStopMs(ctx: Ctx, node: string): number {
-  const config = ctx.obs.config;
-  let perNode = stopTimeouts.get(config);
-  if (!perNode) {
-    perNode = new Map();
-    for (const g of config.groups) {
-      const ms = g.resources.reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
-      for (const n of new Set(g.nodes)) perNode.set(n, (perNode.get(n) ?? 0) + ms);
-    }
-    stopTimeouts.set(config, perNode);
-  }
-  return perNode.get(node) ?? 0;
+  return ctx.obs.nodes[node]?.stopBudgetMs ?? 0;
 }
 
 function freshFacts(ctx: Ctx, n: NodeObservation) {
@@ -439,7 +421,7 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
   const suspects = { ...state.suspects };
   let suspectsChanged = false;
   let requeueAfterMs: number | undefined;
-  const execs = group.resources.filter((r) => r.type === 'exec').reverse();
+  const execs = group.resources.filter(isApplication).reverse();
 
   for (const node of others) {
     const evidence = stopEvidence(node, group.name, state, ctx.obs.nodes, now, timing, {
@@ -582,7 +564,7 @@ function settleOffline(ctx: Ctx, why: string): Action[] {
   const actions: Action[] = [];
   if (last !== null) {
     for (const r of [...group.resources].reverse()) {
-      if (ENTRY_POINTS.has(r.type))
+      if (isEntryPoint(r))
         actions.push({ type: 'deactivate', node: last, resource: r.name, why: `take ${r.name} off ${last}` });
     }
   }
@@ -729,7 +711,7 @@ function superviseOnline(ctx: Ctx, owner: string): { actions: Action[]; requeueA
       why: `restart ${restarts + 1}/${first.policy.restarts} for ${first.key}`,
     });
     for (const r of [...first.restart].reverse()) {
-      if (r.type === 'exec')
+      if (isApplication(r))
         actions.push({
           type: 'deactivate',
           node: owner,
@@ -795,7 +777,7 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
 
   // Entry points, checked by reconcile.
   for (const r of group.resources) {
-    if (!ENTRY_POINTS.has(r.type)) continue;
+    if (!isEntryPoint(r)) continue;
     const check = obs.checks[r.name];
     if (!check) continue;
     const m = group.monitors.find((x) => x.type === 'resource' && x.resource === r.name) as
@@ -891,19 +873,7 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
 }
 
 function agentMonitors(group: GroupConfig) {
-  return group.monitors.filter(
-    (
-      m,
-    ): m is Extract<
-      MonitorConfig,
-      { type: 'pid' | 'disk' | 'ip' | 'http' | 'tcp' | 'command' | 'dns' | 'vip' }
-    > => ['pid', 'disk', 'ip', 'http', 'tcp', 'command', 'dns', 'vip'].includes(m.type),
-  );
-}
-
-/** Monitors tied to a resource watch only where the group runs unless told otherwise. */
-export function monitorTiming(m: MonitorConfig): 'always' | 'active' {
-  return m.timing ?? (m.resource !== undefined || m.type === 'vip' ? 'active' : 'always');
+  return group.monitors.filter(isAgentMonitor);
 }
 
 function detailOf(detail: string | undefined): string {

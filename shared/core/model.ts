@@ -160,6 +160,11 @@ export interface RequestView {
 
 export interface NodeObservation {
   config: NodeConfig;
+  /**
+   * The longest the node's self-fence may take by the definition (the stop budgets of the groups it
+   * may run): what its silence must cover when its heartbeat does not say (older agents).
+   */
+  stopBudgetMs: number;
   heartbeat?: Heartbeat;
   /** undefined: unknown (the describe call failed or was not made). */
   instance?: InstanceView;

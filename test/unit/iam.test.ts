@@ -33,7 +33,7 @@ describe('least-privilege IAM policies', () => {
     ]);
     expect(s.DnsZ0123).toMatchObject({
       Action: ['route53:ChangeResourceRecordSets'],
-      Resource: 'arn:aws:route53:::hostedzone/Z0123',
+      Resource: ['arn:aws:route53:::hostedzone/Z0123'],
       Condition: {
         'ForAllValues:StringEquals': {
           'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['db.example.internal'],

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { reconcileCluster } from '../../../controller/reconcile/reconcile';
 import { parseClusterConfig } from '../../../shared/config/load';
 import type { RequestKind } from '../../../shared/core/model';
-import { hasApplication } from '../../../shared/core/node-side';
+import { hasApplication, nodeStopBudgets } from '../../../shared/core/node-side';
 import type { Log } from '../../../shared/core/ports';
 import { MemoryStore } from '../../../testkit/memory-store';
 import { World } from '../../../testkit/world';
@@ -273,10 +273,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
         selfFence: options.mutant !== 'no-self-fence',
         watchdog: scenario.watchdog,
         ...(options.mutant === 'understated-stop-time' ? { reportedStopMs: 0 } : {}),
-        maxStopMs: CONFIG.groups
-          .filter((g) => g.nodes.includes(name))
-          .flatMap((g) => g.resources)
-          .reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0),
+        maxStopMs: nodeStopBudgets(CONFIG).get(name) ?? 0,
       }),
     );
   }
