@@ -13,6 +13,7 @@ import { setTimeout as sleepFor } from 'node:timers/promises';
 import {
   ChangeResourceRecordSetsCommand,
   GetChangeCommand,
+  GetHostedZoneCommand,
   ListResourceRecordSetsCommand,
   type ResourceRecordSet,
   type Route53Client,
@@ -26,6 +27,7 @@ import type {
   ActionOutcome,
   CheckRequest,
   DescribeCache,
+  PreflightContext,
   ResourceDriver,
   ResourceRequest,
 } from '../../shared/core/ports';
@@ -67,7 +69,31 @@ export function createDnsDriver(route53: Route53Client, options: DnsOptions = {}
     activate: (req) => activate(route53, req, opts),
     deactivate: (req) => deactivate(route53, req),
     check: (req) => check(route53, req).catch(checkError),
+    preflight: (ctx) => preflight(route53, ctx),
   };
+}
+
+/** `failoverctl doctor`: the hosted zone exists and the record name lies inside it. */
+async function preflight(route53: Route53Client, ctx: PreflightContext): Promise<void> {
+  const r = dnsOf(ctx.resource);
+  const id = normalizeHostedZoneId(r.hostedZoneId);
+  const check = `${ctx.label} hosted zone ${id}`;
+  try {
+    const zone = await route53.send(new GetHostedZoneCommand({ Id: id }), { abortSignal: ctx.signal });
+    const zoneName = zone.HostedZone?.Name ?? '';
+    const fits = r.recordName === zoneName || r.recordName.endsWith(`.${zoneName}`);
+    ctx.report(
+      fits ? 'ok' : 'fail',
+      check,
+      fits
+        ? `${zoneName}${zone.HostedZone?.Config?.PrivateZone ? ' (private)' : ''}`
+        : `${r.recordName} is not inside the zone ${zoneName}`,
+    );
+  } catch (e) {
+    if (awsErrorCode(e) === 'NoSuchHostedZone')
+      ctx.report('fail', check, 'no such hosted zone; fix hostedZoneId');
+    else throw e;
+  }
 }
 
 function dnsOf(resource: ResourceConfig): DnsResource {

@@ -17,8 +17,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { InvalidRequestError } from '../../shared/base/errors';
 import type { ClusterConfig } from '../../shared/config/load';
-import type { EipResource, NodeConfig, VipResource } from '../../shared/config/schema';
-import type { DescribeCache } from '../../shared/core/ports';
+import type { NodeConfig } from '../../shared/config/schema';
+import type { DescribeCache, PreflightContext } from '../../shared/core/ports';
 import { memo } from './describe-cache';
 import { ec2Error, mapped, type Subject } from './errors';
 
@@ -38,11 +38,14 @@ const sortedUnique = (ids: Iterable<string | undefined>): string[] =>
  * The ENI a vip or eip resource uses on a node: the resource's own map first (multi-NIC
  * instances), else the node's primary ENI. The definition's rules guarantee one of them.
  */
-export function eniFor(resource: VipResource | EipResource, node: NodeConfig): string {
+export function eniFor(
+  resource: { name?: string; eni?: Record<string, string> | undefined },
+  node: NodeConfig,
+): string {
   const eni = resource.eni?.[node.name] ?? node.eni;
   if (!eni)
     throw new InvalidRequestError(
-      `resource ${resource.name} has no ENI for node ${node.name}: set eni on the node or eni.${node.name} on the resource`,
+      `resource ${resource.name ?? '?'} has no ENI for node ${node.name}: set eni on the node or eni.${node.name} on the resource`,
       'ENI_NOT_CONFIGURED',
     );
   return eni;
@@ -64,6 +67,46 @@ export function clusterAllocations(config: ClusterConfig, extra: readonly string
   const ids: string[] = [...extra];
   for (const g of config.groups) for (const r of g.resources) if (r.type === 'eip') ids.push(r.allocationId);
   return sortedUnique(ids);
+}
+
+/**
+ * Preflight of the ENIs a resource uses on each node (`failoverctl doctor`): they exist, are
+ * attached to that node's instance, and, for a floating address routed to them, accept traffic for
+ * other addresses (source/destination check off).
+ */
+export async function preflightEnis(
+  ec2: EC2Client,
+  ctx: PreflightContext,
+  resource: { name?: string; eni?: Record<string, string> | undefined },
+  needsSourceDestOff: boolean,
+): Promise<void> {
+  const wanted = ctx.members.map((n) => eniFor(resource, n));
+  const enis = await describeEnis(ec2, ctx.cache, ctx.config, ctx.signal, wanted);
+  for (const n of ctx.members) {
+    const id = eniFor(resource, n);
+    const eni = enis.get(id);
+    const check = `${ctx.label} ENI ${id} (${n.name})`;
+    if (!eni)
+      ctx.report(
+        'fail',
+        check,
+        `ENI not found; set the ENI of node ${n.name} (eni on the node or eni.${n.name} on the resource)`,
+      );
+    else if (eni.Attachment?.InstanceId && eni.Attachment.InstanceId !== n.instanceId)
+      ctx.report('fail', check, `attached to ${eni.Attachment.InstanceId}, not to ${n.instanceId}`);
+    else if (needsSourceDestOff && eni.SourceDestCheck !== false)
+      ctx.report(
+        'fail',
+        check,
+        `source/destination check is enabled, so traffic to the VIP is dropped: aws ec2 modify-network-interface-attribute --network-interface-id ${id} --no-source-dest-check`,
+      );
+    else
+      ctx.report(
+        'ok',
+        check,
+        needsSourceDestOff ? 'attached, source/destination check disabled' : 'attached',
+      );
+  }
 }
 
 export const enisKey = (ids: readonly string[]) => `ec2:DescribeNetworkInterfaces:${ids.join(',')}`;

@@ -13,9 +13,15 @@ import {
 import { awsErrorCode } from '../../shared/aws/errors';
 import type { EipResource, ResourceConfig } from '../../shared/config/schema';
 import type { CheckResult } from '../../shared/core/model';
-import type { ActionOutcome, CheckRequest, ResourceDriver, ResourceRequest } from '../../shared/core/ports';
+import type {
+  ActionOutcome,
+  CheckRequest,
+  PreflightContext,
+  ResourceDriver,
+  ResourceRequest,
+} from '../../shared/core/ports';
 import { forget } from './describe-cache';
-import { describeAddresses, eniFor } from './ec2-describe';
+import { describeAddresses, eniFor, preflightEnis } from './ec2-describe';
 import { checkError, EipAllocationNotFoundError, ec2Error, mapped, wrongType } from './errors';
 
 /**
@@ -29,7 +35,39 @@ export function createEipDriver(ec2: EC2Client): ResourceDriver {
     activate: (req) => activate(ec2, req),
     deactivate: (req) => deactivate(ec2, req),
     check: (req) => check(ec2, req).catch(checkError),
+    preflight: (ctx) => preflight(ec2, ctx),
   };
+}
+
+/** `failoverctl doctor`: the ENIs, the allocation, and whether the role in use may associate it. */
+async function preflight(ec2: EC2Client, ctx: PreflightContext): Promise<void> {
+  const r = eipOf(ctx.resource);
+  const check = `${ctx.label} allocation ${r.allocationId}`;
+  await preflightEnis(ec2, ctx, r, false);
+  const addresses = await describeAddresses(ec2, ctx.cache, ctx.config, ctx.signal, [r.allocationId]);
+  const a = addresses.get(r.allocationId);
+  if (!a) {
+    ctx.report('fail', check, `no such Elastic IP allocation in ${ctx.config.region}; fix allocationId`);
+    return;
+  }
+  ctx.report(
+    'ok',
+    check,
+    `${a.PublicIp}${a.NetworkInterfaceId ? ` on ${a.NetworkInterfaceId}` : ', not associated'}`,
+  );
+  const eni = ctx.members[0] ? eniFor(r, ctx.members[0]) : undefined;
+  if (eni) {
+    await ctx.dryRun(`${ctx.label} permission ec2:AssociateAddress`, () =>
+      ec2.send(
+        new AssociateAddressCommand({
+          DryRun: true,
+          AllocationId: r.allocationId,
+          NetworkInterfaceId: eni,
+          AllowReassociation: true,
+        }),
+      ),
+    );
+  }
 }
 
 function eipOf(resource: ResourceConfig): EipResource {

@@ -25,10 +25,18 @@ import type {
   ActionOutcome,
   CheckRequest,
   DescribeCache,
+  PreflightContext,
   ResourceDriver,
   ResourceRequest,
 } from '../../shared/core/ports';
-import { describeEnis, describeRouteTables, describeVpcCidrs, eniFor, routeTablesKey } from './ec2-describe';
+import {
+  describeEnis,
+  describeRouteTables,
+  describeVpcCidrs,
+  eniFor,
+  preflightEnis,
+  routeTablesKey,
+} from './ec2-describe';
 import {
   checkError,
   EniNotFoundError,
@@ -67,7 +75,63 @@ export function createVipDriver(ec2: EC2Client): ResourceDriver {
       };
     },
     check: (req) => check(ec2, req).catch(checkError),
+    preflight: (ctx) => preflight(ec2, ctx),
   };
+}
+
+/**
+ * `failoverctl doctor`: the ENIs (attached, source/destination check off), the VIP outside every
+ * CIDR block of its VPC, the route tables that hold or are listed for the /32, and whether the role
+ * in use may replace the route.
+ */
+async function preflight(ec2: EC2Client, ctx: PreflightContext): Promise<void> {
+  const r = vipOf(ctx.resource);
+  const label = ctx.label;
+  await preflightEnis(ec2, ctx, r, true);
+  const cidrs = await describeVpcCidrs(ec2, ctx.cache, r.vpcId, ctx.signal);
+  const inside = cidrs.find((c) => cidrContains(c, r.ip));
+  if (inside)
+    ctx.report(
+      'fail',
+      `${label} VIP ${r.ip}`,
+      `inside ${inside} of ${r.vpcId}: a route table cannot route a VIP of its own VPC; choose an address outside ${cidrs.join(', ')}`,
+    );
+  else
+    ctx.report('ok', `${label} VIP ${r.ip}`, `outside the CIDR blocks of ${r.vpcId} (${cidrs.join(', ')})`);
+  const tables = await describeRouteTables(ec2, ctx.cache, r.vpcId, ctx.signal);
+  const holding = tables
+    .filter((t) => t.Routes?.some((x) => x.DestinationCidrBlock === `${r.ip}/32`))
+    .map((t) => t.RouteTableId!);
+  const listed = r.routeTableIds ?? [];
+  const missing = listed.filter((id) => !tables.some((t) => t.RouteTableId === id));
+  if (missing.length)
+    ctx.report('fail', `${label} route tables`, `listed but not in ${r.vpcId}: ${missing.join(', ')}`);
+  if (holding.length === 0 && listed.length === 0) {
+    ctx.report(
+      'fail',
+      `${label} route tables`,
+      `no route table of ${r.vpcId} holds ${r.ip}/32; add the route (target: the active node's ENI) or list routeTableIds`,
+    );
+  } else
+    ctx.report(
+      'ok',
+      `${label} route tables`,
+      `holding ${r.ip}/32: ${holding.join(', ') || '(none yet)'}${listed.length ? `; listed: ${listed.join(', ')}` : ''}`,
+    );
+  const table = holding[0] ?? listed[0];
+  const eni = ctx.members[0] ? eniFor(r, ctx.members[0]) : undefined;
+  if (table && eni) {
+    await ctx.dryRun(`${label} permission ec2:ReplaceRoute`, () =>
+      ec2.send(
+        new ReplaceRouteCommand({
+          DryRun: true,
+          RouteTableId: table,
+          DestinationCidrBlock: `${r.ip}/32`,
+          NetworkInterfaceId: eni,
+        }),
+      ),
+    );
+  }
 }
 
 function vipOf(resource: ResourceConfig): VipResource {
