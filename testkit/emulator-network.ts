@@ -52,6 +52,8 @@ export interface TwoNodeOptions {
   secondaryCidr?: string;
   /** Each node's subnet, in its own zone (node1: us-east-1a, node2: us-east-1b). */
   subnets: Record<NodeName, string>;
+  /** Both nodes in node1's subnet and zone (a same-subnet floating address needs it). */
+  oneSubnet?: boolean;
   /** Fixed private addresses (default: the emulator picks). */
   privateIps?: Record<NodeName, string>;
   /** Tags of each instance. */
@@ -97,14 +99,18 @@ export async function buildTwoNodeNetwork(
   }
   const imageId = await anyImage(ec2);
   const nodes = {} as Record<NodeName, NetworkNode>;
+  let shared: string | undefined;
   for (const name of NODE_NAMES) {
-    const az = ZONES[name];
-    const subnetId = (
-      await ec2.send(
-        new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: o.subnets[name], AvailabilityZone: az }),
-      )
-    ).Subnet?.SubnetId;
+    const az = o.oneSubnet ? ZONES.node1 : ZONES[name];
+    const subnetId =
+      (o.oneSubnet ? shared : undefined) ??
+      (
+        await ec2.send(
+          new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: o.subnets[name], AvailabilityZone: az }),
+        )
+      ).Subnet?.SubnetId;
     if (!subnetId) throw new Error('CreateSubnet returned no id');
+    shared = subnetId;
     const tags = o.instanceTags?.(name) ?? [];
     const instance = (
       await ec2.send(

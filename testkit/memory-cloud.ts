@@ -75,7 +75,7 @@ export class MemoryCloud implements Cloud {
       deactivate: (req) => this.ssm(req, 'stop'),
       check: async () => ({ status: 'ok', detail: 'n/a' }),
     };
-    this.resources = { vip: entryPoint, eip: entryPoint, dns: entryPoint, exec };
+    this.resources = { vip: entryPoint, eip: entryPoint, dns: entryPoint, secondaryIp: entryPoint, exec };
   }
 
   private key(req: Pick<ResourceRequest, 'group' | 'resource'>): string {

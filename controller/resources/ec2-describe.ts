@@ -109,7 +109,9 @@ export async function preflightEnis(
   }
 }
 
-export const enisKey = (ids: readonly string[]) => `ec2:DescribeNetworkInterfaces:${ids.join(',')}`;
+/** Every key of the shared ENI describes starts so (forget() them after a change). */
+export const ENIS_KEY_PREFIX = 'ec2:DescribeNetworkInterfaces:';
+export const enisKey = (ids: readonly string[]) => `${ENIS_KEY_PREFIX}${ids.join(',')}`;
 export const addressesKey = (ids: readonly string[]) => `ec2:DescribeAddresses:${ids.join(',')}`;
 
 /**

@@ -12,6 +12,7 @@ import { createDnsDriver } from './dns';
 import { createEipDriver } from './eip';
 import { createExecDriver, type ExecOptions } from './exec';
 import { describeInstances, describeZones, stopInstance } from './instances';
+import { createSecondaryIpDriver } from './secondary-ip';
 import { createVipDriver } from './vip';
 
 export interface AwsClients {
@@ -38,6 +39,7 @@ export function createAwsCloud(
       vip: createVipDriver(clients.ec2),
       eip: createEipDriver(clients.ec2),
       dns: createDnsDriver(clients.route53),
+      secondaryIp: createSecondaryIpDriver(clients.ec2),
       exec: createExecDriver(clients.ssm, exec),
     },
     describeInstances: (ids, signal) => describeInstances(clients.ec2, ids, signal),

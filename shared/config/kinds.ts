@@ -330,8 +330,103 @@ export const exec = {
   ],
 } satisfies ResourceKind<ExecResource>;
 
+const secondaryIpSchema = ({ z, f }: Builders) =>
+  z.strictObject({
+    type: z.literal('secondaryIp'),
+    name: f.nameSchema,
+    /** The floating address: a free address of the nodes' common subnet. */
+    ip: f.ipv4('ip'),
+    /** The subnet's CIDR block, e.g. 10.0.1.0/24: lets `validate` check the address without AWS. */
+    subnetCidr: z
+      .string({ error: 'subnetCidr must be a CIDR block such as 10.0.1.0/24' })
+      .regex(/^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|2[0-8])$/, {
+        error:
+          'subnetCidr must be a subnet CIDR block such as 10.0.1.0/24 (a /16 to /28, as VPC subnets are)',
+      })
+      .optional(),
+    /** ENI per node for multi-NIC instances; defaults to each node's `eni`. */
+    eni: f.perNode(f.awsId('eni', 'eni')).optional(),
+  });
+export type SecondaryIpResource = zod.output<ReturnType<typeof secondaryIpSchema>>;
+
+/** Network, broadcast and the three addresses AWS reserves at the start of every subnet. */
+function reservedInSubnet(ip: number, base: number, size: number): boolean {
+  const offset = ip - base;
+  return offset < 4 || offset === size - 1;
+}
+
+export const secondaryIp = {
+  type: 'secondaryIp' as const,
+  summary:
+    "a secondary private IP of the nodes' common subnet, assigned to the active node's ENI (what keepalived users on AWS script with assign-private-ip-addresses)",
+  schema: secondaryIpSchema,
+  entryPoint: true,
+  onNode: 'address',
+  address: (r) => r.ip,
+  needsEni: true,
+  perNodeFields: ['eni'],
+  unique: {
+    field: 'ip',
+    what: 'secondary IP',
+    hint: 'each floating address belongs to one resource',
+  },
+  check: (raw, ctx) => {
+    const ip = str(raw.ip);
+    // A subnet lies in one Availability Zone: nodes in several zones cannot share one.
+    const zones = new Set(ctx.members.map((m) => str(ctx.nodes.get(m)?.az)).filter(Boolean));
+    if (zones.size > 1)
+      ctx.add(
+        ctx.path,
+        `secondaryIp resource "${str(raw.name) ?? '?'}" needs the group's nodes in one subnet, but they are in ${[...zones].join(' and ')}; a subnet lies in one Availability Zone: use a vip resource (a route table /32 works across zones) instead`,
+      );
+    if (!ip) return;
+    ctx.nodeList.forEach((node, i) => {
+      if (node && typeof node === 'object' && (node as Raw).privateIp === ip)
+        ctx.add(
+          `${ctx.path}.ip`,
+          `${ip} is the privateIp of nodes[${i}]; choose a free address of the subnet`,
+        );
+    });
+    const cidr = str(raw.subnetCidr);
+    const [base, bits] = cidr ? cidr.split('/') : [];
+    const start = base ? ipv4ToInt(base) : undefined;
+    const n = ipv4ToInt(ip);
+    if (cidr && start !== undefined && n !== undefined && bits !== undefined) {
+      const size = 2 ** (32 - Number(bits));
+      const network = start - (start % size);
+      if (n < network || n >= network + size)
+        ctx.add(`${ctx.path}.ip`, `${ip} is outside subnet ${cidr}; choose a free address of ${cidr}`);
+      else if (reservedInSubnet(n, network, size))
+        ctx.add(
+          `${ctx.path}.ip`,
+          `${ip} is reserved in subnet ${cidr} (AWS keeps the first four addresses and the last one); choose another`,
+        );
+      for (const m of ctx.members) {
+        const p = str(ctx.nodes.get(m)?.privateIp);
+        const pn = p ? ipv4ToInt(p) : undefined;
+        if (pn !== undefined && (pn < network || pn >= network + size))
+          ctx.add(
+            ctx.path,
+            `node "${m}" (privateIp ${p}) is not in subnet ${cidr}; every node of the group must be in the subnet of the secondary IP`,
+          );
+      }
+    }
+  },
+  readActions: ['ec2:DescribeNetworkInterfaces'],
+  grants: (r, ctx) => [
+    {
+      sid: 'SecondaryIps',
+      actions: ['ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+      resources: ctx.members.flatMap((n) => {
+        const eni = r.eni?.[n.name] ?? n.eni;
+        return eni ? [ctx.arn('ec2', `network-interface/${eni}`)] : [];
+      }),
+    },
+  ],
+} satisfies ResourceKind<SecondaryIpResource>;
+
 /** Every resource kind, in the order the docs and messages list them. */
-export const RESOURCE_KINDS = [vip, eip, dns, exec] as const;
+export const RESOURCE_KINDS = [vip, eip, dns, secondaryIp, exec] as const;
 
 // ------------------------------------------------------------------------------------------------
 // Monitors

@@ -141,6 +141,8 @@ describe('serverless package (offline)', () => {
       expect.arrayContaining([
         'ec2:ReplaceRoute',
         'ec2:AssociateAddress',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
         'route53:ChangeResourceRecordSets',
         'ssm:SendCommand',
         'dynamodb:UpdateItem',
@@ -149,7 +151,13 @@ describe('serverless package (offline)', () => {
       ]),
     );
     // Mutations of entry points and instances only on resources tagged for the controller.
-    for (const sid of ['VipRoutes', 'ElasticIps', 'RunCommandOnManagedInstances', 'HardFence']) {
+    for (const sid of [
+      'VipRoutes',
+      'ElasticIps',
+      'SecondaryIps',
+      'RunCommandOnManagedInstances',
+      'HardFence',
+    ]) {
       expect(policy.find((s) => s.Sid === sid)?.Condition).toEqual({
         StringEquals: { 'aws:ResourceTag/failover:managed': 'true' },
       });

@@ -55,6 +55,34 @@ describe('least-privilege IAM policies', () => {
     );
   });
 
+  it('controller: a secondary IP may move between the ENIs of its group only', () => {
+    const withSecondaryIp = {
+      ...config,
+      groups: [
+        ...config.groups,
+        {
+          ...config.groups[0]!,
+          name: 'fip',
+          resources: [
+            { type: 'secondaryIp' as const, name: 'fip-ip', ip: '10.0.1.50', subnetCidr: '10.0.1.0/24' },
+          ],
+          monitors: [],
+        },
+      ],
+    };
+    const s = byId(controllerPolicy([withSecondaryIp], ctx));
+    expect(s.SecondaryIps).toEqual({
+      Sid: 'SecondaryIps',
+      Effect: 'Allow',
+      Action: ['ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+      Resource: [
+        'arn:aws:ec2:us-east-1:111122223333:network-interface/eni-0aaa',
+        'arn:aws:ec2:us-east-1:111122223333:network-interface/eni-0bbb',
+      ],
+    });
+    expect(s.Describe?.Action).toContain('ec2:DescribeNetworkInterfaces');
+  });
+
   it('controller may stop only the instances of groups that fence', () => {
     const fencing = {
       ...config,
