@@ -10,6 +10,7 @@
  * mutations and let a guard read the real state table.
  */
 import { FailoverError } from '../shared/base/errors';
+import { RESOURCE_KINDS, resourceKind } from '../shared/config/kinds';
 import type { ResourceConfig } from '../shared/config/schema';
 import type { CheckResult, InstanceView } from '../shared/core/model';
 import type {
@@ -75,7 +76,10 @@ export class MemoryCloud implements Cloud {
       deactivate: (req) => this.ssm(req, 'stop'),
       check: async () => ({ status: 'ok', detail: 'n/a' }),
     };
-    this.resources = { vip: entryPoint, eip: entryPoint, dns: entryPoint, secondaryIp: entryPoint, exec };
+    // Every kind of the table: entry points are fields, applications go through the guard.
+    this.resources = Object.fromEntries(
+      RESOURCE_KINDS.map((k) => [k.type, resourceKind(k.type)?.entryPoint ? entryPoint : exec]),
+    ) as Record<ResourceConfig['type'], ResourceDriver>;
   }
 
   private key(req: Pick<ResourceRequest, 'group' | 'resource'>): string {

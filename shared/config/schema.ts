@@ -11,7 +11,8 @@ import { type Builders, MONITOR_KINDS, RESOURCE_KINDS } from './kinds';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_CLOCK_SKEW_MS } from './rules';
 
 export { nameSchema, recoverySchema } from './fields';
-export type { DnsResource, EipResource, ExecResource, SecondaryIpResource, VipResource } from './kinds';
+/** Each kind's own resource type (VipResource, ExecResource, ...) comes with its kind. */
+export type * from './kinds';
 
 const builders: Builders = { z, f: fields };
 

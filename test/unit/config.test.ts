@@ -166,7 +166,9 @@ groups:
         expect.stringMatching(/^nodes\[1\]\.instanceId: instanceId "i-1" is already used/),
         expect.stringMatching(/^groups\[0\]\.nodes\[2\]: node "a" is listed twice/),
         expect.stringMatching(/^groups\[0\]\.monitors\[0\]\.name: name "e" is already used/),
-        expect.stringMatching(/^groups\[0\]\.monitors\[0\]\.type: monitor type vip needs a vip or secondaryIp resource/),
+        expect.stringMatching(
+          /^groups\[0\]\.monitors\[0\]\.type: monitor type vip needs a vip or secondaryIp resource/,
+        ),
         expect.stringMatching(/^groups\[1\]\.name: group name "g" is already used/),
         expect.stringMatching(
           /^groups\[1\]\.resources\[0\]\.allocationId: allocation eipalloc-1 is already used/,
