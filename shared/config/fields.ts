@@ -3,6 +3,7 @@
  * (kinds.ts): each names the field in its error and says what to write instead.
  */
 import * as z from 'zod';
+import { DEFAULT_MONITOR_INTERVAL_MS } from './defaults';
 
 const NAME_HINT =
   'use 1-63 lowercase letters, digits and dashes, starting with a letter or digit, e.g. "db-1"';
@@ -58,7 +59,7 @@ export const monitorCommon = {
   name: nameSchema,
   /** The resource to restart on error; also makes the monitor `active`-timed by default. */
   resource: nameSchema.optional(),
-  intervalMs: int('intervalMs', 100, 3_600_000).default(3000),
+  intervalMs: int('intervalMs', 100, 3_600_000).default(DEFAULT_MONITOR_INTERVAL_MS),
   timeoutMs: int('timeoutMs', 50, 3_600_000).optional(),
   /** Consecutive failures tolerated before the monitor reports an error. */
   retries: int('retries', 0, 100).default(1),

@@ -637,66 +637,85 @@ interface MonitorFinding {
 }
 
 function superviseOnline(ctx: Ctx, owner: string): { actions: Action[]; requeueAfterMs?: number } {
-  const { state, group, now } = ctx;
   const findings = collectFindings(ctx, owner);
-  const errors = findings.filter((f) => f.status === 'error');
-  const actions: Action[] = [];
   const patch: GroupPatch = {};
+  const alerts = recordMonitorTransitions(ctx, owner, findings, patch);
+  const first = findings.find((f) => f.status === 'error');
+  const actions = first ? recover(ctx, owner, first, patch) : stayHealthy(ctx, patch);
+  // The record first (counters, statuses), then the status changes' announcements, then the rest.
+  const [head, ...rest] = actions;
+  return { actions: head?.type === 'update' ? [head, ...alerts, ...rest] : [...alerts, ...actions] };
+}
 
-  // Monitor status transitions: recorded and announced once.
+/** Each monitor's change of status is recorded once (in `patch`) and announced once. */
+function recordMonitorTransitions(
+  ctx: Ctx,
+  owner: string,
+  findings: readonly MonitorFinding[],
+  patch: GroupPatch,
+): Action[] {
+  const { state, group, now } = ctx;
+  const alerts: Action[] = [];
   const monitors = { ...state.monitors };
-  let monitorsChanged = false;
+  let changed = false;
   const seen = new Set<string>();
   for (const f of findings) {
     seen.add(f.key);
-    if (monitors[f.key]?.status !== f.status) {
-      monitors[f.key] = { status: f.status, detail: f.detail, since: now };
-      monitorsChanged = true;
-      if (f.status === 'error' || f.status === 'warn') {
-        actions.push({
-          type: 'alert',
-          kind: f.status === 'error' ? 'monitor.error' : 'monitor.warning',
-          message: `group ${group.name} on ${owner}: ${f.key}: ${f.detail}`,
-        });
-      }
+    if (monitors[f.key]?.status === f.status) continue;
+    monitors[f.key] = { status: f.status, detail: f.detail, since: now };
+    changed = true;
+    if (f.status === 'error' || f.status === 'warn') {
+      alerts.push({
+        type: 'alert',
+        kind: f.status === 'error' ? 'monitor.error' : 'monitor.warning',
+        message: `group ${group.name} on ${owner}: ${f.key}: ${f.detail}`,
+      });
     }
   }
   for (const [key, m] of Object.entries(state.monitors)) {
-    if (!seen.has(key) && m.status !== 'ok') {
-      monitors[key] = { status: 'ok', detail: 'recovered', since: now };
-      monitorsChanged = true;
-      actions.push({
-        type: 'alert',
-        kind: 'monitor.recovered',
-        message: `group ${group.name} on ${owner}: ${key} recovered`,
-      });
-    }
+    if (seen.has(key) || m.status === 'ok') continue;
+    monitors[key] = { status: 'ok', detail: 'recovered', since: now };
+    changed = true;
+    alerts.push({
+      type: 'alert',
+      kind: 'monitor.recovered',
+      message: `group ${group.name} on ${owner}: ${key} recovered`,
+    });
   }
-  if (monitorsChanged) patch.monitors = monitors;
+  if (changed) patch.monitors = monitors;
+  return alerts;
+}
 
-  const first = errors[0];
-  if (!first) {
-    const healthySince = state.healthySince ?? now;
-    if (state.healthySince === null) patch.healthySince = healthySince;
-    const dirty =
-      Object.keys(state.restarts).length +
-        Object.keys(state.failovers).length +
-        Object.keys(state.blocked).length >
-        0 || state.finalActionTaken;
-    if (dirty && now - healthySince >= group.stableAfterMs) {
-      Object.assign(patch, {
-        restarts: {},
-        failovers: {},
-        blocked: {},
-        finalActionTaken: false,
-        lastError: null,
-      });
-      ctx.reasons.push(`stable for ${now - healthySince} ms: recovery counters reset`);
-    }
-    if (Object.keys(patch).length > 0) actions.unshift({ type: 'update', set: patch, why: 'monitor status' });
-    return { actions };
+/** No error: count the healthy time, and reset the recovery counters once stable long enough. */
+function stayHealthy(ctx: Ctx, patch: GroupPatch): Action[] {
+  const { state, group, now } = ctx;
+  const healthySince = state.healthySince ?? now;
+  if (state.healthySince === null) patch.healthySince = healthySince;
+  const dirty =
+    Object.keys(state.restarts).length +
+      Object.keys(state.failovers).length +
+      Object.keys(state.blocked).length >
+      0 || state.finalActionTaken;
+  if (dirty && now - healthySince >= group.stableAfterMs) {
+    Object.assign(patch, {
+      restarts: {},
+      failovers: {},
+      blocked: {},
+      finalActionTaken: false,
+      lastError: null,
+    });
+    ctx.reasons.push(`stable for ${now - healthySince} ms: recovery counters reset`);
   }
+  return Object.keys(patch).length > 0 ? [{ type: 'update', set: patch, why: 'monitor status' }] : [];
+}
 
+/**
+ * The recovery policy of the first error: restart its resources up to `restarts` times, then fail
+ * the group over up to `failovers` times (when another node is eligible), then the final action
+ * once per incident.
+ */
+function recover(ctx: Ctx, owner: string, first: MonitorFinding, patch: GroupPatch): Action[] {
+  const { state, group, now } = ctx;
   if (state.healthySince !== null) patch.healthySince = null;
   ctx.reasons.push(`monitor ${first.key}: ${first.detail}`);
   const restarts = state.restarts[first.key] ?? 0;
@@ -705,67 +724,68 @@ function superviseOnline(ctx: Ctx, owner: string): { actions: Action[]; requeueA
     patch.restarts = { ...state.restarts, [first.key]: restarts + 1 };
     patch.restartedAt = { ...state.restartedAt, [first.key]: now };
     patch.lastError = `${first.key}: ${first.detail}`;
-    actions.unshift({
-      type: 'update',
-      set: patch,
-      why: `restart ${restarts + 1}/${first.policy.restarts} for ${first.key}`,
-    });
-    for (const r of [...first.restart].reverse()) {
-      if (isApplication(r))
-        actions.push({
-          type: 'deactivate',
+    return [
+      {
+        type: 'update',
+        set: patch,
+        why: `restart ${restarts + 1}/${first.policy.restarts} for ${first.key}`,
+      },
+      // An application is stopped before it is started again; entry points are simply put back.
+      ...[...first.restart]
+        .reverse()
+        .filter(isApplication)
+        .map(
+          (r): Action => ({
+            type: 'deactivate',
+            node: owner,
+            resource: r.name,
+            why: `restart ${r.name} (${first.key})`,
+          }),
+        ),
+      ...first.restart.map(
+        (r): Action => ({
+          type: 'activate',
           node: owner,
           resource: r.name,
           why: `restart ${r.name} (${first.key})`,
-        });
-    }
-    for (const r of first.restart)
-      actions.push({
-        type: 'activate',
-        node: owner,
-        resource: r.name,
-        why: `restart ${r.name} (${first.key})`,
-      });
-    actions.push({
-      type: 'alert',
-      kind: 'resource.restarted',
-      message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarting ${first.restart.map((r) => r.name).join(', ')} (${restarts + 1}/${first.policy.restarts})`,
-    });
-    return { actions };
+        }),
+      ),
+      {
+        type: 'alert',
+        kind: 'resource.restarted',
+        message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarting ${first.restart.map((r) => r.name).join(', ')} (${restarts + 1}/${first.policy.restarts})`,
+      },
+    ];
   }
   if (failovers < first.policy.failovers && candidates(ctx, owner).length > 0) {
     patch.failovers = { ...state.failovers, [first.key]: failovers + 1 };
     patch.blocked = { ...state.blocked, [owner]: { reason: `${first.key}: ${first.detail}`, at: now } };
     patch.lastError = `${first.key}: ${first.detail}`;
-    actions.unshift({
-      type: 'update',
-      set: patch,
-      why: `failover ${failovers + 1}/${first.policy.failovers} for ${first.key}`,
-    });
-    return { actions };
+    return [
+      {
+        type: 'update',
+        set: patch,
+        why: `failover ${failovers + 1}/${first.policy.failovers} for ${first.key}`,
+      },
+    ];
   }
-  if (state.finalActionTaken) {
-    if (Object.keys(patch).length > 0) actions.unshift({ type: 'update', set: patch, why: 'monitor status' });
-    return { actions };
-  }
+  if (state.finalActionTaken)
+    return Object.keys(patch).length > 0 ? [{ type: 'update', set: patch, why: 'monitor status' }] : [];
   patch.finalActionTaken = true;
   patch.lastError = `${first.key}: ${first.detail}; recovery exhausted, final action ${first.policy.finalAction}`;
-  actions.unshift({
-    type: 'update',
-    set: patch,
-    why: `final action ${first.policy.finalAction} for ${first.key}`,
-  });
-  actions.push({
-    type: 'alert',
-    kind: 'monitor.error',
-    message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarts and failovers exhausted, final action: ${first.policy.finalAction}`,
-  });
-  if (first.policy.finalAction === 'stop-group') {
+  const actions: Action[] = [
+    { type: 'update', set: patch, why: `final action ${first.policy.finalAction} for ${first.key}` },
+    {
+      type: 'alert',
+      kind: 'monitor.error',
+      message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarts and failovers exhausted, final action: ${first.policy.finalAction}`,
+    },
+  ];
+  if (first.policy.finalAction === 'stop-group')
     actions.push(...takeover(ctx, null, `final action stop-group for ${first.key}`, { desired: 'offline' }));
-  } else if (first.policy.finalAction === 'stop-node') {
+  else if (first.policy.finalAction === 'stop-node')
     actions.push({ type: 'fence-instance', node: owner, why: `final action stop-node for ${first.key}` });
-  }
-  return { actions };
+  return actions;
 }
 
 function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
