@@ -13,12 +13,12 @@ import { join } from 'node:path';
  * groups do not lose each other's change; every call is logged in `dir/ip-calls.log`.
  */
 export function writeFakeIp(dir: string): string {
+  // Shell builtins only, but for the lock and the rename of a change: a real `ip` answers in a
+  // millisecond or two, and a slow stand-in would show in the sandbox's failover times.
   const script = `#!/bin/sh
 state="${join(dir, 'addrs')}"
 echo "$@" >> "${join(dir, 'ip-calls.log')}"
-exec 9>"$state.lock"
-flock 9
-touch "$state"
+[ -f "$state" ] || : > "$state"
 case "$*" in
   "-o -4 addr show"*)
     to=""
@@ -28,14 +28,25 @@ case "$*" in
         echo "2: $dev    inet $ip/32 scope global $dev\\       valid_lft forever preferred_lft forever"
       fi
     done < "$state" ;;
-  "addr add "*)
+  "addr add "*|"addr del "*)
+    exec 9>"$state.lock"
+    flock 9
     ip="\${3%/32}"
-    if grep -q "^$ip " "$state"; then echo "RTNETLINK answers: File exists" >&2; exit 2; fi
-    echo "$ip $5" >> "$state" ;;
-  "addr del "*)
-    ip="\${3%/32}"
-    if ! grep -q "^$ip " "$state"; then echo "RTNETLINK answers: Cannot assign requested address" >&2; exit 2; fi
-    grep -v "^$ip " "$state" > "$state.tmp"; mv "$state.tmp" "$state" ;;
+    found=""
+    rest=""
+    while read -r a d; do
+      if [ "$a" = "$ip" ]; then found=1; else rest="$rest$a $d
+"; fi
+    done < "$state"
+    if [ "$2" = add ]; then
+      if [ -n "$found" ]; then echo "RTNETLINK answers: File exists" >&2; exit 2; fi
+      rest="$rest$ip $5
+"
+    elif [ -z "$found" ]; then
+      echo "RTNETLINK answers: Cannot assign requested address" >&2; exit 2
+    fi
+    printf '%s' "$rest" > "$state.$$"
+    mv "$state.$$" "$state" ;;
   *) echo "sandbox ip: unsupported: $*" >&2; exit 1 ;;
 esac
 `;
