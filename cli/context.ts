@@ -3,21 +3,9 @@ import { type AwsOptions, awsOptionsFromEnv } from '../shared/aws/clients';
 import { parseClusterConfig } from '../shared/config/load';
 import { DynamoStore } from '../shared/state/dynamo-store';
 import { resolveTableName } from '../shared/state/keys';
+import type { Io } from './io';
 
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  env: Record<string, string | undefined>;
-  /** Wall clock; a parameter so that tests can pin it. */
-  now: () => number;
-}
-
-export const processIo: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-  env: process.env,
-  now: () => Date.now(),
-};
+export { type Io, processIo } from './io';
 
 export interface GlobalFlags {
   table?: string;

@@ -24,8 +24,12 @@ const log: Log = {
 };
 
 let deps: ControllerDeps | undefined;
-function controller(): ControllerDeps {
-  deps ??= createControllerDeps(controllerSettingsFromEnv(process.env), log);
+/** Built at the first invocation: the account (stamped on transition events) comes from its ARN. */
+function controller(account: string | undefined): ControllerDeps {
+  deps ??= createControllerDeps(
+    controllerSettingsFromEnv(process.env, account ? { account } : {}),
+    log,
+  );
   return deps;
 }
 
@@ -34,7 +38,8 @@ export function reconcileHandler<E>(
 ) {
   return middy<E, InvocationResult, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .handler(async (event: E, context: Context) =>
-      run(controller(), event, invocationFromLambda(context, process.env, Date.now())),
-    );
+    .handler(async (event: E, context: Context) => {
+      const invocation = invocationFromLambda(context, process.env, Date.now());
+      return run(controller(invocation.account), event, invocation);
+    });
 }

@@ -20,6 +20,8 @@ export interface ControllerSettings {
   agentPath: string;
   eventBus?: string;
   topicArn?: string;
+  /** Account of the deployment, stamped on transition events (Lambda: from the function's ARN). */
+  account?: string;
 }
 
 export const DEFAULT_AGENT_PATH = '/usr/local/bin/failover-agent';
@@ -39,6 +41,7 @@ export function controllerSettingsFromEnv(
     ...((overrides.topicArn ?? env.FAILOVER_ALERT_TOPIC_ARN)
       ? { topicArn: overrides.topicArn ?? env.FAILOVER_ALERT_TOPIC_ARN }
       : {}),
+    ...(overrides.account ? { account: overrides.account } : {}),
   };
 }
 
@@ -53,6 +56,8 @@ export function createControllerDeps(settings: ControllerSettings, log: Log): Co
       {
         ...(settings.eventBus ? { eventBus: settings.eventBus } : {}),
         ...(settings.topicArn ? { topicArn: settings.topicArn } : {}),
+        ...(settings.aws.region ? { region: settings.aws.region } : {}),
+        ...(settings.account ? { account: settings.account } : {}),
       },
       settings.aws,
     ),

@@ -29,7 +29,7 @@ import {
   LockBusyError,
   NotFoundError,
 } from '../core/errors';
-import { type GroupState, initialGroupState } from '../core/model';
+import { type GroupObservation, type GroupState, initialGroupState } from '../core/model';
 import type { Action, Plan } from '../core/plan';
 import type {
   Clock,
@@ -106,6 +106,7 @@ export async function reconcileCluster(
       `cluster ${cluster} has no configuration in the state table; run "failoverctl apply -f cluster.yaml" first`,
     );
   }
+  const startedAt = deps.clock.now();
   const deadline = deadlineSignal(deps.clock, options.deadline);
   try {
     const groups = stored.config.groups.filter((g) => !options.groups || options.groups.includes(g.name));
@@ -127,7 +128,7 @@ export async function reconcileCluster(
       locked.map(({ group, lock }) =>
         'outcome' in lock
           ? lock.outcome
-          : reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal),
+          : reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal, startedAt),
       ),
     );
     const byName = new Map(outcomes.map((o) => [o.group, o]));
@@ -246,6 +247,8 @@ async function reconcileGroup(
   locked: GroupState,
   options: ReconcileOptions,
   signal: AbortSignal,
+  /** When the invocation started (controller clock): the audit's "decision" time is counted from it. */
+  startedAt: number,
 ): Promise<GroupOutcome> {
   const { store, clock, holder, log } = deps;
   const cluster = snapshot.stored.config.cluster;
@@ -316,7 +319,7 @@ async function reconcileGroup(
         epoch: state.epoch,
         kind: 'decision',
         message: summarize(plan),
-        data: { actions: plan.actions, reasons: plan.reasons },
+        data: { actions: plan.actions, reasons: plan.reasons, ...decisionContext(obs, startedAt) },
       });
       try {
         lastPlanCache = new Map();
@@ -399,11 +402,12 @@ async function execute(
   const runResourceAction = async (
     action: Extract<Action, { type: 'activate' | 'deactivate' | 'fence-instance' }>,
   ) => {
+    let started = clock.now();
     try {
       const node = config.nodes.find((n) => n.name === action.node);
       if (!node)
         throw new NotFoundError('NODE_NOT_FOUND', `node ${action.node} is not in the cluster definition`);
-      const started = clock.now();
+      started = clock.now();
       let detail: string;
       if (action.type === 'fence-instance') {
         detail = (await cloud.stopInstance(node.instanceId, mutation())).detail;
@@ -437,6 +441,7 @@ async function execute(
           epoch: state.epoch,
           kind: 'action',
           message: `${describeAction(action)} in ${ms} ms: ${detail}`,
+          data: actionData(action, group, ms),
         }),
       );
     } catch (e) {
@@ -456,6 +461,7 @@ async function execute(
         epoch: state.epoch,
         kind: 'action-failed',
         message: `${describeAction(action)}: ${message}`,
+        data: actionData(action, group, clock.now() - started),
       });
       try {
         state = await store.updateGroup(
@@ -511,27 +517,41 @@ async function execute(
         });
         alerts.push(
           notify(deps, {
-            kind: action.outcome === 'done' ? 'request.done' : 'request.rejected',
-            cluster,
-            group: group.name,
-            epoch: state.epoch,
-            message: action.message,
-            at: clock.now(),
+            ...transitionEvent(
+              config,
+              group,
+              plan,
+              initial,
+              state,
+              {
+                type: 'alert',
+                kind: action.outcome === 'done' ? 'request.done' : 'request.rejected',
+                message: action.message,
+              },
+              clock.now(),
+            ),
+            reason: action.message,
           }),
         );
         break;
-      case 'alert':
+      case 'alert': {
+        const event = transitionEvent(config, group, plan, initial, state, action, clock.now());
+        alerts.push(notify(deps, event));
+        // Transitions are in the audit log too: the console's failover timeline is read from it.
         alerts.push(
-          notify(deps, {
-            kind: action.kind,
+          audit(deps, {
+            at: event.at,
             cluster,
             group: group.name,
             epoch: state.epoch,
+            ...(event.node ? { node: event.node } : {}),
+            kind: action.kind,
             message: action.message,
-            at: clock.now(),
+            data: transitionData(event),
           }),
         );
         break;
+      }
     }
   }
   return state;
@@ -609,4 +629,85 @@ function deadlineSignal(clock: Clock, deadline: number): { signal: AbortSignal; 
     () => undefined,
   );
   return { signal: controller.signal, cancel: () => stop.abort() };
+}
+
+/**
+ * What the audit's decision record keeps besides the plan, for the console's failover timeline:
+ * when the invocation started (the decision took from then to now), who owned the group, when that
+ * owner last renewed its lease (agent clock: the last sign of life before a silent failure), and the
+ * request being answered.
+ */
+function decisionContext(obs: GroupObservation, startedAt: number): Record<string, unknown> {
+  const owner = obs.state.owner;
+  const lastRenewal = owner !== null ? obs.nodes[owner]?.heartbeat?.sentAt : undefined;
+  const request = obs.requests[0];
+  return {
+    invokedAt: startedAt,
+    owner,
+    ...(lastRenewal !== undefined ? { ownerLastRenewalAt: lastRenewal } : {}),
+    ...(request ? { request: { id: request.id, kind: request.kind, createdAt: request.createdAt } } : {}),
+  };
+}
+
+/** Structured form of a resource action's audit record (what it did, where, on what, how long). */
+function actionData(
+  action: Extract<Action, { type: 'activate' | 'deactivate' | 'fence-instance' }>,
+  group: GroupConfig,
+  ms: number,
+): Record<string, unknown> {
+  const resource = 'resource' in action ? group.resources.find((r) => r.name === action.resource) : undefined;
+  return {
+    action: action.type,
+    node: action.node,
+    ms,
+    ...(resource ? { resource: resource.name, resourceType: resource.type } : {}),
+  };
+}
+
+/**
+ * A transition as announced: the node it concerns, the previous owner, that node's instance, and
+ * the reason (the takeover's own, or the decision's observations) beside the plan's message.
+ */
+function transitionEvent(
+  config: StoredConfigLike,
+  group: GroupConfig,
+  plan: Plan,
+  before: GroupState,
+  after: GroupState,
+  action: Extract<Action, { type: 'alert' }>,
+  at: number,
+): TransitionEvent {
+  const takeover = plan.actions.find((a) => a.type === 'takeover');
+  const fenced = plan.actions.find((a) => a.type === 'fence-instance');
+  const node =
+    action.kind === 'node.fenced'
+      ? fenced?.node
+      : action.kind === 'group.stopped'
+        ? (before.owner ?? before.lastOwner ?? undefined)
+        : (after.owner ?? before.owner ?? before.lastOwner ?? undefined);
+  const previousOwner = takeover ? before.owner : undefined;
+  const instanceId = node ? config.nodes.find((n) => n.name === node)?.instanceId : undefined;
+  const reason = takeover?.why ?? plan.actions.find((a) => a.type !== 'alert' && 'why' in a)?.why;
+  return {
+    kind: action.kind,
+    cluster: config.cluster,
+    group: group.name,
+    epoch: after.epoch,
+    message: action.message,
+    at,
+    ...(node ? { node } : {}),
+    ...(previousOwner ? { previousOwner } : {}),
+    ...(instanceId ? { instanceId } : {}),
+    ...(reason ? { reason } : {}),
+    ...(action.kind === 'failover.completed' && before.phase === 'Starting'
+      ? { startedAt: before.phaseSince }
+      : {}),
+  };
+}
+
+type StoredConfigLike = { cluster: string; nodes: readonly { name: string; instanceId: string }[] };
+
+function transitionData(event: TransitionEvent): Record<string, unknown> {
+  const { kind: _k, cluster: _c, group: _g, epoch: _e, message: _m, at: _a, ...rest } = event;
+  return rest;
 }
