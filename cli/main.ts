@@ -32,7 +32,6 @@ const commands = {
   validate: () => import('./commands/validate'),
 };
 
-
 export async function main(argv: string[], out: Io = processIo): Promise<number> {
   let code: number = EXIT.ok;
   const program = new Command('failoverctl')

@@ -26,10 +26,7 @@ const log: Log = {
 let deps: ControllerDeps | undefined;
 /** Built at the first invocation: the account (stamped on transition events) comes from its ARN. */
 function controller(account: string | undefined): ControllerDeps {
-  deps ??= createControllerDeps(
-    controllerSettingsFromEnv(process.env, account ? { account } : {}),
-    log,
-  );
+  deps ??= createControllerDeps(controllerSettingsFromEnv(process.env, account ? { account } : {}), log);
   return deps;
 }
 

@@ -58,7 +58,9 @@ export async function buildCli(outdir = path.join(REPO, 'dist', 'cli')) {
 
 /** Builds the console page into dist/console (see cli/console/assets.ts for the same build in memory). */
 export async function buildConsolePage(outdir = path.join(REPO, 'dist', 'console')) {
-  const { buildPageAssets } = await import(pathToFileURL(path.join(REPO, 'cli', 'console', 'page-build.mjs')));
+  const { buildPageAssets } = await import(
+    pathToFileURL(path.join(REPO, 'cli', 'console', 'page-build.mjs'))
+  );
   const assets = await buildPageAssets();
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });

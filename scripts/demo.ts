@@ -55,7 +55,9 @@ async function openConsole(): Promise<{ close: () => Promise<void> }> {
   console.log(`${stamp()} web console: ${server.url} (watch the failovers below happen there)`);
   if (values.open) {
     const { spawn } = await import('node:child_process');
-    spawn('xdg-open', [server.url], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref();
+    spawn('xdg-open', [server.url], { stdio: 'ignore', detached: true })
+      .on('error', () => undefined)
+      .unref();
   }
   return server;
 }

@@ -47,13 +47,17 @@ export function ensureChromium({ log = (line) => process.stderr.write(`${line}\n
       `${CHROMIUM} is missing and installing it needs root: run "sudo apt-get install -y chromium" (Debian/Ubuntu), then the tests again`,
     );
   if (spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status !== 0)
-    throw new Error(`${CHROMIUM} is missing and this machine has no apt-get: install Chromium so that ${CHROMIUM} exists`);
+    throw new Error(
+      `${CHROMIUM} is missing and this machine has no apt-get: install Chromium so that ${CHROMIUM} exists`,
+    );
   log(`${CHROMIUM} is missing: installing Debian's chromium package (once; a few minutes)`);
   const started = Date.now();
   run('apt-get', ['update', '-q'], log);
   run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium', 'fonts-dejavu-core'], log);
   if (!fs.existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium, yet ${CHROMIUM} does not exist`);
-  log(`installed ${run(CHROMIUM, ['--version'], () => undefined).trim()} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  log(
+    `installed ${run(CHROMIUM, ['--version'], () => undefined).trim()} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
   return CHROMIUM;
 }
 

@@ -61,7 +61,9 @@ export function checkRequest(
         `move needs a target: failoverctl move ${g} --to NODE (nodes of ${g}: ${def.nodes.join(', ')})`,
       );
     if (to && !def.nodes.includes(to))
-      throw new InvalidRequestError(`node ${to} is not a node of group ${g}; use one of: ${def.nodes.join(', ')}`);
+      throw new InvalidRequestError(
+        `node ${to} is not a node of group ${g}; use one of: ${def.nodes.join(', ')}`,
+      );
   }
   return groups;
 }
@@ -144,7 +146,12 @@ export async function requestCommand(
   const submitted = await submitRequests(
     store,
     config,
-    { kind, ...(group ? { group } : {}), ...(options.to ? { to: options.to } : {}), by: io.env.USER ?? 'failoverctl' },
+    {
+      kind,
+      ...(group ? { group } : {}),
+      ...(options.to ? { to: options.to } : {}),
+      by: io.env.USER ?? 'failoverctl',
+    },
     io.now(),
   );
   io.err(

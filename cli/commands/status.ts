@@ -244,7 +244,8 @@ export async function statusCommand(
     if (!options.json) io.out('\x1b[2J\x1b[H');
     try {
       code = await once();
-      if (!options.json) io.out(`\nevery ${intervalMs / 1000} s, ${new Date(io.now()).toISOString()}; Ctrl-C to stop`);
+      if (!options.json)
+        io.out(`\nevery ${intervalMs / 1000} s, ${new Date(io.now()).toISOString()}; Ctrl-C to stop`);
     } catch (e) {
       // A failed read (throttling, a dropped connection) is shown and retried, not fatal.
       io.err(`status read failed: ${(e as Error).message}; retrying`);

@@ -27,7 +27,10 @@ export interface ConsoleCommandOptions {
   signal?: AbortSignal;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+/** 127.0.0.0/8, ::1 and localhost: only this machine can reach them. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
 
 export interface LaunchOptions {
   table: string;
@@ -43,8 +46,13 @@ export interface LaunchOptions {
 
 /** Starts a console on a table (the command, and `npm run demo -- --console` on the sandbox's table). */
 export async function launchConsole(options: LaunchOptions): Promise<ConsoleServer> {
-  const store = new DynamoStore(options.table, options.aws, undefined, { validateConfig: parseClusterConfig });
-  const cloud = createAwsCloud(options.aws, { agentPath: '/usr/local/bin/failover-agent', table: options.table });
+  const store = new DynamoStore(options.table, options.aws, undefined, {
+    validateConfig: parseClusterConfig,
+  });
+  const cloud = createAwsCloud(options.aws, {
+    agentPath: '/usr/local/bin/failover-agent',
+    table: options.table,
+  });
   const source = new ConsoleSource({ store, cloud, readOnly: options.readOnly ?? false });
   let user = 'unknown';
   try {
@@ -64,7 +72,11 @@ export async function launchConsole(options: LaunchOptions): Promise<ConsoleServ
   });
 }
 
-export async function consoleCommand(io: Io, flags: GlobalFlags, options: ConsoleCommandOptions): Promise<number> {
+export async function consoleCommand(
+  io: Io,
+  flags: GlobalFlags,
+  options: ConsoleCommandOptions,
+): Promise<number> {
   const host = options.listen ?? '127.0.0.1';
   const aws = awsOptions(io, flags);
   const table = resolveTableName(flags.table, io.env);
@@ -79,17 +91,21 @@ export async function consoleCommand(io: Io, flags: GlobalFlags, options: Consol
       ? {
           reconcileNow: async (cluster: string) => {
             const deps = cliController(io, flags, undefined);
-            await reconcileCluster({ ...deps, holder: cliHolder() }, cluster, { deadline: io.now() + 30_000 });
+            await reconcileCluster({ ...deps, holder: cliHolder() }, cluster, {
+              deadline: io.now() + 30_000,
+            });
           },
         }
       : {}),
     log: (line) => io.err(line),
   });
-  if (!LOOPBACK.has(host))
+  if (!isLoopback(host))
     io.err(
       `warning: listening on ${host}, not loopback: anyone who can reach this address sees every cluster of table ${table}${options.readOnly ? '' : ' and, with the page, can move, start and stop groups'}; prefer an SSH tunnel to 127.0.0.1`,
     );
-  io.out(`failover console on ${server.url} (table ${table}${options.readOnly ? ', read-only' : ''}); Ctrl-C to stop`);
+  io.out(
+    `failover console on ${server.url} (table ${table}${options.readOnly ? ', read-only' : ''}); Ctrl-C to stop`,
+  );
   if (options.open) openBrowser(server.url, io);
 
   const signal = options.signal ?? interruptSignal();
@@ -102,7 +118,8 @@ export async function consoleCommand(io: Io, flags: GlobalFlags, options: Consol
 }
 
 function openBrowser(url: string, io: Io): void {
-  const command = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  const command =
+    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
   try {
     const child = spawn(command, [url], { stdio: 'ignore', detached: true });
     child.on('error', () => io.err(`could not start ${command}; open ${url} yourself`));

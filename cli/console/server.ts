@@ -22,7 +22,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { ConflictError, FailoverError, InvalidRequestError, NotFoundError } from '../../shared/core/errors';
 import type { RequestKind } from '../../shared/core/model';
-import type { DynamoStore } from '../../shared/state/dynamo-store';
 import { awaitOutcomes, pendingError, submitRequests } from '../commands/request';
 import { loadPageAssets, type PageAssets } from './assets';
 import type { ConsoleSource } from './snapshot';
@@ -158,11 +157,19 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       if (body.kind === 'cancel') {
         if (typeof body.id !== 'string') throw new InvalidRequestError('cancel needs the request id');
         const r = await store.cancelRequest(body.cluster, body.id, options.by, now());
-        return { ok: true, outcome: 'cancelled', message: `${r.kind} ${r.group}: cancelled`, requestIds: [r.id] };
+        return {
+          ok: true,
+          outcome: 'cancelled',
+          message: `${r.kind} ${r.group}: cancelled`,
+          requestIds: [r.id],
+        };
       }
       const stored = await store.getConfig(body.cluster);
       if (!stored)
-        throw new NotFoundError('CLUSTER_NOT_FOUND', `cluster ${body.cluster} is not in table ${store.table}`);
+        throw new NotFoundError(
+          'CLUSTER_NOT_FOUND',
+          `cluster ${body.cluster} is not in table ${store.table}`,
+        );
       const submitted = await submitRequests(
         store,
         stored.config,
@@ -198,7 +205,8 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
         requestIds: ids,
       };
     } catch (e) {
-      const refused = e instanceof InvalidRequestError || e instanceof NotFoundError || e instanceof ConflictError;
+      const refused =
+        e instanceof InvalidRequestError || e instanceof NotFoundError || e instanceof ConflictError;
       return {
         ok: false,
         outcome: refused ? 'refused' : 'error',

@@ -184,7 +184,9 @@ export class ConsoleSource {
       heartbeatIntervalMs: config.timing.heartbeatIntervalMs,
       health,
       healthReasons: reasons,
-      groups: status.groups.map((g) => groupView(g, config, groups, heartbeats, observed?.checks[g.name], label)),
+      groups: status.groups.map((g) =>
+        groupView(g, config, groups, heartbeats, observed?.checks[g.name], label),
+      ),
       nodes: status.nodes.map((n) => nodeView(n, config, heartbeats[n.name], observed?.instances[n.name])),
       requests: requests.map((r) => ({
         id: r.id,
@@ -225,7 +227,12 @@ function groupView(
         type: r.type,
         address: r.type === 'vip' ? `${r.ip}/32` : r.type === 'eip' ? r.allocationId : r.recordName,
         status: check && serving ? check.status : 'unknown',
-        detail: check && serving ? label(check.detail) : serving ? 'not checked yet' : `not checked while ${g.phase}`,
+        detail:
+          check && serving
+            ? label(check.detail)
+            : serving
+              ? 'not checked yet'
+              : `not checked while ${g.phase}`,
       },
     ];
   });

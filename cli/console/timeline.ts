@@ -57,11 +57,18 @@ export function failoverTimeline(events: readonly AuditEvent[], limit = 20): Fai
       const from = data.owner ?? null;
       const parts: FailoverPart[] = [];
       if (data.request) {
-        parts.push({ label: `${data.request.kind} request waited`, ms: Math.max(0, e.at - data.request.createdAt) });
+        parts.push({
+          label: `${data.request.kind} request waited`,
+          ms: Math.max(0, e.at - data.request.createdAt),
+        });
       } else if (from !== null && data.ownerLastRenewalAt !== undefined) {
-        parts.push({ label: `detection (${from}'s last renewal)`, ms: Math.max(0, e.at - data.ownerLastRenewalAt) });
+        parts.push({
+          label: `detection (${from}'s last renewal)`,
+          ms: Math.max(0, e.at - data.ownerLastRenewalAt),
+        });
       }
-      if (data.invokedAt !== undefined) parts.push({ label: 'decision', ms: Math.max(0, e.at - data.invokedAt) });
+      if (data.invokedAt !== undefined)
+        parts.push({ label: 'decision', ms: Math.max(0, e.at - data.invokedAt) });
       const view: FailoverView = {
         group: e.group,
         epoch: (e.epoch ?? 0) + 1,
@@ -97,7 +104,10 @@ export function failoverTimeline(events: readonly AuditEvent[], limit = 20): Fai
           : type === 'exec'
             ? `application start (${data.resource})`
             : `${data.resource ?? 'resource'}`;
-        current.view.parts.push({ label: e.kind === 'action-failed' ? `${label} FAILED` : label, ms: data.ms });
+        current.view.parts.push({
+          label: e.kind === 'action-failed' ? `${label} FAILED` : label,
+          ms: data.ms,
+        });
       }
       continue;
     }

@@ -24,7 +24,11 @@ export const REQUIRED_BY_KIND: Record<AlertKind, readonly string[]> = {
   'config.applied': [],
 };
 
-const ISO = { type: 'string', format: 'date-time', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$' };
+const ISO = {
+  type: 'string',
+  format: 'date-time',
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$',
+};
 
 export function transitionEventJsonSchema(): Record<string, unknown> {
   return {
@@ -41,7 +45,11 @@ export function transitionEventJsonSchema(): Record<string, unknown> {
       cluster: { type: 'string', minLength: 1, description: 'cluster name' },
       group: { type: 'string', minLength: 1, description: 'group name' },
       epoch: { type: 'integer', minimum: 0, description: 'group epoch after the transition' },
-      node: { type: 'string', minLength: 1, description: 'the node concerned: new owner, fenced node, node blamed' },
+      node: {
+        type: 'string',
+        minLength: 1,
+        description: 'the node concerned: new owner, fenced node, node blamed',
+      },
       previousOwner: { type: 'string', minLength: 1, description: 'the owner before a change of owner' },
       instanceId: { type: 'string', pattern: '^i-[0-9a-f]+$', description: 'EC2 instance of node' },
       reason: { type: 'string', description: "why, in the controller's words" },

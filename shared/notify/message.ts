@@ -109,9 +109,11 @@ const KIND_TITLE: Record<AlertKind, string> = {
 /** A one-line subject for people (SNS subjects are limited to 100 characters, printable ASCII). */
 export function subjectOf(d: TransitionDetail): string {
   const where = `${d.cluster}${d.group ? `/${d.group}` : ''}`;
-  const node = d.node && d.kind.startsWith('failover.') && d.kind !== 'failover.failed' ? ` on ${d.node}` : '';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: SNS refuses control characters in subjects.
-  return `[failover] ${d.severity.toUpperCase()} ${where}: ${KIND_TITLE[d.kind]}${node}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
+  const node =
+    d.node && d.kind.startsWith('failover.') && d.kind !== 'failover.failed' ? ` on ${d.node}` : '';
+  return `[failover] ${d.severity.toUpperCase()} ${where}: ${KIND_TITLE[d.kind]}${node}`
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 100);
 }
 
 function utc(iso: string): string {
@@ -129,7 +131,8 @@ function seconds(ms: number): string {
 export function textOf(d: TransitionDetail): string {
   const cl = `--cluster ${d.cluster}`;
   const group = d.group ? `Group ${d.group} of cluster ${d.cluster}` : `Cluster ${d.cluster}`;
-  const on = (node?: string) => (node ? `${node}${d.instanceId && node === d.node ? ` (instance ${d.instanceId})` : ''}` : 'no node');
+  const on = (node?: string) =>
+    node ? `${node}${d.instanceId && node === d.node ? ` (instance ${d.instanceId})` : ''}` : 'no node';
   const because = d.reason ? `, because ${d.reason}` : '';
   const when = utc(d.at);
   let what: string;
@@ -164,8 +167,8 @@ export function textOf(d: TransitionDetail): string {
       what = `${group}: ${d.message}${d.node ? ` on ${on(d.node)}` : ''} (${when}).`;
       todo =
         d.kind === 'monitor.error'
-          ? 'The monitor\'s recovery policy applies (restart, then failover, then its final action); check the application and the node.'
-          : 'Nothing moves for a warning; check the monitor\'s target if it lasts.';
+          ? "The monitor's recovery policy applies (restart, then failover, then its final action); check the application and the node."
+          : "Nothing moves for a warning; check the monitor's target if it lasts.";
       break;
     case 'monitor.recovered':
       what = `${group}: ${d.message} (${when}).`;
@@ -182,7 +185,10 @@ export function textOf(d: TransitionDetail): string {
     case 'request.done':
     case 'request.rejected':
       what = `${group}: ${d.kind === 'request.done' ? 'request done' : 'request rejected'}: ${d.message} (${when}).`;
-      todo = d.kind === 'request.done' ? 'Nothing to do.' : 'Fix what the message says and send the request again.';
+      todo =
+        d.kind === 'request.done'
+          ? 'Nothing to do.'
+          : 'Fix what the message says and send the request again.';
       break;
     case 'config.applied':
       what = `${group}: ${d.message} (${when}).`;

@@ -659,7 +659,8 @@ export class DynamoStore implements StateStore {
       keys.request(cluster, id),
       `request ${id}`,
       {
-        UpdateExpression: 'SET #status = :cancelled, message = :message, completedAt = :now, expiresAt = :ttl',
+        UpdateExpression:
+          'SET #status = :cancelled, message = :message, completedAt = :now, expiresAt = :ttl',
         ConditionExpression: '#status = :pending',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {

@@ -105,7 +105,8 @@ interface Block {
 
 function patch(container: HTMLElement, blocks: Block[]): void {
   const old = new Map<string, HTMLElement>();
-  for (const el of Array.from(container.children) as HTMLElement[]) if (el.dataset.key) old.set(el.dataset.key, el);
+  for (const el of Array.from(container.children) as HTMLElement[])
+    if (el.dataset.key) old.set(el.dataset.key, el);
   const active = document.activeElement as HTMLElement | null;
   const focusId = active?.id && container.contains(active) ? active.id : undefined;
   const next: HTMLElement[] = [];
@@ -235,14 +236,22 @@ function fillCluster(c: ClusterView): void {
   ]);
   patch(
     part(section, 'groups'),
-    c.groups.map((g) => ({ key: `g-${g.name}`, data: [g, c.nodes.map((n) => n.name)], render: () => groupCard(c, g) })),
+    c.groups.map((g) => ({
+      key: `g-${g.name}`,
+      data: [g, c.nodes.map((n) => n.name)],
+      render: () => groupCard(c, g),
+    })),
   );
   patch(
     part(section, 'nodes'),
     c.nodes.map((n) => ({ key: `n-${n.name}`, data: n, render: () => nodeCard(c, n) })),
   );
-  patch(part(section, 'timeline'), [{ key: 'timeline', data: c.failovers, render: () => timeline(c.failovers) }]);
-  patch(part(section, 'requests'), [{ key: 'requests', data: c.requests, render: () => requests(c, c.requests) }]);
+  patch(part(section, 'timeline'), [
+    { key: 'timeline', data: c.failovers, render: () => timeline(c.failovers) },
+  ]);
+  patch(part(section, 'requests'), [
+    { key: 'requests', data: c.requests, render: () => requests(c, c.requests) },
+  ]);
 }
 
 function row(label: string, ...value: Child[]): HTMLElement[] {
@@ -255,7 +264,11 @@ function monitorList(monitors: MonitorView[]): HTMLElement | string {
     'ul',
     { class: 'chips' },
     ...monitors.map((m) =>
-      h('li', { title: m.detail }, badge(`${m.name}: ${m.status}`, statusTone(m.status), `monitor ${m.name} ${m.status}: ${m.detail}`)),
+      h(
+        'li',
+        { title: m.detail },
+        badge(`${m.name}: ${m.status}`, statusTone(m.status), `monitor ${m.name} ${m.status}: ${m.detail}`),
+      ),
     ),
   );
 }
@@ -279,7 +292,13 @@ function groupCard(c: ClusterView, g: GroupView): HTMLElement {
       ...row('owner', h('strong', { class: 'owner', text: g.owner ?? 'none' })),
       ...row('epoch', String(g.epoch)),
       ...row('mode', g.mode === 'auto' ? 'auto' : `${g.mode} (reconcile observes only)`),
-      ...row('since', h('time', { datetime: g.since ? new Date(g.since).toISOString() : undefined, text: g.since ? `${clock(g.since)} (${since})` : '–' })),
+      ...row(
+        'since',
+        h('time', {
+          datetime: g.since ? new Date(g.since).toISOString() : undefined,
+          text: g.since ? `${clock(g.since)} (${since})` : '–',
+        }),
+      ),
       ...row('nodes', g.nodes.map((n) => (n === g.owner ? `${n} (owner)` : n)).join(' → ')),
       ...row(
         'entry points',
@@ -301,7 +320,10 @@ function groupCard(c: ClusterView, g: GroupView): HTMLElement {
             ),
       ),
       ...(g.applications.length > 0
-        ? row('application', g.applications.map((a) => `${a.name} on ${a.runningOn.join(', ') || 'no node'}`).join('; '))
+        ? row(
+            'application',
+            g.applications.map((a) => `${a.name} on ${a.runningOn.join(', ') || 'no node'}`).join('; '),
+          )
         : []),
       ...row('monitors', monitorList(g.monitors)),
       ...(g.lockedBy ? row('reconciling', g.lockedBy) : []),
@@ -320,9 +342,17 @@ function groupActions(c: ClusterView, g: GroupView, id: string): HTMLElement {
     ...g.nodes.map((n) => h('option', { value: n, text: n === g.owner ? `${n} (owner)` : n })),
   );
   if (others[0]) select.value = others[0];
-  const button = (label: string, kind: ActionRequest['kind'], extra: () => Partial<ActionRequest>, text: () => string, cls = '') => {
+  const button = (
+    label: string,
+    kind: ActionRequest['kind'],
+    extra: () => Partial<ActionRequest>,
+    text: () => string,
+    cls = '',
+  ) => {
     const b = h('button', { type: 'button', id: `${id}-${kind}`, class: cls, text: label });
-    b.addEventListener('click', () => act({ cluster: c.name, kind, group: g.name, ...extra() }, text(), label, b));
+    b.addEventListener('click', () =>
+      act({ cluster: c.name, kind, group: g.name, ...extra() }, text(), label, b),
+    );
     return b;
   };
   const maintenance = g.mode === 'maintenance';
@@ -335,14 +365,38 @@ function groupActions(c: ClusterView, g: GroupView, id: string): HTMLElement {
       'Move',
       'move',
       () => ({ to: select.value }),
-      () => `Move group ${g.name} of cluster ${c.name} from ${g.owner ?? 'nowhere'} to ${select.value}? The old owner is stopped first.`,
+      () =>
+        `Move group ${g.name} of cluster ${c.name} from ${g.owner ?? 'nowhere'} to ${select.value}? The old owner is stopped first.`,
       'primary',
     ),
-    button('Start', 'start', () => ({}), () => `Start group ${g.name} of cluster ${c.name} on the first eligible node?`),
-    button('Stop', 'stop', () => ({}), () => `Stop group ${g.name} of cluster ${c.name}? Its application stops and its entry points are taken down.`, 'danger'),
+    button(
+      'Start',
+      'start',
+      () => ({}),
+      () => `Start group ${g.name} of cluster ${c.name} on the first eligible node?`,
+    ),
+    button(
+      'Stop',
+      'stop',
+      () => ({}),
+      () =>
+        `Stop group ${g.name} of cluster ${c.name}? Its application stops and its entry points are taken down.`,
+      'danger',
+    ),
     maintenance
-      ? button('Resume', 'resume', () => ({}), () => `Resume group ${g.name}: reconcile acts on it again?`)
-      : button('Suspend', 'suspend', () => ({}), () => `Suspend group ${g.name} (maintenance): reconcile observes but changes nothing until you resume it?`),
+      ? button(
+          'Resume',
+          'resume',
+          () => ({}),
+          () => `Resume group ${g.name}: reconcile acts on it again?`,
+        )
+      : button(
+          'Suspend',
+          'suspend',
+          () => ({}),
+          () =>
+            `Suspend group ${g.name} (maintenance): reconcile observes but changes nothing until you resume it?`,
+        ),
   );
 }
 
@@ -365,8 +419,19 @@ function nodeCard(c: ClusterView, n: NodeView): HTMLElement {
   return h(
     'article',
     { class: `card node ${statusTone(n.state)}`, 'aria-labelledby': `${id}-title`, 'data-node': n.name },
-    h('header', {}, h('h4', { id: `${id}-title`, text: n.name }), badge(n.state, statusTone(n.state), `state ${n.state}`), n.isolated ? badge('isolated', 'bad') : null),
-    h('div', { class: 'lease-row' }, bar, h('span', { class: 'lease-text', 'data-lease-text': '', text: '' })),
+    h(
+      'header',
+      {},
+      h('h4', { id: `${id}-title`, text: n.name }),
+      badge(n.state, statusTone(n.state), `state ${n.state}`),
+      n.isolated ? badge('isolated', 'bad') : null,
+    ),
+    h(
+      'div',
+      { class: 'lease-row' },
+      bar,
+      h('span', { class: 'lease-text', 'data-lease-text': '', text: '' }),
+    ),
     h(
       'dl',
       {},
@@ -379,9 +444,22 @@ function nodeCard(c: ClusterView, n: NodeView): HTMLElement {
         'witnesses',
         n.witnesses.length === 0
           ? 'none'
-          : h('ul', { class: 'chips' }, ...n.witnesses.map((w) => h('li', { title: w.detail ?? '' }, badge(w.target, w.ok ? 'ok' : 'bad', `witness ${w.target} ${w.ok ? 'answers' : 'fails'}`)))),
+          : h(
+              'ul',
+              { class: 'chips' },
+              ...n.witnesses.map((w) =>
+                h(
+                  'li',
+                  { title: w.detail ?? '' },
+                  badge(w.target, w.ok ? 'ok' : 'bad', `witness ${w.target} ${w.ok ? 'answers' : 'fails'}`),
+                ),
+              ),
+            ),
       ),
-      ...row('groups', n.groups.length === 0 ? 'none' : n.groups.map((g) => `${g.name}: ${g.state} @${g.epoch}`).join(', ')),
+      ...row(
+        'groups',
+        n.groups.length === 0 ? 'none' : n.groups.map((g) => `${g.name}: ${g.state} @${g.epoch}`).join(', '),
+      ),
       ...row('monitors', monitorList(n.monitors)),
       ...row('agent', n.agentVersion ?? '–'),
       ...(n.spot ? row('spot', h('span', { class: 'error', text: n.spot })) : []),
@@ -415,7 +493,8 @@ function updateLeaseBars(): void {
 }
 
 function timeline(items: FailoverView[]): HTMLElement {
-  if (items.length === 0) return h('p', { class: 'empty', text: 'No change of owner in the audit log of the last 24 h.' });
+  if (items.length === 0)
+    return h('p', { class: 'empty', text: 'No change of owner in the audit log of the last 24 h.' });
   return h(
     'ol',
     { class: 'timeline' },
@@ -423,7 +502,10 @@ function timeline(items: FailoverView[]): HTMLElement {
       const total = f.parts.reduce((s, p) => s + p.ms, 0) || 1;
       return h(
         'li',
-        { class: `failover ${f.outcome === 'completed' ? 'ok' : f.outcome === 'failed' ? 'bad' : 'warn'}`, 'data-group': f.group },
+        {
+          class: `failover ${f.outcome === 'completed' ? 'ok' : f.outcome === 'failed' ? 'bad' : 'warn'}`,
+          'data-group': f.group,
+        },
         h(
           'p',
           { class: 'what' },
@@ -438,30 +520,70 @@ function timeline(items: FailoverView[]): HTMLElement {
         h(
           'div',
           { class: 'parts', 'aria-hidden': 'true' },
-          ...f.parts.map((p, i) => h('span', { class: `seg s${i % 6}`, style: `flex-grow:${Math.max(p.ms / total, 0.02)}`, title: `${p.label}: ${duration(p.ms)}` })),
+          ...f.parts.map((p, i) =>
+            h('span', {
+              class: `seg s${i % 6}`,
+              style: `flex-grow:${Math.max(p.ms / total, 0.02)}`,
+              title: `${p.label}: ${duration(p.ms)}`,
+            }),
+          ),
         ),
-        h('ul', { class: 'breakdown' }, ...f.parts.map((p, i) => h('li', {}, h('span', { class: `key s${i % 6}`, 'aria-hidden': 'true' }), `${p.label}: ${duration(p.ms)}`))),
+        h(
+          'ul',
+          { class: 'breakdown' },
+          ...f.parts.map((p, i) =>
+            h(
+              'li',
+              {},
+              h('span', { class: `key s${i % 6}`, 'aria-hidden': 'true' }),
+              `${p.label}: ${duration(p.ms)}`,
+            ),
+          ),
+        ),
       );
     }),
   );
 }
 
 function requests(c: ClusterView, items: RequestItem[]): HTMLElement {
-  if (items.length === 0) return h('p', { class: 'empty', text: 'None: reconcile has processed every request.' });
+  if (items.length === 0)
+    return h('p', { class: 'empty', text: 'None: reconcile has processed every request.' });
   return h(
     'table',
     { class: 'requests' },
     h('caption', { class: 'sr-only', text: `pending requests of cluster ${c.name}` }),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'request' }), h('th', { scope: 'col', text: 'group' }), h('th', { scope: 'col', text: 'by' }), h('th', { scope: 'col', text: 'waiting' }), h('th', { scope: 'col', text: '' }))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'col', text: 'request' }),
+        h('th', { scope: 'col', text: 'group' }),
+        h('th', { scope: 'col', text: 'by' }),
+        h('th', { scope: 'col', text: 'waiting' }),
+        h('th', { scope: 'col', text: '' }),
+      ),
+    ),
     h(
       'tbody',
       {},
       ...items.map((r) => {
         const cell = h('td', {});
         if (!READ_ONLY) {
-          const b = h('button', { type: 'button', id: `cancel-${r.id}`, text: 'Cancel', 'aria-label': `cancel ${r.kind} request ${r.id}` });
+          const b = h('button', {
+            type: 'button',
+            id: `cancel-${r.id}`,
+            text: 'Cancel',
+            'aria-label': `cancel ${r.kind} request ${r.id}`,
+          });
           b.addEventListener('click', () =>
-            act({ cluster: c.name, kind: 'cancel', id: r.id }, `Cancel the ${r.kind} request ${r.id} for group ${r.group}?`, 'Cancel request', b),
+            act(
+              { cluster: c.name, kind: 'cancel', id: r.id },
+              `Cancel the ${r.kind} request ${r.id} for group ${r.group}?`,
+              'Cancel request',
+              b,
+            ),
           );
           cell.append(b);
         }
@@ -489,7 +611,9 @@ function confirmAction(text: string, okLabel: string): Promise<boolean> {
   dialog.returnValue = '';
   dialog.showModal();
   (document.getElementById('confirm-cancel') as HTMLButtonElement).focus();
-  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+  return new Promise((resolve) =>
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }),
+  );
 }
 
 function say(message: string, tone: 'ok' | 'bad' | 'info'): void {
@@ -499,7 +623,12 @@ function say(message: string, tone: 'ok' | 'bad' | 'info'): void {
   toast.classList.add('shown');
 }
 
-async function act(request: ActionRequest, question: string, label: string, origin: HTMLElement): Promise<void> {
+async function act(
+  request: ActionRequest,
+  question: string,
+  label: string,
+  origin: HTMLElement,
+): Promise<void> {
   if (busy) return;
   if (!(await confirmAction(question, label))) {
     origin.focus();
