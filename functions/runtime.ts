@@ -1,6 +1,7 @@
 /**
  * Shared wiring of the Lambda handlers: Powertools logger, controller dependencies built once per
- * cold start, middy with the logger's context injection. No logic here.
+ * cold start (watched for metrics), middy with the logger's context injection, the invocation's
+ * metrics published as EMF when it ends. No logic here.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -13,6 +14,7 @@ import {
   invocationFromLambda,
 } from '../shared/reconcile/controller';
 import type { ControllerDeps, InvocationContext, InvocationResult } from '../shared/reconcile/entry';
+import { countThrottles, instrumentDeps, publishMetrics } from './metrics';
 
 export const logger = new Logger({ serviceName: 'failover-controller' });
 
@@ -26,7 +28,13 @@ const log: Log = {
 let deps: ControllerDeps | undefined;
 /** Built at the first invocation: the account (stamped on transition events) comes from its ARN. */
 function controller(account: string | undefined): ControllerDeps {
-  deps ??= createControllerDeps(controllerSettingsFromEnv(process.env, account ? { account } : {}), log);
+  deps ??= instrumentDeps(
+    createControllerDeps(
+      controllerSettingsFromEnv(process.env, account ? { account } : {}),
+      log,
+      countThrottles,
+    ),
+  );
   return deps;
 }
 
@@ -37,6 +45,17 @@ export function reconcileHandler<E>(
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event: E, context: Context) => {
       const invocation = invocationFromLambda(context, process.env, Date.now());
-      return run(controller(invocation.account), event, invocation);
+      let result: InvocationResult | undefined;
+      try {
+        result = await run(controller(invocation.account), event, invocation);
+        return result;
+      } finally {
+        // Metrics never fail an invocation: a publishing problem is logged, not thrown.
+        try {
+          publishMetrics(result, context.functionName);
+        } catch (e) {
+          logger.warn('could not publish metrics', { error: (e as Error).message });
+        }
+      }
     });
 }

@@ -51,7 +51,8 @@ export class AwsApiError extends FailoverError {
   }
 }
 
-const THROTTLING = new Set([
+/** AWS error codes that mean throttling (THROTTLED; counted by the controller's Throttles metric). */
+export const THROTTLING: ReadonlySet<string> = new Set([
   'ThrottlingException',
   'Throttling',
   'ThrottledException',

@@ -7,7 +7,7 @@ import { type AwsOptions, awsOptionsFromEnv } from '../aws/clients';
 import { parseClusterConfig } from '../config/validate';
 import type { Log } from '../core/ports';
 import { createNotifier } from '../notify/notifier';
-import { createAwsCloud } from '../resources';
+import { createAwsClients, createAwsCloud } from '../resources';
 import { DynamoStore } from '../state/dynamo-store';
 import { resolveTableName } from '../state/keys';
 import { systemClock } from './clock';
@@ -45,13 +45,24 @@ export function controllerSettingsFromEnv(
   };
 }
 
-export function createControllerDeps(settings: ControllerSettings, log: Log): ControllerDeps {
+/** An AWS SDK client, as far as instrumentation (middleware) needs it. */
+export type InstrumentableClient = { middlewareStack: { add: (...args: never[]) => unknown } };
+
+export function createControllerDeps(
+  settings: ControllerSettings,
+  log: Log,
+  /** Called with every AWS client the controller uses (the Lambda counts throttled attempts). */
+  instrument?: (client: InstrumentableClient) => void,
+): ControllerDeps {
   const store = new DynamoStore(settings.table, settings.aws, undefined, {
     validateConfig: parseClusterConfig,
   });
+  const clients = createAwsClients(settings.aws);
+  if (instrument)
+    for (const client of [store.client, clients.ec2, clients.route53, clients.ssm]) instrument(client);
   return {
     store,
-    cloud: createAwsCloud(settings.aws, { agentPath: settings.agentPath, table: settings.table }),
+    cloud: createAwsCloud(settings.aws, { agentPath: settings.agentPath, table: settings.table }, clients),
     notifier: createNotifier(
       {
         ...(settings.eventBus ? { eventBus: settings.eventBus } : {}),
