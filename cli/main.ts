@@ -219,6 +219,10 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
     .option('--changes-per-hour <n>', 'agent change reports per node per hour (default 4)')
     .option('--transitions <n>', 'transitions (failovers, alerts) per cluster per month (default 4)')
     .option('--headroom <fraction>', 'provisioned capacity above the steady load (default 0.2)')
+    .option(
+      '--metrics <level>',
+      'detailed (per group and node, the default) or basic (serverless.yml param metrics)',
+    )
     .option('--prices <file>', 'JSON file overriding prices, e.g. { "dynamodbOnDemandWrite": 0.625 }')
     .option('--json', 'machine-readable output')
     .action((opts) => run(async () => (await commands.cost()).costCommand(out, opts))());

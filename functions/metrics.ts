@@ -62,7 +62,10 @@ export function countThrottles(client: InstrumentableClient): void {
 /** Writes the invocation's data points (one EMF document per dimension set) and starts afresh. */
 export function publishMetrics(result: InvocationResult | undefined, functionName?: string): Datum[] {
   if (result) collector.observeResult(result);
-  const data = collector.drain();
+  // metrics: basic (serverless.yml) keeps only the deployment-wide metrics: no custom metric per
+  // group or node to pay for.
+  const basic = process.env.FAILOVER_METRICS === 'basic';
+  const data = collector.drain().filter((d) => !basic || !('cluster' in d.dimensions));
   const sets = new Map<string, Datum[]>();
   for (const d of data) {
     const key = JSON.stringify(d.dimensions);
