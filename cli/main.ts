@@ -234,7 +234,7 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.invalid;
     }
-    out.err(describeError(e));
+    out.err(describeError(e, out.env));
     if (e instanceof ConfigError)
       out.err('nothing was written; fix the problems above and run the command again');
     return exitCodeFor(e);

@@ -130,7 +130,7 @@ export class ControllerMetrics {
       case 'decision': {
         const actions = (data.actions ?? []) as { type: string; to?: string | null }[];
         const takeover = actions.find((a) => a.type === 'takeover');
-        if (!takeover || !takeover.to || !data.owner) return;
+        if (!takeover?.to || !data.owner) return;
         if (typeof data.ownerLastRenewalAt === 'number' && !data.request)
           this.add('FailoverDetectionTime', Math.max(0, e.at - data.ownerLastRenewalAt), dims);
         if (typeof data.invokedAt === 'number')
