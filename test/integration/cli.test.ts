@@ -232,7 +232,7 @@ describe('failoverctl against the emulator', () => {
     const version = await run(['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout.join('')).toMatch(/^\d+\.\d+\.\d+/);
-    const noRegion = io({ AWS_REGION: '', AWS_ENDPOINT_URL: aws().endpoint });
+    const noRegion = io();
     delete noRegion.env.AWS_REGION;
     const saved = { region: process.env.AWS_REGION, def: process.env.AWS_DEFAULT_REGION };
     delete process.env.AWS_REGION;
