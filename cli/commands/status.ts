@@ -202,15 +202,16 @@ export function statusHealth(v: StatusView): { health: Health; reasons: string[]
 
 async function readStatus(io: Io, store: DynamoStore, cluster: string | undefined) {
   const stored = await loadCluster(store, cluster);
-  const [heartbeats, groups] = await Promise.all([
+  const [heartbeats, groups, requests] = await Promise.all([
     store.getHeartbeats(
       stored.config.cluster,
       stored.config.nodes.map((n) => n.name),
     ),
     store.listGroups(stored.config.cluster),
+    store.listRequests(stored.config.cluster),
   ]);
   const now = io.now();
-  return { view: buildStatus(stored, heartbeats, groups, now, store.table), now };
+  return { view: buildStatus(stored, heartbeats, groups, now, store.table), now, requests };
 }
 
 /**
@@ -225,11 +226,17 @@ export async function statusCommand(
 ): Promise<number> {
   const store = openStore(io, flags);
   const once = async (): Promise<number> => {
-    const { view, now } = await readStatus(io, store, options.cluster);
+    const { view, now, requests } = await readStatus(io, store, options.cluster);
     const { health, reasons } = statusHealth(view);
-    if (options.json) io.out(JSON.stringify({ ...view, health, healthReasons: reasons }, null, 2));
+    if (options.json)
+      io.out(JSON.stringify({ ...view, pendingRequests: requests, health, healthReasons: reasons }, null, 2));
     else {
       io.out(renderStatus(view, now));
+      // Requests reconcile has not processed yet ("failoverctl cancel ID" withdraws one).
+      for (const r of requests)
+        io.out(
+          `  pending request ${r.id}: ${r.kind} ${r.group}${r.to ? ` --to ${r.to}` : ''} by ${r.by ?? '?'}, ${((now - r.createdAt) / 1000).toFixed(0)} s ago`,
+        );
       io.out(`\n${health === 'ok' ? 'ok: every group online' : `${health}: ${reasons.join('; ')}`}`);
     }
     return HEALTH_EXIT[health];

@@ -239,7 +239,11 @@ function groupView(
   const monitors: MonitorView[] = def.monitors.map((m) => {
     const recorded = record?.monitors[m.name];
     const agent = ownerHb?.monitors[m.name];
-    const status: MonitorStatus = recorded?.status ?? agent?.status ?? 'unknown';
+    // Reconcile records a monitor only when its status changes away from ok: a controller-side
+    // monitor of a serving group without a record is fine.
+    const controllerSide = m.type === 'az' || m.type === 'instance' || m.type === 'resource';
+    const status: MonitorStatus =
+      recorded?.status ?? agent?.status ?? (controllerSide && serving ? 'ok' : 'unknown');
     return {
       name: m.name,
       status,

@@ -211,6 +211,9 @@ describe('failoverctl against the emulator', () => {
     const sent = await run(['move', 'web', '--to', 'node2', '--wait', '0']);
     expect(sent.code).toBe(0);
     const id = /move request (\S+) recorded/.exec(sent.text())![1]!;
+    expect((await run(['status'])).stdout.join('\n')).toMatch(
+      `pending request ${id}: move web --to node2 by tester`,
+    );
     const cancelled = await run(['cancel', id]);
     expect(cancelled.code, cancelled.text()).toBe(0);
     expect(cancelled.stdout.join('\n')).toBe(`web: move request ${id} cancelled`);

@@ -514,7 +514,7 @@ function timeline(items: FailoverView[]): HTMLElement {
           h('strong', { text: `${f.group}: ${f.kind} ${f.from ?? '–'} → ${f.to}` }),
           ` (epoch ${f.epoch}) `,
           badge(f.outcome, f.outcome === 'completed' ? 'ok' : f.outcome === 'failed' ? 'bad' : 'warn'),
-          f.totalMs !== null ? ` in ${duration(f.totalMs)}` : '',
+          f.totalMs !== null ? ` ${duration(f.totalMs)} after the decision` : '',
         ),
         h('p', { class: 'why', text: f.reason }),
         h(
