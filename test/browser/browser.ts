@@ -32,3 +32,17 @@ export async function launchBrowser(
     },
   };
 }
+
+/**
+ * The page's document as page functions see it, typed loosely: this project's type check has no DOM
+ * library. Page functions must use `(globalThis as unknown as PageGlobals).document` inline (they
+ * are serialized; string predicates would need 'unsafe-eval', which the console's CSP refuses).
+ */
+export interface PageGlobals {
+  document: {
+    body: { textContent: string | null };
+    activeElement: { id: string; textContent: string | null } | null;
+    getElementById(id: string): { textContent: string | null } | null;
+    querySelector(selector: string): { textContent: string | null } | null;
+  };
+}

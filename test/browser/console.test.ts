@@ -15,7 +15,7 @@ import { launchConsole } from '../../cli/console/command';
 import type { ConsoleServer } from '../../cli/console/server';
 import type { ConsoleView } from '../../cli/console/view';
 import { Sandbox } from '../../sandbox/sandbox';
-import { type Browser, launchBrowser } from './browser';
+import { type Browser, launchBrowser, type PageGlobals } from './browser';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const lines: string[] = [];
@@ -37,15 +37,20 @@ async function ownerInTable(group: string): Promise<string | null> {
 async function clickAction(group: string, action: string, to?: string): Promise<string> {
   const card = page.locator(`article.group[data-group="${group}"]`);
   if (to) await card.locator('select').selectOption(to);
-  // Page code is given as text: this project's type check has no DOM.
-  await page.evaluate("document.getElementById('toast').textContent = ''");
+  await page.evaluate(() => {
+    const toast = (globalThis as unknown as PageGlobals).document.getElementById('toast');
+    if (toast) toast.textContent = '';
+  });
   await card.getByRole('button', { name: action, exact: true }).click();
   const dialog = page.getByRole('dialog');
   await expect.poll(() => dialog.isVisible()).toBe(true);
   await dialog.getByRole('button', { name: action, exact: true }).click();
   // The toast says "sent" first, then the outcome.
   await page.waitForFunction(
-    "(t => t !== '' && !/sent, waiting/.test(t))(document.getElementById('toast').textContent)",
+    () => {
+      const text = (globalThis as unknown as PageGlobals).document.getElementById('toast')?.textContent ?? '';
+      return text !== '' && !/sent, waiting/.test(text);
+    },
     undefined,
     { timeout: 45_000 },
   );
@@ -99,8 +104,13 @@ describe('the web console in Chromium', () => {
     })();
     const watchPage = page
       .waitForFunction(
-        `(o => o && o !== ${JSON.stringify(before)} && o !== 'none')(document.querySelector('[data-group="db"] .owner')?.textContent)`,
-        undefined,
+        (was) => {
+          const owner = (globalThis as unknown as PageGlobals).document.querySelector(
+            '[data-group="db"] .owner',
+          )?.textContent;
+          return owner && owner !== was && owner !== 'none';
+        },
+        before,
         { timeout: 60_000, polling: 50 },
       )
       .then(() => Date.now());
@@ -149,10 +159,14 @@ describe('the web console in Chromium', () => {
     await move.focus();
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByRole('dialog').isVisible()).toBe(true);
-    expect(await page.evaluate('document.activeElement.id')).toBe('confirm-cancel');
+    expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).document.activeElement?.id)).toBe(
+      'confirm-cancel',
+    );
     await page.keyboard.press('Escape');
     await expect.poll(() => page.getByRole('dialog').isVisible()).toBe(false);
-    expect(await page.evaluate('document.activeElement.textContent')).toBe('Move');
+    expect(
+      await page.evaluate(() => (globalThis as unknown as PageGlobals).document.activeElement?.textContent),
+    ).toBe('Move');
   });
 });
 

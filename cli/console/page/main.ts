@@ -522,7 +522,7 @@ function timeline(items: FailoverView[]): HTMLElement {
           { class: 'parts', 'aria-hidden': 'true' },
           ...f.parts.map((p, i) =>
             h('span', {
-              class: `seg s${i % 6}`,
+              class: `seg s${i % 8}`,
               style: `flex-grow:${Math.max(p.ms / total, 0.02)}`,
               title: `${p.label}: ${duration(p.ms)}`,
             }),
@@ -535,7 +535,7 @@ function timeline(items: FailoverView[]): HTMLElement {
             h(
               'li',
               {},
-              h('span', { class: `key s${i % 6}`, 'aria-hidden': 'true' }),
+              h('span', { class: `key s${i % 8}`, 'aria-hidden': 'true' }),
               `${p.label}: ${duration(p.ms)}`,
             ),
           ),
