@@ -34,6 +34,9 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          // After the other projects: a second sandbox and Chromium beside the agent and e2e tests
+          // would load 2 cores enough to upset their timing.
+          sequence: { groupOrder: 1 },
           globalSetup: ['test/browser/global-setup.ts'],
           testTimeout: 90_000,
           hookTimeout: 900_000,

@@ -77,6 +77,8 @@ export async function consoleCommand(
   flags: GlobalFlags,
   options: ConsoleCommandOptions,
 ): Promise<number> {
+  // Before anything starts: a Ctrl-C or SIGTERM during start-up must stop the console cleanly.
+  const signal = options.signal ?? interruptSignal();
   const host = options.listen ?? '127.0.0.1';
   const aws = awsOptions(io, flags);
   const table = resolveTableName(flags.table, io.env);
@@ -108,7 +110,6 @@ export async function consoleCommand(
   );
   if (options.open) openBrowser(server.url, io);
 
-  const signal = options.signal ?? interruptSignal();
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener('abort', () => resolve(), { once: true });

@@ -623,6 +623,12 @@ function say(message: string, tone: 'ok' | 'bad' | 'info'): void {
   toast.classList.add('shown');
 }
 
+/** Focus back on the control that started an action, found by id: its card may have been redrawn. */
+function refocus(origin: HTMLElement): void {
+  const target = (origin.id && document.getElementById(origin.id)) || origin;
+  if (document.contains(target)) target.focus();
+}
+
 async function act(
   request: ActionRequest,
   question: string,
@@ -631,7 +637,7 @@ async function act(
 ): Promise<void> {
   if (busy) return;
   if (!(await confirmAction(question, label))) {
-    origin.focus();
+    refocus(origin);
     return;
   }
   busy = true;
@@ -650,7 +656,7 @@ async function act(
   } finally {
     busy = false;
     document.body.classList.remove('busy');
-    if (document.contains(origin)) origin.focus();
+    refocus(origin);
   }
 }
 
