@@ -23,6 +23,8 @@ let sandbox: Sandbox;
 let web: ConsoleServer;
 let browser: Browser;
 let page: Page;
+/** The group each fault hits: the sandbox's first (whatever groups the sandbox runs). */
+let group: string;
 const aws = () => ({ region: 'us-east-1', endpoint: inject('awsEndpoint') });
 
 /** The owner the page shows for a group. */
@@ -63,6 +65,7 @@ beforeAll(async () => {
   await sandbox.start();
   const first = await sandbox.waitConsistent('node1', 60_000);
   expect(first.ms, lines.join('\n')).not.toBeNaN();
+  group = sandbox.config.groups[0]!.name;
   web = await launchConsole({ table: sandbox.store.table, aws: aws(), port: 0, log: (l) => lines.push(l) });
   browser = await launchBrowser(inject('chromium'));
   page = await browser.context.newPage();
@@ -93,24 +96,24 @@ describe('the web console in Chromium', () => {
   });
 
   it('shows a failover within 2 s of the table', async () => {
-    const before = (await ownerInTable('db'))!;
+    const before = (await ownerInTable(group))!;
     let tableAt = 0;
     const watchTable = (async () => {
       for (let i = 0; i < 1200 && tableAt === 0; i++) {
-        const owner = await ownerInTable('db');
+        const owner = await ownerInTable(group);
         if (owner && owner !== before) tableAt = Date.now();
         else await new Promise((r) => setTimeout(r, 50));
       }
     })();
     const watchPage = page
       .waitForFunction(
-        (was) => {
+        ([g, was]) => {
           const owner = (globalThis as unknown as PageGlobals).document.querySelector(
-            '[data-group="db"] .owner',
+            `[data-group="${g}"] .owner`,
           )?.textContent;
           return owner && owner !== was && owner !== 'none';
         },
-        before,
+        [group, before] as const,
         { timeout: 60_000, polling: 50 },
       )
       .then(() => Date.now());
@@ -119,9 +122,9 @@ describe('the web console in Chromium', () => {
     const [pageAt] = await Promise.all([watchPage, watchTable]);
     expect(tableAt).toBeGreaterThan(0);
     expect(pageAt - tableAt).toBeLessThan(2_000);
-    expect(await shownOwner('db')).toBe(scenario.to);
+    expect(await shownOwner(group)).toBe(scenario.to);
     // The timeline has it, with its breakdown.
-    const entry = page.locator('.timeline li.failover').first();
+    const entry = page.locator(`.timeline li.failover[data-group="${group}"]`).first();
     await expect
       .poll(() => entry.textContent(), { timeout: 10_000 })
       .toMatch(new RegExp(`db: failover ${scenario.from} → ${scenario.to}`));
@@ -129,32 +132,36 @@ describe('the web console in Chromium', () => {
   });
 
   it('moves the group when a move is clicked and confirmed', async () => {
-    const from = (await ownerInTable('db'))!;
+    const from = (await ownerInTable(group))!;
     const to = sandbox.config.groups[0]!.nodes.find((n) => n !== from)!;
-    const toast = await clickAction('db', 'Move', to);
+    const toast = await clickAction(group, 'Move', to);
     expect(toast).toMatch(/Move: done/);
-    expect(await ownerInTable('db')).toBe(to);
-    await expect.poll(() => shownOwner('db'), { timeout: 5_000 }).toBe(to);
-    const consistent = await sandbox.waitConsistent(to, 30_000);
-    expect(consistent.ms, Sandbox.describe(consistent.last)).not.toBeNaN();
+    expect(await ownerInTable(group)).toBe(to);
+    await expect.poll(() => shownOwner(group), { timeout: 5_000 }).toBe(to);
+    // The entry points and the application follow (every group of the sandbox expected on `to`
+    // only when it has one group; with more, the others stay where they are).
+    if (sandbox.config.groups.length === 1) {
+      const consistent = await sandbox.waitConsistent(to, 30_000);
+      expect(consistent.ms, JSON.stringify(consistent.last)).not.toBeNaN();
+    }
   });
 
   it("shows the controller's reason when it refuses a move", async () => {
-    expect(await clickAction('db', 'Suspend')).toMatch(/Suspend: done/);
-    const owner = (await ownerInTable('db'))!;
+    expect(await clickAction(group, 'Suspend')).toMatch(/Suspend: done/);
+    const owner = (await ownerInTable(group))!;
     const other = sandbox.config.groups[0]!.nodes.find((n) => n !== owner)!;
-    const toast = await clickAction('db', 'Move', other);
-    expect(toast).toMatch(
-      /Move: rejected: db: group db is in maintenance; run "failoverctl resume db" first/,
+    const toast = await clickAction(group, 'Move', other);
+    expect(toast).toContain(
+      `Move: rejected: ${group}: group ${group} is in maintenance; run "failoverctl resume ${group}" first`,
     );
     expect(await page.locator('#toast').getAttribute('role')).toBe('alert');
-    expect(await ownerInTable('db')).toBe(owner);
-    expect(await clickAction('db', 'Resume')).toMatch(/Resume: done/);
+    expect(await ownerInTable(group)).toBe(owner);
+    expect(await clickAction(group, 'Resume')).toMatch(/Resume: done/);
   });
 
   it('keeps the keyboard usable: the confirmation takes focus, Escape cancels and gives it back', async () => {
     const move = page
-      .locator('article.group[data-group="db"]')
+      .locator(`article.group[data-group="${group}"]`)
       .getByRole('button', { name: 'Move', exact: true });
     await move.focus();
     await page.keyboard.press('Enter');
@@ -177,24 +184,24 @@ describe('the console server', () => {
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
     });
-  const move = { cluster: 'sandbox', kind: 'move', group: 'db', to: 'node1' };
+  const move = () => ({ cluster: 'sandbox', kind: 'move', group, to: 'node1' });
 
   it('refuses an action without the session token, from another origin, or as a form post', async () => {
     const requestsBefore = (await sandbox.store.listRequests('sandbox')).length;
-    const none = await post(move);
+    const none = await post(move());
     expect(none.status).toBe(403);
     expect(((await none.json()) as { message: string }).message).toMatch(/session token/);
-    expect((await post(move, { 'x-console-token': 'guess' })).status).toBe(403);
-    const crossSite = await post(move, { 'x-console-token': web.token, origin: 'https://evil.example' });
+    expect((await post(move(), { 'x-console-token': 'guess' })).status).toBe(403);
+    const crossSite = await post(move(), { 'x-console-token': web.token, origin: 'https://evil.example' });
     expect(crossSite.status).toBe(403);
     const form = await fetch(new URL('/api/actions', web.url), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-console-token': web.token },
-      body: 'cluster=sandbox&kind=stop&group=db',
+      body: `cluster=sandbox&kind=stop&group=${group}`,
     });
     expect(form.status).toBe(415);
     expect((await sandbox.store.listRequests('sandbox')).length).toBe(requestsBefore);
-    expect(await ownerInTable('db')).not.toBeNull();
+    expect(await ownerInTable(group)).not.toBeNull();
   });
 
   it('answers only to an IP address or localhost in the Host header (DNS rebinding)', async () => {
@@ -229,7 +236,7 @@ describe('the console server', () => {
     try {
       const html = await (await fetch(readOnly.url)).text();
       expect(html).not.toContain(readOnly.token);
-      const res = await post(move, { 'x-console-token': readOnly.token }, readOnly.url);
+      const res = await post(move(), { 'x-console-token': readOnly.token }, readOnly.url);
       expect(res.status).toBe(403);
       expect(((await res.json()) as { message: string }).message).toMatch(/read-only/);
       const p = await browser.context.newPage();
