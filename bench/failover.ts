@@ -179,7 +179,7 @@ export async function runFailoverScenarios(o: FailoverBenchOptions): Promise<Fai
   try {
     await sandbox.start();
     const first = await sandbox.waitConsistent('node1', 60_000);
-    if (!Number.isFinite(first.ms)) throw new Error(`not online: ${Sandbox.describe(first.last)}`);
+    if (!Number.isFinite(first.ms)) throw new Error(`not online: ${Sandbox.describeAll(first.last)}`);
     await new Promise((r) => setTimeout(r, 2 * o.timing.heartbeatIntervalMs));
 
     // A steady-state reconcile (what the 1-minute schedule does when all is well).

@@ -2,12 +2,18 @@
  * The agent daemon: renews the node's lease, reports monitors, witnesses, peers and Spot notices,
  * follows the cluster definition and the group records, and stops what runs here when it must
  * (self-fence, stale owner, shutdown). It never starts an application: the controller does, through
- * `failover-agent guard` (guard.ts), which checks this daemon's lease in the state directory.
+ * `failover-agent guard` (guard.ts), which checks this daemon's lease in the state directory. A
+ * group without an application (floating IP, Elastic IP or record alone) is brought up here by the
+ * agent itself once the record names this node owner and lists it in mayRun, through the guard's
+ * same start, in process and without a command (shared/core/node-side.ts).
  *
  * Loops (all independent; a slow DynamoDB call delays none of the others):
  *
  *   every heartbeatIntervalMs   renewal write · read group records · read peers' renewals ·
  *                               local state check (orphans, fenced leftovers, watchdog)
+ *   while a transition is seen  the same read every heartbeatRetryMs, for at most
+ *                               FAST_FOLLOW_LEASES leases: a peer gone silent, leaving or
+ *                               fenced; a group starting, stopping or owned here but not running
  *   fence timer                 fires at send(last acked renewal) + lease - fenceMargin
  *   per monitor                 its own interval; a change of status is written at once
  *   witnesses                   every max(2 x heartbeat, 1 s); all failing = isolated
@@ -18,11 +24,12 @@
 import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import type { ClusterConfig } from '../shared/config/load';
-import { defaultHeartbeatRetryMs, defaultTiming } from '../shared/config/rules';
+import { defaultTiming } from '../shared/config/rules';
 import type { GroupConfig } from '../shared/config/schema';
 import { NotFoundError } from '../shared/core/errors';
 import type { AgentGroupState, GroupState, Heartbeat } from '../shared/core/model';
-import type { Timing } from '../shared/core/timing';
+import { hasApplication, interfaceAddresses } from '../shared/core/node-side';
+import { heartbeatRetryMs, type Timing } from '../shared/core/timing';
 import type { Clock } from './clock';
 import { sleep } from './clock';
 import { AgentError, EXIT } from './errors';
@@ -30,6 +37,7 @@ import { FenceTimer } from './fence-timer';
 import { LockHandle, readLockOwner, tryLock } from './file-lock';
 import { GroupFollower, mustDemote } from './group-follower';
 import { GroupStopper } from './group-stopper';
+import { runGuard } from './guard';
 import { type Ack, HeartbeatWriter, type ReportParts } from './heartbeat';
 import type { Imds } from './imds';
 import { bootId, type LocalGroupRecord, type LocalState } from './local-state';
@@ -73,6 +81,10 @@ const BOOT_ID = bootId();
 
 /** Retry failed fence stops at most this often. */
 const FENCE_RETRY_MS = 5000;
+/** Retry a failed start of a group without application (its addresses) at most this often. */
+const ACTIVATION_RETRY_MS = 5000;
+/** A transition seen by the agent makes it read the cluster every retry interval for this many leases. */
+const FAST_FOLLOW_LEASES = 2;
 
 /** The daemon: `run()` until `shutdown()`; see the header for its loops. */
 export class Agent {
@@ -108,6 +120,12 @@ export class Agent {
   private readTimer: NodeJS.Timeout | undefined;
   private lastAckSentMono = Number.NEGATIVE_INFINITY;
   private peerTimer: NodeJS.Timeout | undefined;
+  /** Starts of groups without application in flight, and when each was last tried (monotonic). */
+  private readonly activating = new Set<string>();
+  private readonly activationTried = new Map<string, number>();
+  /** Fast reads while a transition is under way: what was seen, and until when (monotonic). */
+  private fastFollow = { key: '', until: 0 };
+  private fastTimer: NodeJS.Timeout | undefined;
   private dirWatcher: FSWatcher | undefined;
   private localCheckQueued = false;
   private readingCluster = false;
@@ -234,7 +252,9 @@ export class Agent {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
     if (this.readTimer) clearTimeout(this.readTimer);
+    if (this.fastTimer) clearTimeout(this.fastTimer);
     this.readTimer = undefined;
+    this.fastTimer = undefined;
     this.retryTimer = undefined;
     this.watchdogTimer = undefined;
     this.tickTimer = undefined;
@@ -404,12 +424,11 @@ export class Agent {
     const sentMono = this.o.clock.mono();
     void this.writer.tick();
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const t = this.timing();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.final || this.lastAckSentMono >= sentMono) return;
       this.renew();
-    }, t.heartbeatRetryMs ?? defaultHeartbeatRetryMs(t.heartbeatIntervalMs));
+    }, heartbeatRetryMs(this.timing()));
   }
 
   private timing(): Timing {
@@ -606,7 +625,9 @@ export class Agent {
     for (const [name, { runner }] of this.monitors) monitors[name] = runner.report();
     const lease = this.timing().leaseMs;
     return {
-      state: this.final ? 'leaving' : this.fenced ? 'fenced' : 'running',
+      // Leaving from the first moment of a planned shutdown: the controller moves the groups while
+      // their stop scripts run here (it promotes only once this node reports them stopped).
+      state: this.leaving ? 'leaving' : this.fenced ? 'fenced' : 'running',
       groups,
       monitors,
       isolated: this.witnesses?.isolated ?? false,
@@ -758,6 +779,7 @@ export class Agent {
     this.readingCluster = true;
     const groups = this.config.groups.map((g) => g.name);
     const peers = this.config.nodes.map((n) => n.name).filter((n) => n !== this.o.node);
+    let transition = '';
     try {
       const read = await this.store.readClusterState(this.o.cluster, groups, peers);
       // The first-read time of a peer's renewal is when the answer arrived, never when it was sent.
@@ -765,11 +787,55 @@ export class Agent {
       if (this.final) return;
       this.followGroups(read.groups);
       if (peers.length > 0) this.watchPeers(read.heartbeats, peers, readDone);
+      transition = this.transitionSeen(read.groups, read.heartbeats);
     } catch (e) {
       this.o.log.debug(`cannot read the group records and the peers' renewals: ${errorText(e)}`);
     } finally {
       this.readingCluster = false;
     }
+    this.followFastWhile(transition);
+  }
+
+  /**
+   * What is moving that concerns this node, as a key ('' when nothing): peers whose renewals
+   * stopped or who left or fenced (the controller is about to move their groups, maybe here), and
+   * groups owned here that do not run here yet, or run here but are owned elsewhere.
+   */
+  private transitionSeen(records: GroupState[], heartbeats: Record<string, Heartbeat>): string {
+    const lease = this.timing().leaseMs;
+    const parts: string[] = this.peers.expired(this.o.clock.mono(), lease).map((p) => `silent:${p}`);
+    for (const [peer, hb] of Object.entries(heartbeats)) {
+      if (peer !== this.o.node && hb.state !== 'running') parts.push(`${hb.state}:${peer}`);
+    }
+    for (const r of records) {
+      const local = this.localState(r.group);
+      const mine = r.owner === this.o.node;
+      if (mine !== (local === 'running')) {
+        parts.push(`${r.group}:${r.epoch}:${r.phase}:${r.owner ?? '-'}:${local}`);
+      }
+    }
+    return parts.sort().join(' ');
+  }
+
+  /**
+   * While a transition is seen, the next read comes after a retry interval instead of a heartbeat:
+   * a new owner brings its addresses up (and a standby sees its peer's renewal stop) within a few
+   * hundred milliseconds of the controller's decision. Each new transition buys FAST_FOLLOW_LEASES
+   * leases of fast reads at most, so a peer that stays down costs nothing once it has been seen.
+   */
+  private followFastWhile(transition: string): void {
+    const now = this.o.clock.mono();
+    if (transition !== this.fastFollow.key) {
+      this.fastFollow = {
+        key: transition,
+        until: transition ? now + FAST_FOLLOW_LEASES * this.timing().leaseMs : 0,
+      };
+    }
+    if (!transition || now >= this.fastFollow.until || this.fastTimer || this.leaving || this.final) return;
+    this.fastTimer = setTimeout(() => {
+      this.fastTimer = undefined;
+      if (!this.leaving && !this.final) void this.followCluster();
+    }, heartbeatRetryMs(this.timing()));
   }
 
   private followGroups(records: GroupState[]): void {
@@ -787,7 +853,75 @@ export class Agent {
         lockWaitMs: this.longestStopMs(record.group),
       });
     }
+    for (const record of records) this.activateIfOwned(record);
     if (changed) this.writer.changed();
+  }
+
+  /**
+   * Brings a group without application up here when the record names this node owner and lists it
+   * in mayRun (the controller records it there before anything may start): the guard's start, in
+   * this process and without a command, reads the record again (strongly consistent), checks the
+   * lease, puts the group's addresses on the interface and records the group running.
+   */
+  private activateIfOwned(record: GroupState): void {
+    const me = this.o.node;
+    const group = record.group;
+    const def = this.config?.groups.find((g) => g.name === group);
+    if (!def?.nodes.includes(me) || hasApplication(def)) return;
+    if (this.fenced || this.leaving || this.final || !this.fence.holdsLease()) return;
+    if (record.owner !== me || record.mode !== 'auto' || !record.mayRun.includes(me)) return;
+    if (record.phase !== 'Starting' && record.phase !== 'Online') return;
+    if (this.activating.has(group) || this.stopper.isStopping(group)) return;
+    let local: LocalGroupRecord | undefined;
+    try {
+      local = this.o.state.readGroup(group);
+    } catch {
+      return; // unreadable local state: never start on top of it
+    }
+    if (local && local.state !== 'stopped') {
+      // Running, starting or stopping at this epoch: nothing to do; at another epoch: the stale
+      // copy is stopped first (mustDemote). A failed start is tried again now and then.
+      if (local.state !== 'failed' || local.epoch !== record.epoch) return;
+      const tried = this.activationTried.get(group) ?? Number.NEGATIVE_INFINITY;
+      if (this.o.clock.mono() - tried < ACTIVATION_RETRY_MS) return;
+    }
+    void this.activate(def, record.epoch);
+  }
+
+  private async activate(def: GroupConfig, epoch: number): Promise<void> {
+    const { log, state } = this.o;
+    const group = def.name;
+    this.activating.add(group);
+    this.activationTried.set(group, this.o.clock.mono());
+    try {
+      const code = await runGuard(
+        {
+          group,
+          epoch,
+          action: 'start',
+          cluster: this.o.cluster,
+          node: this.o.node,
+          table: this.o.table,
+          stateDir: state.dir,
+          vips: interfaceAddresses(def),
+          lockTimeoutMs: 0,
+          command: [],
+        },
+        {
+          env: this.o.env,
+          clock: this.o.clock,
+          vip: this.o.vip,
+          store: this.store,
+          err: (line) => log.info(line.replace(/^failover-agent guard: /, '')),
+        },
+      );
+      if (code === EXIT.ok) this.follower.note(group, epoch);
+    } catch (e) {
+      log.error(`cannot start ${group} at epoch ${epoch}: ${errorText(e)}`);
+    } finally {
+      this.activating.delete(group);
+      this.localChanged();
+    }
   }
 
   private watchPeers(heartbeats: Record<string, Heartbeat>, peers: string[], readDone: number): void {
@@ -797,7 +931,17 @@ export class Agent {
     if (this.peerTimer) clearTimeout(this.peerTimer);
     this.peerTimer = undefined;
     // Report a peer's lease expiry the moment it happens, not at the next tick.
-    if (next !== undefined) this.peerTimer = setTimeout(() => this.writer.changed(), Math.ceil(next) + 1);
+    if (next !== undefined)
+      this.peerTimer = setTimeout(() => {
+        this.writer.changed();
+        // The controller moves the silent peer's groups within moments: look for them fast.
+        this.followFastWhile(
+          this.peers
+            .expired(this.o.clock.mono(), lease)
+            .map((p) => `silent:${p}`)
+            .join(' '),
+        );
+      }, Math.ceil(next) + 1);
     this.writer.changed();
   }
 

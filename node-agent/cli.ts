@@ -42,7 +42,7 @@ options:
   --epoch N                   the epoch the controller sent the command for
   --action start|stop         default start
   --vip IP [--dev IFACE]      put IP/32 on IFACE before a start (default: the interface of the
-                              default route), take it off after a stop
+                              default route), take it off after a stop; repeat for several
   --cluster, --node, --table  default: those of the local agent (agent.json in the state dir)
   --region REGION             default: AWS_REGION, else the local agent's
   --state-dir DIR             as the agent's (env FAILOVER_AGENT_STATE_DIR)
@@ -145,7 +145,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
       table: { type: 'string' },
       region: { type: 'string' },
       'state-dir': { type: 'string' },
-      vip: { type: 'string' },
+      vip: { type: 'string', multiple: true },
       dev: { type: 'string' },
       'lock-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -173,23 +173,24 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
   if (positionals.length === 0) {
     throw usageError('COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh', GUARD_USAGE);
   }
-  const vip = str('vip');
-  if (vip !== undefined && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(vip)) {
-    throw usageError(`--vip must be an IPv4 address such as 172.16.0.10, got "${vip}"`, GUARD_USAGE);
+  const vips = (values.vip as string[] | undefined) ?? [];
+  for (const vip of vips) {
+    if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(vip))
+      throw usageError(`--vip must be an IPv4 address such as 172.16.0.10, got "${vip}"`, GUARD_USAGE);
   }
-  if (str('dev') !== undefined && vip === undefined) throw usageError('--dev needs --vip', GUARD_USAGE);
+  if (str('dev') !== undefined && vips.length === 0) throw usageError('--dev needs --vip', GUARD_USAGE);
   const out: GuardArgs = {
     group,
     epoch,
     action,
     stateDir: str('state-dir') ?? env.FAILOVER_AGENT_STATE_DIR ?? DEFAULT_STATE_DIR,
     lockTimeoutMs: positiveInt('--lock-timeout-ms', str('lock-timeout-ms'), GUARD_USAGE, 0) ?? 60_000,
+    vips,
     command: positionals,
   };
   for (const k of ['cluster', 'node', 'table', 'region', 'dev'] as const) {
     const value = str(k);
     if (value !== undefined) out[k] = value;
   }
-  if (vip !== undefined) out.vip = vip;
   return out;
 }

@@ -2,15 +2,17 @@
  * `failover-agent guard --group G --epoch N [--action start|stop] -- COMMAND [ARGS...]`
  *
  * The node-side fence of every start and stop the controller sends through SSM Run Command: the
- * command runs only if the state table agrees, at that moment, with the epoch it was sent for.
+ * command runs only if the state table agrees, at that moment, with the epoch it was sent for. The
+ * agent itself brings up groups without an application through the same start, in its own process
+ * and with no command (`guardedStart`): one admission rule for everything that starts on a node.
  *
  * start:  lock ─▶ record "starting" (BEFORE the read: a heartbeat must never say "stopped" while a
- *         start is under way) ─▶ strongly consistent read: owner == this node AND epoch == N?
- *         (else exit 3) ─▶ local agent holds a live lease? (else exit 4) ─▶ VIP on ─▶ COMMAND
- *         ─▶ lease still live? ─▶ record "running" at N ─▶ unlock
+ *         start is under way) ─▶ strongly consistent read: owner == this node AND epoch == N AND
+ *         this node in mayRun? (else exit 3) ─▶ local agent holds a live lease? (else exit 4)
+ *         ─▶ addresses on ─▶ COMMAND ─▶ lease still live? ─▶ record "running" at N ─▶ unlock
  * stop:   lock (waits for a start in progress) ─▶ strongly consistent read: epoch == N? (else exit 3:
  *         a delayed stop from an old epoch must not stop a copy started since) ─▶ record "stopping"
- *         ─▶ COMMAND ─▶ VIP off ─▶ record "stopped" at N ─▶ unlock
+ *         ─▶ COMMAND ─▶ addresses off ─▶ record "stopped" at N ─▶ unlock
  *
  * COMMAND: one argument runs through `/bin/sh -c` (as the exec resource's `start`/`stop` strings,
  * e.g. "/opt/app/start.sh --fast"); several arguments run directly, without a shell. Its output
@@ -29,7 +31,7 @@ import { leaseProblem } from './lease-check';
 import { type GuardRun, type LocalGroupRecord, LocalState } from './local-state';
 import { errorText } from './log';
 import { describeExit, GUARD_MARKER, killGroup, processStartTime, runCommand } from './process-util';
-import { guardAwsOptions, openStore } from './store';
+import { type AgentStore, guardAwsOptions, openStore } from './store';
 import type { VipOps } from './vip';
 
 export interface GuardArgs {
@@ -41,9 +43,11 @@ export interface GuardArgs {
   table?: string;
   region?: string;
   stateDir: string;
-  vip?: string;
+  /** Floating addresses put on the interface before a start and taken off after a stop. */
+  vips: string[];
   dev?: string;
   lockTimeoutMs: number;
+  /** The start or stop command; empty for the agent's own start of a group without application. */
   command: string[];
 }
 
@@ -53,6 +57,8 @@ export interface GuardDeps {
   vip: VipOps;
   /** Messages of the guard itself (stderr). */
   err: (line: string) => void;
+  /** The state table (the agent's own store when it runs a start in process); default: opened here. */
+  store?: AgentStore;
 }
 
 /** Runs one guarded start or stop; resolves with the exit code (see errors.ts). */
@@ -78,7 +84,7 @@ export async function runGuard(args: GuardArgs, deps: GuardDeps): Promise<number
   }
   const table = args.table ?? env.FAILOVER_TABLE ?? lease?.table ?? DEFAULT_TABLE;
   const region = args.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? lease?.region;
-  const store = openStore(table, guardAwsOptions(env, region, lease?.endpoint));
+  const store = deps.store ?? openStore(table, guardAwsOptions(env, region, lease?.endpoint));
 
   let lock: LockHandle;
   try {
@@ -109,7 +115,7 @@ interface Ctx {
   cluster: string;
   node: string;
   table: string;
-  store: ReturnType<typeof openStore>;
+  store: AgentStore;
   lock: LockHandle;
 }
 
@@ -123,11 +129,17 @@ function newRun(action: 'start' | 'stop'): GuardRun {
   };
 }
 
+/**
+ * Writes the local group record, only while this run holds the group's lock: whoever broke the
+ * lock (the agent's fence) owns the record from then on. (A guard process is killed before its lock
+ * is broken; the agent's own start runs in the agent's process and finds out here.)
+ */
 function record(
   ctx: Ctx,
   state: LocalGroupRecord['state'],
   extra: { run?: GuardRun; vips?: string[]; detail?: string; epoch?: number } = {},
 ): void {
+  if (!ctx.lock.held()) return;
   const rec: LocalGroupRecord = {
     group: ctx.args.group,
     state,
@@ -158,14 +170,17 @@ function forwardSignals(getPid: () => number | undefined): () => void {
 async function start(ctx: Ctx): Promise<number> {
   const { args, deps, state, say, cluster, node, table, store } = ctx;
   const previous = state.readGroup(args.group);
-  const run = newRun('start');
+  // The agent's own start (no command) runs in the agent's process: no guard run to record, or a
+  // fence would take the agent itself for a guard to kill.
+  const run = args.command.length > 0 ? newRun('start') : undefined;
   const vips = [...(previous?.vips ?? [])];
   // Registered before the table is read: from here on the heartbeat says "starting", never "stopped".
-  record(ctx, 'starting', { run, vips });
+  record(ctx, 'starting', { ...(run ? { run } : {}), vips });
   const refuse = (code: number, why: string): number => {
     // Nothing was started: put the previous record back as it was.
-    if (previous) state.writeGroup(previous);
-    else record(ctx, 'stopped', { epoch: 0 });
+    if (previous) {
+      if (ctx.lock.held()) state.writeGroup(previous);
+    } else record(ctx, 'stopped', { epoch: 0 });
     say(`refused to start ${args.group} at epoch ${args.epoch}: ${why}`);
     return code;
   };
@@ -185,21 +200,33 @@ async function start(ctx: Ctx): Promise<number> {
       `the record names ${current.owner ?? 'no owner'} at epoch ${current.epoch}, not ${node} at epoch ${args.epoch} (stale epoch or not the owner)`,
     );
   }
+  // The controller records a node in mayRun before anything may start there: promoting another
+  // node then needs proof that this one stopped.
+  if (!current.mayRun.includes(node)) {
+    return refuse(
+      EXIT.stale,
+      `the record does not list ${node} among the nodes that may run ${args.group} yet (mayRun: ${current.mayRun.join(', ') || 'none'})`,
+    );
+  }
   const who = { cluster, node, stateDir: args.stateDir };
   const noLease = leaseProblem(state.readLease(), who, deps.clock);
   if (noLease) return refuse(EXIT.noLease, noLease);
 
-  if (args.vip) {
+  const added: string[] = [];
+  for (const ip of args.vips) {
     try {
-      await deps.vip.add(args.vip, args.dev);
-      if (!vips.includes(args.vip)) vips.push(args.vip);
-      record(ctx, 'starting', { run, vips });
+      if (!vips.includes(ip)) vips.push(ip);
+      // Recorded before the address goes on: any stop takes off what the record lists.
+      record(ctx, 'starting', { ...(run ? { run } : {}), vips });
+      await deps.vip.add(ip, args.dev);
+      added.push(ip);
     } catch (e) {
-      record(ctx, 'failed', { vips: [...vips, args.vip], detail: `VIP ${args.vip}: ${errorText(e)}` });
-      say(`cannot put VIP ${args.vip} on the interface: ${errorText(e)}`);
+      if (ctx.lock.held()) record(ctx, 'failed', { vips, detail: `address ${ip}: ${errorText(e)}` });
+      say(`cannot put ${ip} on the interface: ${errorText(e)}`);
       return EXIT.failed;
     }
   }
+  if (!run) return finishWithoutCommand(ctx, vips, added, who);
 
   let lostLease: string | undefined;
   const unforward = forwardSignals(() => run.cmdPid);
@@ -266,8 +293,7 @@ async function stop(ctx: Ctx): Promise<number> {
   }
   const previous = state.readGroup(args.group);
   const run = newRun('stop');
-  const vips = [...(previous?.vips ?? [])];
-  if (args.vip && !vips.includes(args.vip)) vips.push(args.vip);
+  const vips = [...new Set([...(previous?.vips ?? []), ...args.vips])];
   record(ctx, 'stopping', { run, vips });
   const unforward = forwardSignals(() => run.cmdPid);
   const result = await runCommand({
@@ -298,7 +324,7 @@ async function stop(ctx: Ctx): Promise<number> {
     try {
       await deps.vip.remove(ip);
     } catch (e) {
-      problems.push(`VIP ${ip}: ${errorText(e)}`);
+      problems.push(`address ${ip}: ${errorText(e)}`);
       left.push(ip);
     }
   }
@@ -310,5 +336,36 @@ async function stop(ctx: Ctx): Promise<number> {
   }
   record(ctx, 'stopped');
   say(`stopped ${args.group} at epoch ${args.epoch}`);
+  return EXIT.ok;
+}
+
+/**
+ * The end of a start without a command (the agent's own start of a group without application):
+ * the addresses are on; the group runs here once the lease still holds and nobody broke the lock.
+ * A fence that took the lock meanwhile has already stopped the group: what this start put on the
+ * interface after that stop is taken off again here, and the fence's record stays.
+ */
+async function finishWithoutCommand(
+  ctx: Ctx,
+  vips: string[],
+  added: string[],
+  who: { cluster: string; node: string; stateDir: string },
+): Promise<number> {
+  const { args, deps, state, say } = ctx;
+  if (!ctx.lock.held()) {
+    for (const ip of added) await deps.vip.remove(ip).catch(() => undefined);
+    say(`the start of ${args.group} was interrupted: the agent took over the group (self-fence)`);
+    return EXIT.busy;
+  }
+  const lostLease = leaseProblem(state.readLease(), who, deps.clock);
+  if (lostLease) {
+    record(ctx, 'failed', { vips, detail: `lease lost during the start: ${lostLease}` });
+    say(`start of ${args.group} at epoch ${args.epoch} abandoned: ${lostLease}; the agent stops it`);
+    return EXIT.noLease;
+  }
+  record(ctx, 'running', { vips });
+  say(
+    `started ${args.group} at epoch ${args.epoch}${vips.length > 0 ? ` (${vips.join(', ')} on the interface)` : ''}`,
+  );
   return EXIT.ok;
 }

@@ -19,6 +19,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -55,7 +56,16 @@ import { type ControllerDeps, handleEventBridge, handleStream } from '../shared/
 import { createAwsClients, createAwsCloud } from '../shared/resources';
 import { DynamoStore } from '../shared/state/dynamo-store';
 import { keys } from '../shared/state/keys';
-import { buildNetwork, RECORD, type SandboxNetwork, type SandboxTiming, sandboxConfig, VIP } from './network';
+import { clearFakeIp, fakeIpAddresses, writeFakeIp } from './fake-ip';
+import {
+  buildNetwork,
+  FULL_GROUP,
+  type GroupShape,
+  type SandboxGroup,
+  type SandboxNetwork,
+  type SandboxTiming,
+  sandboxConfig,
+} from './network';
 import { CuttableProxy } from './proxy';
 import { type EmulatedInstance, LocalRunCommand } from './run-command';
 import { StreamPoller } from './stream';
@@ -67,32 +77,51 @@ const WATCHDOG_TIMEOUT_SEC = 1;
 
 export interface SandboxOptions {
   timing?: SandboxTiming;
+  /** The groups of the sandbox's cluster (network.ts); default: one group with everything. */
+  groups?: readonly GroupShape[];
   /** The compressed stand-in for the 1-minute schedule; null: no schedule at all (benchmarks). */
   scheduleMs?: number | null;
   /** Progress lines (the demo prints them; tests collect them). */
   say?: (line: string) => void;
 }
 
+/** Where one group's entry points point, and where its node-side part runs. */
 export interface EntryPoints {
+  group: string;
   owner: string | null;
   epoch: number;
   phase: string;
   routes: (string | undefined)[];
   eip: string | undefined;
   dns: string[];
-  /** Nodes whose application process is alive. */
+  /** Nodes whose application process for the group is alive. */
   apps: string[];
+  /** Nodes holding the group's VIP on their interface. */
+  addresses: string[];
+}
+
+/** One group's outcome in a scenario. */
+export interface GroupResult {
+  group: string;
+  from: string;
+  to: string;
+  /** Seconds from the fault until the group was last seen switching to its final state. */
+  seconds: number;
+  ok: boolean;
+  detail: string;
 }
 
 export interface ScenarioResult {
   name: string;
   fault: string;
+  /** The node the fault hit (the owner of the sandbox's first group) and where that group went. */
   from: string;
   to: string;
-  /** Seconds from the fault to every entry point and the application on the new owner. */
+  /** Seconds from the fault to every entry point and the application on the new owner, every group. */
   seconds: number;
   ok: boolean;
   detail: string;
+  groups: GroupResult[];
 }
 
 class SandboxNode implements EmulatedInstance {
@@ -115,12 +144,21 @@ class SandboxNode implements EmulatedInstance {
   ) {
     this.dir = join(root, name);
     mkdirSync(join(this.dir, 'state'), { recursive: true });
-    // One host plays both nodes: the VIP is not put on a real interface; the calls are recorded.
     this.watchdog = join(this.dir, 'watchdog');
     writeFileSync(this.watchdog, '');
-    const fakeIp = join(this.dir, 'ip');
-    writeFileSync(fakeIp, `#!/bin/sh\necho "$@" >> "${join(this.dir, 'ip-calls.log')}"\n`);
-    chmodSync(fakeIp, 0o755);
+    writeFakeIp(this.dir);
+  }
+  /** The node's interface addresses (what its fake `ip` holds). */
+  addresses(): string[] {
+    return fakeIpAddresses(this.dir);
+  }
+  /** The node is reset or halted: its interface addresses are gone with it. */
+  clearAddresses(): void {
+    clearFakeIp(this.dir);
+  }
+  /** Kills every application process of the node (the machine halts or resets). */
+  killApps(): void {
+    for (const pid of this.appPids()) process.kill(pid, 'SIGKILL');
   }
   up(): boolean {
     return this.isUp;
@@ -131,6 +169,7 @@ class SandboxNode implements EmulatedInstance {
       AWS_ENDPOINT_URL: `http://127.0.0.1:${this.proxy.port}`,
       FAILOVER_AGENT_STATE_DIR: join(this.dir, 'state'),
       FAILOVER_AGENT_IP_COMMAND: join(this.dir, 'ip'),
+      FAILOVER_AGENT_VIP_DEV: 'eth0',
       SANDBOX_NODE_DIR: this.dir,
       SANDBOX_NODE: this.name,
     };
@@ -154,26 +193,47 @@ class SandboxNode implements EmulatedInstance {
     if (size === 0 || now - this.watchdogFedAt <= timeoutMs) return;
     const last = readFileSync(this.watchdog, 'utf8').slice(-1);
     if (last === 'V') return;
-    const pid = this.appPid();
+    const apps = this.appPids().length;
     this.agent?.kill('SIGKILL');
-    if (pid) process.kill(pid, 'SIGKILL');
+    this.killApps();
+    this.clearAddresses();
     this.resets++;
     this.watchdogSize = 0;
     writeFileSync(this.watchdog, '');
     say(
-      `  [watchdog] ${this.name} reset: not fed for ${now - this.watchdogFedAt} ms${pid ? ', application killed' : ''}`,
+      `  [watchdog] ${this.name} reset: not fed for ${now - this.watchdogFedAt} ms${apps > 0 ? ', applications killed' : ''}`,
     );
   }
 
-  /** The application's pid while it runs (a zombie waiting to be reaped does not run). */
-  appPid(): number | undefined {
+  /** A group's application pid while it runs (a zombie waiting to be reaped does not run). */
+  appPid(group: string): number | undefined {
     try {
-      const pid = Number(readFileSync(join(this.dir, 'app.pid'), 'utf8').trim());
+      const pid = Number(readFileSync(join(this.dir, `app-${group}.pid`), 'utf8').trim());
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       return /^State:\s*Z/m.test(status) ? undefined : pid;
     } catch {
       return undefined;
     }
+  }
+
+  /** Every application process running on the node. */
+  appPids(): number[] {
+    let files: string[] = [];
+    try {
+      files = readdirSync(this.dir).filter((f) => /^app-.+\.pid$/.test(f));
+    } catch {
+      return [];
+    }
+    return files.flatMap((f) => {
+      const pid = this.appPid(f.slice(4, -4));
+      return pid === undefined ? [] : [pid];
+    });
+  }
+
+  /** The node boots again: no application, no pid file, no address from before. */
+  forgetApps(): void {
+    for (const f of readdirSync(this.dir))
+      if (/^app-.+\.pid$/.test(f)) rmSync(join(this.dir, f), { force: true });
   }
 }
 
@@ -181,6 +241,7 @@ export class Sandbox {
   readonly say: (line: string) => void;
   readonly timing: SandboxTiming;
   readonly scheduleMs: number | null;
+  readonly shapes: readonly GroupShape[];
   /** Everything the controller did, with times (see trace.ts). */
   readonly trace = new ControllerTrace();
   /**
@@ -212,6 +273,12 @@ export class Sandbox {
     this.say = options.say ?? ((line) => console.log(line));
     this.timing = options.timing ?? { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 100 };
     this.scheduleMs = options.scheduleMs === undefined ? 5_000 : options.scheduleMs;
+    this.shapes = options.groups ?? [FULL_GROUP];
+  }
+
+  /** The sandbox's first group: the one whose owner each fault hits. */
+  get primary(): string {
+    return this.shapes[0]!.name;
   }
 
   async start(): Promise<void> {
@@ -248,21 +315,23 @@ export class Sandbox {
     chmodSync(this.agentScript, 0o755);
 
     this.say(
-      'creating the account in the emulator: VPC, 2 subnets in 2 AZs, 2 instances, 2 route tables with the VIP, an EIP, a private hosted zone...',
+      `creating the account in the emulator: VPC, 2 subnets in 2 AZs, 2 instances, 2 route tables, a private hosted zone, and for ${this.shapes.length} group(s) their VIP routes and Elastic IPs...`,
     );
-    this.net = await buildNetwork(this.clients.ec2, this.clients.route53);
+    this.net = await buildNetwork(this.clients.ec2, this.clients.route53, this.shapes);
     const table = `failover-sandbox-${randomBytes(3).toString('hex')}`;
     this.store = new DynamoStore(table, this.aws);
     await this.store.createTable();
     const app = join(REPO, 'sandbox', 'app.mjs');
-    const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app.log" 2>&1 & echo $! > "$SANDBOX_NODE_DIR/app.pid")`;
+    // One application process per group (FAILOVER_GROUP is set by the guard and the agent's stops).
+    const pidFile = '"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.pid"';
+    const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.log" 2>&1 & echo $! > ${pidFile})`;
     // "Alive" means running: a zombie waiting for init to reap it (slow on some hosts) is gone.
     const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
-    const stop = `if [ -f "$SANDBOX_NODE_DIR/app.pid" ]; then p=$(cat "$SANDBOX_NODE_DIR/app.pid"); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f "$SANDBOX_NODE_DIR/app.pid"; fi; true`;
+    const stop = `if [ -f ${pidFile} ]; then p=$(cat ${pidFile}); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f ${pidFile}; fi; true`;
     this.config = sandboxConfig(this.net, this.timing, { start, stop }, motoPort);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
     this.say(
-      `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; group db = vip ${VIP} + eip ${this.net.publicIp} + dns ${RECORD} + exec app`,
+      `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,
     );
 
     const base = {
@@ -293,9 +362,11 @@ export class Sandbox {
     this.trace.wrapAudit(this.controllerStore);
     const cloud = createAwsCloud(this.aws, { agentPath: this.agentScript, table }, controllerClients);
     this.trace.wrapDrivers(cloud);
+    // SANDBOX_VERBOSE=1 prints every decision and action of the controller as well.
+    const verbose = process.env.SANDBOX_VERBOSE === '1';
     const log: Log = {
-      info: () => undefined,
-      warn: () => undefined,
+      info: (m, a) => (verbose ? this.say(`  controller: ${m} ${JSON.stringify(a ?? {})}`) : undefined),
+      warn: (m, a) => (verbose ? this.say(`  controller warn: ${m} ${JSON.stringify(a ?? {})}`) : undefined),
       error: (m, a) => this.say(`  controller error: ${m} ${JSON.stringify(a ?? {})}`),
     };
     this.deps = {
@@ -313,6 +384,15 @@ export class Sandbox {
     const streams = new DynamoDBStreamsClient(clientConfig(this.aws));
     const dynamodb = new DynamoDBClient(clientConfig(this.aws));
     for (const client of [streams, dynamodb]) addEmulatorDateCompat(client);
+    this.watchdogTimer = setInterval(() => {
+      for (const n of this.nodes.values())
+        n.checkWatchdog(Date.now(), WATCHDOG_TIMEOUT_SEC * 1000 + 200, this.say);
+    }, 100);
+    // The agents first, the controller once both hold a lease: the first reconcile then sees both
+    // nodes and starts each group on its first node in priority order (started the other way round,
+    // whichever agent renewed first would get every group, correctly but not reproducibly).
+    for (const n of this.nodes.values()) this.startAgent(n);
+    for (const n of this.nodes.values()) await this.waitLive(n);
     this.poller = new StreamPoller(dynamodb, streams, table, (records) =>
       this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx), describeRecords(records)),
     );
@@ -323,14 +403,23 @@ export class Sandbox {
         this.scheduleMs,
       );
     }
-
-    this.watchdogTimer = setInterval(() => {
-      for (const n of this.nodes.values())
-        n.checkWatchdog(Date.now(), WATCHDOG_TIMEOUT_SEC * 1000 + 200, this.say);
-    }, 100);
-    for (const n of this.nodes.values()) this.startAgent(n);
+    void this.reconcileNow();
     this.say(
       `started 2 agents; ${this.scheduleMs === null ? 'no schedule (only the stream and events trigger reconcile)' : `the schedule runs every ${this.scheduleMs / 1000} s (1 minute in AWS)`}, the stream is polled every 250 ms`,
+    );
+  }
+
+  /** Waits until a node's agent has renewed its lease (running, fresh). */
+  private async waitLive(node: SandboxNode, timeoutMs = 30_000): Promise<void> {
+    const started = Date.now();
+    while (Date.now() - started < timeoutMs) {
+      const [hb] = Object.values(await this.store.getHeartbeats('sandbox', [node.name]));
+      if (hb && hb.state === 'running' && Date.now() - hb.sentAt < this.timing.heartbeatIntervalMs * 2)
+        return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(
+      `the agent of ${node.name} did not renew its lease within ${timeoutMs} ms; see ${node.dir}/agent.log`,
     );
   }
 
@@ -419,82 +508,145 @@ export class Sandbox {
     n.isUp = true;
   }
 
-  /** Reads where every entry point points, who runs the app, and the group record. */
-  async entryPoints(): Promise<EntryPoints> {
-    const [group, tables, addresses, records] = await Promise.all([
-      this.store.getGroup('sandbox', 'db'),
+  /** Reads where every group's entry points point, who runs its application and holds its VIP. */
+  async entryPoints(): Promise<EntryPoints[]> {
+    const allocations = this.net.groups.flatMap((g) => (g.allocationId ? [g.allocationId] : []));
+    const [groups, tables, addresses, records] = await Promise.all([
+      this.store.listGroups('sandbox'),
       this.clients.ec2.send(
         new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [this.net.vpcId] }] }),
       ),
-      this.clients.ec2.send(new DescribeAddressesCommand({ AllocationIds: [this.net.allocationId] })),
+      allocations.length > 0
+        ? this.clients.ec2.send(new DescribeAddressesCommand({ AllocationIds: allocations }))
+        : Promise.resolve({ Addresses: [] }),
       this.clients.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: this.net.hostedZoneId })),
     ]);
     const eniToNode = (eni: string | undefined) =>
       [...this.nodes.values()].find((n) => n.eni === eni)?.name ?? eni;
     const ipToNode = (ip: string | undefined) =>
       [...this.nodes.values()].find((n) => n.privateIp === ip)?.name ?? ip ?? '';
-    return {
-      owner: group?.owner ?? null,
-      epoch: group?.epoch ?? 0,
-      phase: group?.phase ?? 'Offline',
-      routes: (tables.RouteTables ?? [])
-        .flatMap((t) => t.Routes ?? [])
-        .filter((r) => r.DestinationCidrBlock === `${VIP}/32`)
-        .map((r) => eniToNode(r.NetworkInterfaceId)),
-      eip: eniToNode(addresses.Addresses?.[0]?.NetworkInterfaceId || undefined),
-      dns: (records.ResourceRecordSets ?? [])
-        .filter((r) => r.Name === RECORD && r.Type === 'A')
-        .flatMap((r) => (r.ResourceRecords ?? []).map((v) => ipToNode(v.Value))),
-      apps: [...this.nodes.values()].filter((n) => n.appPid() !== undefined).map((n) => n.name),
-    };
+    const routes = (tables.RouteTables ?? []).flatMap((t) => t.Routes ?? []);
+    return this.net.groups.map((g) => {
+      const record = groups.find((r) => r.group === g.shape.name);
+      const name = g.shape.name;
+      return {
+        group: name,
+        owner: record?.owner ?? null,
+        epoch: record?.epoch ?? 0,
+        phase: record?.phase ?? 'Offline',
+        routes: g.vip
+          ? routes
+              .filter((r) => r.DestinationCidrBlock === `${g.vip}/32`)
+              .map((r) => eniToNode(r.NetworkInterfaceId))
+          : [],
+        eip: g.allocationId
+          ? eniToNode(
+              (addresses.Addresses ?? []).find((a) => a.AllocationId === g.allocationId)
+                ?.NetworkInterfaceId || undefined,
+            )
+          : undefined,
+        dns: g.record
+          ? (records.ResourceRecordSets ?? [])
+              .filter((r) => r.Name === g.record && r.Type === 'A')
+              .flatMap((r) => (r.ResourceRecords ?? []).map((v) => ipToNode(v.Value)))
+          : [],
+        apps: [...this.nodes.values()].filter((n) => n.appPid(name) !== undefined).map((n) => n.name),
+        addresses: g.vip
+          ? [...this.nodes.values()].filter((n) => n.addresses().includes(g.vip!)).map((n) => n.name)
+          : [],
+      };
+    });
   }
 
-  static consistent(e: EntryPoints, owner: string): boolean {
+  /** Every part of the group is on `owner`: its record, each entry point, its application and VIP. */
+  static consistent(e: EntryPoints, owner: string, shape: GroupShape): boolean {
+    const only = (nodes: readonly (string | undefined)[]) =>
+      nodes.length > 0 && nodes.every((n) => n === owner);
     return (
       e.owner === owner &&
       e.phase === 'Online' &&
-      e.routes.length > 0 &&
-      e.routes.every((r) => r === owner) &&
-      e.eip === owner &&
-      e.dns.length === 1 &&
-      e.dns[0] === owner &&
-      e.apps.length === 1 &&
-      e.apps[0] === owner
+      (!shape.vip || (only(e.routes) && e.addresses.length === 1 && e.addresses[0] === owner)) &&
+      (!shape.eip || e.eip === owner) &&
+      (!shape.dns || (e.dns.length === 1 && e.dns[0] === owner)) &&
+      (!shape.exec || (e.apps.length === 1 && e.apps[0] === owner))
     );
   }
 
   static describe(e: EntryPoints): string {
-    return `owner ${e.owner ?? '-'} (epoch ${e.epoch}, ${e.phase}); route -> ${[...new Set(e.routes)].join('/') || '-'}; eip -> ${e.eip ?? '-'}; dns -> ${e.dns.join('/') || '-'}; app on ${e.apps.join(', ') || 'nothing'}`;
+    const parts = [`${e.group}: owner ${e.owner ?? '-'} (epoch ${e.epoch}, ${e.phase})`];
+    if (e.routes.length > 0) parts.push(`route -> ${[...new Set(e.routes)].join('/')}`);
+    if (e.routes.length > 0 || e.addresses.length > 0)
+      parts.push(`VIP on ${e.addresses.join(', ') || 'no interface'}`);
+    if (e.eip !== undefined) parts.push(`eip -> ${e.eip}`);
+    if (e.dns.length > 0) parts.push(`dns -> ${e.dns.join('/')}`);
+    parts.push(`app on ${e.apps.join(', ') || 'nothing'}`);
+    return parts.join('; ');
   }
 
-  /** Waits until everything is on `owner`; checks after every poll that the app never runs twice. */
+  static describeAll(all: readonly EntryPoints[]): string {
+    return all.map(Sandbox.describe).join(' | ');
+  }
+
+  private shape(group: string): GroupShape {
+    return this.shapes.find((s) => s.name === group)!;
+  }
+
+  /**
+   * Waits until every group is wholly on its expected owner (all at once); checks after every poll
+   * that no group's application runs, or its VIP sits, on two nodes. `at` has, per group, when it
+   * was last seen becoming consistent (ms after the start of the wait).
+   */
   async waitConsistent(
-    owner: string,
+    expected: Readonly<Record<string, string>> | string,
     timeoutMs: number,
-  ): Promise<{ ms: number; last: EntryPoints; doubleRun: boolean }> {
-    const started = Date.now();
+    /** Times are counted from here (the fault); default: the start of the wait. */
+    started = Date.now(),
+  ): Promise<{ ms: number; last: EntryPoints[]; at: Record<string, number>; doubleRun: string[] }> {
+    const want: Record<string, string> =
+      typeof expected === 'string'
+        ? Object.fromEntries(this.shapes.map((s) => [s.name, expected]))
+        : expected;
+    const at: Record<string, number> = {};
+    const doubleRun: string[] = [];
     let last = await this.entryPoints();
-    let doubleRun = false;
     while (Date.now() - started < timeoutMs) {
       last = await this.entryPoints();
-      if (last.apps.length > 1 && !doubleRun) {
-        doubleRun = true;
-        this.say(
-          `  !! application alive on ${last.apps.join(' and ')} at +${Date.now() - started} ms: ${Sandbox.describe(last)}`,
-        );
+      const now = Date.now() - started;
+      let all = true;
+      for (const e of last) {
+        for (const [what, nodes] of [
+          ['application', e.apps],
+          ['VIP', e.addresses],
+        ] as const) {
+          const key = `${e.group} ${what}`;
+          if (nodes.length > 1 && !doubleRun.includes(key)) {
+            doubleRun.push(key);
+            this.say(
+              `  !! ${e.group}: ${what} on ${nodes.join(' and ')} at +${now} ms: ${Sandbox.describe(e)}`,
+            );
+          }
+        }
+        const ok = Sandbox.consistent(e, want[e.group]!, this.shape(e.group));
+        if (ok && at[e.group] === undefined) at[e.group] = now;
+        if (!ok) {
+          delete at[e.group];
+          all = false;
+        }
       }
-      if (Sandbox.consistent(last, owner)) return { ms: Date.now() - started, last, doubleRun };
+      if (all) return { ms: Math.max(0, ...Object.values(at)), last, at, doubleRun };
       await new Promise((r) => setTimeout(r, 100));
     }
-    return { ms: Number.NaN, last, doubleRun };
+    return { ms: Number.NaN, last, at, doubleRun };
   }
 
-  async current(): Promise<{ owner: SandboxNode; standby: SandboxNode }> {
-    const e = await this.entryPoints();
-    const owner = this.nodes.get(e.owner ?? '');
-    if (!owner) throw new Error(`no owner: ${Sandbox.describe(e)}`);
+  /** The owner of the first group (the node each fault hits) and the other node. */
+  async current(): Promise<{ owner: SandboxNode; standby: SandboxNode; owners: Record<string, string> }> {
+    const all = await this.entryPoints();
+    const owners = Object.fromEntries(all.map((e) => [e.group, e.owner ?? '']));
+    const owner = this.nodes.get(owners[this.primary] ?? '');
+    if (!owner) throw new Error(`no owner: ${all.map(Sandbox.describe).join(' | ')}`);
     const standby = [...this.nodes.values()].find((n) => n !== owner)!;
-    return { owner, standby };
+    return { owner, standby, owners };
   }
 
   private async scenario(
@@ -504,26 +656,45 @@ export class Sandbox {
     expectOwner: 'standby' | 'owner',
     repair?: (owner: SandboxNode, standby: SandboxNode) => Promise<void>,
   ): Promise<ScenarioResult> {
-    const { owner, standby } = await this.current();
-    const target = expectOwner === 'standby' ? standby : owner;
+    const { owner, standby, owners } = await this.current();
+    // The groups on the node the fault hits move (or stay, for a fault the owner must repair);
+    // the groups on the other node stay where they are.
+    const expected: Record<string, string> = {};
+    for (const [group, node] of Object.entries(owners))
+      expected[group] = node === owner.name && expectOwner === 'standby' ? standby.name : node;
     this.say(`\n▶ ${name}: ${fault.replace('{owner}', owner.name)}`);
     const t0 = Date.now();
     await inject(owner, standby);
-    const { ms, last, doubleRun } = await this.waitConsistent(target.name, 60_000 - (Date.now() - t0));
-    const seconds = Number.isFinite(ms) ? (Date.now() - t0 - 0) / 1000 : Number.NaN;
-    const ok = Number.isFinite(ms) && !doubleRun;
-    this.say(
-      `  ${ok ? '✓' : '✗'} ${Sandbox.describe(last)}${ok ? ` — switched in ${seconds.toFixed(2)} s` : ''}${doubleRun ? ' — APPLICATION SEEN ON TWO NODES' : ''}`,
-    );
+    const { ms, last, at, doubleRun } = await this.waitConsistent(expected, 60_000 - (Date.now() - t0), t0);
+    const seconds = Number.isFinite(ms) ? ms / 1000 : Number.NaN;
+    const ok = Number.isFinite(ms) && doubleRun.length === 0;
+    for (const e of last) {
+      const moved = owners[e.group] !== expected[e.group];
+      this.say(
+        `  ${ok ? '✓' : '✗'} ${Sandbox.describe(e)}${ok && moved ? ` — switched in ${((at[e.group] ?? 0) / 1000).toFixed(2)} s` : ''}`,
+      );
+    }
+    if (doubleRun.length > 0) this.say(`  ✗ SEEN ON TWO NODES: ${doubleRun.join(', ')}`);
     if (repair) await repair(owner, standby);
+    const target = expected[this.primary]!;
     return {
       name,
       fault: fault.replace('{owner}', owner.name),
       from: owner.name,
-      to: target.name,
+      to: target,
       seconds,
       ok,
-      detail: Sandbox.describe(last),
+      detail: last.map(Sandbox.describe).join(' | '),
+      groups: last.map((e) => ({
+        group: e.group,
+        from: owners[e.group] ?? '',
+        to: expected[e.group]!,
+        seconds: at[e.group] !== undefined ? at[e.group]! / 1000 : Number.NaN,
+        ok:
+          Sandbox.consistent(e, expected[e.group]!, this.shape(e.group)) &&
+          !doubleRun.some((d) => d.startsWith(`${e.group} `)),
+        detail: Sandbox.describe(e),
+      })),
     };
   }
 
@@ -531,16 +702,16 @@ export class Sandbox {
   silentCrash(): Promise<ScenarioResult> {
     return this.scenario(
       'silent crash',
-      'kill -9 the agent and the application of the active node {owner}',
+      'kill -9 the agent and the applications of the active node {owner}',
       async (owner) => {
         owner.isUp = false;
         owner.agent?.kill('SIGKILL');
-        const pid = owner.appPid();
-        if (pid) process.kill(pid, 'SIGKILL');
+        // The OS stays up: addresses stay on its interface until its watchdog resets it.
+        owner.killApps();
       },
       'standby',
       async (owner) => {
-        rmSync(join(owner.dir, 'app.pid'), { force: true });
+        owner.forgetApps();
         this.startAgent(owner);
         await new Promise((r) => setTimeout(r, 2 * this.timing.heartbeatIntervalMs));
       },
@@ -564,10 +735,10 @@ export class Sandbox {
         const exited = new Promise<void>((resolve) => owner.agent?.once('exit', () => resolve()));
         owner.agent?.kill('SIGTERM');
         void exited.then(async () => {
-          // The OS halts: whatever still runs on the node dies with it.
+          // The OS halts: whatever still runs on the node dies with it, its addresses too.
           owner.isUp = false;
-          const pid = owner.appPid();
-          if (pid) process.kill(pid, 'SIGKILL');
+          owner.killApps();
+          owner.clearAddresses();
           await this.clients.ec2.send(new StopInstancesCommand({ InstanceIds: [owner.instanceId] }));
           void this.invoke('ec2-event', (ctx) =>
             handleEventBridge(this.deps, stateChange(owner.instanceId, 'stopped'), ctx),
@@ -578,7 +749,7 @@ export class Sandbox {
       async (owner) => {
         await new Promise((r) => setTimeout(r, 500));
         await this.clients.ec2.send(new StartInstancesCommand({ InstanceIds: [owner.instanceId] }));
-        rmSync(join(owner.dir, 'app.pid'), { force: true });
+        owner.forgetApps();
         this.startAgent(owner);
         await new Promise((r) => setTimeout(r, 2 * this.timing.heartbeatIntervalMs));
       },
@@ -633,8 +804,8 @@ export class Sandbox {
         if (state === 'terminated') {
           owner.isUp = false;
           owner.agent?.kill('SIGKILL');
-          const pid = owner.appPid();
-          if (pid) process.kill(pid, 'SIGKILL');
+          owner.killApps();
+          owner.clearAddresses();
         }
         this.instanceStates.set(owner.instanceId, state);
         void this.invoke(
@@ -648,7 +819,7 @@ export class Sandbox {
         this.instanceStates.delete(owner.instanceId);
         await this.clearFacts(owner.name);
         if (state === 'terminated') {
-          rmSync(join(owner.dir, 'app.pid'), { force: true });
+          owner.forgetApps();
           this.startAgent(owner);
         }
         await this.waitStandbyReady(owner);
@@ -707,21 +878,15 @@ export class Sandbox {
 
   /** Waits until a node's agent renews its lease again and reports nothing running. */
   async waitStandbyReady(node: SandboxNode, timeoutMs = 30_000): Promise<void> {
-    const started = Date.now();
-    while (Date.now() - started < timeoutMs) {
-      const [hb] = Object.values(await this.store.getHeartbeats('sandbox', [node.name]));
-      if (hb && hb.state === 'running' && Date.now() - hb.sentAt < this.timing.heartbeatIntervalMs * 2) {
-        // One more lease of calm, so the next scenario starts from a settled cluster.
-        await new Promise((r) => setTimeout(r, this.timing.heartbeatIntervalMs * 2));
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${node.name} did not come back as a standby within ${timeoutMs} ms`);
+    await this.waitLive(node, timeoutMs);
+    // Two more heartbeats of calm, so the next scenario starts from a settled cluster.
+    await new Promise((r) => setTimeout(r, this.timing.heartbeatIntervalMs * 2));
   }
 
   /** Points the VIP route at the standby behind the controller's back: the route check puts it back. */
   tamperRoute(): Promise<ScenarioResult> {
+    const vip = this.net.groups.find((g) => g.vip)?.vip;
+    if (!vip) throw new Error('route tampering needs a group with a vip resource');
     return this.scenario(
       'route tampering',
       "ReplaceRoute of the VIP to the standby's ENI behind the controller's back (owner {owner})",
@@ -730,7 +895,7 @@ export class Sandbox {
         await this.clients.ec2.send(
           new ReplaceRouteCommand({
             RouteTableId: tables[0]!,
-            DestinationCidrBlock: `${VIP}/32`,
+            DestinationCidrBlock: `${vip}/32`,
             NetworkInterfaceId: standby.eni,
           }),
         );
@@ -747,7 +912,7 @@ export class Sandbox {
     const resource = this.config.groups[0]!.resources.find((r) => r.type === 'exec')!;
     const req = {
       cluster: 'sandbox',
-      group: 'db',
+      group: this.primary,
       epoch,
       holder: 'sandbox:manual',
       signal: AbortSignal.timeout(30_000),
@@ -761,8 +926,9 @@ export class Sandbox {
     return (await (action === 'start' ? driver.activate(req) : driver.deactivate(req))).detail;
   }
 
+  /** The record of the sandbox's first group. */
   async status(): Promise<GroupState | undefined> {
-    return this.store.getGroup('sandbox', 'db');
+    return this.store.getGroup('sandbox', this.primary);
   }
 
   async stop(): Promise<void> {
@@ -772,8 +938,7 @@ export class Sandbox {
     await Promise.allSettled([...this.pending]);
     for (const n of this.nodes.values()) {
       n.agent?.kill('SIGKILL');
-      const pid = n.appPid();
-      if (pid) process.kill(pid, 'SIGKILL');
+      n.killApps();
       await n.proxy.stop();
     }
     await this.emulator?.stop();
@@ -784,6 +949,17 @@ export class Sandbox {
   get workDir(): string {
     return this.root;
   }
+}
+
+/** "db = vip 172.16.0.10 + eip 54.x + dns db.sandbox.internal. + exec" */
+function describeGroup(g: SandboxGroup): string {
+  const parts = [
+    ...(g.vip ? [`vip ${g.vip}`] : []),
+    ...(g.publicIp ? [`eip ${g.publicIp}`] : []),
+    ...(g.record ? [`dns ${g.record}`] : []),
+    ...(g.shape.exec ? ['exec'] : []),
+  ];
+  return `group ${g.shape.name} on ${g.shape.nodes.join(' > ')} = ${parts.join(' + ')}`;
 }
 
 function scheduled() {

@@ -2,6 +2,11 @@
  * The DynamoDB stream → Lambda event source mapping, for the emulator (moto runs none): poll the
  * state table's stream four times a second, keep the records that the deployment's filter keeps
  * (serverless.yml: agent changes, new requests) and hand each batch to the real stream handler.
+ *
+ * Like a mapping with a parallelization factor, at most `maxInFlight` batches are handled at once:
+ * a batch waiting on a lease does not hold up the next, and records that arrive while every slot
+ * is busy are handed over together, in order, when one frees (unbounded concurrency would swamp
+ * the emulator, whose DynamoDB answers one request at a time, and starve the agents' renewals).
  */
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -26,6 +31,8 @@ export function passesStreamFilter(r: StreamRecord): boolean {
 export class StreamPoller {
   private stopped = false;
   private loop: Promise<void> | undefined;
+  private inFlight = 0;
+  private readonly queued: StreamRecord[] = [];
   invocations = 0;
   filteredOut = 0;
 
@@ -35,7 +42,22 @@ export class StreamPoller {
     private readonly table: string,
     private readonly deliver: (records: StreamRecord[]) => Promise<unknown>,
     private readonly pollMs = 250,
+    private readonly maxInFlight = 3,
   ) {}
+
+  /** Hands the queued records over as one batch when a slot is free. */
+  private dispatch(): void {
+    if (this.stopped || this.inFlight >= this.maxInFlight || this.queued.length === 0) return;
+    const batch = this.queued.splice(0, this.queued.length);
+    this.inFlight++;
+    this.invocations++;
+    void this.deliver(batch)
+      .catch(() => undefined)
+      .finally(() => {
+        this.inFlight--;
+        this.dispatch();
+      });
+  }
 
   async start(): Promise<void> {
     const arn = (await this.dynamodb.send(new DescribeTableCommand({ TableName: this.table }))).Table
@@ -63,11 +85,8 @@ export class StreamPoller {
             const records = (out.Records ?? []) as StreamRecord[];
             const kept = records.filter(passesStreamFilter);
             this.filteredOut += records.length - kept.length;
-            if (kept.length > 0) {
-              this.invocations++;
-              // Like a parallelization factor > 1: a batch waiting on a lease does not hold up the next.
-              void this.deliver(kept).catch(() => undefined);
-            }
+            this.queued.push(...kept);
+            this.dispatch();
           } catch {
             // The emulator restarting or a transient error: poll again.
           }

@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { buildStatus, renderStatus } from '../cli/commands/status';
+import { DEMO_SHAPES } from '../sandbox/network';
 import { Sandbox, type ScenarioResult } from '../sandbox/sandbox';
 
 const { values } = parseArgs({
@@ -24,6 +25,7 @@ const { values } = parseArgs({
 const started = Date.now();
 const stamp = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s`;
 const sandbox = new Sandbox({
+  groups: DEMO_SHAPES,
   say: (line) => console.log(`${stamp()} ${line}`),
   ...(values['schedule-ms'] ? { scheduleMs: Number(values['schedule-ms']) } : {}),
 });
@@ -67,11 +69,11 @@ let web: { close: () => Promise<void> } | undefined;
 try {
   await sandbox.start();
   if (values.console) web = await openConsole();
-  console.log(`${stamp()} waiting for the group to come online on node1...`);
+  console.log(`${stamp()} waiting for the groups to come online on node1...`);
   const first = await sandbox.waitConsistent('node1', 60_000);
   if (!Number.isFinite(first.ms))
-    throw new Error(`the group did not come online: ${Sandbox.describe(first.last)}`);
-  console.log(`${stamp()} online on node1: ${Sandbox.describe(first.last)}`);
+    throw new Error(`the groups did not come online: ${Sandbox.describeAll(first.last)}`);
+  for (const e of first.last) console.log(`${stamp()} online on node1: ${Sandbox.describe(e)}`);
   await printStatus();
 
   const results: ScenarioResult[] = [];
@@ -89,15 +91,16 @@ try {
   console.log(
     `timeline (lease ${t.leaseMs} ms, heartbeat ${t.heartbeatIntervalMs} ms, stand-in schedule ${(sandbox.scheduleMs ?? 0) / 1000} s):`,
   );
+  const secs = (s: number) => (Number.isFinite(s) ? `${s.toFixed(2)} s` : 'did not switch');
   for (const r of results) {
-    console.log(
-      `  ${r.ok ? '✓' : '✗'} ${r.name.padEnd(16)} ${r.from} -> ${r.to}  ${Number.isFinite(r.seconds) ? `${r.seconds.toFixed(2)} s` : 'did not switch'}   (${r.fault})`,
-    );
+    console.log(`  ${r.ok ? '✓' : '✗'} ${r.name.padEnd(16)} ${r.from} -> ${r.to}   (${r.fault})`);
+    for (const g of r.groups)
+      console.log(`      ${g.ok ? '✓' : '✗'} ${g.group.padEnd(6)} ${g.from} -> ${g.to}  ${secs(g.seconds)}`);
   }
   code = results.every((r) => r.ok) ? 0 : 1;
   console.log(
     code === 0
-      ? 'every scenario ended with exactly one owner and every entry point on it'
+      ? 'every scenario ended with exactly one owner per group and every entry point, VIP and application on it'
       : 'SOME SCENARIOS FAILED',
   );
   if (web) {

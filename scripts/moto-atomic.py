@@ -5,8 +5,14 @@ concurrent UpdateItem calls with `attribute_not_exists(pk)` can both succeed (se
 4 of 4 concurrent lock acquisitions won). Real DynamoDB applies each item write atomically. This
 wrapper serializes DynamoDB requests (the other services stay concurrent) so that tests of
 conditional writes and locks see DynamoDB's semantics. Same flags as moto_server: -H HOST -p PORT.
+
+Serializing makes every request wait behind all the others, which real DynamoDB never does for
+unrelated items: a burst of controller writes (many groups failing over at once) would delay the
+agents' lease renewals past their per-call timeout and make them fence themselves for a reason that
+only exists in the emulator. Heartbeat writes (PutItem of a HEARTBEAT item) therefore go first.
 """
 import argparse
+import io
 import os
 import signal
 import sys
@@ -16,17 +22,48 @@ from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 
+class PriorityLock:
+    """A lock whose urgent waiters are served before the others."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.busy = False
+        self.urgent_waiting = 0
+
+    def acquire(self, urgent):
+        with self.cond:
+            if urgent:
+                self.urgent_waiting += 1
+            while self.busy or (not urgent and self.urgent_waiting > 0):
+                self.cond.wait()
+            if urgent:
+                self.urgent_waiting -= 1
+            self.busy = True
+
+    def release(self):
+        with self.cond:
+            self.busy = False
+            self.cond.notify_all()
+
+
 class SerializeDynamoDB:
     def __init__(self, app):
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = PriorityLock()
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith("DynamoDB_") or target.startswith("DynamoDBStreams_"):
-            with self.lock:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request = environ["wsgi.input"].read(length) if length > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(request)
+            urgent = target.endswith(".PutItem") and b'"HEARTBEAT"' in request
+            self.lock.acquire(urgent)
+            try:
                 # Materialize the body inside the lock: the write happens while it is produced.
                 body = b"".join(self.app(environ, start_response))
+            finally:
+                self.lock.release()
             return [body]
         return self.app(environ, start_response)
 

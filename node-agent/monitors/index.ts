@@ -2,6 +2,7 @@
 import type { GroupConfig, MonitorConfig } from '../../shared/config/schema';
 import { monitorTiming } from '../../shared/core/decide';
 import type { AgentGroupState } from '../../shared/core/model';
+import { interfaceAddresses } from '../../shared/core/node-side';
 import type { VipOps } from '../vip';
 import { commandProbe } from './command';
 import { diskProbe } from './disk';
@@ -74,8 +75,7 @@ export function probeFor(m: AgentMonitorConfig, group: GroupConfig, deps: ProbeD
     case 'dns':
       return dnsProbe(m.hostname, m.expectIp);
     case 'vip': {
-      const ips = group.resources.flatMap((r) => (r.type === 'vip' ? [r.ip] : []));
-      return vipProbe(ips, () => deps.localState(group.name), deps.vip);
+      return vipProbe(interfaceAddresses(group), () => deps.localState(group.name), deps.vip);
     }
   }
 }

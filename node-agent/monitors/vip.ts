@@ -1,7 +1,7 @@
 /**
- * The group's VIPs are on a local interface while the group runs here, and on none otherwise (a
- * VIP left on a standby would answer ARP/traffic for the active node). While a start or a stop is
- * under way, either is fine.
+ * The group's floating addresses are on a local interface while the group runs here, and on none
+ * otherwise (an address left on a standby would answer traffic meant for the active node). While a
+ * start or a stop is under way, either is fine.
  */
 import type { AgentGroupState } from '../../shared/core/model';
 import type { VipOps } from '../vip';
@@ -11,7 +11,8 @@ export function vipProbe(ips: readonly string[], localState: () => AgentGroupSta
   return async () => {
     const state = localState();
     if (ips.length === 0) return fail('the group has no vip resource to check');
-    const present = ips.filter((ip) => vip.holders(ip).length > 0);
+    const held = await Promise.all(ips.map(async (ip) => (await vip.holders(ip)).length > 0));
+    const present = ips.filter((_, i) => held[i]);
     if (state === 'running') {
       const missing = ips.filter((ip) => !present.includes(ip));
       return missing.length === 0

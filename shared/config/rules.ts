@@ -4,6 +4,7 @@
  */
 import type { ConfigIssue } from '../core/errors';
 import { ipv4ToInt } from '../core/ipv4';
+import { defaultHeartbeatRetryMs } from '../core/timing';
 
 type Raw = Record<string, unknown>;
 
@@ -33,10 +34,7 @@ export function defaultFenceMarginMs(_heartbeatIntervalMs: number, leaseMs: numb
   return Math.max(1, Math.min(1000, Math.floor(leaseMs / 3)));
 }
 
-/** Default retry interval of an unacknowledged renewal: half a heartbeat, at most 250 ms. */
-export function defaultHeartbeatRetryMs(heartbeatIntervalMs: number): number {
-  return Math.max(50, Math.min(250, Math.floor(heartbeatIntervalMs / 2)));
-}
+export { defaultHeartbeatRetryMs } from '../core/timing';
 
 /**
  * Time from the last acknowledged renewal until the renewal after `lost` lost ones is sent: the

@@ -20,8 +20,9 @@ import {
   stopEvidence,
 } from './liveness';
 import type { GroupObservation, GroupState, MonitorStatus, NodeObservation, RequestView } from './model';
+import { hasApplication } from './node-side';
 import type { Action, GroupPatch, Plan } from './plan';
-import type { Timing } from './timing';
+import { heartbeatRetryMs, type Timing } from './timing';
 
 /** Activation attempts on one node before the group stops using that node for a while. */
 export const MAX_ACTIVATION_ATTEMPTS = 2;
@@ -457,6 +458,42 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
       group.fencing === 'stop-instance' &&
       obs !== undefined &&
       !(obs.instance && INSTANCE_GOING_DOWN_STATES.has(obs.instance.state));
+    if (
+      hb?.state === 'leaving' &&
+      leaseAgeMs(hb, now) <= Math.max(hb.leaseMs, timing.leaseMs) + timing.maxClockSkewMs
+    ) {
+      // A planned shutdown under way: its agent is stopping the group and says so when done.
+      ctx.reasons.push(`waiting for ${node} to finish its planned shutdown (stopping ${group.name})`);
+      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, heartbeatRetryMs(timing));
+      continue;
+    }
+    if (isLive(hb, now, timing) && !hasApplication(group)) {
+      // Nothing to send it: its agent stops the group itself once it reads the record (it reads
+      // every heartbeat, faster while a transition is under way) and reports it stopped, which
+      // stopEvidence accepts above. Until then the node may still hold the group's addresses.
+      const report = hb?.groups[group.name];
+      if (canFence && report?.state === 'failed' && report.epoch >= state.epoch) {
+        actions.push(
+          {
+            type: 'fence-instance',
+            node,
+            why: `${node} could not stop ${group.name} (its agent reports it failed) and must be fenced`,
+          },
+          {
+            type: 'alert',
+            kind: 'node.fenced',
+            message: `group ${group.name}: stopping instance ${obs?.config.instanceId} (${node}) to fence it`,
+          },
+        );
+        requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, 5_000);
+        continue;
+      }
+      ctx.reasons.push(
+        `waiting for the agent of ${node} to stop ${group.name} and report it (it reads the record every heartbeat)`,
+      );
+      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, timing.heartbeatIntervalMs);
+      continue;
+    }
     if (isLive(hb, now, timing) && (state.stopFailures[node] ?? 0) < MAX_STOP_FAILURES) {
       // Alive: stop it ourselves (through the agent's guard, at the current epoch), then it is out.
       for (const r of execs)

@@ -94,7 +94,10 @@ export interface Heartbeat {
   sentAt: number;
   leaseMs: number;
   agentVersion: string;
-  /** running: normal; fenced: lost its lease and stopped everything; leaving: planned shutdown done. */
+  /**
+   * running: normal; fenced: lost its lease and stops everything; leaving: planned shutdown under
+   * way (done once every group it reports is stopped).
+   */
   state: 'running' | 'fenced' | 'leaving';
   /** Why this write happened; plain periodic renewals do not invoke reconcile (stream filter). */
   reason: 'periodic' | 'change';

@@ -10,3 +10,13 @@ export interface Timing {
    */
   heartbeatRetryMs?: number;
 }
+
+/** Default retry interval of an unacknowledged renewal: half a heartbeat, at most 250 ms. */
+export function defaultHeartbeatRetryMs(heartbeatIntervalMs: number): number {
+  return Math.max(50, Math.min(250, Math.floor(heartbeatIntervalMs / 2)));
+}
+
+/** How soon an unacknowledged renewal is retried (the definition's value, else the default). */
+export function heartbeatRetryMs(timing: Pick<Timing, 'heartbeatIntervalMs' | 'heartbeatRetryMs'>): number {
+  return timing.heartbeatRetryMs ?? defaultHeartbeatRetryMs(timing.heartbeatIntervalMs);
+}

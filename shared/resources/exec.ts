@@ -13,6 +13,7 @@ import { GetCommandInvocationCommand, SendCommandCommand, type SSMClient } from 
 import { toDomainError } from '../aws/errors';
 import type { ExecResource } from '../config/schema';
 import { FailoverError, NotFoundError } from '../core/errors';
+import { interfaceAddresses } from '../core/node-side';
 import type { ActionOutcome, ResourceDriver, ResourceRequest } from '../core/ports';
 
 export interface ExecOptions {
@@ -64,7 +65,7 @@ export function guardCommandLine(
 ): string {
   const resource = req.resource as ExecResource;
   const group = req.config.groups.find((g) => g.name === req.group);
-  const vip = group?.resources.find((r) => r.type === 'vip');
+  const addresses = group ? interfaceAddresses(group) : [];
   const words = [
     options.agentPath,
     'guard',
@@ -80,7 +81,7 @@ export function guardCommandLine(
     String(req.epoch),
     '--action',
     action,
-    ...(vip && vip.type === 'vip' ? ['--vip', vip.ip] : []),
+    ...addresses.flatMap((ip) => ['--vip', ip]),
     '--',
     '/bin/sh',
     '-c',

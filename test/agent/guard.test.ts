@@ -39,7 +39,7 @@ afterEach(async () => {
 });
 afterAll(() => removeTempDirs());
 
-async function setup(extraStart = '') {
+async function setup(extraStart = '', timing = { heartbeatIntervalMs: 250, leaseMs: 1500 }) {
   const app = makeApp(tempDir('app'));
   let start = app.start;
   if (extraStart) {
@@ -47,7 +47,7 @@ async function setup(extraStart = '') {
     writeFileSync(start, `#!/bin/sh\n${extraStart}\nexec ${app.start}\n`, { mode: 0o755 });
   }
   const f = await createCluster({
-    timing: { heartbeatIntervalMs: 250, leaseMs: 1500 },
+    timing,
     nodes,
     groups: [
       {
@@ -189,7 +189,7 @@ describe('guard', () => {
     );
     const s1 = await starting.done;
     expect(s1.code, s1.stderr).toBe(0);
-    const startedPid = app.pid();
+    const startedPid = app.started().at(-1);
     const s2 = await stopping;
     expect(s2.code, s2.stderr).toBe(0);
     // The stop ran after the start had finished: the app it started is gone.
@@ -253,7 +253,9 @@ describe('agent-side stops', () => {
   });
 
   it('after a restart the agent keeps a group it still owns at that epoch, and stops one it does not', async () => {
-    const { app, f, stateDir } = await setup();
+    // A restarted agent inherits its predecessor's fence deadline (it must not extend that lease):
+    // the lease must outlast an agent start through tsx on a loaded machine (over a second).
+    const { app, f, stateDir } = await setup('', { heartbeatIntervalMs: 1000, leaseMs: 6000 });
     await setGroup(f, 'db', 'node1', 1);
     let agent = await startAgent({ f, node: 'node1', stateDir });
     agents.push(agent);

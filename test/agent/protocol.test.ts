@@ -356,6 +356,8 @@ describe('command line', () => {
           'stop',
           '--vip',
           '172.16.0.10',
+          '--vip',
+          '172.16.0.11',
           '--',
           'systemctl',
           'stop',
@@ -367,7 +369,7 @@ describe('command line', () => {
       ),
     ).toMatchObject({
       action: 'stop',
-      vip: '172.16.0.10',
+      vips: ['172.16.0.10', '172.16.0.11'],
       command: ['systemctl', 'stop', 'pg'],
       stateDir: '/tmp/x',
     });

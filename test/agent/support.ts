@@ -278,6 +278,8 @@ export interface App {
   start: string;
   stop: string;
   pid(): number | undefined;
+  /** Pids of every start, in order (the pid file is removed by a stop; this log is not). */
+  started(): number[];
   alive(): boolean;
   stops(): { at: number; reason: string }[];
 }
@@ -290,7 +292,7 @@ export function makeApp(dir: string): App {
   // The app detaches from the start command (as a daemon would) and records its pid.
   writeFileSync(
     startScript,
-    `#!/bin/sh\nsleep 1000 </dev/null >/dev/null 2>&1 &\necho $! > ${pidFile}\necho "app started, pid $(cat ${pidFile})"\n`,
+    `#!/bin/sh\nsleep 1000 </dev/null >/dev/null 2>&1 &\necho $! > ${pidFile}\necho $! >> ${pidFile}.log\necho "app started, pid $(cat ${pidFile})"\n`,
     { mode: 0o755 },
   );
   writeFileSync(
@@ -313,6 +315,13 @@ export function makeApp(dir: string): App {
     start: startScript,
     stop: stopScript,
     pid,
+    started: () => {
+      try {
+        return readFileSync(`${pidFile}.log`, 'utf8').trim().split('\n').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    },
     alive: () => {
       const p = pid();
       return p !== undefined && processAlive(p);

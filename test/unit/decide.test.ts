@@ -211,6 +211,74 @@ describe('demote before promote', () => {
     expect(plan.actions[1]).toMatchObject({ type: 'update', set: { mayRun: [] } });
   });
 
+  it('a live previous owner of a group without application is waited for until its agent reports the stop', () => {
+    // A floating IP alone: nothing to send through SSM; the old owner's agent takes its address off
+    // when it reads the new record, and says so in its heartbeat.
+    const cfg = config({
+      resources: [
+        { type: 'vip', name: 'vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
+        { type: 'eip', name: 'eip', allocationId: 'eipalloc-1' },
+      ],
+      monitors: [],
+    });
+    const waiting = decide(
+      observe({
+        cfg,
+        state: moving,
+        heartbeats: { node1: { groups: { db: { epoch: 3, state: 'running' } } } },
+      }),
+    );
+    expect(waiting.actions).toEqual([]);
+    expect(waiting.requeueAfterMs).toBe(cfg.timing.heartbeatIntervalMs);
+    expect(waiting.reasons.join('\n')).toMatch(/waiting for the agent of node1 to stop db and report it/);
+    // Its report at the new epoch is the proof; node1 leaves mayRun and node2 may start.
+    const stopped = decide(
+      observe({
+        cfg,
+        state: moving,
+        heartbeats: { node1: { groups: { db: { epoch: 4, state: 'stopped' } } } },
+      }),
+    );
+    expect(stopped.actions[0]).toMatchObject({ type: 'update', set: { mayRun: [] } });
+    // A report from the old epoch proves nothing.
+    const old = decide(
+      observe({
+        cfg,
+        state: moving,
+        heartbeats: { node1: { groups: { db: { epoch: 3, state: 'stopped' } } } },
+      }),
+    );
+    expect(old.actions).toEqual([]);
+    // With a hard fence configured, an agent that says it could not stop is fenced.
+    const failed = decide(
+      observe({
+        cfg: config({ ...cfg.groups[0], fencing: 'stop-instance' }),
+        state: moving,
+        heartbeats: { node1: { groups: { db: { epoch: 4, state: 'failed' } } } },
+      }),
+    );
+    expect(find(failed, 'fence-instance')).toMatchObject({ node: 'node1' });
+  });
+
+  it('a previous owner in the middle of a planned shutdown is waited for, never hard-fenced', () => {
+    // Its agent reports `leaving` from the first moment of the shutdown, while its stop scripts run.
+    const leaving = { state: 'leaving' as const, groups: { db: { epoch: 3, state: 'stopping' as const } } };
+    for (const cfg of [config(), config({ fencing: 'stop-instance' })]) {
+      const plan = decide(observe({ cfg, state: moving, heartbeats: { node1: leaving } }));
+      expect(plan.actions).toEqual([]);
+      expect(plan.requeueAfterMs).toBe(cfg.timing.heartbeatRetryMs);
+      expect(plan.reasons.join('\n')).toMatch(/waiting for node1 to finish its planned shutdown/);
+    }
+    // Done: every group stopped in its leaving report; node1 leaves mayRun at once.
+    const done = decide(
+      observe({
+        state: moving,
+        heartbeats: { node1: { state: 'leaving', groups: { db: { epoch: 3, state: 'stopped' } } } },
+      }),
+    );
+    expect(done.actions[0]).toMatchObject({ type: 'update', set: { mayRun: [] } });
+  });
+
   it('waits for a silent previous owner until its lease has certainly ended, whatever its clock says', () => {
     // node1's clock is 30 s behind: by wall clock its lease looks long gone, but nobody has seen its
     // renewal stay unchanged for a lease yet, so it may still be serving.

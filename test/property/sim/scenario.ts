@@ -15,6 +15,7 @@
 import fc from 'fast-check';
 import { parseClusterConfig } from '../../../shared/config/load';
 import type { RequestKind } from '../../../shared/core/model';
+import { hasApplication } from '../../../shared/core/node-side';
 import type { Log } from '../../../shared/core/ports';
 import { reconcileCluster } from '../../../shared/reconcile/reconcile';
 import { MemoryCloud } from './memory-cloud';
@@ -181,6 +182,16 @@ const CONFIG = parseClusterConfig({
         { type: 'exec', name: 'web-app', start: '/opt/web/start', stop: '/opt/web/stop', timeoutSec: 5 },
       ],
     },
+    {
+      // A floating IP without application: its agent brings it up (addresses on the interface).
+      name: 'fip',
+      nodes: ['node3', 'node1'],
+      stableAfterMs: 20_000,
+      resources: [
+        { type: 'vip', name: 'fip-vip', ip: '172.16.0.30', vpcId: 'vpc-1' },
+        { type: 'eip', name: 'fip-eip', allocationId: 'eipalloc-3' },
+      ],
+    },
   ],
 });
 
@@ -254,6 +265,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
         name,
         instanceId: CONFIG.nodes.find((n) => n.name === name)!.instanceId,
         groups: CONFIG.groups.filter((g) => g.nodes.includes(name)).map((g) => g.name),
+        selfStarted: CONFIG.groups
+          .filter((g) => g.nodes.includes(name) && !hasApplication(g))
+          .map((g) => g.name),
         timing,
         onChange: (n) => trigger(`stream: ${n} changed`),
         selfFence: options.mutant !== 'no-self-fence',
@@ -277,7 +291,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
   const submit = (kind: RequestKind, to?: string) => {
     const id = `r${++requestCount}`;
-    for (const g of ['db', 'web']) {
+    for (const g of CONFIG.groups.map((x) => x.name)) {
       store.requests.set(`${id}-${g}`, {
         id: `${id}-${g}`,
         kind,

@@ -10,8 +10,10 @@
  * - the self-fence starts at the deadline and its stop scripts take up to `maxStopMs`;
  * - an optional watchdog (softdog), fed only while the lease outlasts its timeout, resets the node
  *   at the end of the lease if something still runs there (dead or paused agent, slow stop);
- * - the guard starts only if the record names this node owner at the given epoch *and* the local
- *   agent holds a live lease; it stops only at the current epoch.
+ * - the guard starts only if the record names this node owner at the given epoch and lists it in
+ *   mayRun, *and* the local agent holds a live lease; it stops only at the current epoch;
+ * - a group without application is started by the agent itself, through the same guarded start,
+ *   once a record names this node owner, lists it in mayRun and is Starting or Online.
  */
 import type { AgentGroupState, Heartbeat } from '../../../shared/core/model';
 import type { Timing } from '../../../shared/core/timing';
@@ -23,6 +25,8 @@ export interface SimNodeOptions {
   name: string;
   instanceId: string;
   groups: readonly string[];
+  /** Groups without application: the agent brings them up itself (node-agent/agent.ts). */
+  selfStarted: readonly string[];
   timing: Timing;
   /** Called when the agent writes a change (the DynamoDB stream then invokes reconcile). */
   onChange: (node: string) => void;
@@ -288,6 +292,20 @@ export class SimNode {
         if (this.running.get(rec.group) === runningEpoch) this.running.delete(rec.group);
         this.stopping.delete(rec.group);
       }
+      if (
+        this.o.selfStarted.includes(rec.group) &&
+        rec.owner === this.name &&
+        rec.mode === 'auto' &&
+        rec.mayRun.includes(this.name) &&
+        (rec.phase === 'Starting' || rec.phase === 'Online') &&
+        !this.running.has(rec.group) &&
+        !this.starting.has(rec.group) &&
+        !this.stopping.has(rec.group) &&
+        this.leaseHeld()
+      ) {
+        this.world.note(`${this.name}: brings ${rec.group}@${rec.epoch} up itself (no application)`);
+        void this.guardStart(rec.group, rec.epoch);
+      }
     }
   }
 
@@ -319,8 +337,8 @@ export class SimNode {
     this.starting.set(group, epoch);
     try {
       const rec = await this.store.guardReadGroup(this.o.cluster, group);
-      if (rec?.owner !== this.name || rec.epoch !== epoch)
-        return `refused: record says ${rec?.owner}@${rec?.epoch}`;
+      if (rec?.owner !== this.name || rec.epoch !== epoch || !rec.mayRun.includes(this.name))
+        return `refused: record says ${rec?.owner}@${rec?.epoch}, mayRun [${rec?.mayRun.join(', ')}]`;
       if (!this.leaseHeld()) return 'refused: local agent holds no live lease';
       await this.world.delay(this.world.rng.int(20, 1000));
       if (this.starting.get(group) !== epoch || !this.up) return 'start interrupted (fenced)';
