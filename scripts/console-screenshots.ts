@@ -1,6 +1,6 @@
 /**
  * The README's screenshots of the web console (docs/console-light.png, docs/console-dark.png): the
- * sandbox after a start, a silent crash and a move, in Debian's headless Chromium.
+ * demo's sandbox (its groups) after a start and a silent crash, in Debian's headless Chromium.
  *
  *   npx tsx scripts/console-screenshots.ts [--out docs]
  */
@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { launchConsole } from '../cli/console/command';
+import { DEMO_SHAPES } from '../sandbox/network';
 import { Sandbox } from '../sandbox/sandbox';
 import { launchBrowser, type PageGlobals } from '../test/browser/browser';
 // @ts-expect-error plain ESM script without type declarations
@@ -16,7 +17,13 @@ import { ensureChromium } from './install-chromium.mjs';
 const { values } = parseArgs({ options: { out: { type: 'string', default: 'docs' } } });
 mkdirSync(values.out, { recursive: true });
 const chromium: string = ensureChromium();
-const sandbox = new Sandbox({ say: (line) => console.error(line) });
+// Both browsers before the sandbox: Chromium's start is a burst of CPU that could starve the
+// sandbox's agents of the time they need to feed their 1 s watchdogs on a 2-core machine.
+const browsers = {
+  light: await launchBrowser(chromium, { colorScheme: 'light', width: 1360, height: 900 }),
+  dark: await launchBrowser(chromium, { colorScheme: 'dark', width: 1360, height: 900 }),
+};
+const sandbox = new Sandbox({ say: (line) => console.error(line), groups: DEMO_SHAPES });
 await sandbox.start();
 try {
   await sandbox.waitConsistent('node1', 60_000);
@@ -28,7 +35,7 @@ try {
   };
   const web = await launchConsole({ table: sandbox.store.table, aws, port: 0 });
   for (const scheme of ['light', 'dark'] as const) {
-    const browser = await launchBrowser(chromium, { colorScheme: scheme, width: 1360, height: 900 });
+    const browser = browsers[scheme];
     const page = await browser.context.newPage();
     await page.goto(web.url);
     await page.locator('.timeline li').first().waitFor({ timeout: 20_000 });
@@ -38,6 +45,12 @@ try {
       undefined,
       { timeout: 20_000 },
     );
+    // A settled cluster (a transient monitor error after the failover is repaired within seconds).
+    await page
+      .getByText('all groups online')
+      .first()
+      .waitFor({ timeout: 30_000 })
+      .catch(() => console.error('the cluster did not settle within 30 s; taking the screenshot as it is'));
     if (scheme === 'dark') {
       // The confirmation a move asks for.
       const card = page.locator('article.group').first();

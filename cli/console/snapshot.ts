@@ -174,6 +174,7 @@ export class ConsoleSource {
     const { health, reasons } = statusHealth(status);
     const label = nodeLabeler(config.nodes);
     const observed = cache.observed;
+    const live = new Set(status.nodes.filter((n) => n.state === 'running').map((n) => n.name));
     return {
       name: config.cluster,
       region: config.region ?? '',
@@ -185,7 +186,7 @@ export class ConsoleSource {
       health,
       healthReasons: reasons,
       groups: status.groups.map((g) =>
-        groupView(g, config, groups, heartbeats, observed?.checks[g.name], label),
+        groupView(g, live, config, groups, heartbeats, observed?.checks[g.name], label),
       ),
       nodes: status.nodes.map((n) => nodeView(n, config, heartbeats[n.name], observed?.instances[n.name])),
       requests: requests.map((r) => ({
@@ -207,6 +208,7 @@ type Config = StoredConfig['config'];
 
 function groupView(
   g: StatusView['groups'][number],
+  liveNodes: ReadonlySet<string>,
   config: Config,
   records: GroupState[],
   heartbeats: Record<string, Heartbeat>,
@@ -271,8 +273,12 @@ function groupView(
       .filter((r) => r.type === 'exec')
       .map((r) => ({
         name: r.name,
+        // What live agents report; a node whose lease ran out said so last, which proves nothing now.
         runningOn: Object.entries(heartbeats)
-          .filter(([, hb]) => hb.groups[g.name]?.state === 'running')
+          .filter(([node, hb]) => hb.groups[g.name]?.state === 'running' && liveNodes.has(node))
+          .map(([node]) => node),
+        lastReportedOn: Object.entries(heartbeats)
+          .filter(([node, hb]) => hb.groups[g.name]?.state === 'running' && !liveNodes.has(node))
           .map(([node]) => node),
       })),
     monitors,

@@ -51,7 +51,13 @@ export interface GroupView {
   mayRun: string[];
   entryPoints: EntryPointView[];
   /** exec resources (the application), in activation order. */
-  applications: { name: string; runningOn: string[] }[];
+  applications: {
+    name: string;
+    /** Nodes whose live agent reports it running. */
+    runningOn: string[];
+    /** Nodes whose lease has run out and whose last report said running (unknown now). */
+    lastReportedOn: string[];
+  }[];
   monitors: MonitorView[];
   lastError: string | null;
   lockedBy: string | null;

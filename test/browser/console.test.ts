@@ -60,6 +60,11 @@ async function clickAction(group: string, action: string, to?: string): Promise<
 }
 
 beforeAll(async () => {
+  // Chromium first: its start is a burst of CPU that could starve the sandbox's agents of the time
+  // they need to feed their 1 s watchdogs on a 2-core machine.
+  browser = await launchBrowser(inject('chromium'));
+  page = await browser.context.newPage();
+  page.on('pageerror', (e) => lines.push(`page error: ${e.message}`));
   process.env.SANDBOX_EMULATOR_URL = inject('awsEndpoint');
   sandbox = new Sandbox({ say: (line) => lines.push(line) });
   await sandbox.start();
@@ -67,9 +72,6 @@ beforeAll(async () => {
   expect(first.ms, lines.join('\n')).not.toBeNaN();
   group = sandbox.config.groups[0]!.name;
   web = await launchConsole({ table: sandbox.store.table, aws: aws(), port: 0, log: (l) => lines.push(l) });
-  browser = await launchBrowser(inject('chromium'));
-  page = await browser.context.newPage();
-  page.on('pageerror', (e) => lines.push(`page error: ${e.message}`));
 }, 240_000);
 
 afterAll(async () => {

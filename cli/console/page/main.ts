@@ -322,7 +322,12 @@ function groupCard(c: ClusterView, g: GroupView): HTMLElement {
       ...(g.applications.length > 0
         ? row(
             'application',
-            g.applications.map((a) => `${a.name} on ${a.runningOn.join(', ') || 'no node'}`).join('; '),
+            g.applications
+              .map(
+                (a) =>
+                  `${a.name} on ${a.runningOn.join(', ') || 'no node'}${a.lastReportedOn.length > 0 ? ` (last reported on ${a.lastReportedOn.join(', ')}, whose lease ran out)` : ''}`,
+              )
+              .join('; '),
           )
         : []),
       ...row('monitors', monitorList(g.monitors)),
