@@ -21,11 +21,16 @@ const SERVICE = 'failover-controller';
 export const collector = new ControllerMetrics();
 
 /**
- * Watches the controller's dependencies from outside: the audit records and the heartbeats
- * reconcile reads. Called once per process, on the dependencies it keeps.
+ * Watches the controller's dependencies from outside: the audit records, the transitions and the
+ * heartbeats reconcile reads. Called once per process, on the dependencies it keeps.
  */
 export function instrumentDeps(deps: ControllerDeps): ControllerDeps {
-  const { store, clock } = deps;
+  const { store, clock, notifier } = deps;
+  const publish = notifier.publish.bind(notifier);
+  notifier.publish = async (event) => {
+    collector.observeTransition(event);
+    return publish(event);
+  };
   const append = store.appendAudit.bind(store);
   store.appendAudit = async (event) => {
     collector.observeAudit(event);

@@ -33,8 +33,9 @@ export interface ConsoleSourceOptions {
 
 interface ClusterCache {
   stored: StoredConfig;
-  audit: AuditEvent[];
-  cursor?: string;
+  audit: (AuditEvent & { id: string })[];
+  /** Time of the newest audit record read. */
+  cursorAt?: number;
   observed?: {
     at: number;
     instances: Record<string, string>;
@@ -46,6 +47,8 @@ interface ClusterCache {
 }
 
 const AUDIT_KEEP = 2_000;
+/** How far back each poll reads the audit log again (records written late keep their own time). */
+const AUDIT_REREAD_MS = 15_000;
 
 export class ConsoleSource {
   private readonly clusters = new Map<string, ClusterCache>();
@@ -107,11 +110,17 @@ export class ConsoleSource {
         ),
         store.listGroups(name),
         store.listRequests(name),
-        store.listAudit(name, cache.cursor ? { after: cache.cursor } : { since: now - this.auditWindowMs }),
+        // Records are keyed by their time, and some are written a moment after it (action
+        // outcomes go in the background): read the last few seconds again and keep what is new.
+        store.listAudit(name, {
+          since: cache.cursorAt !== undefined ? cache.cursorAt - AUDIT_REREAD_MS : now - this.auditWindowMs,
+        }),
       ]);
-      if (audit.length > 0) {
-        cache.audit = [...cache.audit, ...audit].slice(-AUDIT_KEEP);
-        cache.cursor = audit.at(-1)!.id;
+      const known = new Set(cache.audit.map((e) => e.id));
+      const fresh = audit.filter((e) => !known.has(e.id));
+      if (fresh.length > 0) {
+        cache.audit = [...cache.audit, ...fresh].sort((a, b) => a.at - b.at).slice(-AUDIT_KEEP);
+        cache.cursorAt = cache.audit.at(-1)!.at;
       }
       this.observe(cache, groups);
       const view = this.clusterView(cache, heartbeats, groups, requests, this.now());

@@ -1,7 +1,7 @@
 /**
  * The controller's CloudWatch metrics, collected during one invocation from what reconcile already
- * records (the audit records it appends, the heartbeats it reads, its outcome) and the SDK's
- * throttled attempts; published as EMF by the Lambda runtime (functions/metrics.ts). Nothing in
+ * does (the audit records it appends, the transitions it announces, the heartbeats it reads, its
+ * outcome) and the SDK's throttled attempts; published as EMF by the Lambda runtime (functions/metrics.ts). Nothing in
  * reconcile knows it is measured. Pure collection: no I/O, time is a parameter.
  *
  * Namespace `FailoverController`. Dimensions are kept low-cardinality: a cluster and a group, or a
@@ -10,7 +10,7 @@
  */
 import { THROTTLING } from '../aws/errors';
 import type { Heartbeat } from '../core/model';
-import type { AuditEvent } from '../core/ports';
+import type { AuditEvent, TransitionEvent } from '../core/ports';
 import type { InvocationResult } from '../reconcile/entry';
 
 export const METRICS_NAMESPACE = 'FailoverController';
@@ -121,7 +121,7 @@ export class ControllerMetrics {
     this.data.push({ name, unit: METRICS[name]!.unit, value, dimensions });
   }
 
-  /** What reconcile writes to the audit log: decisions, resource actions, transitions. */
+  /** What reconcile writes to the audit log: decisions and resource actions. */
   observeAudit(e: AuditEvent): void {
     if (!e.group) return;
     const dims = { cluster: e.cluster, group: e.group };
@@ -147,12 +147,19 @@ export class ControllerMetrics {
         else if (data.action === 'deactivate' && type === 'exec') this.add('DemoteTime', ms, dims);
         return;
       }
+    }
+  }
+
+  /** A transition reconcile announces (the notifier's events). */
+  observeTransition(e: TransitionEvent): void {
+    if (!e.group) return;
+    const dims = { cluster: e.cluster, group: e.group };
+    switch (e.kind) {
       case 'failover.started':
-        if (data.previousOwner) this.add('Failovers', 1, dims);
+        if (e.previousOwner) this.add('Failovers', 1, dims);
         return;
       case 'failover.completed':
-        if (typeof data.startedAt === 'number')
-          this.add('FailoverDuration', Math.max(0, e.at - data.startedAt), dims);
+        if (e.startedAt !== undefined) this.add('FailoverDuration', Math.max(0, e.at - e.startedAt), dims);
         return;
       case 'failover.failed':
         this.add('FailoverFailures', 1, dims);

@@ -381,6 +381,8 @@ async function execute(
   // Actions read before they write on reads of their own (the `cache` of this plan), never on the
   // observation's, which may be seconds old by now.
   let state = initial;
+  /** When the group last became Starting (a takeover, in this plan or an earlier one): failover.completed's start. */
+  let startingSince = initial.phase === 'Starting' ? initial.phaseSince : undefined;
   const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
   const mutation = (): MutationContext => ({
     cluster,
@@ -482,9 +484,11 @@ async function execute(
     switch (action.type) {
       case 'update':
         state = await store.updateGroup(cluster, group.name, guard(), action.set);
+        if (state.phase === 'Starting') startingSince = state.phaseSince;
         break;
       case 'takeover':
         state = await store.updateGroup(cluster, group.name, guard(), action.set, true);
+        if (state.phase === 'Starting') startingSince = state.phaseSince;
         break;
       case 'activate': {
         // Entry points (vip, eip, dns) activated one after another in the plan do not depend on
@@ -529,29 +533,20 @@ async function execute(
                 message: action.message,
               },
               clock.now(),
+              startingSince,
             ),
             reason: action.message,
           }),
         );
         break;
-      case 'alert': {
-        const event = transitionEvent(config, group, plan, initial, state, action, clock.now());
-        alerts.push(notify(deps, event));
-        // Transitions are in the audit log too: the console's failover timeline is read from it.
+      case 'alert':
         alerts.push(
-          audit(deps, {
-            at: event.at,
-            cluster,
-            group: group.name,
-            epoch: state.epoch,
-            ...(event.node ? { node: event.node } : {}),
-            kind: action.kind,
-            message: action.message,
-            data: transitionData(event),
-          }),
+          notify(
+            deps,
+            transitionEvent(config, group, plan, initial, state, action, clock.now(), startingSince),
+          ),
         );
         break;
-      }
     }
   }
   return state;
@@ -676,6 +671,7 @@ function transitionEvent(
   after: GroupState,
   action: Extract<Action, { type: 'alert' }>,
   at: number,
+  startingSince: number | undefined,
 ): TransitionEvent {
   const takeover = plan.actions.find((a) => a.type === 'takeover');
   const fenced = plan.actions.find((a) => a.type === 'fence-instance');
@@ -699,15 +695,10 @@ function transitionEvent(
     ...(previousOwner ? { previousOwner } : {}),
     ...(instanceId ? { instanceId } : {}),
     ...(reason ? { reason } : {}),
-    ...(action.kind === 'failover.completed' && before.phase === 'Starting'
-      ? { startedAt: before.phaseSince }
+    ...(action.kind === 'failover.completed' && startingSince !== undefined
+      ? { startedAt: startingSince }
       : {}),
   };
 }
 
 type StoredConfigLike = { cluster: string; nodes: readonly { name: string; instanceId: string }[] };
-
-function transitionData(event: TransitionEvent): Record<string, unknown> {
-  const { kind: _k, cluster: _c, group: _g, epoch: _e, message: _m, at: _a, ...rest } = event;
-  return rest;
-}

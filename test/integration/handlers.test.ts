@@ -249,8 +249,11 @@ describe('Lambda handlers', () => {
         .at(-1)?.value,
     ).toBe(1);
 
-    // node2 may take the group: not isolated any more, and the Spot warning of an earlier test gone.
+    // node2 may take the group: not isolated any more, and the Spot warning of an earlier test gone;
+    // node1's agent, as a real one would, reports the group stopped at the move's epoch (the
+    // controller waits for a live old owner's own word before it promotes another node).
     await store.putHeartbeat({ ...heartbeat('node2', 2), isolated: false });
+    await store.putHeartbeat({ ...heartbeat('node1', 2), groups: { db: { epoch: 2, state: 'stopped' } } });
     await store.doc.send(
       new DeleteCommand({ TableName: table, Key: keys.fact(cluster, 'node2', 'spot-interruption') }),
     );

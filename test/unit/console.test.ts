@@ -44,12 +44,21 @@ const silentCrash: AuditEvent[] = [
       ownerLastRenewalAt: T0 - 3_800,
     },
   }),
-  ev(10, 'failover.started', { epoch: 7 }),
+  ev(300, 'decision', {
+    epoch: 7,
+    data: {
+      actions: [
+        { type: 'activate', resource: 'vip1' },
+        { type: 'update' },
+        { type: 'alert', kind: 'failover.completed' },
+      ],
+      owner: 'node2',
+    },
+  }),
   action(1_300, 7, 'activate', 'node2', 'vip1', 'vip', 400),
   action(1_250, 7, 'activate', 'node2', 'eip1', 'eip', 350),
   action(1_200, 7, 'activate', 'node2', 'dns1', 'dns', 300),
-  action(1_950, 7, 'activate', 'node2', 'app', 'exec', 630),
-  ev(1_960, 'failover.completed', { epoch: 7 }),
+  action(1_960, 7, 'activate', 'node2', 'app', 'exec', 630),
 ];
 
 describe('failover timeline from the audit log', () => {
@@ -75,6 +84,8 @@ describe('failover timeline from the audit log', () => {
       { label: 'vip vip1', ms: 400 },
       { label: 'application start (app)', ms: 630 },
     ]);
+    // The change ends with the last action of the plan that announced failover.completed.
+    expect(f!.endedAt).toBe(T0 + 1_960);
   });
 
   it('tells a start, a requested move, a failed and a superseded change apart, newest first', () => {
@@ -83,7 +94,10 @@ describe('failover timeline from the audit log', () => {
         epoch: 0,
         data: { actions: [{ type: 'takeover', to: 'node1', why: 'first eligible' }], owner: null },
       }),
-      ev(-59_000, 'failover.completed', { epoch: 1 }),
+      ev(-59_000, 'decision', {
+        epoch: 1,
+        data: { actions: [{ type: 'alert', kind: 'failover.completed' }] },
+      }),
       ev(-30_000, 'decision', {
         epoch: 1,
         data: {
@@ -97,7 +111,7 @@ describe('failover timeline from the audit log', () => {
         epoch: 2,
         data: { actions: [{ type: 'takeover', to: 'node1', why: 'node2 lost its lease' }], owner: 'node2' },
       }),
-      ev(-19_000, 'failover.failed', { epoch: 3 }),
+      ev(-19_000, 'decision', { epoch: 3, data: { actions: [{ type: 'alert', kind: 'failover.failed' }] } }),
       // Another group's events never mix in; an update without takeover is no failover.
       {
         ...ev(-10_000, 'decision', {
@@ -282,10 +296,13 @@ describe('controller metrics from what reconcile records', () => {
   it('derives failover parts, recovery actions, monitor errors, leases and outcomes with low-cardinality dimensions', () => {
     const m = new ControllerMetrics();
     for (const e of silentCrash) m.observeAudit(e);
-    m.observeAudit(ev(5_000, 'failover.started', { epoch: 8, data: { previousOwner: 'node2' } }));
-    m.observeAudit(ev(6_000, 'failover.completed', { epoch: 8, data: { startedAt: T0 + 3_000 } }));
-    m.observeAudit(ev(7_000, 'resource.restarted', { epoch: 8 }));
-    m.observeAudit(ev(7_000, 'monitor.error', { epoch: 8 }));
+    const transition = { cluster: 'orders', group: 'db', message: 'm', epoch: 8 };
+    m.observeTransition({ ...transition, kind: 'failover.started', at: T0 + 5_000, previousOwner: 'node2' });
+    m.observeTransition({ ...transition, kind: 'failover.started', at: T0 + 5_000 }); // a start, no failover
+    m.observeTransition({ ...transition, kind: 'failover.completed', at: T0 + 6_000, startedAt: T0 + 3_000 });
+    m.observeTransition({ ...transition, kind: 'resource.restarted', at: T0 + 7_000 });
+    m.observeTransition({ ...transition, kind: 'monitor.error', at: T0 + 7_000 });
+    m.observeTransition({ ...transition, kind: 'failover.failed', at: T0 + 8_000 });
     m.observeAudit(action(8_000, 8, 'deactivate', 'node1', 'app', 'exec', 640));
     m.observeHeartbeats('orders', { node1: { sentAt: T0 - 500, isolated: false } as never }, T0);
     m.observeHeartbeats('orders', { node1: { sentAt: T0 - 100, isolated: true } as never }, T0);
@@ -318,6 +335,7 @@ describe('controller metrics from what reconcile records', () => {
     expect(value('FailoverDuration', db)).toEqual([3_000]);
     expect(value('RecoveryActions', db)).toEqual([1]);
     expect(value('MonitorErrors', db)).toEqual([1]);
+    expect(value('FailoverFailures', db)).toEqual([1]);
     expect(value('LeaseAge', { cluster: 'orders', node: 'node1' })).toEqual([100]);
     expect(value('NodeIsolated', { cluster: 'orders', node: 'node1' })).toEqual([1]);
     expect(value('GroupOnline', db)).toEqual([1]);
