@@ -200,7 +200,8 @@ export class ControllerMetrics {
         if (g.phase !== undefined) {
           const online = g.phase === 'Online' ? 1 : 0;
           this.add('GroupOnline', online, { cluster: c.cluster, group: g.group });
-          if (!online) notOnline++;
+          // A group an operator stopped is not a problem to page about.
+          if (!online && g.desired !== 'offline') notOnline++;
         }
       }
     }

@@ -74,6 +74,8 @@ export interface GroupOutcome {
   epoch?: number;
   owner?: string | null;
   phase?: string;
+  /** Whether the operator (or autoStart) wants the group running. */
+  desired?: 'online' | 'offline';
   rounds: number;
   actions: number;
   /** Milliseconds to wait before looking again, when waiting on time. */
@@ -185,6 +187,7 @@ async function steadyGroups(
           epoch: state.epoch,
           owner: state.owner,
           phase: state.phase,
+          desired: state.desired,
         });
       } catch {
         // The locked path reads again and reports the error.
@@ -351,6 +354,7 @@ async function reconcileGroup(
   outcome.epoch = state.epoch;
   outcome.owner = state.owner;
   outcome.phase = state.phase;
+  outcome.desired = state.desired;
   return outcome;
 }
 

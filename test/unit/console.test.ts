@@ -315,6 +315,14 @@ describe('controller metrics from what reconcile records', () => {
           groups: [
             { group: 'db', status: 'converged', phase: 'Online', rounds: 1, actions: 0 },
             { group: 'web', status: 'error', phase: 'Failed', rounds: 1, actions: 0 },
+            {
+              group: 'batch',
+              status: 'converged',
+              phase: 'Offline',
+              desired: 'offline',
+              rounds: 1,
+              actions: 0,
+            },
           ],
         },
       ],
@@ -340,7 +348,9 @@ describe('controller metrics from what reconcile records', () => {
     expect(value('NodeIsolated', { cluster: 'orders', node: 'node1' })).toEqual([1]);
     expect(value('GroupOnline', db)).toEqual([1]);
     expect(value('GroupOnline', { cluster: 'orders', group: 'web' })).toEqual([0]);
+    // web should run and does not; batch was stopped on purpose.
     expect(value('GroupsNotOnline', {})).toEqual([1]);
+    expect(value('GroupOnline', { cluster: 'orders', group: 'batch' })).toEqual([0]);
     expect(value('ReconcileErrors', {})).toEqual([2]);
     expect(value('ReconcileOutcome', { outcome: 'error' })).toEqual([1]);
     expect(value('Throttles', {})).toEqual([1]);
