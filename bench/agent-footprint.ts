@@ -1,9 +1,12 @@
 /**
  * The agent's footprint, from `scripts/agent-bench.ts` (the shipped bundle against the emulator at a
  * 1 s heartbeat with 5 monitors, 1 witness and 1 peer), run as its own process so that nothing of
- * this one is measured, and turned into rows of the summary table.
+ * this one is measured; it hands its figures over as JSON (`--json FILE`), which become rows of the
+ * summary table.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { BenchRow, Say } from './report';
 
@@ -17,23 +20,10 @@ export interface FootprintFigures {
   writesPerSecond: number;
 }
 
-/** Reads the figures out of agent-bench's report; undefined when a line is missing. */
-export function parseFootprint(output: string): FootprintFigures | undefined {
-  const rss = /RSS\s+avg ([\d.]+) MB, max ([\d.]+) MB/.exec(output);
-  const cpu = /CPU\s+([\d.]+) % of one core/.exec(output);
-  const writes = /heartbeats written: \d+ \(([\d.]+)\/s\)/.exec(output);
-  if (!rss || !cpu || !writes) return undefined;
-  return {
-    rssAvgMb: Number(rss[1]),
-    rssMaxMb: Number(rss[2]),
-    cpuPct: Number(cpu[1]),
-    writesPerSecond: Number(writes[1]),
-  };
-}
-
 export async function runAgentFootprintBench(opts: { say: Say; seconds?: number }): Promise<BenchRow[]> {
   const seconds = opts.seconds ?? 60;
   opts.say(`agent footprint: the bundle for ${seconds} s after a 10 s warm-up`);
+  const json = path.join(mkdtempSync(path.join(os.tmpdir(), 'agent-footprint-')), 'figures.json');
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -44,6 +34,8 @@ export async function runAgentFootprintBench(opts: { say: Say; seconds?: number 
         String(seconds),
         '--warmup',
         '10',
+        '--json',
+        json,
       ],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -60,8 +52,14 @@ export async function runAgentFootprintBench(opts: { say: Say; seconds?: number 
     );
   });
   for (const line of output.trim().split('\n').slice(-4)) opts.say(`  ${line.trim()}`);
-  const f = parseFootprint(output);
-  if (!f) throw new Error(`agent-bench printed no figures:\n${output.slice(-2000)}`);
+  let f: FootprintFigures;
+  try {
+    f = JSON.parse(readFileSync(json, 'utf8')) as FootprintFigures;
+  } catch (e) {
+    throw new Error(
+      `agent-bench wrote no figures to ${json} (${(e as Error).message}):\n${output.slice(-2000)}`,
+    );
+  }
   return [
     {
       section: SECTION,

@@ -1,5 +1,5 @@
 /**
- * Cost benchmark: figures from the cost model (shared/cost), no AWS call. A two-node cluster at the
+ * Cost benchmark: figures from the cost model (cli/cost), no AWS call. A two-node cluster at the
  * given heartbeat in both capacity modes, 100 two-node clusters sharing a deployment, and the issue's
  * target of <= $1 per two-node cluster-month (checked on one cluster alone in its deployment, every
  * fixed cost included, in its cheaper capacity mode).
@@ -12,7 +12,7 @@ import {
   heartbeatTable,
   type ModeEstimate,
   TARGET_USD_PER_TWO_NODE_CLUSTER,
-} from '../shared/cost';
+} from '../cli/cost';
 import type { BenchRow } from './report';
 
 const SECTION = 'cost';

@@ -11,6 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { estimate, formatUsd } from '../cli/cost';
 import type { SandboxTiming } from '../sandbox/network';
 import {
   defaultFenceMarginMs,
@@ -19,7 +20,6 @@ import {
   renewalAfterLostMs,
   TOLERATED_LOST_RENEWALS,
 } from '../shared/config/rules';
-import { estimate, formatUsd } from '../shared/cost';
 import { runAgentFootprintBench } from './agent-footprint';
 import { runCliStartupBench } from './cli-startup';
 import { runColdStartBench } from './cold-start';

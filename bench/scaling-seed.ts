@@ -15,14 +15,14 @@ import {
 } from '@aws-sdk/client-ec2';
 import { type Change, ChangeResourceRecordSetsCommand, type Route53Client } from '@aws-sdk/client-route-53';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { normalizeHostedZoneId } from '../controller/resources/dns';
+import { eniFor } from '../controller/resources/ec2-describe';
+import type { DynamoStore } from '../controller/state/dynamo-store';
 import { awsErrorCode } from '../shared/aws/errors';
 import type { ClusterConfig } from '../shared/config/load';
 import type { GroupConfig, NodeConfig } from '../shared/config/schema';
 import { type GroupState, initialGroupState } from '../shared/core/model';
-import { normalizeHostedZoneId } from '../shared/resources/dns';
-import { eniFor } from '../shared/resources/ec2-describe';
-import type { DynamoStore } from '../shared/state/dynamo-store';
-import { keys } from '../shared/state/keys';
+import { keys } from '../shared/table/keys';
 
 /**
  * The record reconcile leaves for a group it started on `owner` (shared/core/decide.ts): a takeover
@@ -79,7 +79,7 @@ export interface SeededEntryPoints {
 
 /**
  * The entry points of every group on `owner`, as the drivers' activations leave them
- * (shared/resources/vip.ts, eip.ts, dns.ts): a route `<ip>/32 -> owner's ENI` in each listed route
+ * (controller/resources/vip.ts, eip.ts, dns.ts): a route `<ip>/32 -> owner's ENI` in each listed route
  * table, each Elastic IP associated with the owner's ENI, an A record `<recordName> <privateIp>`
  * with the definition's TTL. Route 53 records go in batches of up to 1,000 changes per call; routes
  * and associations have no batch call and go `concurrency` at a time.

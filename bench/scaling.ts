@@ -21,29 +21,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import {
-  AllocateAddressCommand,
-  CreateRouteTableCommand,
-  CreateSubnetCommand,
-  CreateVpcCommand,
-  DescribeImagesCommand,
-  EC2Client,
-  ModifyNetworkInterfaceAttributeCommand,
-  RunInstancesCommand,
-} from '@aws-sdk/client-ec2';
-import { CreateHostedZoneCommand, Route53Client } from '@aws-sdk/client-route-53';
-import { type AwsOptions, clientConfig } from '../shared/aws/clients';
+import { CreateRouteTableCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { clientConfig } from '../controller/aws/clients';
+import { systemClock } from '../controller/reconcile/clock';
+import { type ClusterOutcome, reconcileCluster } from '../controller/reconcile/reconcile';
+import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { DynamoStore } from '../controller/state/dynamo-store';
+import type { AwsOptions } from '../shared/aws/options';
 import { type ClusterConfig, configHash, parseClusterConfig } from '../shared/config/load';
 import type { ClusterInput } from '../shared/config/schema';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { Cloud, Log, ResourceDriver, StateStore, StoredConfig } from '../shared/core/ports';
-import { systemClock } from '../shared/reconcile/clock';
-import { type ClusterOutcome, reconcileCluster } from '../shared/reconcile/reconcile';
-import { createAwsClients, createAwsCloud } from '../shared/resources';
-import { DynamoStore } from '../shared/state/dynamo-store';
-import { MemoryStore } from '../test/property/sim/memory-store';
-import { World } from '../test/property/sim/world';
-import { InMemoryCloud } from '../test/support/in-memory-cloud';
+import { allocateAddress, bareZoneId, buildTwoNodeNetwork, NODE_NAMES } from '../testkit/emulator-network';
+import { MemoryCloud, StoreWorld } from '../testkit/memory-cloud';
+import { MemoryStore } from '../testkit/memory-store';
+import { countSdkCalls } from '../testkit/sdk-calls';
+import { World } from '../testkit/world';
 import { type BenchRow, formatSpread, type Say, type Spread, spread } from './report';
 import { recordDifferences, seedEntryPoints, steadyGroupState, writeGroupRecords } from './scaling-seed';
 
@@ -182,35 +176,12 @@ function kindOf(name: string): Kind {
   return 'mutating';
 }
 
-type Stack = { middlewareStack: { add: (mw: unknown, options: unknown) => void } };
-
 /** Counts every call of an SDK client (once per call, and per attempt under the retry layer). */
 function countClient(client: unknown, service: string, tally: Tally): void {
-  const name = (context: { commandName?: string }) => {
-    const raw = (context.commandName ?? '?').replace(/Command$/, '');
-    return `${service}:${raw}`;
-  };
-  const stack = (client as Stack).middlewareStack;
-  stack.add(
-    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
-      async (args: unknown) => {
-        const started = performance.now();
-        try {
-          return await next(args);
-        } finally {
-          tally.call(name(context), performance.now() - started);
-        }
-      },
-    { step: 'initialize', name: `bench-count-${service}`, priority: 'high' },
-  );
-  stack.add(
-    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
-      async (args: unknown) => {
-        tally.attempt(name(context));
-        return next(args);
-      },
-    { step: 'deserialize', name: `bench-attempts-${service}` },
-  );
+  countSdkCalls(client, service, {
+    call: (c) => tally.call(`${service}:${c.op}`, c.end - c.at),
+    attempt: (_, op) => tally.attempt(`${service}:${op}`),
+  });
 }
 
 /** The same counting for port-level fakes: every method call of `target` is a call `prefix:method`. */
@@ -252,7 +223,7 @@ function spanMethods<T extends object>(target: T, tally: Tally): T {
 }
 
 /** The in-memory cloud with its port calls counted; mutations are counted by the cloud itself. */
-function countedCloud(cloud: InMemoryCloud, tally: Tally): Cloud {
+function countedCloud(cloud: MemoryCloud, tally: Tally): Cloud {
   const driver = (type: string, d: ResourceDriver): ResourceDriver => ({
     activate: (req) => d.activate(req),
     deactivate: (req) => d.deactivate(req),
@@ -270,18 +241,18 @@ function countedCloud(cloud: InMemoryCloud, tally: Tally): Cloud {
   ) as Cloud['resources'];
   return {
     resources,
-    describeInstances: async (ids) => {
+    describeInstances: async (ids, signal) => {
       const started = performance.now();
       try {
-        return await cloud.describeInstances(ids);
+        return await cloud.describeInstances(ids, signal);
       } finally {
         tally.call('cloud:describeInstances', performance.now() - started);
       }
     },
-    describeZones: async (zones) => {
+    describeZones: async (zones, signal) => {
       const started = performance.now();
       try {
-        return await cloud.describeZones(zones);
+        return await cloud.describeZones(zones, signal);
       } finally {
         tally.call('cloud:describeZones', performance.now() - started);
       }
@@ -661,7 +632,8 @@ async function inMemory(groups: number, runs: number, say: Say): Promise<SizeRes
     },
   });
   const store: StateStore = countMethods(validating as StateStore, 'store', tally);
-  const cloud = new InMemoryCloud(memory);
+  const world = new StoreWorld(memory);
+  const cloud = new MemoryCloud(world);
   const counted = countedCloud(cloud, tally);
   const h: Harness = {
     clusters: ['bench'],
@@ -672,7 +644,7 @@ async function inMemory(groups: number, runs: number, say: Say): Promise<SizeRes
       for (const s of states) memory.groups.set(`${c}/${s.group}`, structuredClone(s));
       for (const g of config.groups) {
         for (const r of g.resources) if (r.type !== 'exec') cloud.entry.set(`${g.name}/${r.name}`, OWNER);
-        cloud.running.set(g.name, new Map([[OWNER, 1]]));
+        world.running.set(g.name, new Map([[OWNER, 1]]));
       }
     },
     groups: async () => [...memory.groups.values()],
@@ -707,75 +679,39 @@ async function inMemory(groups: number, runs: number, say: Say): Promise<SizeRes
 // ------------------------------------------------------------------------------------------------
 // moto
 
-let amiPromise: Promise<string> | undefined;
-
-/** A VPC with two subnets in two zones, two running instances (source/dest check off), a route table for the VIPs, a private hosted zone and the Elastic IPs. */
+/** The test kit's two nodes, a route table for the VIPs, a private hosted zone and the Elastic IPs. */
 async function createNetwork(
   ec2: EC2Client,
   route53: Route53Client,
   index: number,
   groups: number,
 ): Promise<Network> {
-  const cidr = (third: number) => `10.${60 + index}.${third}.0/24`;
-  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: `10.${60 + index}.0.0/16` }))).Vpc?.VpcId;
-  if (!vpcId) throw new Error('CreateVpc returned no id');
-  amiPromise ??= ec2
-    .send(new DescribeImagesCommand({ Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))
-    .then((r) => {
-      const id = r.Images?.find((i) => i.ImageId)?.ImageId;
-      if (!id) throw new Error('moto lists no x86_64 AMI');
-      return id;
-    });
-  const imageId = await amiPromise;
-  const nodes: Network['nodes'] = [];
-  for (const [k, name] of (['node1', 'node2'] as const).entries()) {
-    const az = k === 0 ? 'us-east-1a' : 'us-east-1b';
-    const subnet = (
-      await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: cidr(k + 1), AvailabilityZone: az }))
-    ).Subnet?.SubnetId;
-    const instance = (
-      await ec2.send(
-        new RunInstancesCommand({
-          ImageId: imageId,
-          InstanceType: 't3.micro',
-          MinCount: 1,
-          MaxCount: 1,
-          SubnetId: subnet,
-        }),
-      )
-    ).Instances?.[0];
-    const eni = instance?.NetworkInterfaces?.[0]?.NetworkInterfaceId;
-    if (!instance?.InstanceId || !eni || !instance.PrivateIpAddress)
-      throw new Error('RunInstances returned no instance');
-    await ec2.send(
-      new ModifyNetworkInterfaceAttributeCommand({
-        NetworkInterfaceId: eni,
-        SourceDestCheck: { Value: false },
-      }),
-    );
-    nodes.push({ name, instanceId: instance.InstanceId, eni, az, privateIp: instance.PrivateIpAddress });
-  }
-  const routeTableId = (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable
+  const prefix = `10.${60 + index}`;
+  const zoneName = `c${index}-${randomBytes(4).toString('hex')}.bench.internal`;
+  const base = await buildTwoNodeNetwork(ec2, route53, {
+    cidr: `${prefix}.0.0/16`,
+    subnets: { node1: `${prefix}.1.0/24`, node2: `${prefix}.2.0/24` },
+    zoneName,
+    zoneReference: randomBytes(8).toString('hex'),
+  });
+  const routeTableId = (await ec2.send(new CreateRouteTableCommand({ VpcId: base.vpcId }))).RouteTable
     ?.RouteTableId;
   if (!routeTableId) throw new Error('CreateRouteTable returned no id');
-  const zoneName = `c${index}-${randomBytes(4).toString('hex')}.bench.internal`;
-  const zone = await route53.send(
-    new CreateHostedZoneCommand({
-      Name: zoneName,
-      CallerReference: randomBytes(8).toString('hex'),
-      HostedZoneConfig: { PrivateZone: true, Comment: 'reconcile scaling bench' },
-      VPC: { VPCId: vpcId, VPCRegion: 'us-east-1' },
-    }),
-  );
-  const hostedZoneId = zone.HostedZone?.Id?.replace(/^\/hostedzone\//, '');
-  if (!hostedZoneId) throw new Error('CreateHostedZone returned no id');
   const allocations: string[] = [];
-  for (let i = 0; i < Math.ceil(groups / 10); i++) {
-    const a = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
-    if (!a.AllocationId) throw new Error('AllocateAddress returned no id');
-    allocations.push(a.AllocationId);
-  }
-  return { vpcId, routeTableId, hostedZoneId, zoneName, allocations, nodes };
+  for (let i = 0; i < Math.ceil(groups / 10); i++)
+    allocations.push((await allocateAddress(ec2)).allocationId);
+  const nodes = NODE_NAMES.map((name) => {
+    const { instanceId, eni, az, privateIp } = base.nodes[name];
+    return { name, instanceId, eni, az, privateIp };
+  });
+  return {
+    vpcId: base.vpcId,
+    routeTableId,
+    hostedZoneId: bareZoneId(base.hostedZoneId),
+    zoneName,
+    allocations,
+    nodes,
+  };
 }
 
 let networkIndex = 0;

@@ -1,7 +1,8 @@
 /** Which cluster a command is about: --cluster, or the only one in the table. */
-import { InvalidRequestError, NotFoundError } from '../shared/core/errors';
+
+import type { DynamoStore } from '../controller/state/dynamo-store';
+import { InvalidRequestError, NotFoundError } from '../shared/base/errors';
 import type { StoredConfig } from '../shared/core/ports';
-import type { DynamoStore } from '../shared/state/dynamo-store';
 
 export async function resolveCluster(store: DynamoStore, flag: string | undefined): Promise<string> {
   if (flag) return flag;

@@ -1,8 +1,8 @@
 /** What every command needs: output streams, the environment, the table and AWS options. */
-import { type AwsOptions, awsOptionsFromEnv } from '../shared/aws/clients';
+import { DynamoStore } from '../controller/state/dynamo-store';
+import { type AwsOptions, awsOptionsFromEnv } from '../shared/aws/options';
 import { parseClusterConfig } from '../shared/config/load';
-import { DynamoStore } from '../shared/state/dynamo-store';
-import { resolveTableName } from '../shared/state/keys';
+import { resolveTableName } from '../shared/table/keys';
 import type { Io } from './io';
 
 export { type Io, processIo } from './io';

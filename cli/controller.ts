@@ -1,9 +1,9 @@
 /** Reconcile from the CLI: the same code as the Lambda, with this machine's credentials. */
 import { hostname } from 'node:os';
+import { controllerSettingsFromEnv, createControllerDeps } from '../controller/reconcile/controller';
+import type { ControllerDeps } from '../controller/reconcile/entry';
 import type { Log } from '../shared/core/ports';
-import { controllerSettingsFromEnv, createControllerDeps } from '../shared/reconcile/controller';
-import type { ControllerDeps } from '../shared/reconcile/entry';
-import { resolveTableName } from '../shared/state/keys';
+import { resolveTableName } from '../shared/table/keys';
 import { awsOptions, type GlobalFlags, type Io } from './context';
 
 export function cliLog(io: Io, verbose: boolean): Log {

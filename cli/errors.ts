@@ -13,7 +13,7 @@ import {
   FailoverError,
   InvalidRequestError,
   NotFoundError,
-} from '../shared/core/errors';
+} from '../shared/base/errors';
 
 export const EXIT = { ok: 0, failed: 1, invalid: 2, notFound: 3, conflict: 4, rejected: 5 } as const;
 

@@ -3,8 +3,8 @@
  * AWS_ENDPOINT_URL, and --table / FAILOVER_TABLE (default: failover-state).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../shared/config/rules';
-import { ConfigError } from '../shared/core/errors';
+import { ConfigError } from '../shared/base/errors';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../shared/config/defaults';
 import type { RequestKind } from '../shared/core/model';
 import type { GlobalFlags } from './context';
 import { describeError, EXIT, exitCodeFor } from './errors';

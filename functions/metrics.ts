@@ -5,15 +5,15 @@
  * no permission, no latency on the failover path.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { Heartbeat } from '../shared/core/model';
+import type { InstrumentableClient } from '../controller/reconcile/controller';
+import type { ControllerDeps, InvocationResult } from '../controller/reconcile/entry';
 import {
   ControllerMetrics,
   type Datum,
   isThrottle,
   METRICS_NAMESPACE,
-} from '../shared/metrics/controller-metrics';
-import type { InstrumentableClient } from '../shared/reconcile/controller';
-import type { ControllerDeps, InvocationResult } from '../shared/reconcile/entry';
+} from '../controller/reconcile/metrics';
+import type { Heartbeat } from '../shared/core/model';
 
 const SERVICE = 'failover-controller';
 

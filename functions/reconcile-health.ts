@@ -1,5 +1,5 @@
 /** EventBridge: AWS Health events about EC2 (instances and zones). */
-import { handleEventBridge } from '../shared/reconcile/entry';
+import { handleEventBridge } from '../controller/reconcile/entry';
 import { reconcileHandler } from './runtime';
 
 export const handler = reconcileHandler(handleEventBridge);

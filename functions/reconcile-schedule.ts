@@ -1,5 +1,5 @@
 /** EventBridge rate(1 minute): reconcile every cluster (the safety net behind all other triggers). */
-import { handleEventBridge } from '../shared/reconcile/entry';
+import { handleEventBridge } from '../controller/reconcile/entry';
 import { reconcileHandler } from './runtime';
 
 export const handler = reconcileHandler(handleEventBridge);

@@ -7,13 +7,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Log } from '../shared/core/ports';
 import {
   controllerSettingsFromEnv,
   createControllerDeps,
   invocationFromLambda,
-} from '../shared/reconcile/controller';
-import type { ControllerDeps, InvocationContext, InvocationResult } from '../shared/reconcile/entry';
+} from '../controller/reconcile/controller';
+import type { ControllerDeps, InvocationContext, InvocationResult } from '../controller/reconcile/entry';
+import type { Log } from '../shared/core/ports';
 import { countThrottles, instrumentDeps, publishMetrics } from './metrics';
 
 export const logger = new Logger({ serviceName: 'failover-controller' });

@@ -23,13 +23,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
+import { NotFoundError } from '../shared/base/errors';
+import { monitorKind } from '../shared/config/kinds';
 import type { ClusterConfig } from '../shared/config/load';
 import { defaultTiming } from '../shared/config/rules';
 import type { GroupConfig } from '../shared/config/schema';
-import { NotFoundError } from '../shared/core/errors';
+import { heartbeatRetryMs, type Timing } from '../shared/config/timing';
 import type { AgentGroupState, GroupState, Heartbeat } from '../shared/core/model';
-import { hasApplication, interfaceAddresses } from '../shared/core/node-side';
-import { heartbeatRetryMs, type Timing } from '../shared/core/timing';
+import { groupStopBudgetMs, hasApplication, interfaceAddresses } from '../shared/core/node-side';
 import type { Clock } from './clock';
 import { sleep } from './clock';
 import { AgentError, EXIT } from './errors';
@@ -85,6 +86,25 @@ const FENCE_RETRY_MS = 5000;
 const ACTIVATION_RETRY_MS = 5000;
 /** A transition seen by the agent makes it read the cluster every retry interval for this many leases. */
 const FAST_FOLLOW_LEASES = 2;
+/** A non-urgent stop waits for a start or stop in progress this long beyond the group's stop budget. */
+const STOP_LOCK_SLACK_MS = 10_000;
+/** At a planned shutdown: how long renewals in flight may take to land before the final report. */
+const FINAL_DRAIN_MS = 3000;
+/** Attempts at the final `leaving` report, this far apart (without it, reconcile waits for the lease). */
+const FINAL_REPORT_ATTEMPTS = 3;
+const FINAL_REPORT_RETRY_MS = 500;
+/** How often the definition is read again while it cannot be read at start. */
+const INITIAL_CONFIG_RETRY_MS = 1000;
+/** The watchdog is fed every quarter of its timeout, within these bounds. */
+const WATCHDOG_FEED_MIN_MS = 100;
+const WATCHDOG_FEED_MAX_MS = 1000;
+/** The definition is read again every CONFIG_REFRESH_HEARTBEATS heartbeats, within these bounds. */
+const CONFIG_REFRESH_HEARTBEATS = 10;
+const CONFIG_REFRESH_MIN_MS = 1000;
+const CONFIG_REFRESH_MAX_MS = 30_000;
+/** Witnesses are probed every WITNESS_HEARTBEATS heartbeats, at least this far apart. */
+const WITNESS_HEARTBEATS = 2;
+const WITNESS_MIN_INTERVAL_MS = 1000;
 
 /** The daemon: `run()` until `shutdown()`; see the header for its loops. */
 export class Agent {
@@ -260,11 +280,11 @@ export class Agent {
     this.tickTimer = undefined;
     if (this.config) {
       // The final report must be the last write: let the renewals in flight land first.
-      await this.writer.drain(3000);
+      await this.writer.drain(FINAL_DRAIN_MS);
       this.final = true;
       let sent = false;
-      for (let attempt = 0; attempt < 3 && !sent; attempt++) {
-        if (attempt > 0) await sleep(500);
+      for (let attempt = 0; attempt < FINAL_REPORT_ATTEMPTS && !sent; attempt++) {
+        if (attempt > 0) await sleep(FINAL_REPORT_RETRY_MS);
         sent = await this.writer.final();
       }
       if (sent) log.info('final heartbeat written: leaving');
@@ -301,7 +321,7 @@ export class Agent {
         if (e instanceof NotFoundError) throw new AgentError(EXIT.notFound, e.message);
         if (!warned) log.warn(`cannot read the cluster definition yet: ${errorText(e)}; retrying`);
         warned = true;
-        await sleep(1000);
+        await sleep(INITIAL_CONFIG_RETRY_MS);
       }
     }
     return false;
@@ -575,7 +595,7 @@ export class Agent {
       return;
     }
     const known = records ?? this.localRecords();
-    const nothingRuns = known !== undefined && known.every((r) => r.state === 'stopped');
+    const nothingRuns = known?.every((r) => r.state === 'stopped') ?? false;
     if (wd.mayFeed(now, nothingRuns, this.fence.lastAck)) wd.feed();
   }
 
@@ -588,8 +608,8 @@ export class Agent {
     const wd = this.o.watchdog;
     if (!wd || this.final) return;
     const ms = Number.isFinite(wd.timeoutMs)
-      ? Math.min(1000, Math.max(100, Math.floor(wd.timeoutMs / 4)))
-      : 1000;
+      ? Math.min(WATCHDOG_FEED_MAX_MS, Math.max(WATCHDOG_FEED_MIN_MS, Math.floor(wd.timeoutMs / 4)))
+      : WATCHDOG_FEED_MAX_MS;
     this.watchdogTimer = setTimeout(() => {
       this.feedWatchdog();
       this.armWatchdogFeed();
@@ -646,9 +666,7 @@ export class Agent {
    * self-fence may take up to the sum of the stop timeouts of the groups it may run.
    */
   private fenceReport(): NonNullable<Heartbeat['fence']> {
-    const maxStopMs = this.myGroups()
-      .flatMap((g) => g.resources)
-      .reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+    const maxStopMs = this.myGroups().reduce((sum, g) => sum + groupStopBudgetMs(g), 0);
     const wd = this.o.watchdog;
     return { maxStopMs, ...(wd?.armed ? { watchdogMs: wd.timeoutMs } : {}) };
   }
@@ -963,7 +981,13 @@ export class Agent {
   }
 
   private configRefreshMs(): number {
-    return this.o.configRefreshMs ?? Math.min(30_000, Math.max(1000, 10 * this.timing().heartbeatIntervalMs));
+    return (
+      this.o.configRefreshMs ??
+      Math.min(
+        CONFIG_REFRESH_MAX_MS,
+        Math.max(CONFIG_REFRESH_MIN_MS, CONFIG_REFRESH_HEARTBEATS * this.timing().heartbeatIntervalMs),
+      )
+    );
   }
 
   /** Applies a (new) cluster definition without a restart. */
@@ -1000,7 +1024,12 @@ export class Agent {
     for (const group of this.myGroups()) {
       for (const m of group.monitors) {
         if (!isAgentMonitor(m)) continue;
-        const key = JSON.stringify([group.name, m, m.type === 'vip' ? group.resources : null]);
+        // A monitor that judges the group's addresses restarts when they change.
+        const key = JSON.stringify([
+          group.name,
+          m,
+          monitorKind(m.type)?.needsAddress ? group.resources : null,
+        ]);
         wanted.set(m.name, {
           key,
           make: () =>
@@ -1038,7 +1067,10 @@ export class Agent {
 
   private rebuildWitnesses(): void {
     const config = this.config!;
-    const interval = Math.max(1000, 2 * config.timing.heartbeatIntervalMs);
+    const interval = Math.max(
+      WITNESS_MIN_INTERVAL_MS,
+      WITNESS_HEARTBEATS * config.timing.heartbeatIntervalMs,
+    );
     const key = JSON.stringify([config.witnesses, interval]);
     if (key === this.witnessKey) return;
     this.witnessKey = key;
@@ -1053,10 +1085,9 @@ export class Agent {
     if (!this.leaving) this.witnesses.start();
   }
 
-  /** How long a non-urgent stop may wait for a guard holding the lock: the group's exec timeouts. */
+  /** How long a non-urgent stop may wait for a guard holding the lock: the group's stop budget. */
   private longestStopMs(group: string): number {
     const def = this.definition(group);
-    const execs = (def?.resources ?? []).filter((r) => r.type === 'exec');
-    return 10_000 + execs.reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
+    return STOP_LOCK_SLACK_MS + (def ? groupStopBudgetMs(def) : 0);
   }
 }

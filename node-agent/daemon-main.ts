@@ -2,7 +2,7 @@
  * Wiring of the daemon: flags, region (flag, AWS_REGION, else IMDS), identity (flags or IMDS +
  * instance index), the watchdog, signals. SIGTERM and SIGINT start the planned shutdown.
  */
-import { DEFAULT_TABLE } from '../shared/state/keys';
+import { DEFAULT_TABLE } from '../shared/table/keys';
 import { Agent } from './agent';
 import { DAEMON_USAGE, parseDaemonArgs } from './cli';
 import { systemClock } from './clock';

@@ -19,7 +19,7 @@
  * schemas for every operation, the middleware stack, the document marshaller) costs the daemon
  * about 6 MB of resident memory and about 1 ms of CPU per call (npm run bench:agent). Items are
  * marshalled here the way @aws-sdk/lib-dynamodb does with `removeUndefinedValues: true` and
- * `convertClassInstanceToMap: false` (what shared/state/dynamo-store.ts uses).
+ * `convertClassInstanceToMap: false` (what controller/state/dynamo-store.ts uses).
  *
  * Errors: an error answer becomes an Error whose `name` is DynamoDB's error code (e.g.
  * `ConditionalCheckFailedException`) with `$metadata.httpStatusCode`, as the SDK's are, so that

@@ -14,6 +14,7 @@
  * and re-check the local record, so they never stop a copy that a guard has just (re)started at a
  * newer epoch.
  */
+import { interfaceAddress, stopBudgetMs, stopCommand } from '../shared/config/kinds';
 import type { GroupConfig } from '../shared/config/schema';
 import type { AgentGroupState } from '../shared/core/model';
 import { acquireLock, type LockHandle, type LockOwner, LockTimeoutError } from './file-lock';
@@ -170,11 +171,13 @@ export class GroupStopper {
     }
     const vipsDone = new Set<string>();
     for (const res of [...(def?.resources ?? [])].reverse()) {
-      if (res.type === 'exec') {
-        const timeoutMs = res.timeoutSec * 1000;
+      const command = stopCommand(res);
+      const address = interfaceAddress(res);
+      if (command !== undefined) {
+        const timeoutMs = stopBudgetMs(res);
         const started = this.now();
         const result = await runCommand({
-          argv: [res.stop],
+          argv: [command],
           output: 'capture',
           timeoutMs,
           env: {
@@ -193,12 +196,12 @@ export class GroupStopper {
         };
         if (result.code === 0 && !result.timedOut) log.info(`stop script of ${res.name} done`, fields);
         else {
-          problems.push(`stop script of ${res.name} (${res.stop}): ${describeExit(result, timeoutMs)}`);
+          problems.push(`stop script of ${res.name} (${command}): ${describeExit(result, timeoutMs)}`);
           log.error(`stop script of ${res.name} failed: ${describeExit(result, timeoutMs)}`, fields);
         }
-      } else if (res.type === 'vip') {
-        vipsDone.add(res.ip);
-        await this.vipOff(res.ip, problems);
+      } else if (address !== undefined) {
+        vipsDone.add(address);
+        await this.vipOff(address, problems);
       }
     }
     for (const ip of extraVips) if (!vipsDone.has(ip)) await this.vipOff(ip, problems);
@@ -209,7 +212,7 @@ export class GroupStopper {
     try {
       await this.deps.vip.remove(ip);
     } catch (e) {
-      problems.push(`VIP ${ip}: ${errorText(e)}`);
+      problems.push(`address ${ip}: ${errorText(e)}`);
     }
   }
 

@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { DEFAULT_TABLE } from '../shared/state/keys';
+import { DEFAULT_TABLE } from '../shared/table/keys';
 import type { Clock } from './clock';
 import { EXIT } from './errors';
 import { acquireLock, type LockHandle, LockTimeoutError } from './file-lock';

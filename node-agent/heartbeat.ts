@@ -11,8 +11,9 @@
  * - A change is written at once, not at the next tick.
  * - Writes may overlap (a slow one does not hold back the next renewal), at most `maxInFlight`.
  */
+
+import type { Timing } from '../shared/config/timing';
 import type { Heartbeat, MonitorReport } from '../shared/core/model';
-import type { Timing } from '../shared/core/timing';
 import type { Clock } from './clock';
 
 /** Everything a heartbeat reports, before the renewal fields are added. */

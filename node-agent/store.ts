@@ -1,7 +1,7 @@
 /**
  * The state table as the agent and the guard use it: the reads and the one write they make, with
  * per-call timeouts derived from the lease. Same items, keys, consistency, error mapping and
- * results as the project's DynamoStore (shared/state/dynamo-store.ts), on the agent's small
+ * results as the project's DynamoStore (controller/state/dynamo-store.ts), on the agent's small
  * DynamoDB client (dynamodb.ts) instead of the AWS SDK's DynamoDB clients.
  *
  * The daemon makes one attempt per call (a renewal that failed is not worth retrying: the next
@@ -9,15 +9,15 @@
  * `lease - fenceMargin`, at most 3 s. The fence never waits for these calls anyway (fence-timer.ts);
  * the short timeouts keep hung connections from piling up.
  */
-import { type AwsOptions, DEFAULT_AWS_OPTIONS } from '../shared/aws/clients';
-import { toDomainError } from '../shared/aws/errors';
-import type { ClusterConfig } from '../shared/config/load';
-import { NotFoundError } from '../shared/core/errors';
+
+import { type AwsOptions, awsOptionsFromEnv, DEFAULT_AWS_OPTIONS } from '../shared/aws/options';
+import type { Timing } from '../shared/config/timing';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { StoredConfig } from '../shared/core/ports';
-import type { Timing } from '../shared/core/timing';
-import { toClusterState, toGroupState } from '../shared/state/group-item';
-import { keys } from '../shared/state/keys';
+import { tableError } from '../shared/table/errors';
+import { toGroupState, toStoredConfig } from '../shared/table/items';
+import { CLUSTER_REGISTRY_PK, keys, type TableKey } from '../shared/table/keys';
+import { type BatchGetRound, readClusterState } from '../shared/table/reads';
 import {
   type AttributeValue,
   type CallOptions,
@@ -38,20 +38,6 @@ export function daemonCallTimeouts(timing: Pick<Timing, 'leaseMs' | 'fenceMargin
     ? Math.min(3000, Math.max(250, Math.floor((timing.leaseMs - timing.fenceMarginMs) / 3)))
     : 2000;
   return { requestTimeoutMs: request, connectionTimeoutMs: Math.min(1000, request) };
-}
-
-/**
- * Region (given, else AWS_REGION / AWS_DEFAULT_REGION), endpoint (given, else AWS_ENDPOINT_URL) and
- * AWS_PROFILE, as shared/aws/clients.ts reads them (without loading the SDK's HTTP handler).
- */
-function awsOptionsFromEnv(env: Record<string, string | undefined>, overrides: AwsOptions): AwsOptions {
-  const options: AwsOptions = { ...overrides };
-  const region = overrides.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (region) options.region = region;
-  const endpoint = overrides.endpoint ?? env.AWS_ENDPOINT_URL;
-  if (endpoint) options.endpoint = endpoint;
-  if (env.AWS_PROFILE && !overrides.profile) options.profile = env.AWS_PROFILE;
-  return options;
 }
 
 /** AWS options of the daemon (environment, region, one attempt, lease-derived timeouts). */
@@ -127,7 +113,7 @@ export function openStore(
   });
 }
 
-const keyOf = (k: Record<string, string>): Record<string, AttributeValue> => ({
+const keyOf = (k: TableKey): Record<string, AttributeValue> => ({
   pk: { S: k.pk },
   sk: { S: k.sk },
 });
@@ -144,18 +130,11 @@ class TableStore implements AgentStore {
     try {
       return await this.client.call<T>(action, input, this.call);
     } catch (e) {
-      if ((e as { name?: string } | undefined)?.name === 'ResourceNotFoundException') {
-        throw new NotFoundError(
-          'TABLE_NOT_FOUND',
-          `state table ${this.table} does not exist in this account/region; deploy the stack, run "failoverctl init --table ${this.table}", or set --table / FAILOVER_TABLE`,
-          { cause: e },
-        );
-      }
-      throw toDomainError(e, { action: `dynamodb:${action}`, resource: `table ${this.table}` });
+      throw tableError(e, this.table, action);
     }
   }
 
-  private async getItem(key: Record<string, string>, consistent: boolean): Promise<Item | undefined> {
+  private async getItem(key: TableKey, consistent: boolean): Promise<Item | undefined> {
     const out = await this.send<{ Item?: Record<string, AttributeValue> }>('GetItem', {
       TableName: this.table,
       Key: keyOf(key),
@@ -170,19 +149,7 @@ class TableStore implements AgentStore {
    */
   async getConfig(cluster: string): Promise<StoredConfig | undefined> {
     const item = await this.getItem(keys.config(cluster), true);
-    if (!item) return undefined;
-    // A large definition is stored gzipped (`configGz`, binary) instead of as a map (`config`).
-    const gz = item.configGz;
-    const config =
-      gz instanceof Uint8Array
-        ? JSON.parse((await import('node:zlib')).gunzipSync(gz).toString('utf8'))
-        : item.config;
-    return {
-      config: config as ClusterConfig,
-      version: Number(item.version),
-      hash: String(item.hash),
-      appliedAt: Number(item.appliedAt),
-    };
+    return item ? toStoredConfig(item) : undefined;
   }
 
   async listClusters(): Promise<string[]> {
@@ -195,7 +162,7 @@ class TableStore implements AgentStore {
       } = await this.send('Query', {
         TableName: this.table,
         KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': toAttr('CLUSTERS') },
+        ExpressionAttributeValues: { ':pk': toAttr(CLUSTER_REGISTRY_PK) },
         ...(start ? { ExclusiveStartKey: start } : {}),
       });
       for (const i of out.Items ?? []) items.push(unmarshallItem(i));
@@ -223,42 +190,28 @@ class TableStore implements AgentStore {
     });
   }
 
-  /**
-   * Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent:
-   * the agent only ever needs "at least this recent" (an older version delays a decision, never
-   * makes it unsafe: see shared/core/liveness.ts).
-   */
-  async readClusterState(
+  /** Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent. */
+  readClusterState(
     cluster: string,
     groups: readonly string[],
     nodes: readonly string[],
   ): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }> {
-    const items = await this.batchGet(
-      [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
-      false,
-    );
-    return toClusterState(items);
+    return readClusterState(this.batchRound, cluster, groups, nodes);
   }
 
-  /** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */
-  private async batchGet(all: Record<string, string>[], consistent: boolean): Promise<Item[]> {
-    const out: Item[] = [];
-    for (let i = 0; i < all.length; i += 100) {
-      type Request = Record<string, { Keys: Record<string, AttributeValue>[]; ConsistentRead?: boolean }>;
-      let request: Request | undefined = {
-        [this.table]: { Keys: all.slice(i, i + 100).map(keyOf), ConsistentRead: consistent },
-      };
-      for (let attempt = 0; request && attempt < 5; attempt++) {
-        const res: {
-          Responses?: Record<string, Record<string, AttributeValue>[]>;
-          UnprocessedKeys?: Request;
-        } = await this.send('BatchGetItem', { RequestItems: request });
-        for (const item of res.Responses?.[this.table] ?? []) out.push(unmarshallItem(item));
-        const unprocessed = res.UnprocessedKeys;
-        request = unprocessed && Object.keys(unprocessed).length > 0 ? unprocessed : undefined;
-        if (request) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-      }
-    }
-    return out;
-  }
+  /** One BatchGetItem call on the table (shared/table/reads.ts does the chunking and retries). */
+  private readonly batchRound: BatchGetRound = async (batch, consistent) => {
+    const res: {
+      Responses?: Record<string, Record<string, AttributeValue>[]>;
+      UnprocessedKeys?: Record<string, { Keys?: Record<string, AttributeValue>[] }>;
+    } = await this.send('BatchGetItem', {
+      RequestItems: { [this.table]: { Keys: batch.map(keyOf), ConsistentRead: consistent } },
+    });
+    return {
+      items: (res.Responses?.[this.table] ?? []).map(unmarshallItem),
+      unprocessed: (res.UnprocessedKeys?.[this.table]?.Keys ?? []).map(
+        (k) => unmarshallItem(k) as unknown as TableKey,
+      ),
+    };
+  };
 }

@@ -1,25 +1,19 @@
 /**
- * The sandbox's AWS account, built in the emulator: a VPC with two subnets in two Availability
- * Zones, two instances (source/destination check off), two route tables holding the VIP route, an
- * Elastic IP and a private hosted zone — and the cluster definition that uses them.
+ * The sandbox's AWS account, built in the emulator: the test kit's two nodes in two Availability
+ * Zones (testkit/emulator-network.ts), a second route table, and per group its VIP route in both
+ * tables, its Elastic IP and its record name — and the cluster definition that uses them.
  */
 import { randomBytes } from 'node:crypto';
 import {
-  AllocateAddressCommand,
   AssociateRouteTableCommand,
   CreateRouteCommand,
   CreateRouteTableCommand,
-  CreateSubnetCommand,
   CreateTagsCommand,
-  CreateVpcCommand,
-  DescribeImagesCommand,
-  DescribeRouteTablesCommand,
   type EC2Client,
-  ModifyNetworkInterfaceAttributeCommand,
-  RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { CreateHostedZoneCommand, type Route53Client } from '@aws-sdk/client-route-53';
+import type { Route53Client } from '@aws-sdk/client-route-53';
 import { type ClusterConfig, parseClusterConfig } from '../shared/config/load';
+import { allocateAddress, bareZoneId, buildTwoNodeNetwork, NODE_NAMES } from '../testkit/emulator-network';
 
 export const ZONE = 'sandbox.internal';
 
@@ -90,76 +84,29 @@ export async function buildNetwork(
   route53: Route53Client,
   shapes: readonly GroupShape[],
 ): Promise<SandboxNetwork> {
-  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))).Vpc!.VpcId!;
-  const image = (
-    await ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))
-  ).Images?.[0]?.ImageId;
-  if (!image) throw new Error('the emulator lists no x86_64 image to start instances from');
-  const specs = [
-    { name: 'node1' as const, az: 'us-east-1a', cidr: '10.0.1.0/24', privateIp: '10.0.1.10' },
-    { name: 'node2' as const, az: 'us-east-1b', cidr: '10.0.2.0/24', privateIp: '10.0.2.10' },
-  ];
-  const nodes: SandboxNetwork['nodes'] = [];
-  const subnets: string[] = [];
-  for (const s of specs) {
-    const subnetId = (
-      await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: s.cidr, AvailabilityZone: s.az }))
-    ).Subnet!.SubnetId!;
-    subnets.push(subnetId);
-    const instance = (
-      await ec2.send(
-        new RunInstancesCommand({
-          ImageId: image,
-          MinCount: 1,
-          MaxCount: 1,
-          InstanceType: 't3.micro',
-          SubnetId: subnetId,
-          PrivateIpAddress: s.privateIp,
-          TagSpecifications: [
-            {
-              ResourceType: 'instance',
-              Tags: [
-                { Key: 'Name', Value: `sandbox-${s.name}` },
-                { Key: 'failover:managed', Value: 'true' },
-              ],
-            },
-          ],
-        }),
-      )
-    ).Instances![0]!;
-    const eni = instance.NetworkInterfaces![0]!.NetworkInterfaceId!;
-    // A VIP routed to an ENI only arrives if the ENI accepts traffic for other addresses.
-    await ec2.send(
-      new ModifyNetworkInterfaceAttributeCommand({
-        NetworkInterfaceId: eni,
-        SourceDestCheck: { Value: false },
-      }),
-    );
-    nodes.push({ name: s.name, instanceId: instance.InstanceId!, eni, az: s.az, privateIp: s.privateIp });
-  }
-
-  const main = (
-    await ec2.send(
-      new DescribeRouteTablesCommand({
-        Filters: [
-          { Name: 'vpc-id', Values: [vpcId] },
-          { Name: 'association.main', Values: ['true'] },
-        ],
-      }),
-    )
-  ).RouteTables![0]!.RouteTableId!;
+  const base = await buildTwoNodeNetwork(ec2, route53, {
+    cidr: '10.0.0.0/16',
+    subnets: { node1: '10.0.1.0/24', node2: '10.0.2.0/24' },
+    privateIps: { node1: '10.0.1.10', node2: '10.0.2.10' },
+    instanceTags: (name) => [
+      { Key: 'Name', Value: `sandbox-${name}` },
+      { Key: 'failover:managed', Value: 'true' },
+    ],
+    zoneName: ZONE,
+    zoneReference: `sandbox-${randomBytes(6).toString('hex')}`,
+  });
+  const vpcId = base.vpcId;
+  const nodes = NODE_NAMES.map((name) => {
+    const n = base.nodes[name];
+    return { name, instanceId: n.instanceId, eni: n.eni, az: n.az, privateIp: n.privateIp };
+  });
+  const main = base.mainRouteTable;
   const second = (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable!.RouteTableId!;
-  await ec2.send(new AssociateRouteTableCommand({ RouteTableId: second, SubnetId: subnets[1]! }));
+  await ec2.send(
+    new AssociateRouteTableCommand({ RouteTableId: second, SubnetId: base.nodes.node2.subnetId }),
+  );
   await ec2.send(
     new CreateTagsCommand({ Resources: [main, second], Tags: [{ Key: 'failover:managed', Value: 'true' }] }),
-  );
-  const zone = await route53.send(
-    new CreateHostedZoneCommand({
-      Name: ZONE,
-      CallerReference: `sandbox-${randomBytes(6).toString('hex')}`,
-      VPC: { VPCRegion: 'us-east-1', VPCId: vpcId },
-      HostedZoneConfig: { PrivateZone: true, Comment: 'failover sandbox' },
-    }),
   );
 
   const groups: SandboxGroup[] = [];
@@ -179,9 +126,9 @@ export async function buildNetwork(
       }
     }
     if (shape.eip) {
-      const eip = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
-      group.allocationId = eip.AllocationId!;
-      group.publicIp = eip.PublicIp!;
+      const eip = await allocateAddress(ec2);
+      group.allocationId = eip.allocationId;
+      group.publicIp = eip.publicIp;
     }
     if (shape.dns) group.record = `${shape.name}.${ZONE}.`;
     groups.push(group);
@@ -190,7 +137,7 @@ export async function buildNetwork(
     vpcId,
     nodes,
     routeTables: [main, second],
-    hostedZoneId: zone.HostedZone!.Id!.replace(/^\/hostedzone\//, ''),
+    hostedZoneId: bareZoneId(base.hostedZoneId),
     groups,
   };
 }

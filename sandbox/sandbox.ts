@@ -43,19 +43,21 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import { build } from 'esbuild';
+import { clientConfig } from '../controller/aws/clients';
+import { addEmulatorDateCompat } from '../controller/aws/emulator-compat';
+import { systemClock } from '../controller/reconcile/clock';
+import { type ControllerDeps, handleEventBridge, handleStream } from '../controller/reconcile/entry';
+import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { DynamoStore } from '../controller/state/dynamo-store';
+// @ts-expect-error plain ESM script without type declarations
+import { buildAgent } from '../scripts/agent-build.mjs';
 // @ts-expect-error plain ESM script without type declarations
 import { startEmulator } from '../scripts/emulator.mjs';
-import { type AwsOptions, clientConfig } from '../shared/aws/clients';
-import { addEmulatorDateCompat } from '../shared/aws/emulator-compat';
+import type { AwsOptions } from '../shared/aws/options';
 import type { ClusterConfig } from '../shared/config/load';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
-import { systemClock } from '../shared/reconcile/clock';
-import { type ControllerDeps, handleEventBridge, handleStream } from '../shared/reconcile/entry';
-import { createAwsClients, createAwsCloud } from '../shared/resources';
-import { DynamoStore } from '../shared/state/dynamo-store';
-import { keys } from '../shared/state/keys';
+import { keys } from '../shared/table/keys';
 import { clearFakeIp, fakeIpAddresses, writeFakeIp } from './fake-ip';
 import {
   buildNetwork,
@@ -72,6 +74,12 @@ import { StreamPoller } from './stream';
 import { ControllerTrace } from './trace';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** moto accepts any credentials; the sandbox never needs (or uses) real ones. */
+const SANDBOX_CREDENTIALS = {
+  AWS_ACCESS_KEY_ID: 'sandbox',
+  AWS_SECRET_ACCESS_KEY: 'sandbox',
+  AWS_REGION: 'us-east-1',
+};
 /** The emulated softdog's soft_margin: at most lease - fenceMargin (1.5 s here), in whole seconds. */
 const WATCHDOG_TIMEOUT_SEC = 1;
 
@@ -281,6 +289,10 @@ export class Sandbox {
     return this.shapes[0]!.name;
   }
 
+  /**
+   * The emulator, the agent bundle, the account and the cluster, the nodes and their agents, then
+   * the controller: as a user would set it up, with the controller woken as AWS would wake it.
+   */
   async start(): Promise<void> {
     this.root = mkdtempSync(join(tmpdir(), 'failover-sandbox-'));
     this.emulator = await startEmulator({
@@ -288,38 +300,40 @@ export class Sandbox {
       log: (l: string) => this.say(`  ${l}`),
     });
     const endpoint = this.emulator!.endpoint;
-    const motoPort = Number(new URL(endpoint).port);
-    const credentials = {
-      AWS_ACCESS_KEY_ID: 'sandbox',
-      AWS_SECRET_ACCESS_KEY: 'sandbox',
-      AWS_REGION: 'us-east-1',
-    };
-    Object.assign(process.env, credentials);
+    Object.assign(process.env, SANDBOX_CREDENTIALS);
     this.aws = { region: 'us-east-1', endpoint };
     this.clients = createAwsClients(this.aws);
 
-    this.say('building the agent bundle...');
-    this.agentScript = join(this.root, 'failover-agent.mjs');
-    await build({
-      entryPoints: [join(REPO, 'node-agent', 'bin.ts')],
-      outfile: this.agentScript,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      logLevel: 'error',
-      banner: {
-        js: "#!/usr/bin/env node\nimport { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-      },
-    });
+    // The agent the nodes run is the one `npm run build:agent` ships: same build, same options.
+    this.say('building the agent bundle (npm run build:agent)...');
+    this.agentScript = (await buildAgent(join(this.root, 'failover-agent.mjs'))).outfile;
     chmodSync(this.agentScript, 0o755);
 
+    await this.createAccount(Number(new URL(endpoint).port));
+    await this.createNodes(Number(new URL(endpoint).port));
+    this.createController();
+    this.watchdogTimer = setInterval(() => {
+      for (const n of this.nodes.values())
+        n.checkWatchdog(Date.now(), WATCHDOG_TIMEOUT_SEC * 1000 + 200, this.say);
+    }, 100);
+    // The agents first, the controller once both hold a lease: the first reconcile then sees both
+    // nodes and starts each group on its first node in priority order (started the other way round,
+    // whichever agent renewed first would get every group, correctly but not reproducibly).
+    for (const n of this.nodes.values()) this.startAgent(n);
+    for (const n of this.nodes.values()) await this.waitLive(n);
+    await this.wakeController();
+    this.say(
+      `started 2 agents; ${this.scheduleMs === null ? 'no schedule (only the stream and events trigger reconcile)' : `the schedule runs every ${this.scheduleMs / 1000} s (1 minute in AWS)`}, the stream is polled every 250 ms`,
+    );
+  }
+
+  /** The network, the state table and the cluster definition (witness: the emulator's port). */
+  private async createAccount(motoPort: number): Promise<void> {
     this.say(
       `creating the account in the emulator: VPC, 2 subnets in 2 AZs, 2 instances, 2 route tables, a private hosted zone, and for ${this.shapes.length} group(s) their VIP routes and Elastic IPs...`,
     );
     this.net = await buildNetwork(this.clients.ec2, this.clients.route53, this.shapes);
-    const table = `failover-sandbox-${randomBytes(3).toString('hex')}`;
-    this.store = new DynamoStore(table, this.aws);
+    this.store = new DynamoStore(`failover-sandbox-${randomBytes(3).toString('hex')}`, this.aws);
     await this.store.createTable();
     const app = join(REPO, 'sandbox', 'app.mjs');
     // One application process per group (FAILOVER_GROUP is set by the guard and the agent's stops).
@@ -333,9 +347,12 @@ export class Sandbox {
     this.say(
       `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,
     );
+  }
 
+  /** Each node: its directory, its fake `ip`, its watchdog device, and a proxy to cut it off. */
+  private async createNodes(motoPort: number): Promise<void> {
     const base = {
-      ...credentials,
+      ...SANDBOX_CREDENTIALS,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       PATH: process.env.PATH ?? '',
     };
@@ -347,20 +364,28 @@ export class Sandbox {
         new SandboxNode(n.name, n.instanceId, n.eni, n.privateIp, this.root, proxy, base),
       );
     }
+  }
 
-    // The controller: the real handlers' code, with SSM commands run here for the emulated instances.
-    // It has clients of its own, so that the trace counts its calls and nothing else.
+  /**
+   * The controller: the real handlers' code, with SSM commands run here for the emulated
+   * instances. It has clients of its own, so that the trace counts its calls and nothing else.
+   */
+  private createController(): void {
     const controllerClients = createAwsClients(this.aws);
     this.runner = new LocalRunCommand(new Map([...this.nodes.values()].map((n) => [n.instanceId, n])));
     this.runner.attach(controllerClients.ssm);
     this.emulateInstanceStates(controllerClients.ec2);
-    this.controllerStore = new DynamoStore(table, this.aws);
+    this.controllerStore = new DynamoStore(this.store.table, this.aws);
     this.trace.countCalls(this.controllerStore.client, 'dynamodb');
     this.trace.countCalls(controllerClients.ec2, 'ec2');
     this.trace.countCalls(controllerClients.route53, 'route53');
     this.trace.countCalls(controllerClients.ssm, 'ssm');
     this.trace.wrapAudit(this.controllerStore);
-    const cloud = createAwsCloud(this.aws, { agentPath: this.agentScript, table }, controllerClients);
+    const cloud = createAwsCloud(
+      this.aws,
+      { agentPath: this.agentScript, table: this.store.table },
+      controllerClients,
+    );
     this.trace.wrapDrivers(cloud);
     // SANDBOX_VERBOSE=1 prints every decision and action of the controller as well.
     const verbose = process.env.SANDBOX_VERBOSE === '1';
@@ -381,19 +406,14 @@ export class Sandbox {
       clock: systemClock,
       log,
     };
+  }
+
+  /** The stream mapping and the schedule start invoking the controller, and a first reconcile runs. */
+  private async wakeController(): Promise<void> {
     const streams = new DynamoDBStreamsClient(clientConfig(this.aws));
     const dynamodb = new DynamoDBClient(clientConfig(this.aws));
     for (const client of [streams, dynamodb]) addEmulatorDateCompat(client);
-    this.watchdogTimer = setInterval(() => {
-      for (const n of this.nodes.values())
-        n.checkWatchdog(Date.now(), WATCHDOG_TIMEOUT_SEC * 1000 + 200, this.say);
-    }, 100);
-    // The agents first, the controller once both hold a lease: the first reconcile then sees both
-    // nodes and starts each group on its first node in priority order (started the other way round,
-    // whichever agent renewed first would get every group, correctly but not reproducibly).
-    for (const n of this.nodes.values()) this.startAgent(n);
-    for (const n of this.nodes.values()) await this.waitLive(n);
-    this.poller = new StreamPoller(dynamodb, streams, table, (records) =>
+    this.poller = new StreamPoller(dynamodb, streams, this.store.table, (records) =>
       this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx), describeRecords(records)),
     );
     await this.poller.start();
@@ -404,9 +424,6 @@ export class Sandbox {
       );
     }
     void this.reconcileNow();
-    this.say(
-      `started 2 agents; ${this.scheduleMs === null ? 'no schedule (only the stream and events trigger reconcile)' : `the schedule runs every ${this.scheduleMs / 1000} s (1 minute in AWS)`}, the stream is polled every 250 ms`,
-    );
   }
 
   /** Waits until a node's agent has renewed its lease (running, fresh). */

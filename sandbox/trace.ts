@@ -4,7 +4,9 @@
  * Every hook wraps the real controller code from outside (SDK middleware, wrapped drivers): nothing
  * in shared/ knows it is being watched.
  */
+
 import type { Cloud, ResourceDriver, ResourceRequest, StateStore } from '../shared/core/ports';
+import { countSdkCalls } from '../testkit/sdk-calls';
 
 export type TraceEvent =
   /** One invocation of the controller (a "Lambda invocation"): its trigger and what carried it. */
@@ -28,32 +30,15 @@ export type TraceEvent =
 /** AWS operations that change something (the rest only read). */
 const READ_ONLY = /^(Describe|Get|List|BatchGet|Query|Scan)/;
 
-type WithMiddleware = {
-  middlewareStack: {
-    add: (
-      mw: (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => unknown,
-      options: { step: 'initialize'; name: string },
-    ) => void;
-  };
-};
-
 export class ControllerTrace {
   readonly events: TraceEvent[] = [];
 
   /** Records every call made through an AWS SDK client (service name as given). */
   countCalls(client: unknown, service: string): void {
-    (client as WithMiddleware).middlewareStack.add(
-      (next, context) => async (args: unknown) => {
-        const op = (context.commandName ?? '?').replace(/Command$/, '');
-        const at = Date.now();
-        try {
-          return await next(args);
-        } finally {
-          this.events.push({ kind: 'aws', at, end: Date.now(), service, op, mutating: !READ_ONLY.test(op) });
-        }
-      },
-      { step: 'initialize', name: `trace-${service}` },
-    );
+    countSdkCalls(client, service, {
+      call: ({ op, at, end }) =>
+        this.events.push({ kind: 'aws', at, end, service, op, mutating: !READ_ONLY.test(op) }),
+    });
   }
 
   /** Wraps every resource driver of the cloud adapter (in place). */

@@ -33,8 +33,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DynamoStore } from '../controller/state/dynamo-store';
 import { parseClusterConfig } from '../shared/config/load';
-import { DynamoStore } from '../shared/state/dynamo-store';
 // @ts-expect-error plain ESM script without type declarations
 import { buildAgent } from './agent-build.mjs';
 // @ts-expect-error plain ESM script without type declarations
@@ -49,6 +49,8 @@ const { values } = parseArgs({
     'node-flags': { type: 'string' },
     tls: { type: 'boolean', default: false },
     imds: { type: 'boolean', default: false },
+    /** Also write the figures as JSON to this file (bench/agent-footprint.ts reads it). */
+    json: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -322,6 +324,10 @@ async function main() {
     console.log(
       `  heartbeats written: ${writes} (${((writes * 1000) / (t1 - t0)).toFixed(2)}/s); monitors: ${monitors}`,
     );
+    if (values.json) {
+      const figures = { rssAvgMb: avg, rssMaxMb: max, cpuPct, writesPerSecond: (writes * 1000) / (t1 - t0) };
+      writeFileSync(values.json, JSON.stringify(figures));
+    }
     agent.kill('SIGTERM');
     await new Promise((r) => agent.on('exit', r));
   } finally {

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { launchConsole } from '../cli/console/command';
 import { DEMO_SHAPES } from '../sandbox/network';
 import { Sandbox } from '../sandbox/sandbox';
-import { launchBrowser, type PageGlobals } from '../test/browser/browser';
+import { launchBrowser, type PageGlobals } from '../testkit/browser';
 // @ts-expect-error plain ESM script without type declarations
 import { ensureChromium } from './install-chromium.mjs';
 

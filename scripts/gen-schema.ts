@@ -5,8 +5,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { transitionEventJsonSchema } from '../controller/notify/event-schema';
 import { clusterJsonSchema } from '../shared/config/json-schema';
-import { transitionEventJsonSchema } from '../shared/notify/event-schema';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'schema');
 mkdirSync(dir, { recursive: true });

@@ -1,6 +1,7 @@
 /** `failoverctl apply -f cluster.yaml`: validate, store a new version, show what changed. Idempotent. */
+
+import { createNotifier } from '../../controller/notify/notifier';
 import type { ClusterConfig } from '../../shared/config/load';
-import { createNotifier } from '../../shared/notify/notifier';
 import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';
 import { loadDefinitionFile, summarizeConfig } from './validate';
 

@@ -1,12 +1,13 @@
 /**
  * `failoverctl cost`: the monthly AWS cost of N clusters x M nodes at a heartbeat interval, itemized,
- * on-demand and provisioned, from the cost model in shared/cost (pure; no AWS call, no credentials).
+ * on-demand and provisioned, from the cost model in cli/cost (pure; no AWS call, no credentials).
  */
 
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { closest } from '../../shared/core/did-you-mean';
-import { InvalidRequestError } from '../../shared/core/errors';
+import { closest } from '../../shared/base/did-you-mean';
+import { InvalidRequestError } from '../../shared/base/errors';
+import type { Io } from '../context';
 import {
   applyPriceOverrides,
   type CapacityMode,
@@ -23,8 +24,7 @@ import {
   PRICE_KEYS,
   type PriceSheet,
   TARGET_USD_PER_TWO_NODE_CLUSTER,
-} from '../../shared/cost';
-import type { Io } from '../context';
+} from '../cost';
 
 /** The options as commander hands them over (strings; flags as booleans). */
 const optionsSchema = z.strictObject({

@@ -2,24 +2,14 @@
  * `failoverctl doctor`: preflight of an account before go-live. Every check says what it looked at
  * and, when it fails, what to do. Exit 0 when nothing failed (warnings allowed), 1 otherwise.
  */
-import { AssociateAddressCommand, ReplaceRouteCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { GetHostedZoneCommand } from '@aws-sdk/client-route-53';
+import { StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { errorMessage } from '../../controller/reconcile/observe';
+import { createAwsClients, createAwsCloud } from '../../controller/resources';
+import { describeInstances, describeZones } from '../../controller/resources/instances';
+import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { awsErrorCode } from '../../shared/aws/errors';
 import type { ClusterConfig } from '../../shared/config/load';
-import { cidrContains } from '../../shared/core/ipv4';
 import type { DescribeCache } from '../../shared/core/ports';
-import { errorMessage } from '../../shared/reconcile/observe';
-import { createAwsClients } from '../../shared/resources';
-import { normalizeHostedZoneId } from '../../shared/resources/dns';
-import {
-  describeAddresses,
-  describeEnis,
-  describeRouteTables,
-  describeVpcCidrs,
-  eniFor,
-} from '../../shared/resources/ec2-describe';
-import { describeInstances, describeZones } from '../../shared/resources/instances';
-import type { DynamoStore } from '../../shared/state/dynamo-store';
 import { loadCluster } from '../cluster';
 import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';
 import { loadDefinitionFile } from './validate';
@@ -89,144 +79,28 @@ export async function runDoctor(
     }
   });
 
+  // Each resource's own checks: its driver knows its AWS resource (controller/resources/).
+  // No command is sent: the exec driver's options are never read here.
+  const drivers = createAwsCloud({}, { agentPath: '', table: '' }, clients).resources;
   for (const g of config.groups) {
     const members = config.nodes.filter((n) => g.nodes.includes(n.name));
     for (const r of g.resources) {
-      if (r.type === 'vip' || r.type === 'eip') {
-        await guard(`${g.name}/${r.name} ENIs`, async () => {
-          const wanted = members.map((n) => eniFor(r, n));
-          const enis = await describeEnis(clients.ec2, cache, config, signal, wanted);
-          for (const n of members) {
-            const id = eniFor(r, n);
-            const eni = enis.get(id);
-            const check = `${g.name}/${r.name} ENI ${id} (${n.name})`;
-            if (!eni)
-              add(
-                'fail',
-                check,
-                `ENI not found; set the ENI of node ${n.name} (eni on the node or eni.${n.name} on the resource)`,
-              );
-            else if (eni.Attachment?.InstanceId && eni.Attachment.InstanceId !== n.instanceId)
-              add('fail', check, `attached to ${eni.Attachment.InstanceId}, not to ${n.instanceId}`);
-            else if (r.type === 'vip' && eni.SourceDestCheck !== false) {
-              add(
-                'fail',
-                check,
-                `source/destination check is enabled, so traffic to the VIP is dropped: aws ec2 modify-network-interface-attribute --network-interface-id ${id} --no-source-dest-check`,
-              );
-            } else
-              add('ok', check, r.type === 'vip' ? 'attached, source/destination check disabled' : 'attached');
-          }
-        });
-      }
-      if (r.type === 'vip') {
-        await guard(`${g.name}/${r.name} VIP ${r.ip}`, async () => {
-          const cidrs = await describeVpcCidrs(clients.ec2, cache, r.vpcId, signal);
-          const inside = cidrs.find((c) => cidrContains(c, r.ip));
-          if (inside)
-            add(
-              'fail',
-              `${g.name}/${r.name} VIP ${r.ip}`,
-              `inside ${inside} of ${r.vpcId}: a route table cannot route a VIP of its own VPC; choose an address outside ${cidrs.join(', ')}`,
-            );
-          else
-            add(
-              'ok',
-              `${g.name}/${r.name} VIP ${r.ip}`,
-              `outside the CIDR blocks of ${r.vpcId} (${cidrs.join(', ')})`,
-            );
-          const tables = await describeRouteTables(clients.ec2, cache, r.vpcId, signal);
-          const holding = tables
-            .filter((t) => t.Routes?.some((x) => x.DestinationCidrBlock === `${r.ip}/32`))
-            .map((t) => t.RouteTableId!);
-          const listed = r.routeTableIds ?? [];
-          const missing = listed.filter((id) => !tables.some((t) => t.RouteTableId === id));
-          if (missing.length)
-            add(
-              'fail',
-              `${g.name}/${r.name} route tables`,
-              `listed but not in ${r.vpcId}: ${missing.join(', ')}`,
-            );
-          if (holding.length === 0 && listed.length === 0) {
-            add(
-              'fail',
-              `${g.name}/${r.name} route tables`,
-              `no route table of ${r.vpcId} holds ${r.ip}/32; add the route (target: the active node's ENI) or list routeTableIds`,
-            );
-          } else
-            add(
-              'ok',
-              `${g.name}/${r.name} route tables`,
-              `holding ${r.ip}/32: ${holding.join(', ') || '(none yet)'}${listed.length ? `; listed: ${listed.join(', ')}` : ''}`,
-            );
-          const table = holding[0] ?? listed[0];
-          const eni = members[0] ? eniFor(r, members[0]) : undefined;
-          if (table && eni) {
-            await dryRun(add, `${g.name}/${r.name} permission ec2:ReplaceRoute`, emulated, () =>
-              clients.ec2.send(
-                new ReplaceRouteCommand({
-                  DryRun: true,
-                  RouteTableId: table,
-                  DestinationCidrBlock: `${r.ip}/32`,
-                  NetworkInterfaceId: eni,
-                }),
-              ),
-            );
-          }
-        });
-      }
-      if (r.type === 'eip') {
-        await guard(`${g.name}/${r.name} allocation ${r.allocationId}`, async () => {
-          const addresses = await describeAddresses(clients.ec2, cache, config, signal, [r.allocationId]);
-          const a = addresses.get(r.allocationId);
-          if (!a)
-            add(
-              'fail',
-              `${g.name}/${r.name} allocation ${r.allocationId}`,
-              `no such Elastic IP allocation in ${config.region}; fix allocationId`,
-            );
-          else
-            add(
-              'ok',
-              `${g.name}/${r.name} allocation ${r.allocationId}`,
-              `${a.PublicIp}${a.NetworkInterfaceId ? ` on ${a.NetworkInterfaceId}` : ', not associated'}`,
-            );
-          const eni = members[0] ? eniFor(r, members[0]) : undefined;
-          if (a && eni) {
-            await dryRun(add, `${g.name}/${r.name} permission ec2:AssociateAddress`, emulated, () =>
-              clients.ec2.send(
-                new AssociateAddressCommand({
-                  DryRun: true,
-                  AllocationId: r.allocationId,
-                  NetworkInterfaceId: eni,
-                  AllowReassociation: true,
-                }),
-              ),
-            );
-          }
-        });
-      }
-      if (r.type === 'dns') {
-        await guard(`${g.name}/${r.name} hosted zone`, async () => {
-          const id = normalizeHostedZoneId(r.hostedZoneId);
-          try {
-            const zone = await clients.route53.send(new GetHostedZoneCommand({ Id: id }));
-            const zoneName = zone.HostedZone?.Name ?? '';
-            const fits = r.recordName === zoneName || r.recordName.endsWith(`.${zoneName}`);
-            add(
-              fits ? 'ok' : 'fail',
-              `${g.name}/${r.name} hosted zone ${id}`,
-              fits
-                ? `${zoneName}${zone.HostedZone?.Config?.PrivateZone ? ' (private)' : ''}`
-                : `${r.recordName} is not inside the zone ${zoneName}`,
-            );
-          } catch (e) {
-            if (awsErrorCode(e) === 'NoSuchHostedZone')
-              add('fail', `${g.name}/${r.name} hosted zone ${id}`, `no such hosted zone; fix hostedZoneId`);
-            else throw e;
-          }
-        });
-      }
+      const label = `${g.name}/${r.name}`;
+      const preflight = drivers[r.type].preflight;
+      if (!preflight) continue;
+      await guard(label, () =>
+        preflight({
+          config,
+          group: g,
+          resource: r,
+          members,
+          label,
+          cache,
+          signal,
+          report: add,
+          dryRun: (check, call) => dryRun(add, check, emulated, call),
+        }),
+      );
     }
     if (g.fencing === 'stop-instance' && members[0]) {
       await dryRun(add, `${g.name} permission ec2:StopInstances`, emulated, () =>
@@ -280,22 +154,23 @@ async function agentFindings(store: DynamoStore, config: ClusterConfig): Promise
   return out;
 }
 
-/** A DryRun answered DryRunOperation (allowed) or succeeded (the emulator checks no permission). */
+/**
+ * A DryRun answered DryRunOperation (allowed). Against an emulator nothing is sent: it checks no
+ * permission, and some of its calls ignore DryRun and would change what they should only probe.
+ */
 async function dryRun(
   add: (s: Finding['status'], c: string, d: string) => void,
   check: string,
   emulated: boolean,
   call: () => Promise<unknown>,
 ): Promise<void> {
+  if (emulated) {
+    add('warn', check, 'not probed: the emulator checks no permission; run doctor against the real account');
+    return;
+  }
   try {
     await call();
-    add(
-      emulated ? 'warn' : 'ok',
-      check,
-      emulated
-        ? 'DryRun accepted, but the emulator checks no permission; run doctor against the real account'
-        : 'allowed',
-    );
+    add('ok', check, 'allowed');
   } catch (e) {
     const code = awsErrorCode(e);
     if (code === 'DryRunOperation') add('ok', check, 'allowed (DryRun)');

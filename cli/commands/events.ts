@@ -1,5 +1,5 @@
 /** `failoverctl events [--follow] [--since 10m] [--group G]`: the audit log. */
-import { InvalidRequestError } from '../../shared/core/errors';
+import { InvalidRequestError } from '../../shared/base/errors';
 import type { AuditEvent } from '../../shared/core/ports';
 import { loadCluster } from '../cluster';
 import { type GlobalFlags, type Io, openStore } from '../context';

@@ -1,10 +1,11 @@
 /** `failoverctl iam-policy --role controller|agent`: least-privilege policies from cluster definitions. */
+
+import { InvalidRequestError } from '../../shared/base/errors';
 import type { ClusterConfig } from '../../shared/config/load';
-import { InvalidRequestError } from '../../shared/core/errors';
-import { agentPolicy, controllerPolicy } from '../../shared/iam/policies';
-import { resolveTableName } from '../../shared/state/keys';
+import { resolveTableName } from '../../shared/table/keys';
 import { loadCluster } from '../cluster';
 import { type GlobalFlags, type Io, openStore } from '../context';
+import { agentPolicy, controllerPolicy } from '../iam/policies';
 import { loadDefinitionFile } from './validate';
 
 export async function iamPolicyCommand(

@@ -1,7 +1,7 @@
 /** `failoverctl plan`: what reconcile would do now, doing nothing. */
 
-import { planCluster } from '../../shared/reconcile/plan-only';
-import { describeAction } from '../../shared/reconcile/reconcile';
+import { planCluster } from '../../controller/reconcile/plan-only';
+import { describeAction } from '../../controller/reconcile/reconcile';
 import { loadCluster } from '../cluster';
 import { type GlobalFlags, type Io, openStore } from '../context';
 import { cliController } from '../controller';

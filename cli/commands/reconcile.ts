@@ -1,5 +1,5 @@
 /** `failoverctl reconcile --once`: run the Lambda's reconcile locally (debugging, local runs). */
-import { type ClusterOutcome, reconcileCluster } from '../../shared/reconcile/reconcile';
+import { type ClusterOutcome, reconcileCluster } from '../../controller/reconcile/reconcile';
 import { loadCluster } from '../cluster';
 import { type GlobalFlags, type Io, openStore } from '../context';
 import { cliController, cliHolder } from '../controller';

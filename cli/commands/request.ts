@@ -7,11 +7,11 @@
  * table) and awaitOutcomes() (what reconcile answered).
  */
 
+import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import type { DynamoStore, StoredRequest } from '../../controller/state/dynamo-store';
+import { FailoverError, InvalidRequestError } from '../../shared/base/errors';
 import type { ClusterConfig } from '../../shared/config/load';
-import { FailoverError, InvalidRequestError } from '../../shared/core/errors';
 import type { RequestKind } from '../../shared/core/model';
-import { reconcileCluster } from '../../shared/reconcile/reconcile';
-import type { DynamoStore, StoredRequest } from '../../shared/state/dynamo-store';
 import { loadCluster } from '../cluster';
 import { type GlobalFlags, type Io, openStore } from '../context';
 import { cliController, cliHolder } from '../controller';

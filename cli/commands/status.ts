@@ -1,8 +1,9 @@
 /** `failoverctl status [--json]`: a clpstat-like view of nodes, groups and monitors from the state table. */
+
+import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { isLive, leaseAgeMs } from '../../shared/core/liveness';
 import type { GroupState, Heartbeat } from '../../shared/core/model';
 import type { StoredConfig } from '../../shared/core/ports';
-import type { DynamoStore } from '../../shared/state/dynamo-store';
 import { loadCluster } from '../cluster';
 import { type GlobalFlags, type Io, openStore } from '../context';
 

@@ -1,7 +1,7 @@
 /** `failoverctl validate -f cluster.yaml`: every problem at once, with its path, line and fix. Writes nothing. */
 import { readFile } from 'node:fs/promises';
+import { ConfigError, InvalidRequestError } from '../../shared/base/errors';
 import { type ClusterConfig, loadClusterConfigText } from '../../shared/config/load';
-import { ConfigError, InvalidRequestError } from '../../shared/core/errors';
 import type { Io } from '../context';
 
 /** Reads and validates a definition file; throws ConfigError listing every problem. */

@@ -5,12 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
-import type { AwsOptions } from '../../shared/aws/clients';
+import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import { createAwsCloud } from '../../controller/resources';
+import { DynamoStore } from '../../controller/state/dynamo-store';
+import type { AwsOptions } from '../../shared/aws/options';
 import { parseClusterConfig } from '../../shared/config/load';
-import { reconcileCluster } from '../../shared/reconcile/reconcile';
-import { createAwsCloud } from '../../shared/resources';
-import { DynamoStore } from '../../shared/state/dynamo-store';
-import { resolveTableName } from '../../shared/state/keys';
+import { resolveTableName } from '../../shared/table/keys';
 import { awsOptions, type GlobalFlags, type Io } from '../context';
 import { cliController, cliHolder } from '../controller';
 import { type ConsoleServer, startConsole } from './server';

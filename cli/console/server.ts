@@ -20,7 +20,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { ConflictError, FailoverError, InvalidRequestError, NotFoundError } from '../../shared/core/errors';
+import { ConflictError, FailoverError, InvalidRequestError, NotFoundError } from '../../shared/base/errors';
 import type { RequestKind } from '../../shared/core/model';
 import { awaitOutcomes, pendingError, submitRequests } from '../commands/request';
 import { loadPageAssets, type PageAssets } from './assets';

@@ -11,10 +11,11 @@
  *   (shared/reconcile/observe.ts: DescribeInstances, DescribeAvailabilityZones, and each entry point's
  *   check on the owner), read-only, for where each entry point points and each instance's state.
  */
+
+import { errorMessage, observeGroup, ReconcileSnapshot } from '../../controller/reconcile/observe';
+import type { DynamoStore } from '../../controller/state/dynamo-store';
 import type { GroupState, Heartbeat, MonitorStatus } from '../../shared/core/model';
 import type { AuditEvent, Cloud, StoredConfig } from '../../shared/core/ports';
-import { errorMessage, observeGroup, ReconcileSnapshot } from '../../shared/reconcile/observe';
-import type { DynamoStore } from '../../shared/state/dynamo-store';
 import { buildStatus, type StatusView, statusHealth } from '../commands/status';
 import { failoverTimeline } from './timeline';
 import type { ClusterView, ConsoleView, EntryPointView, GroupView, MonitorView, NodeView } from './view';

@@ -1,6 +1,11 @@
 /** Builds the probe of each agent-side monitor type of the cluster definition. */
+import {
+  type AgentMonitorType,
+  isAgentMonitor as agentSide,
+  monitorKind,
+  monitorTiming,
+} from '../../shared/config/kinds';
 import type { GroupConfig, MonitorConfig } from '../../shared/config/schema';
-import { monitorTiming } from '../../shared/core/decide';
 import type { AgentGroupState } from '../../shared/core/model';
 import { interfaceAddresses } from '../../shared/core/node-side';
 import type { VipOps } from '../vip';
@@ -15,24 +20,11 @@ import { defaultTimeoutMs, type MonitorSpec } from './runner';
 import { tcpProbe } from './tcp';
 import { vipProbe } from './vip';
 
-export type AgentMonitorConfig = Extract<
-  MonitorConfig,
-  { type: 'pid' | 'disk' | 'ip' | 'http' | 'tcp' | 'command' | 'dns' | 'vip' }
->;
-
-const AGENT_TYPES: ReadonlySet<string> = new Set([
-  'pid',
-  'disk',
-  'ip',
-  'http',
-  'tcp',
-  'command',
-  'dns',
-  'vip',
-]);
+/** The monitors the kinds table (shared/config/kinds.ts) says run on the agent; each has a probe below. */
+export type AgentMonitorConfig = Extract<MonitorConfig, { type: AgentMonitorType }>;
 
 export function isAgentMonitor(m: MonitorConfig): m is AgentMonitorConfig {
-  return AGENT_TYPES.has(m.type);
+  return agentSide(m);
 }
 
 export function monitorSpec(m: AgentMonitorConfig, group: string): MonitorSpec {
@@ -43,8 +35,9 @@ export function monitorSpec(m: AgentMonitorConfig, group: string): MonitorSpec {
     intervalMs: m.intervalMs,
     timeoutMs: m.timeoutMs ?? defaultTimeoutMs(m.intervalMs),
     retries: m.retries,
-    // The vip monitor judges both ways (present where active, absent elsewhere): it always runs.
-    timing: m.type === 'vip' ? 'always' : monitorTiming(m),
+    // A monitor that judges both ways (the vip monitor: present where active, absent elsewhere)
+    // runs everywhere.
+    timing: monitorKind(m.type)?.judgedEverywhere ? 'always' : monitorTiming(m),
     startWaitMs: m.startWaitMs,
   };
 }
@@ -55,27 +48,28 @@ export interface ProbeDeps {
   pingCommand?: string;
 }
 
+type ProbeBuilder<T extends AgentMonitorType> = (
+  m: Extract<AgentMonitorConfig, { type: T }>,
+  group: GroupConfig,
+  deps: ProbeDeps,
+) => Probe;
+
+/** The probe of each agent-side monitor kind (a new kind of the table must add one: typed). */
+const PROBES: { [T in AgentMonitorType]: ProbeBuilder<T> } = {
+  ip: (m, _, deps) => pingProbe(m.host, deps.pingCommand),
+  http: (m) => httpProbe(m.url, m.method, m.expectStatus),
+  tcp: (m) => tcpProbe(m.host, m.port),
+  pid: (m) =>
+    pidProbe({
+      ...(m.pidFile !== undefined ? { pidFile: m.pidFile } : {}),
+      ...(m.processName !== undefined ? { processName: m.processName } : {}),
+    }),
+  disk: (m) => diskProbe(m.path, m.sizeBytes),
+  command: (m) => commandProbe(m.command),
+  dns: (m) => dnsProbe(m.hostname, m.expectIp),
+  vip: (_, group, deps) => vipProbe(interfaceAddresses(group), () => deps.localState(group.name), deps.vip),
+};
+
 export function probeFor(m: AgentMonitorConfig, group: GroupConfig, deps: ProbeDeps): Probe {
-  switch (m.type) {
-    case 'ip':
-      return pingProbe(m.host, deps.pingCommand);
-    case 'http':
-      return httpProbe(m.url, m.method, m.expectStatus);
-    case 'tcp':
-      return tcpProbe(m.host, m.port);
-    case 'pid':
-      return pidProbe({
-        ...(m.pidFile !== undefined ? { pidFile: m.pidFile } : {}),
-        ...(m.processName !== undefined ? { processName: m.processName } : {}),
-      });
-    case 'disk':
-      return diskProbe(m.path, m.sizeBytes);
-    case 'command':
-      return commandProbe(m.command);
-    case 'dns':
-      return dnsProbe(m.hostname, m.expectIp);
-    case 'vip': {
-      return vipProbe(interfaceAddresses(group), () => deps.localState(group.name), deps.vip);
-    }
-  }
+  return (PROBES[m.type] as ProbeBuilder<typeof m.type>)(m as never, group, deps);
 }

@@ -2,7 +2,7 @@
  * AWS SDK errors become domain errors here, at the adapter boundary, with stable codes and messages
  * that say what to fix. Callers above the adapters never see SDK exception classes.
  */
-import { ConflictError, DeadlineExceededError, FailoverError, NotFoundError } from '../core/errors';
+import { ConflictError, DeadlineExceededError, FailoverError, NotFoundError } from '../base/errors';
 
 /** The caller lacks an IAM permission; the message names the action and the resource. */
 export class NotAuthorizedError extends FailoverError {

@@ -3,7 +3,7 @@
  * apply, and must not pay for loading zod (about 7 MB of resident memory).
  */
 import { createHash } from 'node:crypto';
-import type { ClusterConfig } from './load';
+import type { ClusterConfig } from './validate';
 
 /** Stable hash of a validated definition (canonical JSON, sorted keys). */
 export function configHash(config: ClusterConfig): string {

@@ -4,7 +4,7 @@
  * path, its line and column in the file, and what to write instead.
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import type { ConfigIssue } from '../core/errors';
+import type { ConfigIssue } from '../base/errors';
 import { type ValidationResult, validateClusterConfig } from './validate';
 
 export { canonicalJson, configHash } from './hash';

@@ -2,21 +2,25 @@
  * Cross-field rules of the cluster definition. They run on the raw input, defensively, even when the
  * schema found problems elsewhere: the user gets every problem in one run, not one per attempt.
  */
-import type { ConfigIssue } from '../core/errors';
-import { ipv4ToInt } from '../core/ipv4';
-import { defaultHeartbeatRetryMs } from '../core/timing';
+import type { ConfigIssue } from '../base/errors';
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  DEFAULT_MONITOR_INTERVAL_MS,
+} from './defaults';
+import { type CheckContext, monitorKind, RESOURCE_KINDS, resourceKind } from './kinds';
+import { defaultHeartbeatRetryMs } from './timing';
 
 type Raw = Record<string, unknown>;
 
-/**
- * Defaults of `timing`, set from `npm run bench` (README "Performance"): a silent crash is taken
- * over in about lease + 0.8 s (4.6 s), the agent fences itself 1 s before its lease ends, 3 lost
- * renewals in a row do not fence it (1750 + 3 x 250 = 2500 <= 3750 - 1000, 250 ms to spare), and
- * heartbeats cost 1.14 writes per second per two-node cluster (about $0.9 a month provisioned).
- */
-export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1750;
-export const DEFAULT_LEASE_MS = 3750;
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 500;
+export {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  DEFAULT_MONITOR_INTERVAL_MS,
+} from './defaults';
+
 /** Renewals lost in a row that a valid timing must survive without the agent fencing itself. */
 export const TOLERATED_LOST_RENEWALS = 3;
 
@@ -34,7 +38,7 @@ export function defaultFenceMarginMs(_heartbeatIntervalMs: number, leaseMs: numb
   return Math.max(1, Math.min(1000, Math.floor(leaseMs / 3)));
 }
 
-export { defaultHeartbeatRetryMs } from '../core/timing';
+export { defaultHeartbeatRetryMs } from './timing';
 
 /**
  * Time from the last acknowledged renewal until the renewal after `lost` lost ones is sent: the
@@ -63,13 +67,31 @@ export function defaultTiming(): {
   };
 }
 
+/** The resource types that put an address on the owner's interface, for messages ("vip or ..."). */
+function addressTypes(): string {
+  return RESOURCE_KINDS.filter((k) => resourceKind(k.type)?.onNode === 'address')
+    .map((k) => k.type)
+    .join(' or ');
+}
+
+type Add = (path: string, message: string) => void;
+
+/**
+ * Every problem of a raw definition that the schema alone cannot see, each with its path and what to
+ * write instead. Runs on whatever was written, defensively, so that one run lists every problem.
+ */
 export function crossFieldIssues(input: unknown): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const add = (path: string, message: string) => issues.push({ path, message });
+  const add: Add = (path, message) => issues.push({ path, message });
   if (!isObject(input)) return issues;
+  timingIssues(isObject(input.timing) ? input.timing : {}, add);
+  const nodeByName = nodeIssues(input, add);
+  groupIssues(input, nodeByName, add);
+  return issues;
+}
 
-  // --- timing ---
-  const timing = isObject(input.timing) ? input.timing : {};
+/** The lease must hold a heartbeat and TOLERATED_LOST_RENEWALS retries before the agent fences. */
+function timingIssues(timing: Raw, add: Add): void {
   const hb = num(timing.heartbeatIntervalMs) ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const lease = num(timing.leaseMs) ?? DEFAULT_LEASE_MS;
   const explicitMargin = num(timing.fenceMarginMs);
@@ -96,8 +118,10 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
       `the agent would fence itself ${lease - margin} ms after its last renewal (leaseMs ${lease} - fenceMarginMs ${margin}), but ${TOLERATED_LOST_RENEWALS} lost renewals in a row (the next heartbeat after ${hb} ms, then retries every ${retry} ms) take ${needed} ms; write leaseMs: ${minLease} or more, or lower heartbeatIntervalMs`,
     );
   }
+}
 
-  // --- nodes ---
+/** Unique names, instances and ENIs; zones of the definition's region. Returns the nodes by name. */
+function nodeIssues(input: Raw, add: Add): Map<string, Raw> {
   const region = str(input.region);
   const nodeByName = new Map<string, Raw>();
   const seen = {
@@ -128,183 +152,156 @@ export function crossFieldIssues(input: unknown): ConfigIssue[] {
       );
     }
   });
-  const nodeNames = [...nodeByName.keys()];
+  return nodeByName;
+}
 
-  // --- groups ---
-  const groupNames = new Map<string, number>();
-  const resourceNames = new Map<string, string>();
-  const monitorNames = new Map<string, string>();
-  const vips = new Map<string, string>();
-  const allocations = new Map<string, string>();
+/** Names seen so far in the definition (they must be unique across the cluster). */
+interface Seen {
+  groups: Map<string, number>;
+  resources: Map<string, string>;
+  monitors: Map<string, string>;
+  /** Values no two resources may share, per kind and field (the VIP's ip, the EIP's allocation). */
+  uniques: Map<string, string>;
+}
+
+/** Unique group, resource and monitor names; what each kind of the table checks. */
+function groupIssues(input: Raw, nodeByName: Map<string, Raw>, add: Add): void {
+  const seen: Seen = { groups: new Map(), resources: new Map(), monitors: new Map(), uniques: new Map() };
   list(input.groups).forEach((group, g) => {
     if (!isObject(group)) return;
     const gp = `groups[${g}]`;
     const gname = str(group.name);
     if (gname !== undefined) {
-      const first = groupNames.get(gname);
+      const first = seen.groups.get(gname);
       if (first !== undefined)
         add(
           `${gp}.name`,
           `group name "${gname}" is already used by groups[${first}]; group names must be unique`,
         );
-      else groupNames.set(gname, g);
+      else seen.groups.set(gname, g);
     }
-
-    const members: string[] = [];
-    list(group.nodes).forEach((n, k) => {
-      const name = str(n);
-      if (name === undefined) return;
-      if (!nodeByName.has(name)) {
-        add(
-          `${gp}.nodes[${k}]`,
-          `node "${name}" is not defined under nodes; use one of: ${nodeNames.join(', ') || '(none defined)'}`,
-        );
-      } else if (members.includes(name)) {
-        add(`${gp}.nodes[${k}]`, `node "${name}" is listed twice; list each node once, in priority order`);
-      } else members.push(name);
-    });
-
-    const resources = list(group.resources);
+    const members = memberIssues(group, gp, nodeByName, add);
     const groupResources = new Map<string, string>();
-    let hasVip = false;
-    resources.forEach((res, r) => {
-      if (!isObject(res)) return;
-      const rp = `${gp}.resources[${r}]`;
-      const rname = str(res.name);
-      const type = str(res.type);
-      if (rname !== undefined) {
-        const first = resourceNames.get(rname);
-        if (first !== undefined)
-          add(
-            `${rp}.name`,
-            `resource name "${rname}" is already used by ${first}; resource names must be unique in the cluster`,
-          );
-        else resourceNames.set(rname, rp);
-        if (type) groupResources.set(rname, type);
-      }
-      if (type === 'vip') hasVip = true;
-      if (type === 'vip' || type === 'eip') {
-        const perNode = isObject(res.eni) ? res.eni : {};
-        for (const member of members) {
-          if (str(perNode[member]) === undefined && str(nodeByName.get(member)?.eni) === undefined) {
-            add(
-              `${rp}`,
-              `${type} resource "${rname ?? '?'}" needs an ENI for node "${member}": set eni on that node, or eni: { ${member}: eni-... } on this resource`,
-            );
-          }
-        }
-        for (const key of ['eni', 'privateIp'] as const) {
-          if (!isObject(res[key])) continue;
-          for (const n of Object.keys(res[key])) {
-            if (!members.includes(n))
-              add(
-                `${rp}.${key}.${n}`,
-                `"${n}" is not a node of group ${gname ?? g}; use one of: ${members.join(', ')}`,
-              );
-          }
-        }
-      }
-      if (type === 'vip') {
-        const ip = str(res.ip);
-        if (ip) {
-          const other = vips.get(ip);
-          if (other)
-            add(`${rp}.ip`, `VIP ${ip} is already used by ${other}; each VIP belongs to one resource`);
-          else vips.set(ip, rp);
-          const n = ipv4ToInt(ip);
-          if (
-            n !== undefined &&
-            (n >>> 24 === 0 || n >>> 24 === 127 || n >>> 28 === 14 || n >>> 28 === 15 || n >>> 16 === 0xa9fe)
-          ) {
-            add(
-              `${rp}.ip`,
-              `VIP ${ip} is a reserved address (0/8, loopback, link-local or multicast); choose an unused private address outside the VPC CIDR, e.g. 172.16.0.10`,
-            );
-          }
-          list(input.nodes).forEach((node, i) => {
-            if (isObject(node) && str(node.privateIp) === ip)
-              add(
-                `${rp}.ip`,
-                `VIP ${ip} is the privateIp of nodes[${i}]; choose an address outside the VPC CIDR`,
-              );
-          });
-        }
-      }
-      if (type === 'eip') {
-        const alloc = str(res.allocationId);
-        if (alloc) {
-          const other = allocations.get(alloc);
-          if (other)
-            add(
-              `${rp}.allocationId`,
-              `allocation ${alloc} is already used by ${other}; an Elastic IP can serve only one resource`,
-            );
-          else allocations.set(alloc, rp);
-        }
-      }
-      if (type === 'dns' && res.ip === undefined) {
-        for (const member of members) {
-          if (str(nodeByName.get(member)?.privateIp) === undefined) {
-            add(
-              `${rp}`,
-              `dns resource "${rname ?? '?'}" publishes the active node's privateIp, but node "${member}" has none: set privateIp on that node, or ip: <address> on this resource`,
-            );
-          }
-        }
-      }
+    const ctx = (path: string): CheckContext => ({
+      path,
+      group: gname ?? String(g),
+      members,
+      nodes: nodeByName,
+      nodeList: list(input.nodes),
+      groupResources,
+      add,
     });
-
+    list(group.resources).forEach((res, r) => {
+      if (isObject(res)) resourceIssues(res, ctx(`${gp}.resources[${r}]`), seen);
+    });
     list(group.monitors).forEach((mon, m) => {
-      if (!isObject(mon)) return;
-      const mp = `${gp}.monitors[${m}]`;
-      const mname = str(mon.name);
-      const type = str(mon.type);
-      if (mname !== undefined) {
-        const first = monitorNames.get(mname) ?? resourceNames.get(mname);
-        if (first !== undefined)
-          add(
-            `${mp}.name`,
-            `name "${mname}" is already used by ${first}; monitor names must be unique in the cluster and differ from resource names`,
-          );
-        else monitorNames.set(mname, mp);
-      }
-      const target = str(mon.resource);
-      if (target !== undefined && !groupResources.has(target)) {
-        add(
-          `${mp}.resource`,
-          `resource "${target}" is not a resource of group ${gname ?? g}; use one of: ${[...groupResources.keys()].join(', ') || '(none defined)'}`,
-        );
-      }
-      if (type === 'resource') {
-        if (target === undefined)
-          add(
-            `${mp}.resource`,
-            'a monitor of type resource must name the vip, eip or dns resource whose check it configures',
-          );
-        else if (groupResources.has(target) && !['vip', 'eip', 'dns'].includes(groupResources.get(target)!)) {
-          add(
-            `${mp}.resource`,
-            `resource "${target}" is of type ${groupResources.get(target)}; a monitor of type resource configures the check of a vip, eip or dns resource`,
-          );
-        }
-      }
-      if (type === 'vip' && !hasVip)
-        add(
-          `${mp}.type`,
-          `monitor type vip needs a vip resource in group ${gname ?? g}; add one or remove this monitor`,
-        );
-      if (type === 'pid' && mon.pidFile === undefined && mon.processName === undefined) {
-        add(mp, 'a pid monitor needs pidFile: /run/app.pid or processName: <name>');
-      }
-      const interval = num(mon.intervalMs) ?? 3000;
-      const timeout = num(mon.timeoutMs);
-      if (timeout !== undefined && timeout >= interval) {
-        add(
-          `${mp}.timeoutMs`,
-          `timeoutMs (${timeout}) must be shorter than intervalMs (${interval}); write timeoutMs: ${Math.max(50, Math.floor(interval / 2))}`,
-        );
-      }
+      if (isObject(mon)) monitorIssues(mon, ctx(`${gp}.monitors[${m}]`), seen);
     });
   });
-  return issues;
+}
+
+/** The group's nodes must be defined, each listed once; returns them in priority order. */
+function memberIssues(group: Raw, gp: string, nodeByName: Map<string, Raw>, add: Add): string[] {
+  const members: string[] = [];
+  list(group.nodes).forEach((n, k) => {
+    const name = str(n);
+    if (name === undefined) return;
+    if (!nodeByName.has(name)) {
+      add(
+        `${gp}.nodes[${k}]`,
+        `node "${name}" is not defined under nodes; use one of: ${[...nodeByName.keys()].join(', ') || '(none defined)'}`,
+      );
+    } else if (members.includes(name)) {
+      add(`${gp}.nodes[${k}]`, `node "${name}" is listed twice; list each node once, in priority order`);
+    } else members.push(name);
+  });
+  return members;
+}
+
+/** A unique name; what its kind needs (ENIs, per-node maps of members, unique values, its checks). */
+function resourceIssues(res: Raw, ctx: CheckContext, seen: Seen): void {
+  const { path: rp, add, members } = ctx;
+  const rname = str(res.name);
+  const type = str(res.type);
+  if (rname !== undefined) {
+    const first = seen.resources.get(rname);
+    if (first !== undefined)
+      add(
+        `${rp}.name`,
+        `resource name "${rname}" is already used by ${first}; resource names must be unique in the cluster`,
+      );
+    else seen.resources.set(rname, rp);
+    if (type) (ctx.groupResources as Map<string, string>).set(rname, type);
+  }
+  const kind = type ? resourceKind(type) : undefined;
+  if (!kind) return; // the schema names the known types
+  if (kind.needsEni) {
+    const perNode = isObject(res.eni) ? res.eni : {};
+    for (const member of members) {
+      if (str(perNode[member]) === undefined && str(ctx.nodes.get(member)?.eni) === undefined) {
+        add(
+          rp,
+          `${type} resource "${rname ?? '?'}" needs an ENI for node "${member}": set eni on that node, or eni: { ${member}: eni-... } on this resource`,
+        );
+      }
+    }
+  }
+  for (const key of kind.perNodeFields ?? []) {
+    if (!isObject(res[key])) continue;
+    for (const n of Object.keys(res[key])) {
+      if (!members.includes(n))
+        add(
+          `${rp}.${key}.${n}`,
+          `"${n}" is not a node of group ${ctx.group}; use one of: ${members.join(', ')}`,
+        );
+    }
+  }
+  const unique = kind.unique;
+  const value = unique ? str(res[unique.field]) : undefined;
+  if (unique && value !== undefined) {
+    const key = `${type}.${unique.field}=${value}`;
+    const other = seen.uniques.get(key);
+    if (other)
+      add(`${rp}.${unique.field}`, `${unique.what} ${value} is already used by ${other}; ${unique.hint}`);
+    else seen.uniques.set(key, rp);
+  }
+  kind.check?.(res, ctx);
+}
+
+/** A name unique among monitors and resources; its resource in the group; its kind's checks. */
+function monitorIssues(mon: Raw, ctx: CheckContext, seen: Seen): void {
+  const { path: mp, add, groupResources } = ctx;
+  const mname = str(mon.name);
+  const type = str(mon.type);
+  if (mname !== undefined) {
+    const first = seen.monitors.get(mname) ?? seen.resources.get(mname);
+    if (first !== undefined)
+      add(
+        `${mp}.name`,
+        `name "${mname}" is already used by ${first}; monitor names must be unique in the cluster and differ from resource names`,
+      );
+    else seen.monitors.set(mname, mp);
+  }
+  const target = str(mon.resource);
+  if (target !== undefined && !groupResources.has(target)) {
+    add(
+      `${mp}.resource`,
+      `resource "${target}" is not a resource of group ${ctx.group}; use one of: ${[...groupResources.keys()].join(', ') || '(none defined)'}`,
+    );
+  }
+  const kind = type ? monitorKind(type) : undefined;
+  if (kind?.needsAddress && ![...groupResources.values()].some((t) => resourceKind(t)?.onNode === 'address'))
+    add(
+      `${mp}.type`,
+      `monitor type ${type} needs a ${addressTypes()} resource in group ${ctx.group} (an address on the owner's interface to check); add one or remove this monitor`,
+    );
+  kind?.check?.(mon, ctx);
+  const interval = num(mon.intervalMs) ?? DEFAULT_MONITOR_INTERVAL_MS;
+  const timeout = num(mon.timeoutMs);
+  if (timeout !== undefined && timeout >= interval) {
+    add(
+      `${mp}.timeoutMs`,
+      `timeoutMs (${timeout}) must be shorter than intervalMs (${interval}); write timeoutMs: ${Math.max(50, Math.floor(interval / 2))}`,
+    );
+  }
 }

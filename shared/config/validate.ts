@@ -4,8 +4,8 @@
  * Lambda handlers reading definitions from the state table, does not bundle the YAML parser.
  */
 import type { z } from 'zod';
-import { closest } from '../core/did-you-mean';
-import { ConfigError, type ConfigIssue } from '../core/errors';
+import { closest } from '../base/did-you-mean';
+import { ConfigError, type ConfigIssue } from '../base/errors';
 import { crossFieldIssues, defaultFenceMarginMs, defaultHeartbeatRetryMs } from './rules';
 import { type ClusterConfigParsed, clusterSchema } from './schema';
 

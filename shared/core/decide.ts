@@ -10,7 +10,9 @@
  *   5. starting: record the owner in `mayRun`, then activate resources in order
  *   6. online: monitors and the recovery policy (restart, failover, final action), failback
  */
+import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../config/kinds';
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
+import { heartbeatRetryMs, type Timing } from '../config/timing';
 import {
   INSTANCE_GOING_DOWN_STATES,
   isLive,
@@ -22,7 +24,6 @@ import {
 import type { GroupObservation, GroupState, MonitorStatus, NodeObservation, RequestView } from './model';
 import { hasApplication } from './node-side';
 import type { Action, GroupPatch, Plan } from './plan';
-import { heartbeatRetryMs, type Timing } from './timing';
 
 /** Activation attempts on one node before the group stops using that node for a while. */
 export const MAX_ACTIVATION_ATTEMPTS = 2;
@@ -34,8 +35,6 @@ export const DEFAULT_ENTRY_POINT_POLICY: RecoveryPolicy = { restarts: 3, failove
 export const AGENT_REPORT_POLICY: RecoveryPolicy = { restarts: 1, failovers: 1, finalAction: 'none' };
 /** Facts from events (Spot, rebalance, Health) count for this long. */
 export const FACT_TTL_MS = 15 * 60_000;
-
-const ENTRY_POINTS = new Set(['vip', 'eip', 'dns']);
 
 interface Ctx {
   obs: GroupObservation;
@@ -184,26 +183,9 @@ function softReasons(ctx: Ctx, name: string, asOwner: boolean): string[] {
   return out;
 }
 
-/**
- * Per node, the sum of its groups' stop timeouts, computed once per definition object: every group
- * of a reconcile shares one, and summing over all groups for each of them made decide() quadratic
- * in the number of groups (seconds of CPU at 1,000 groups). A definition is never mutated.
- */
-const stopTimeouts = new WeakMap<GroupObservation['config'], Map<string, number>>();
-
-/** The longest self-fence of a node whose heartbeat does not say: its groups' stop timeouts. */
+/** The longest self-fence of a node whose heartbeat does not say: its groups' stop budgets. */
 function fallbackStopMs(ctx: Ctx, node: string): number {
-  const config = ctx.obs.config;
-  let perNode = stopTimeouts.get(config);
-  if (!perNode) {
-    perNode = new Map();
-    for (const g of config.groups) {
-      const ms = g.resources.reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0);
-      for (const n of new Set(g.nodes)) perNode.set(n, (perNode.get(n) ?? 0) + ms);
-    }
-    stopTimeouts.set(config, perNode);
-  }
-  return perNode.get(node) ?? 0;
+  return ctx.obs.nodes[node]?.stopBudgetMs ?? 0;
 }
 
 function freshFacts(ctx: Ctx, n: NodeObservation) {
@@ -439,7 +421,7 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
   const suspects = { ...state.suspects };
   let suspectsChanged = false;
   let requeueAfterMs: number | undefined;
-  const execs = group.resources.filter((r) => r.type === 'exec').reverse();
+  const execs = group.resources.filter(isApplication).reverse();
 
   for (const node of others) {
     const evidence = stopEvidence(node, group.name, state, ctx.obs.nodes, now, timing, {
@@ -582,7 +564,7 @@ function settleOffline(ctx: Ctx, why: string): Action[] {
   const actions: Action[] = [];
   if (last !== null) {
     for (const r of [...group.resources].reverse()) {
-      if (ENTRY_POINTS.has(r.type))
+      if (isEntryPoint(r))
         actions.push({ type: 'deactivate', node: last, resource: r.name, why: `take ${r.name} off ${last}` });
     }
   }
@@ -655,66 +637,85 @@ interface MonitorFinding {
 }
 
 function superviseOnline(ctx: Ctx, owner: string): { actions: Action[]; requeueAfterMs?: number } {
-  const { state, group, now } = ctx;
   const findings = collectFindings(ctx, owner);
-  const errors = findings.filter((f) => f.status === 'error');
-  const actions: Action[] = [];
   const patch: GroupPatch = {};
+  const alerts = recordMonitorTransitions(ctx, owner, findings, patch);
+  const first = findings.find((f) => f.status === 'error');
+  const actions = first ? recover(ctx, owner, first, patch) : stayHealthy(ctx, patch);
+  // The record first (counters, statuses), then the status changes' announcements, then the rest.
+  const [head, ...rest] = actions;
+  return { actions: head?.type === 'update' ? [head, ...alerts, ...rest] : [...alerts, ...actions] };
+}
 
-  // Monitor status transitions: recorded and announced once.
+/** Each monitor's change of status is recorded once (in `patch`) and announced once. */
+function recordMonitorTransitions(
+  ctx: Ctx,
+  owner: string,
+  findings: readonly MonitorFinding[],
+  patch: GroupPatch,
+): Action[] {
+  const { state, group, now } = ctx;
+  const alerts: Action[] = [];
   const monitors = { ...state.monitors };
-  let monitorsChanged = false;
+  let changed = false;
   const seen = new Set<string>();
   for (const f of findings) {
     seen.add(f.key);
-    if (monitors[f.key]?.status !== f.status) {
-      monitors[f.key] = { status: f.status, detail: f.detail, since: now };
-      monitorsChanged = true;
-      if (f.status === 'error' || f.status === 'warn') {
-        actions.push({
-          type: 'alert',
-          kind: f.status === 'error' ? 'monitor.error' : 'monitor.warning',
-          message: `group ${group.name} on ${owner}: ${f.key}: ${f.detail}`,
-        });
-      }
+    if (monitors[f.key]?.status === f.status) continue;
+    monitors[f.key] = { status: f.status, detail: f.detail, since: now };
+    changed = true;
+    if (f.status === 'error' || f.status === 'warn') {
+      alerts.push({
+        type: 'alert',
+        kind: f.status === 'error' ? 'monitor.error' : 'monitor.warning',
+        message: `group ${group.name} on ${owner}: ${f.key}: ${f.detail}`,
+      });
     }
   }
   for (const [key, m] of Object.entries(state.monitors)) {
-    if (!seen.has(key) && m.status !== 'ok') {
-      monitors[key] = { status: 'ok', detail: 'recovered', since: now };
-      monitorsChanged = true;
-      actions.push({
-        type: 'alert',
-        kind: 'monitor.recovered',
-        message: `group ${group.name} on ${owner}: ${key} recovered`,
-      });
-    }
+    if (seen.has(key) || m.status === 'ok') continue;
+    monitors[key] = { status: 'ok', detail: 'recovered', since: now };
+    changed = true;
+    alerts.push({
+      type: 'alert',
+      kind: 'monitor.recovered',
+      message: `group ${group.name} on ${owner}: ${key} recovered`,
+    });
   }
-  if (monitorsChanged) patch.monitors = monitors;
+  if (changed) patch.monitors = monitors;
+  return alerts;
+}
 
-  const first = errors[0];
-  if (!first) {
-    const healthySince = state.healthySince ?? now;
-    if (state.healthySince === null) patch.healthySince = healthySince;
-    const dirty =
-      Object.keys(state.restarts).length +
-        Object.keys(state.failovers).length +
-        Object.keys(state.blocked).length >
-        0 || state.finalActionTaken;
-    if (dirty && now - healthySince >= group.stableAfterMs) {
-      Object.assign(patch, {
-        restarts: {},
-        failovers: {},
-        blocked: {},
-        finalActionTaken: false,
-        lastError: null,
-      });
-      ctx.reasons.push(`stable for ${now - healthySince} ms: recovery counters reset`);
-    }
-    if (Object.keys(patch).length > 0) actions.unshift({ type: 'update', set: patch, why: 'monitor status' });
-    return { actions };
+/** No error: count the healthy time, and reset the recovery counters once stable long enough. */
+function stayHealthy(ctx: Ctx, patch: GroupPatch): Action[] {
+  const { state, group, now } = ctx;
+  const healthySince = state.healthySince ?? now;
+  if (state.healthySince === null) patch.healthySince = healthySince;
+  const dirty =
+    Object.keys(state.restarts).length +
+      Object.keys(state.failovers).length +
+      Object.keys(state.blocked).length >
+      0 || state.finalActionTaken;
+  if (dirty && now - healthySince >= group.stableAfterMs) {
+    Object.assign(patch, {
+      restarts: {},
+      failovers: {},
+      blocked: {},
+      finalActionTaken: false,
+      lastError: null,
+    });
+    ctx.reasons.push(`stable for ${now - healthySince} ms: recovery counters reset`);
   }
+  return Object.keys(patch).length > 0 ? [{ type: 'update', set: patch, why: 'monitor status' }] : [];
+}
 
+/**
+ * The recovery policy of the first error: restart its resources up to `restarts` times, then fail
+ * the group over up to `failovers` times (when another node is eligible), then the final action
+ * once per incident.
+ */
+function recover(ctx: Ctx, owner: string, first: MonitorFinding, patch: GroupPatch): Action[] {
+  const { state, group, now } = ctx;
   if (state.healthySince !== null) patch.healthySince = null;
   ctx.reasons.push(`monitor ${first.key}: ${first.detail}`);
   const restarts = state.restarts[first.key] ?? 0;
@@ -723,67 +724,68 @@ function superviseOnline(ctx: Ctx, owner: string): { actions: Action[]; requeueA
     patch.restarts = { ...state.restarts, [first.key]: restarts + 1 };
     patch.restartedAt = { ...state.restartedAt, [first.key]: now };
     patch.lastError = `${first.key}: ${first.detail}`;
-    actions.unshift({
-      type: 'update',
-      set: patch,
-      why: `restart ${restarts + 1}/${first.policy.restarts} for ${first.key}`,
-    });
-    for (const r of [...first.restart].reverse()) {
-      if (r.type === 'exec')
-        actions.push({
-          type: 'deactivate',
+    return [
+      {
+        type: 'update',
+        set: patch,
+        why: `restart ${restarts + 1}/${first.policy.restarts} for ${first.key}`,
+      },
+      // An application is stopped before it is started again; entry points are simply put back.
+      ...[...first.restart]
+        .reverse()
+        .filter(isApplication)
+        .map(
+          (r): Action => ({
+            type: 'deactivate',
+            node: owner,
+            resource: r.name,
+            why: `restart ${r.name} (${first.key})`,
+          }),
+        ),
+      ...first.restart.map(
+        (r): Action => ({
+          type: 'activate',
           node: owner,
           resource: r.name,
           why: `restart ${r.name} (${first.key})`,
-        });
-    }
-    for (const r of first.restart)
-      actions.push({
-        type: 'activate',
-        node: owner,
-        resource: r.name,
-        why: `restart ${r.name} (${first.key})`,
-      });
-    actions.push({
-      type: 'alert',
-      kind: 'resource.restarted',
-      message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarting ${first.restart.map((r) => r.name).join(', ')} (${restarts + 1}/${first.policy.restarts})`,
-    });
-    return { actions };
+        }),
+      ),
+      {
+        type: 'alert',
+        kind: 'resource.restarted',
+        message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarting ${first.restart.map((r) => r.name).join(', ')} (${restarts + 1}/${first.policy.restarts})`,
+      },
+    ];
   }
   if (failovers < first.policy.failovers && candidates(ctx, owner).length > 0) {
     patch.failovers = { ...state.failovers, [first.key]: failovers + 1 };
     patch.blocked = { ...state.blocked, [owner]: { reason: `${first.key}: ${first.detail}`, at: now } };
     patch.lastError = `${first.key}: ${first.detail}`;
-    actions.unshift({
-      type: 'update',
-      set: patch,
-      why: `failover ${failovers + 1}/${first.policy.failovers} for ${first.key}`,
-    });
-    return { actions };
+    return [
+      {
+        type: 'update',
+        set: patch,
+        why: `failover ${failovers + 1}/${first.policy.failovers} for ${first.key}`,
+      },
+    ];
   }
-  if (state.finalActionTaken) {
-    if (Object.keys(patch).length > 0) actions.unshift({ type: 'update', set: patch, why: 'monitor status' });
-    return { actions };
-  }
+  if (state.finalActionTaken)
+    return Object.keys(patch).length > 0 ? [{ type: 'update', set: patch, why: 'monitor status' }] : [];
   patch.finalActionTaken = true;
   patch.lastError = `${first.key}: ${first.detail}; recovery exhausted, final action ${first.policy.finalAction}`;
-  actions.unshift({
-    type: 'update',
-    set: patch,
-    why: `final action ${first.policy.finalAction} for ${first.key}`,
-  });
-  actions.push({
-    type: 'alert',
-    kind: 'monitor.error',
-    message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarts and failovers exhausted, final action: ${first.policy.finalAction}`,
-  });
-  if (first.policy.finalAction === 'stop-group') {
+  const actions: Action[] = [
+    { type: 'update', set: patch, why: `final action ${first.policy.finalAction} for ${first.key}` },
+    {
+      type: 'alert',
+      kind: 'monitor.error',
+      message: `group ${group.name} on ${owner}: ${first.key}: ${first.detail}; restarts and failovers exhausted, final action: ${first.policy.finalAction}`,
+    },
+  ];
+  if (first.policy.finalAction === 'stop-group')
     actions.push(...takeover(ctx, null, `final action stop-group for ${first.key}`, { desired: 'offline' }));
-  } else if (first.policy.finalAction === 'stop-node') {
+  else if (first.policy.finalAction === 'stop-node')
     actions.push({ type: 'fence-instance', node: owner, why: `final action stop-node for ${first.key}` });
-  }
-  return { actions };
+  return actions;
 }
 
 function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
@@ -795,7 +797,7 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
 
   // Entry points, checked by reconcile.
   for (const r of group.resources) {
-    if (!ENTRY_POINTS.has(r.type)) continue;
+    if (!isEntryPoint(r)) continue;
     const check = obs.checks[r.name];
     if (!check) continue;
     const m = group.monitors.find((x) => x.type === 'resource' && x.resource === r.name) as
@@ -891,19 +893,7 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
 }
 
 function agentMonitors(group: GroupConfig) {
-  return group.monitors.filter(
-    (
-      m,
-    ): m is Extract<
-      MonitorConfig,
-      { type: 'pid' | 'disk' | 'ip' | 'http' | 'tcp' | 'command' | 'dns' | 'vip' }
-    > => ['pid', 'disk', 'ip', 'http', 'tcp', 'command', 'dns', 'vip'].includes(m.type),
-  );
-}
-
-/** Monitors tied to a resource watch only where the group runs unless told otherwise. */
-export function monitorTiming(m: MonitorConfig): 'always' | 'active' {
-  return m.timing ?? (m.resource !== undefined || m.type === 'vip' ? 'active' : 'always');
+  return group.monitors.filter(isAgentMonitor);
 }
 
 function detailOf(detail: string | undefined): string {

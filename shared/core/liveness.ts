@@ -28,8 +28,8 @@
  *    covered: run the watchdog, or `fencing: stop-instance`, which never relies on silence.
  */
 
+import type { Timing } from '../config/timing';
 import type { GroupState, Heartbeat, InstanceView, NodeObservation } from './model';
-import type { Timing } from './timing';
 
 /** Milliseconds since the node's last renewal, by the controller's clock; Infinity without one. */
 export function leaseAgeMs(heartbeat: Heartbeat | undefined, now: number): number {

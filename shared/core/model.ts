@@ -1,7 +1,7 @@
 /**
  * The domain model shared by the controller, the agent and the CLI. Plain data, no behaviour.
  *
- * Who writes what (one DynamoDB table, see shared/state):
+ * Who writes what (one DynamoDB table, see controller/state):
  * - GroupState: reconcile only, under the per-group lock, every write conditional on the epoch.
  * - Heartbeat: the node's own agent only.
  * - Request: failoverctl; reconcile marks it done once.
@@ -160,6 +160,11 @@ export interface RequestView {
 
 export interface NodeObservation {
   config: NodeConfig;
+  /**
+   * The longest the node's self-fence may take by the definition (the stop budgets of the groups it
+   * may run): what its silence must cover when its heartbeat does not say (older agents).
+   */
+  stopBudgetMs: number;
   heartbeat?: Heartbeat;
   /** undefined: unknown (the describe call failed or was not made). */
   instance?: InstanceView;

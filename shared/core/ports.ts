@@ -1,9 +1,9 @@
 /**
- * The interfaces reconcile depends on. Adapters implement them for AWS (shared/state,
- * shared/resources, shared/aws, shared/notify) and tests implement them in memory.
+ * The interfaces reconcile depends on. Adapters implement them for AWS (controller/state,
+ * controller/resources, shared/aws, controller/notify) and tests implement them in memory.
  */
 import type { ClusterConfig } from '../config/load';
-import type { NodeConfig, ResourceConfig } from '../config/schema';
+import type { GroupConfig, NodeConfig, ResourceConfig } from '../config/schema';
 import type {
   CheckResult,
   GroupLock,
@@ -146,6 +146,25 @@ export interface ResourceDriver {
   activate(req: ResourceRequest): Promise<ActionOutcome>;
   deactivate(req: ResourceRequest): Promise<ActionOutcome>;
   check(req: CheckRequest): Promise<CheckResult>;
+  /** `failoverctl doctor`: whether the account is ready for this resource (read-only, DryRun). */
+  preflight?(ctx: PreflightContext): Promise<void>;
+}
+
+/** What a driver's preflight looks at and reports to (`failoverctl doctor`). */
+export interface PreflightContext {
+  config: ClusterConfig;
+  group: GroupConfig;
+  resource: ResourceConfig;
+  /** The group's nodes, in priority order. */
+  members: NodeConfig[];
+  /** "<group>/<resource>", the start of every check's name. */
+  label: string;
+  cache: DescribeCache;
+  signal: AbortSignal;
+  /** One finding: what was looked at, and, when it failed, what to do. */
+  report(status: 'ok' | 'warn' | 'fail', check: string, detail: string): void;
+  /** Whether the role in use may make this call (sent with DryRun). */
+  dryRun(check: string, call: () => Promise<unknown>): Promise<void>;
 }
 
 export interface Cloud {

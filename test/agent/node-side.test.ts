@@ -10,7 +10,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fakeIpAddresses, writeFakeIp } from '../../sandbox/fake-ip';
 import { initialGroupState } from '../../shared/core/model';
-import { keys } from '../../shared/state/keys';
+import { keys } from '../../shared/table/keys';
 import {
   type AgentProcess,
   createCluster,

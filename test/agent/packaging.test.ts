@@ -30,6 +30,10 @@ afterAll(() => removeTempDirs());
 describe('packaging', () => {
   it('the bundle runs the agent with plain node: renews, then leaves on SIGTERM', async () => {
     expect(statSync(bundle).size).toBeLessThan(2 * 1024 * 1024);
+    // The agent reads the kinds table but never loads the schema library, the YAML parser or the
+    // SDK's clients (shared/config/kinds.ts, .dependency-cruiser.cjs): resident memory.
+    const code = readFileSync(bundle, 'utf8');
+    expect(code).not.toMatch(/ZodObject|\$ZodType|DynamoDBDocumentClient|BatchGetItemCommand|parseDocument/);
     const version = spawnSync(process.execPath, [bundle, '--version'], { encoding: 'utf8' });
     const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
     expect(version.stdout.trim()).toBe(pkg.version);

@@ -19,8 +19,8 @@ import type { LeaseRecord } from '../../node-agent/local-state';
 import { createLogger } from '../../node-agent/log';
 import { PeerWatcher } from '../../node-agent/peers';
 import { Watchdog } from '../../node-agent/watchdog';
+import type { Timing } from '../../shared/config/timing';
 import type { Heartbeat } from '../../shared/core/model';
-import type { Timing } from '../../shared/core/timing';
 import { removeTempDirs, tempDir } from './support';
 
 afterAll(() => removeTempDirs());

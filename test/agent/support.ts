@@ -13,11 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
+import { DynamoStore } from '../../controller/state/dynamo-store';
 import { type ClusterConfig, parseClusterConfig } from '../../shared/config/load';
 import type { ClusterInput } from '../../shared/config/schema';
 import { type GroupState, type Heartbeat, initialGroupState } from '../../shared/core/model';
-import { DynamoStore } from '../../shared/state/dynamo-store';
-import { keys } from '../../shared/state/keys';
+import { keys } from '../../shared/table/keys';
 
 // moto accepts any credentials; real ones must never be needed (or used) by the tests.
 process.env.AWS_ACCESS_KEY_ID = 'testing';

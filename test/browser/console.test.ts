@@ -15,7 +15,7 @@ import { launchConsole } from '../../cli/console/command';
 import type { ConsoleServer } from '../../cli/console/server';
 import type { ConsoleView } from '../../cli/console/view';
 import { Sandbox } from '../../sandbox/sandbox';
-import { type Browser, launchBrowser, type PageGlobals } from './browser';
+import { type Browser, launchBrowser, type PageGlobals } from '../../testkit/browser';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const lines: string[] = [];

@@ -11,8 +11,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Io } from '../../cli/context';
 import { main } from '../../cli/main';
+import { DynamoStore } from '../../controller/state/dynamo-store';
 import type { Heartbeat } from '../../shared/core/model';
-import { DynamoStore } from '../../shared/state/dynamo-store';
 import { createFixture, type Fixture } from './resources/fixture';
 import { aws, uniqueName } from './support';
 

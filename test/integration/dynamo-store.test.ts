@@ -5,10 +5,10 @@
 import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoStore } from '../../controller/state/dynamo-store';
+import { ConflictError, LockBusyError, NotFoundError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
-import { ConflictError, LockBusyError, NotFoundError } from '../../shared/core/errors';
 import { type Heartbeat, initialGroupState } from '../../shared/core/model';
-import { DynamoStore } from '../../shared/state/dynamo-store';
 import { aws, uniqueName } from './support';
 
 const config = parseClusterConfig({

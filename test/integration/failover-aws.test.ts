@@ -5,12 +5,12 @@
  */
 import { ListCommandsCommand } from '@aws-sdk/client-ssm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../controller/reconcile/clock';
+import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import { createAwsClients, createAwsCloud } from '../../controller/resources';
+import { DynamoStore } from '../../controller/state/dynamo-store';
 import type { Heartbeat } from '../../shared/core/model';
 import type { Log } from '../../shared/core/ports';
-import { systemClock } from '../../shared/reconcile/clock';
-import { reconcileCluster } from '../../shared/reconcile/reconcile';
-import { createAwsClients, createAwsCloud } from '../../shared/resources';
-import { DynamoStore } from '../../shared/state/dynamo-store';
 import { createFixture, type Fixture } from './resources/fixture';
 import { aRecord, eipEni, vipRoutes } from './resources/helpers';
 import { aws, uniqueName } from './support';

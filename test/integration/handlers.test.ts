@@ -22,13 +22,13 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import Ajv2020 from 'ajv/dist/2020';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientConfig } from '../../shared/aws/clients';
+import { clientConfig } from '../../controller/aws/clients';
+import { EVENT_SOURCE } from '../../controller/notify/notifier';
+import type { InvocationResult } from '../../controller/reconcile/entry';
+import { DynamoStore } from '../../controller/state/dynamo-store';
 import { parseClusterConfig } from '../../shared/config/load';
 import type { Heartbeat } from '../../shared/core/model';
-import { EVENT_SOURCE } from '../../shared/notify/notifier';
-import type { InvocationResult } from '../../shared/reconcile/entry';
-import { DynamoStore } from '../../shared/state/dynamo-store';
-import { keys } from '../../shared/state/keys';
+import { keys } from '../../shared/table/keys';
 import { aws, uniqueName } from './support';
 
 const table = uniqueName('handlers');

@@ -18,8 +18,8 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { clientConfig } from '../../shared/aws/clients';
-import { createNotifier, EVENT_DETAIL_TYPE, EVENT_SOURCE } from '../../shared/notify/notifier';
+import { clientConfig } from '../../controller/aws/clients';
+import { createNotifier, EVENT_DETAIL_TYPE, EVENT_SOURCE } from '../../controller/notify/notifier';
 import { aws, uniqueName } from './support';
 
 async function queue(sqs: SQSClient, name: string) {

@@ -4,14 +4,14 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../controller/reconcile/clock';
+import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import { DynamoStore } from '../../controller/state/dynamo-store';
+import { LockBusyError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
-import { LockBusyError } from '../../shared/core/errors';
 import type { Heartbeat } from '../../shared/core/model';
 import type { Log } from '../../shared/core/ports';
-import { systemClock } from '../../shared/reconcile/clock';
-import { reconcileCluster } from '../../shared/reconcile/reconcile';
-import { DynamoStore } from '../../shared/state/dynamo-store';
-import { InMemoryCloud } from '../support/in-memory-cloud';
+import { MemoryCloud, StoreWorld } from '../../testkit/memory-cloud';
 import { aws, uniqueName } from './support';
 
 const LEASE = 3_000;
@@ -68,7 +68,7 @@ describe('reconcile over the DynamoDB state table', () => {
     warn: (message, attributes) => lines.push({ message, ...(attributes ? { attributes } : {}) }),
     error: (message, attributes) => lines.push({ message, ...(attributes ? { attributes } : {}) }),
   };
-  const run = (cloud: InMemoryCloud, cluster: string, holder: string) =>
+  const run = (cloud: MemoryCloud, cluster: string, holder: string) =>
     reconcileCluster(
       { store, cloud, notifier: { publish: async () => undefined }, clock: systemClock, log, holder },
       cluster,
@@ -85,7 +85,8 @@ describe('reconcile over the DynamoDB state table', () => {
     await store.applyConfig(config(cluster), { now: Date.now() });
     await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
     await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
-    const cloud = new InMemoryCloud(store);
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
 
     const first = await run(cloud, cluster, 'inv-1');
     expect(first.groups[0]).toMatchObject({
@@ -97,7 +98,7 @@ describe('reconcile over the DynamoDB state table', () => {
     });
     expect(cloud.entry.get('db/vip')).toBe('node1');
     expect(cloud.entry.get('db/eip')).toBe('node1');
-    expect(cloud.runners('db')).toEqual(['node1']);
+    expect(world.runners('db')).toEqual(['node1']);
     const decisions = lines.filter((l) => l.message === 'decision');
     expect(decisions.length).toBeGreaterThan(0);
     expect(decisions[0]?.attributes).toMatchObject({
@@ -120,13 +121,13 @@ describe('reconcile over the DynamoDB state table', () => {
         peers: { node1: { token: 'node1-a/1', silentForMs: LEASE + 200 } },
       }),
     );
-    cloud.running.get('db')?.delete('node1'); // it fenced itself
+    world.running.get('db')?.delete('node1'); // it fenced itself
     const third = await run(cloud, cluster, 'inv-3');
     expect(third.groups[0]).toMatchObject({ status: 'converged', owner: 'node2', epoch: 2, phase: 'Online' });
     expect(cloud.entry.get('db/vip')).toBe('node2');
     expect(cloud.entry.get('db/eip')).toBe('node2');
-    expect(cloud.runners('db')).toEqual(['node2']);
-    expect(cloud.mutations.every((m) => m.epoch === m.current)).toBe(true);
+    expect(world.runners('db')).toEqual(['node2']);
+    expect(world.landed.every((m) => m.epoch === m.current)).toBe(true);
 
     const group = await store.getGroup(cluster, 'db');
     expect(group).toMatchObject({ owner: 'node2', epoch: 2, mayRun: ['node2'], lastOwner: 'node2' });
@@ -148,7 +149,8 @@ describe('reconcile over the DynamoDB state table', () => {
     await store.applyConfig(parseClusterConfig({ ...base, groups }), { now: Date.now() });
     await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
     await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
-    const cloud = new InMemoryCloud(store);
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
     const first = await run(cloud, cluster, 'inv-start');
     expect(first.groups.map((g) => g.phase)).toEqual(Array(5).fill('Online'));
 
@@ -199,7 +201,7 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(a).toMatchObject({ owner: 'node1', epoch: 1 });
     expect(a?.lock).toBeUndefined();
     expect(await store.getGroup(cluster, 'c')).toMatchObject({ owner: 'node2', phase: 'Online' });
-    expect(cloud.runners('c')).toEqual(['node2']);
+    expect(world.runners('c')).toEqual(['node2']);
   });
 
   it('lets one of several concurrent invocations work and the others step aside', async () => {
@@ -207,7 +209,8 @@ describe('reconcile over the DynamoDB state table', () => {
     await store.applyConfig(config(cluster), { now: Date.now() });
     await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
     await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
-    const cloud = new InMemoryCloud(store);
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
     const outcomes = await Promise.all(['a', 'b', 'c', 'd'].map((h) => run(cloud, cluster, `inv-${h}`)));
     const statuses = outcomes.map((o) => o.groups[0]!.status);
     expect(statuses.filter((s) => s === 'converged').length).toBeGreaterThanOrEqual(1);
@@ -216,9 +219,9 @@ describe('reconcile over the DynamoDB state table', () => {
       JSON.stringify(outcomes),
     ).toBe(true);
     expect(await store.getGroup(cluster, 'db')).toMatchObject({ owner: 'node1', epoch: 1, phase: 'Online' });
-    expect(cloud.runners('db')).toEqual(['node1']);
+    expect(world.runners('db')).toEqual(['node1']);
     // Exactly one takeover happened: one start of the application.
-    expect(cloud.mutations.filter((m) => m.what.startsWith('start')).length).toBe(1);
+    expect(cloud.mutations.filter((m) => m.what.startsWith('ssm start')).length).toBe(1);
   });
 
   it('does not lose a trigger when the holder lets go of the lock just before the kick lands', async () => {
@@ -226,7 +229,8 @@ describe('reconcile over the DynamoDB state table', () => {
     await store.applyConfig(config(cluster), { now: Date.now() });
     await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
     await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
-    const cloud = new InMemoryCloud(store);
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
     // The first acquisition meets a holder that has already released by the time we kick.
     let first = true;
     const racing = Object.create(store) as DynamoStore;
@@ -257,7 +261,8 @@ describe('reconcile over the DynamoDB state table', () => {
     await store.applyConfig(config(cluster), { now: Date.now() });
     await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
     await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
-    const cloud = new InMemoryCloud(store);
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
     await run(cloud, cluster, 'inv-1');
 
     // An invocation crashed while holding the lock: it expired a moment ago.
@@ -275,9 +280,10 @@ describe('reconcile over the DynamoDB state table', () => {
     // node1 is alive: it must be stopped through the guard before node2 starts.
     const moved = await run(cloud, cluster, 'inv-3');
     expect(moved.groups[0]).toMatchObject({ status: 'converged', owner: 'node2', epoch: 2 });
-    expect(cloud.runners('db')).toEqual(['node2']);
+    expect(world.runners('db')).toEqual(['node2']);
     const order = cloud.mutations.map((m) => m.what);
-    expect(order.indexOf('stop db@node1')).toBeLessThan(order.indexOf('start db@node2'));
+    expect(order.indexOf('ssm stop db@node1')).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf('ssm stop db@node1')).toBeLessThan(order.indexOf('ssm start db@node2'));
     expect(await store.getRequest(cluster, request.id)).toMatchObject({
       status: 'done',
       message: 'group db is moving to node2 from node1',

@@ -1,7 +1,7 @@
 /** Helpers for integration tests against the moto server started by global-setup.ts. */
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import type { AwsOptions } from '../../shared/aws/clients';
+import type { AwsOptions } from '../../shared/aws/options';
 
 // moto accepts any credentials; real ones must never be needed (or used) by the tests.
 process.env.AWS_ACCESS_KEY_ID = 'testing';

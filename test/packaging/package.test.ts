@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METRICS } from '../../shared/metrics/controller-metrics';
+import { METRICS } from '../../controller/reconcile/metrics';
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON; the assertions check its shape.
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
@@ -152,6 +152,8 @@ describe('serverless package (offline)', () => {
       expect.arrayContaining([
         'ec2:ReplaceRoute',
         'ec2:AssociateAddress',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
         'route53:ChangeResourceRecordSets',
         'ssm:SendCommand',
         'dynamodb:UpdateItem',
@@ -160,7 +162,13 @@ describe('serverless package (offline)', () => {
       ]),
     );
     // Mutations of entry points and instances only on resources tagged for the controller.
-    for (const sid of ['VipRoutes', 'ElasticIps', 'RunCommandOnManagedInstances', 'HardFence']) {
+    for (const sid of [
+      'VipRoutes',
+      'ElasticIps',
+      'SecondaryIps',
+      'RunCommandOnManagedInstances',
+      'HardFence',
+    ]) {
       expect(policy.find((s) => s.Sid === sid)?.Condition).toEqual({
         StringEquals: { 'aws:ResourceTag/failover:managed': 'true' },
       });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../cli/context';
 import { main } from '../../cli/main';
+import { ConfigError } from '../../shared/base/errors';
 import { clusterJsonSchema } from '../../shared/config/json-schema';
 import {
   configHash,
@@ -12,7 +13,6 @@ import {
   validateClusterConfig,
 } from '../../shared/config/load';
 import { crossFieldIssues, defaultTiming, renewalAfterLostMs } from '../../shared/config/rules';
-import { ConfigError } from '../../shared/core/errors';
 
 const example = readFileSync(new URL('../../examples/cluster.yaml', import.meta.url), 'utf8');
 
@@ -166,7 +166,9 @@ groups:
         expect.stringMatching(/^nodes\[1\]\.instanceId: instanceId "i-1" is already used/),
         expect.stringMatching(/^groups\[0\]\.nodes\[2\]: node "a" is listed twice/),
         expect.stringMatching(/^groups\[0\]\.monitors\[0\]\.name: name "e" is already used/),
-        expect.stringMatching(/^groups\[0\]\.monitors\[0\]\.type: monitor type vip needs a vip resource/),
+        expect.stringMatching(
+          /^groups\[0\]\.monitors\[0\]\.type: monitor type vip needs a vip or secondaryIp resource/,
+        ),
         expect.stringMatching(/^groups\[1\]\.name: group name "g" is already used/),
         expect.stringMatching(
           /^groups\[1\]\.resources\[0\]\.allocationId: allocation eipalloc-1 is already used/,

@@ -9,10 +9,10 @@ import { HEALTH_EXIT, type StatusView, statusHealth } from '../../cli/commands/s
 import { hostAllowed } from '../../cli/console/server';
 import { nodeLabeler } from '../../cli/console/snapshot';
 import { failoverTimeline } from '../../cli/console/timeline';
+import { transitionEventJsonSchema } from '../../controller/notify/event-schema';
+import { ALERT_KINDS, SEVERITY, subjectOf, textOf, transitionDetail } from '../../controller/notify/message';
+import { ControllerMetrics, METRICS } from '../../controller/reconcile/metrics';
 import type { AuditEvent } from '../../shared/core/ports';
-import { ControllerMetrics, METRICS } from '../../shared/metrics/controller-metrics';
-import { transitionEventJsonSchema } from '../../shared/notify/event-schema';
-import { ALERT_KINDS, SEVERITY, subjectOf, textOf, transitionDetail } from '../../shared/notify/message';
 
 const T0 = Date.UTC(2026, 10, 23, 13, 40, 0);
 const ev = (at: number, kind: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({

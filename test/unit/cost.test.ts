@@ -6,9 +6,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { costCommand } from '../../cli/commands/cost';
 import type { Io } from '../../cli/context';
-import { main } from '../../cli/main';
-import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../../shared/config/rules';
-import { InvalidRequestError } from '../../shared/core/errors';
 import {
   applyPriceOverrides,
   type CostLine,
@@ -24,7 +21,10 @@ import {
   resolveCostInput,
   SECONDS_PER_MONTH,
   writeUnits,
-} from '../../shared/cost';
+} from '../../cli/cost';
+import { main } from '../../cli/main';
+import { InvalidRequestError } from '../../shared/base/errors';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../../shared/config/rules';
 
 const lineOf = (m: ModeEstimate, what: string): CostLine => {
   const l = m.lines.find((x) => x.what.startsWith(what));

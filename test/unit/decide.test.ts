@@ -1,12 +1,8 @@
 /** The pure decision core: one observation in, one plan out (no I/O, time is a parameter). */
 import { describe, expect, it } from 'vitest';
+import { monitorTiming } from '../../shared/config/kinds';
 import { type ClusterConfig, parseClusterConfig } from '../../shared/config/load';
-import {
-  decide,
-  MAX_ACTIVATION_ATTEMPTS,
-  monitorTiming,
-  patchForFailedAction,
-} from '../../shared/core/decide';
+import { decide, MAX_ACTIVATION_ATTEMPTS, patchForFailedAction } from '../../shared/core/decide';
 import { isLive, stopEvidence } from '../../shared/core/liveness';
 import {
   type GroupObservation,
@@ -15,6 +11,7 @@ import {
   initialGroupState,
   type NodeObservation,
 } from '../../shared/core/model';
+import { nodeStopBudgets } from '../../shared/core/node-side';
 import type { Action, Plan } from '../../shared/core/plan';
 
 const NOW = 1_000_000;
@@ -94,6 +91,7 @@ function observe(s: Setup = {}): GroupObservation {
     const override = s.heartbeats?.[n.name];
     const obs: NodeObservation = {
       config: n,
+      stopBudgetMs: nodeStopBudgets(cfg).get(n.name) ?? 0,
       facts: [],
       instance: { state: 'running' },
       azState: 'available',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { agentPolicy, controllerPolicy } from '../../cli/iam/policies';
 import { loadClusterConfigText } from '../../shared/config/load';
-import { agentPolicy, controllerPolicy } from '../../shared/iam/policies';
 
 const loaded = loadClusterConfigText(
   readFileSync(new URL('../../examples/cluster.yaml', import.meta.url), 'utf8'),
@@ -33,7 +33,7 @@ describe('least-privilege IAM policies', () => {
     ]);
     expect(s.DnsZ0123).toMatchObject({
       Action: ['route53:ChangeResourceRecordSets'],
-      Resource: 'arn:aws:route53:::hostedzone/Z0123',
+      Resource: ['arn:aws:route53:::hostedzone/Z0123'],
       Condition: {
         'ForAllValues:StringEquals': {
           'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['db.example.internal'],
@@ -53,6 +53,34 @@ describe('least-privilege IAM policies', () => {
     expect(JSON.stringify(controllerPolicy([config], ctx))).not.toMatch(
       /"Action":\s*"\*"|ec2:\*|dynamodb:\*/,
     );
+  });
+
+  it('controller: a secondary IP may move between the ENIs of its group only', () => {
+    const withSecondaryIp = {
+      ...config,
+      groups: [
+        ...config.groups,
+        {
+          ...config.groups[0]!,
+          name: 'fip',
+          resources: [
+            { type: 'secondaryIp' as const, name: 'fip-ip', ip: '10.0.1.50', subnetCidr: '10.0.1.0/24' },
+          ],
+          monitors: [],
+        },
+      ],
+    };
+    const s = byId(controllerPolicy([withSecondaryIp], ctx));
+    expect(s.SecondaryIps).toEqual({
+      Sid: 'SecondaryIps',
+      Effect: 'Allow',
+      Action: ['ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+      Resource: [
+        'arn:aws:ec2:us-east-1:111122223333:network-interface/eni-0aaa',
+        'arn:aws:ec2:us-east-1:111122223333:network-interface/eni-0bbb',
+      ],
+    });
+    expect(s.Describe?.Action).toContain('ec2:DescribeNetworkInterfaces');
   });
 
   it('controller may stop only the instances of groups that fence', () => {

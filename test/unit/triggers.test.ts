@@ -1,6 +1,6 @@
 /** Triggers only say where to look and carry facts; events are validated strictly. */
 import { describe, expect, it } from 'vitest';
-import { clustersFromStream, parseEventBridgeEvent } from '../../shared/reconcile/triggers';
+import { clustersFromStream, parseEventBridgeEvent } from '../../controller/reconcile/triggers';
 
 const base = {
   version: '0',

@@ -8,12 +8,12 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { clientConfig } from '../../../shared/aws/clients';
-import { FailoverError } from '../../../shared/core/errors';
-import { createDnsDriver } from '../../../shared/resources/dns';
-import { createEipDriver } from '../../../shared/resources/eip';
-import { ec2Error, route53Error } from '../../../shared/resources/errors';
-import { createVipDriver } from '../../../shared/resources/vip';
+import { clientConfig } from '../../../controller/aws/clients';
+import { createDnsDriver } from '../../../controller/resources/dns';
+import { createEipDriver } from '../../../controller/resources/eip';
+import { ec2Error, route53Error } from '../../../controller/resources/errors';
+import { createVipDriver } from '../../../controller/resources/vip';
+import { FailoverError } from '../../../shared/base/errors';
 import { aws } from '../support';
 import { ec2ErrorBody, type FaultProxy, route53ErrorBody, startFaultProxy } from './fault-proxy';
 import { createFixture } from './fixture';

@@ -8,9 +8,9 @@ import {
   type GetChangeCommandOutput,
 } from '@aws-sdk/client-route-53';
 import { describe, expect, it } from 'vitest';
+import { createDnsDriver, type DnsOptions, normalizeHostedZoneId } from '../../../controller/resources/dns';
 import { parseClusterConfig } from '../../../shared/config/load';
 import type { CheckRequest } from '../../../shared/core/ports';
-import { createDnsDriver, type DnsOptions, normalizeHostedZoneId } from '../../../shared/resources/dns';
 import { createFixture } from './fixture';
 import { aRecord, checkRequest, recordedRoute53, remove, request, upsert, withResource } from './helpers';
 

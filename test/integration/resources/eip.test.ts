@@ -10,8 +10,8 @@ import {
   DisassociateAddressCommand,
 } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
+import { createEipDriver } from '../../../controller/resources/eip';
 import { parseClusterConfig } from '../../../shared/config/load';
-import { createEipDriver } from '../../../shared/resources/eip';
 import { createFixture } from './fixture';
 import { checkRequest, eipEni, recordedEc2, request, withResource } from './helpers';
 

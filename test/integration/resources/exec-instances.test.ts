@@ -8,10 +8,10 @@
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError } from '../../../shared/core/errors';
-import { createAwsClients } from '../../../shared/resources';
-import { createExecDriver, guardCommandLine } from '../../../shared/resources/exec';
-import { describeInstances, describeZones, stopInstance } from '../../../shared/resources/instances';
+import { createAwsClients } from '../../../controller/resources';
+import { createExecDriver, guardCommandLine } from '../../../controller/resources/exec';
+import { describeInstances, describeZones, stopInstance } from '../../../controller/resources/instances';
+import { ConflictError } from '../../../shared/base/errors';
 import { aws } from '../support';
 import { createFixture, type Fixture } from './fixture';
 import { request } from './helpers';

@@ -11,33 +11,23 @@ import {
   AllocateAddressCommand,
   AssociateAddressCommand,
   AssociateRouteTableCommand,
-  AssociateVpcCidrBlockCommand,
-  AttachInternetGatewayCommand,
   AttachNetworkInterfaceCommand,
-  CreateInternetGatewayCommand,
   CreateNetworkInterfaceCommand,
   CreateRouteCommand,
   CreateRouteTableCommand,
-  CreateSubnetCommand,
   CreateTagsCommand,
-  CreateVpcCommand,
-  DescribeImagesCommand,
-  DescribeRouteTablesCommand,
   EC2Client,
   ModifyNetworkInterfaceAttributeCommand,
-  RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import {
-  ChangeResourceRecordSetsCommand,
-  CreateHostedZoneCommand,
-  Route53Client,
-} from '@aws-sdk/client-route-53';
-import { type AwsOptions, clientConfig } from '../../../shared/aws/clients';
+import { ChangeResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
+import { clientConfig } from '../../../controller/aws/clients';
+import type { AwsOptions } from '../../../shared/aws/options';
 import { type ClusterConfig, parseClusterConfig } from '../../../shared/config/load';
 import type { ClusterInput } from '../../../shared/config/schema';
+import { buildTwoNodeNetwork, type NodeName } from '../../../testkit/emulator-network';
 import { aws, uniqueName } from '../support';
 
-export type NodeName = 'node1' | 'node2';
+export type { NodeName } from '../../../testkit/emulator-network';
 
 export interface FixtureNode {
   name: NodeName;
@@ -106,20 +96,6 @@ export interface Fixture {
 const PRIMARY = '10.40.0.0/16';
 const SECONDARY = '10.41.0.0/16';
 
-let amiPromise: Promise<string> | undefined;
-
-/** An AMI moto knows (moto ships a list of real public AMIs; any will do for RunInstances). */
-function ami(ec2: EC2Client): Promise<string> {
-  amiPromise ??= ec2
-    .send(new DescribeImagesCommand({ Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }))
-    .then((res) => {
-      const id = res.Images?.find((i) => i.ImageId)?.ImageId;
-      if (!id) throw new Error('moto lists no x86_64 AMI');
-      return id;
-    });
-  return amiPromise;
-}
-
 /** Builds the network and the definition. Everything is created fresh; nothing is cleaned up. */
 export async function createFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const config = clientConfig(options.aws ?? aws());
@@ -127,45 +103,24 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
   const route53 = new Route53Client({ ...config, region: 'us-east-1' });
   const cluster = uniqueName('c');
 
-  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: PRIMARY }))).Vpc!.VpcId!;
-  await ec2.send(new AssociateVpcCidrBlockCommand({ VpcId: vpcId, CidrBlock: SECONDARY }));
-  const igw = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
-  await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
-  const subnet = async (cidr: string, az: string) =>
-    (await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: cidr, AvailabilityZone: az }))).Subnet!
-      .SubnetId!;
-  const subnets = {
-    node1: await subnet('10.40.1.0/24', 'us-east-1a'),
-    node2: await subnet('10.41.2.0/24', 'us-east-1b'),
+  const zoneName = `${uniqueName('z')}.internal`;
+  const base = await buildTwoNodeNetwork(ec2, route53, {
+    cidr: PRIMARY,
+    secondaryCidr: SECONDARY,
+    subnets: { node1: '10.40.1.0/24', node2: '10.41.2.0/24' },
+    instanceTags: (name) => [{ Key: 'Name', Value: `${cluster}-${name}` }],
+    keepSourceDestCheck: options.sourceDestCheck ?? [],
+    internetGateway: true,
+    zoneName,
+    zoneReference: uniqueName('ref'),
+  });
+  const vpcId = base.vpcId;
+  const igw = base.internetGateway!;
+  const subnets = { node1: base.nodes.node1.subnetId, node2: base.nodes.node2.subnetId };
+  const nodes: Record<NodeName, FixtureNode> = {
+    node1: { ...base.nodes.node1 },
+    node2: { ...base.nodes.node2 },
   };
-
-  const imageId = await ami(ec2);
-  const launch = async (name: NodeName, az: string): Promise<FixtureNode> => {
-    const instance = (
-      await ec2.send(
-        new RunInstancesCommand({
-          ImageId: imageId,
-          InstanceType: 't3.micro',
-          MinCount: 1,
-          MaxCount: 1,
-          SubnetId: subnets[name],
-          TagSpecifications: [
-            { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: `${cluster}-${name}` }] },
-          ],
-        }),
-      )
-    ).Instances![0]!;
-    const eni = instance.NetworkInterfaces![0]!.NetworkInterfaceId!;
-    return {
-      name,
-      instanceId: instance.InstanceId!,
-      eni,
-      privateIp: instance.PrivateIpAddress!,
-      az,
-      subnetId: subnets[name],
-    };
-  };
-  const nodes = { node1: await launch('node1', 'us-east-1a'), node2: await launch('node2', 'us-east-1b') };
   if (options.extraEni) {
     const extra = (await ec2.send(new CreateNetworkInterfaceCommand({ SubnetId: subnets.node2 })))
       .NetworkInterface!.NetworkInterfaceId!;
@@ -178,30 +133,17 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     );
     nodes.node2.extraEni = extra;
   }
-  const keepCheck = new Set(options.sourceDestCheck ?? []);
-  for (const n of Object.values(nodes)) {
-    for (const eni of [n.eni, n.extraEni]) {
-      if (!eni || keepCheck.has(n.name)) continue;
-      await ec2.send(
-        new ModifyNetworkInterfaceAttributeCommand({
-          NetworkInterfaceId: eni,
-          SourceDestCheck: { Value: false },
-        }),
-      );
-    }
+  if (nodes.node2.extraEni && !options.sourceDestCheck?.includes('node2')) {
+    await ec2.send(
+      new ModifyNetworkInterfaceAttributeCommand({
+        NetworkInterfaceId: nodes.node2.extraEni,
+        SourceDestCheck: { Value: false },
+      }),
+    );
   }
 
   // Route tables: the main one (created with the VPC) and three custom ones.
-  const main = (
-    await ec2.send(
-      new DescribeRouteTablesCommand({
-        Filters: [
-          { Name: 'vpc-id', Values: [vpcId] },
-          { Name: 'association.main', Values: ['true'] },
-        ],
-      }),
-    )
-  ).RouteTables![0]!.RouteTableId!;
+  const main = base.mainRouteTable;
   const table = async () =>
     (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable!.RouteTableId!;
   const tagged = await table();
@@ -235,16 +177,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
       new AssociateAddressCommand({ AllocationId: allocationId, NetworkInterfaceId: nodes.node1.eni }),
     );
 
-  const zoneName = `${uniqueName('z')}.internal`;
-  const zone = await route53.send(
-    new CreateHostedZoneCommand({
-      Name: zoneName,
-      CallerReference: uniqueName('ref'),
-      HostedZoneConfig: { PrivateZone: true, Comment: `failover test ${cluster}` },
-      VPC: { VPCId: vpcId, VPCRegion: 'us-east-1' },
-    }),
-  );
-  const hostedZoneId = zone.HostedZone!.Id!;
+  const hostedZoneId = base.hostedZoneId;
   const recordName = `db.${zoneName}.`;
   if (owner === 'node1') {
     await route53.send(

@@ -9,7 +9,8 @@ import {
   ListResourceRecordSetsCommand,
   Route53Client,
 } from '@aws-sdk/client-route-53';
-import { type AwsOptions, clientConfig } from '../../../shared/aws/clients';
+import { clientConfig } from '../../../controller/aws/clients';
+import type { AwsOptions } from '../../../shared/aws/options';
 import type { CheckRequest, DescribeCache, ResourceRequest } from '../../../shared/core/ports';
 import { aws } from '../support';
 import type { Fixture, NodeName } from './fixture';

@@ -12,9 +12,9 @@ import {
   ReplaceRouteCommand,
 } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
-import { StaleEpochError } from '../../../shared/core/errors';
-import { ec2Error } from '../../../shared/resources/errors';
-import { createVipDriver } from '../../../shared/resources/vip';
+import { ec2Error } from '../../../controller/resources/errors';
+import { createVipDriver } from '../../../controller/resources/vip';
+import { StaleEpochError } from '../../../shared/base/errors';
 import { createFixture } from './fixture';
 import { checkRequest, recordedEc2, request, vipRoutes, withResource } from './helpers';
 

@@ -8,20 +8,20 @@
  * Invariants are checked after every simulated event:
  *   - never two nodes running one group's application;
  *   - epochs never go back (MemoryStore) and every mutation lands at the current epoch, under the
- *     lock of the invocation that fenced it (MemoryCloud);
+ *     lock of the invocation that fenced it (SimCloud);
  * and once faults stop (all nodes healthy), convergence to exactly one Online owner that runs the
  * application and holds every entry point.
  */
 import fc from 'fast-check';
+import { reconcileCluster } from '../../../controller/reconcile/reconcile';
 import { parseClusterConfig } from '../../../shared/config/load';
 import type { RequestKind } from '../../../shared/core/model';
-import { hasApplication } from '../../../shared/core/node-side';
+import { hasApplication, nodeStopBudgets } from '../../../shared/core/node-side';
 import type { Log } from '../../../shared/core/ports';
-import { reconcileCluster } from '../../../shared/reconcile/reconcile';
-import { MemoryCloud } from './memory-cloud';
-import { MemoryStore } from './memory-store';
+import { MemoryStore } from '../../../testkit/memory-store';
+import { World } from '../../../testkit/world';
+import { SimCloud } from './sim-cloud';
 import { SimNode } from './sim-node';
-import { World } from './world';
 
 export const NODES = ['node1', 'node2', 'node3'] as const;
 type NodeName = (typeof NODES)[number];
@@ -220,7 +220,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const stored = { config: CONFIG, version: 1, hash: 'sim', appliedAt: 0 };
   const store = new MemoryStore(world, stored);
   const nodes = new Map<string, SimNode>();
-  const cloud = new MemoryCloud(world, store, nodes);
+  const cloud = new SimCloud(world, store, nodes);
   const timing = CONFIG.timing;
   let invocations = 0;
   let requestCount = 0;
@@ -273,10 +273,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
         selfFence: options.mutant !== 'no-self-fence',
         watchdog: scenario.watchdog,
         ...(options.mutant === 'understated-stop-time' ? { reportedStopMs: 0 } : {}),
-        maxStopMs: CONFIG.groups
-          .filter((g) => g.nodes.includes(name))
-          .flatMap((g) => g.resources)
-          .reduce((sum, r) => sum + (r.type === 'exec' ? r.timeoutSec * 1000 : 0), 0),
+        maxStopMs: nodeStopBudgets(CONFIG).get(name) ?? 0,
       }),
     );
   }
@@ -432,7 +429,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     violations: world.violations,
     invocations,
     takeovers: Math.max(0, ...[...store.groups.values()].map((g) => g.epoch)),
-    mutations: cloud.mutations,
+    mutations: cloud.mutations.length,
     fences: [...nodes.values()].reduce((a, n) => a + n.fences, 0),
     resets: [...nodes.values()].reduce((a, n) => a + n.resets, 0),
     log: world.log,

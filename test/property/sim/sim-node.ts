@@ -15,10 +15,11 @@
  * - a group without application is started by the agent itself, through the same guarded start,
  *   once a record names this node owner, lists it in mayRun and is Starting or Online.
  */
+
+import type { Timing } from '../../../shared/config/timing';
 import type { AgentGroupState, Heartbeat } from '../../../shared/core/model';
-import type { Timing } from '../../../shared/core/timing';
-import { type MemoryStore, TimeoutError } from './memory-store';
-import type { World } from './world';
+import { type MemoryStore, TimeoutError } from '../../../testkit/memory-store';
+import type { World } from '../../../testkit/world';
 
 export interface SimNodeOptions {
   cluster: string;

@@ -1,0 +1,215 @@
+/**
+ * observe: read the current state of one group, fresh, for decide(). Describe calls (instances,
+ * zones, entry points) and the cluster's heartbeats, facts and pending requests are read once per
+ * reconcile and shared by every group's first round (reconcileCluster takes every group's lock
+ * before any of them observes, so these reads still follow each group's lock); later rounds of a
+ * group read them again for that group alone.
+ */
+
+import { FailoverError } from '../../shared/base/errors';
+import { isEntryPoint } from '../../shared/config/kinds';
+import type { GroupConfig } from '../../shared/config/schema';
+import type {
+  CheckResult,
+  GroupObservation,
+  GroupState,
+  Heartbeat,
+  InstanceView,
+  NodeFact,
+  NodeObservation,
+  RequestView,
+} from '../../shared/core/model';
+import { nodeStopBudgets } from '../../shared/core/node-side';
+import type { Cloud, DescribeCache, StateStore, StoredConfig } from '../../shared/core/ports';
+import { memo } from '../resources/describe-cache';
+
+export interface ObserveDeps {
+  store: StateStore;
+  cloud: Cloud;
+}
+
+export interface ClusterState {
+  heartbeats: Record<string, Heartbeat>;
+  facts: Record<string, NodeFact[]>;
+  requests: RequestView[];
+}
+
+/** Cache key of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState). */
+const STATE_KEY = 'state';
+
+/** Shared, memoized reads of one reconcile. */
+export class ReconcileSnapshot {
+  readonly cache: DescribeCache = new Map();
+  constructor(
+    private readonly deps: ObserveDeps,
+    readonly stored: StoredConfig,
+    private readonly signal: AbortSignal,
+    /** False for a group's later rounds (ReconcileSnapshot.next), which only that group uses. */
+    readonly shared = true,
+  ) {}
+
+  private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
+    let p = this.cache.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = load();
+      this.cache.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * The view for a group's next round, which must see what the previous round changed: the reads
+   * its actions just made (the drivers drop what they changed), and instance and zone states again
+   * only after a hard fence (an instance being stopped); everything else is read afresh.
+   */
+  next(previous: DescribeCache, refreshInstances: boolean): ReconcileSnapshot {
+    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, false);
+    for (const [key, value] of previous) view.cache.set(key, value);
+    if (!refreshInstances) {
+      for (const key of ['instances', 'zones']) {
+        const kept = this.cache.get(key);
+        if (kept) view.cache.set(key, kept);
+      }
+    }
+    return view;
+  }
+
+  /**
+   * The view for the first rounds of the groups locked after a read-only pass through this one:
+   * the describe calls are reused (as a group's later rounds reuse instance and zone states), the
+   * cluster's heartbeats, facts and requests are read again, after the locks.
+   */
+  afterLock(): ReconcileSnapshot {
+    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, this.shared);
+    for (const [key, value] of this.cache) if (key !== STATE_KEY) view.cache.set(key, value);
+    return view;
+  }
+
+  instances(): Promise<{ views: Record<string, InstanceView>; error?: string }> {
+    const ids = this.stored.config.nodes.map((n) => n.instanceId);
+    return this.memo('instances', async () => {
+      try {
+        return { views: await this.deps.cloud.describeInstances(ids, this.signal) };
+      } catch (e) {
+        return { views: {}, error: errorMessage(e) };
+      }
+    });
+  }
+
+  /**
+   * The cluster's heartbeats (strongly consistent), facts and pending requests: one read of each for
+   * every group that observes through this view. A failed read is not kept (the next asks again).
+   */
+  clusterState(): Promise<ClusterState> {
+    const { cluster, nodes } = this.stored.config;
+    return memo(this.cache, STATE_KEY, async () => {
+      const [heartbeats, facts, requests] = await Promise.all([
+        this.deps.store.getHeartbeats(
+          cluster,
+          nodes.map((n) => n.name),
+        ),
+        this.deps.store.getFacts(cluster),
+        this.deps.store.listRequests(cluster),
+      ]);
+      return { heartbeats, facts, requests };
+    });
+  }
+
+  /** Per node, the longest its self-fence may take by the definition (computed once per reconcile). */
+  stopBudgets(): Map<string, number> {
+    this.budgets ??= nodeStopBudgets(this.stored.config);
+    return this.budgets;
+  }
+  private budgets: Map<string, number> | undefined;
+
+  zones(): Promise<{ states: Record<string, string>; error?: string }> {
+    const zones = [...new Set(this.stored.config.nodes.map((n) => n.az))];
+    return this.memo('zones', async () => {
+      try {
+        return { states: await this.deps.cloud.describeZones(zones, this.signal) };
+      } catch (e) {
+        return { states: {}, error: errorMessage(e) };
+      }
+    });
+  }
+}
+
+export async function observeGroup(
+  deps: ObserveDeps,
+  snapshot: ReconcileSnapshot,
+  group: GroupConfig,
+  state: GroupState,
+  now: () => number,
+  signal: AbortSignal,
+): Promise<GroupObservation> {
+  const { config } = snapshot.stored;
+  const [{ heartbeats, facts, requests }, instances, zones] = await Promise.all([
+    snapshot.clusterState(),
+    snapshot.instances(),
+    snapshot.zones(),
+  ]);
+  const nodes: Record<string, NodeObservation> = {};
+  for (const n of config.nodes) {
+    const obs: NodeObservation = {
+      config: n,
+      stopBudgetMs: snapshot.stopBudgets().get(n.name) ?? 0,
+      facts: facts[n.name] ?? [],
+    };
+    const hb = heartbeats[n.name];
+    if (hb) obs.heartbeat = hb;
+    const instance = instances.views[n.instanceId];
+    if (instance) obs.instance = instance;
+    const az = zones.states[n.az];
+    if (az) obs.azState = az;
+    nodes[n.name] = obs;
+  }
+
+  // Entry points are checked only where the group should be serving.
+  const checks: Record<string, CheckResult> = {};
+  const owner = state.owner !== null ? config.nodes.find((n) => n.name === state.owner) : undefined;
+  if (owner && state.phase === 'Online' && state.mode === 'auto') {
+    await Promise.all(
+      group.resources.filter(isEntryPoint).map(async (resource) => {
+        try {
+          checks[resource.name] = await deps.cloud.resources[resource.type].check({
+            cache: snapshot.cache,
+            shared: snapshot.shared,
+            cluster: config.cluster,
+            group: group.name,
+            resource,
+            node: owner,
+            config,
+            signal,
+          });
+        } catch (e) {
+          checks[resource.name] = {
+            status: 'error',
+            detail: errorMessage(e),
+            ...(e instanceof FailoverError ? { code: e.code } : {}),
+          };
+        }
+      }),
+    );
+  }
+
+  const apiErrors: GroupObservation['apiErrors'] = {};
+  if (instances.error) apiErrors.instance = instances.error;
+  if (zones.error) apiErrors.az = zones.error;
+
+  return {
+    now: now(),
+    config,
+    group,
+    state,
+    nodes,
+    requests: requests.filter((r) => r.group === group.name || r.group === '*'),
+    checks,
+    apiErrors,
+  };
+}
+
+export function errorMessage(e: unknown): string {
+  if (e instanceof FailoverError) return `${e.code}: ${e.message}`;
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}

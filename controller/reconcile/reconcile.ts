@@ -1,0 +1,707 @@
+/**
+ * reconcile: the one path every trigger takes (schedule, EC2 event, Spot/rebalance warning, Health,
+ * DynamoDB stream, `failoverctl reconcile --once`). Per group:
+ *
+ *   lock ─▶ [ observe ─▶ decide (pure) ─▶ execute ] ─▶ ... until the plan is empty ─▶ unlock
+ *
+ * Every group's lock is taken before any group observes, so that the first round of all of them
+ * shares one read of the cluster's heartbeats, facts and requests (and one describe call per kind)
+ * made after their locks: DynamoDB reads grow with clusters, not with groups.
+ *
+ * Timeline of one invocation (controller clock):
+ *
+ *   start                                  deadline            lock.expiresAt
+ *     |── rounds ──────────────────────────────|── lockSlackMs ──────|
+ *                                              ^ every in-flight AWS call is aborted here, so no
+ *                                                mutation of ours lands after a newer holder may
+ *                                                have taken the lock.
+ *
+ * Every mutation of AWS is preceded by `store.fence()`: a conditional write that succeeds only if
+ * the epoch is still the planned one and we still hold an unexpired lock.
+ */
+import { setMaxListeners } from 'node:events';
+import {
+  ConflictError,
+  DeadlineExceededError,
+  FailoverError,
+  LockBusyError,
+  NotFoundError,
+} from '../../shared/base/errors';
+import { isEntryPoint } from '../../shared/config/kinds';
+import type { GroupConfig } from '../../shared/config/schema';
+import { decide, patchForFailedAction } from '../../shared/core/decide';
+import { type GroupObservation, type GroupState, initialGroupState } from '../../shared/core/model';
+import type { Action, Plan } from '../../shared/core/plan';
+import type {
+  Clock,
+  Cloud,
+  DescribeCache,
+  Log,
+  MutationContext,
+  Notifier,
+  StateStore,
+  TransitionEvent,
+} from '../../shared/core/ports';
+import { errorMessage, observeGroup, ReconcileSnapshot } from './observe';
+
+export interface ReconcileDeps {
+  store: StateStore;
+  cloud: Cloud;
+  notifier: Notifier;
+  clock: Clock;
+  log: Log;
+  /** Identifies this invocation as lock holder (Lambda request id, CLI run id). */
+  holder: string;
+}
+
+export interface ReconcileOptions {
+  /** Controller-clock time by which every call of this invocation has finished or been aborted. */
+  deadline: number;
+  /** How long the lock outlives the deadline: covers clock skew between invocations and network slack. */
+  lockSlackMs?: number;
+  /** Only these groups (the trigger's hint); all groups when absent. */
+  groups?: readonly string[];
+  /** Safety valve against a plan that never converges. */
+  maxRounds?: number;
+  /** Longest wait inside the invocation for a time-based condition (e.g. a lease running out). */
+  maxWaitMs?: number;
+}
+
+export type GroupStatus = 'converged' | 'waiting' | 'busy' | 'error' | 'deadline' | 'unconverged';
+
+export interface GroupOutcome {
+  group: string;
+  status: GroupStatus;
+  epoch?: number;
+  owner?: string | null;
+  phase?: string;
+  /** Whether the operator (or autoStart) wants the group running. */
+  desired?: 'online' | 'offline';
+  rounds: number;
+  actions: number;
+  /** Milliseconds to wait before looking again, when waiting on time. */
+  requeueAfterMs?: number;
+  error?: { code: string; message: string; retryable: boolean };
+}
+
+export interface ClusterOutcome {
+  cluster: string;
+  configVersion?: number;
+  groups: GroupOutcome[];
+}
+
+const DEFAULT_LOCK_SLACK_MS = 5_000;
+const DEFAULT_MAX_ROUNDS = 25;
+const DEFAULT_MAX_WAIT_MS = 30_000;
+/** Stop starting new work this long before the deadline. */
+const DEADLINE_MARGIN_MS = 250;
+
+/** Reconcile every (or the hinted) group of one cluster. Never throws for one group's failure. */
+export async function reconcileCluster(
+  deps: ReconcileDeps,
+  cluster: string,
+  options: ReconcileOptions,
+): Promise<ClusterOutcome> {
+  const stored = await deps.store.getConfig(cluster);
+  if (!stored) {
+    throw new NotFoundError(
+      'CLUSTER_NOT_FOUND',
+      `cluster ${cluster} has no configuration in the state table; run "failoverctl apply -f cluster.yaml" first`,
+    );
+  }
+  const startedAt = deps.clock.now();
+  const deadline = deadlineSignal(deps.clock, options.deadline);
+  try {
+    const groups = stored.config.groups.filter((g) => !options.groups || options.groups.includes(g.name));
+    // 1. A read-only pass: a group whose record nobody holds and whose plan is empty, with nothing
+    //    to wait for, is converged; it is left alone (no lock, no write). Decisions of this pass are
+    //    never executed: the other groups are decided again on reads made under their lock.
+    const readOnly = new ReconcileSnapshot(deps, stored, deadline.signal);
+    const steady = await steadyGroups(deps, readOnly, groups, deadline.signal);
+    const pending = groups.filter((g) => !steady.has(g.name));
+    // 2. Every remaining group's lock first, then they observe: their first rounds share one read
+    //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
+    //    after every lock was taken, as each group's own read was. Reads per cluster, not per group;
+    //    the describe calls of the read-only pass are reused.
+    const snapshot = readOnly.afterLock();
+    const locked = await Promise.all(
+      pending.map(async (group) => ({ group, lock: await lockGroup(deps, cluster, group, options) })),
+    );
+    const outcomes = await Promise.all(
+      locked.map(({ group, lock }) =>
+        'outcome' in lock
+          ? lock.outcome
+          : reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal, startedAt),
+      ),
+    );
+    const byName = new Map(outcomes.map((o) => [o.group, o]));
+    return {
+      cluster,
+      configVersion: stored.version,
+      groups: groups.map((g) => steady.get(g.name) ?? byName.get(g.name)!),
+    };
+  } finally {
+    deadline.cancel();
+  }
+}
+
+/**
+ * The groups that need nothing: an existing record with no live lock, and a plan
+ * without actions or a wait, decided on strongly consistent reads (the group records, the cluster's
+ * heartbeats, facts and requests, the describe calls). A steady reconcile so writes nothing at all
+ * (not even the lock of each group); whatever changes afterwards writes a record or sends an event
+ * that triggers a reconcile of its own. Any doubt (a read failing) sends the group to the locked path.
+ */
+async function steadyGroups(
+  deps: ReconcileDeps,
+  view: ReconcileSnapshot,
+  groups: readonly GroupConfig[],
+  signal: AbortSignal,
+): Promise<Map<string, GroupOutcome>> {
+  const out = new Map<string, GroupOutcome>();
+  const cluster = view.stored.config.cluster;
+  let records: GroupState[];
+  try {
+    records = await deps.store.listGroups(cluster);
+  } catch (e) {
+    deps.log.warn('cannot list the group records; every group takes its lock', {
+      cluster,
+      error: errorMessage(e),
+    });
+    return out;
+  }
+  const byName = new Map(records.map((r) => [r.group, r]));
+  await Promise.all(
+    groups.map(async (group) => {
+      const state = byName.get(group.name);
+      if (!state || (state.lock && state.lock.expiresAt > deps.clock.now())) return;
+      try {
+        const obs = await observeGroup(deps, view, group, state, () => deps.clock.now(), signal);
+        const plan = decide(obs);
+        if (plan.actions.length > 0 || plan.requeueAfterMs !== undefined) return;
+        logDecision(deps, cluster, state, plan);
+        out.set(group.name, {
+          group: group.name,
+          status: 'converged',
+          rounds: 1,
+          actions: 0,
+          epoch: state.epoch,
+          owner: state.owner,
+          phase: state.phase,
+          desired: state.desired,
+        });
+      } catch {
+        // The locked path reads again and reports the error.
+      }
+    }),
+  );
+  return out;
+}
+
+/** Takes the group's lock (kicking a busy holder once), or says why not. Never throws. */
+async function lockGroup(
+  deps: ReconcileDeps,
+  cluster: string,
+  group: GroupConfig,
+  options: ReconcileOptions,
+): Promise<{ state: GroupState } | { outcome: GroupOutcome }> {
+  const { store, clock, holder, log } = deps;
+  const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
+  const lockExpiresAt = options.deadline + (options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS);
+
+  const acquire = () =>
+    store.acquireLock(
+      cluster,
+      initialGroupState(group, clock.now()),
+      { holder, expiresAt: lockExpiresAt },
+      clock.now(),
+    );
+  try {
+    return { state: await acquire() };
+  } catch (e) {
+    if (!(e instanceof LockBusyError || e instanceof ConflictError)) {
+      return { outcome: { ...outcome, status: 'error', error: toOutcomeError(e) } };
+    }
+    // The holder re-reads before letting go when kicked, so what made us look will be seen.
+    await store
+      .kick(cluster, group.name)
+      .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
+    // Unless it let go just before the kick landed: then nobody would look. Try once more.
+    try {
+      return { state: await acquire() };
+    } catch (again) {
+      if (again instanceof LockBusyError || again instanceof ConflictError) {
+        log.info('group busy', {
+          cluster,
+          group: group.name,
+          holder: again instanceof LockBusyError ? again.holder : 'unknown',
+        });
+        return { outcome: { ...outcome, status: 'busy' } };
+      }
+      return { outcome: { ...outcome, status: 'error', error: toOutcomeError(again) } };
+    }
+  }
+}
+
+/** Rounds of observe, decide and execute on a group whose lock we hold; releases the lock. */
+async function reconcileGroup(
+  deps: ReconcileDeps,
+  snapshot: ReconcileSnapshot,
+  group: GroupConfig,
+  locked: GroupState,
+  options: ReconcileOptions,
+  signal: AbortSignal,
+  /** When the invocation started (controller clock): the audit's "decision" time is counted from it. */
+  startedAt: number,
+): Promise<GroupOutcome> {
+  const { store, clock, holder, log } = deps;
+  const cluster = snapshot.stored.config.cluster;
+  const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
+  let state = locked;
+
+  const alerts: Promise<void>[] = [];
+  let released = false;
+  let view = snapshot;
+  let lastPlanCache: DescribeCache = new Map();
+  let lastPlanFenced = false;
+  try {
+    const maxRounds = options.maxRounds ?? DEFAULT_MAX_ROUNDS;
+    for (;;) {
+      if (clock.now() >= options.deadline - DEADLINE_MARGIN_MS) {
+        outcome.status = 'deadline';
+        break;
+      }
+      if (outcome.rounds >= maxRounds) {
+        outcome.status = 'unconverged';
+        log.error('plan did not converge', { cluster, group: group.name, rounds: outcome.rounds });
+        break;
+      }
+      if (outcome.rounds > 0) {
+        const fresh = await store.getGroup(cluster, group.name);
+        if (!fresh || fresh.lock?.holder !== holder) {
+          // Our lock expired and someone else took over: stop touching this group.
+          outcome.status = 'deadline';
+          break;
+        }
+        state = fresh;
+      }
+      // The first round shares the describe calls of every group; later rounds see what the
+      // previous one changed (ReconcileSnapshot.next).
+      view = outcome.rounds === 0 ? snapshot : view.next(lastPlanCache, lastPlanFenced);
+      outcome.rounds++;
+      const kickSeen = state.kick;
+      const obs = await observeGroup(deps, view, group, state, () => clock.now(), signal);
+      const plan = decide(obs);
+      logDecision(deps, cluster, state, plan);
+
+      if (plan.actions.length === 0) {
+        const wait = plan.requeueAfterMs;
+        if (
+          wait !== undefined &&
+          wait <= (options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS) &&
+          clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS
+        ) {
+          await clock.sleep(wait + 1, signal);
+          continue;
+        }
+        if (wait !== undefined) {
+          outcome.status = 'waiting';
+          outcome.requeueAfterMs = wait;
+        }
+        if (await store.releaseLock(cluster, group.name, holder, kickSeen)) {
+          released = true;
+          break;
+        }
+        // Kicked while we decided: look once more.
+        continue;
+      }
+
+      await audit(deps, {
+        at: clock.now(),
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        kind: 'decision',
+        message: summarize(plan),
+        data: { actions: plan.actions, reasons: plan.reasons, ...decisionContext(obs, startedAt) },
+      });
+      try {
+        lastPlanCache = new Map();
+        lastPlanFenced = plan.actions.some((a) => a.type === 'fence-instance');
+        state = await execute(deps, snapshot, group, plan, state, signal, alerts, lastPlanCache);
+        outcome.actions += plan.actions.length;
+      } catch (e) {
+        if (e instanceof ConflictError) {
+          log.warn('lost a race; deciding again on fresh state', {
+            cluster,
+            group: group.name,
+            error: e.message,
+          });
+          continue;
+        }
+        throw e;
+      }
+    }
+  } catch (e) {
+    outcome.status = e instanceof DeadlineExceededError || signal.aborted ? 'deadline' : 'error';
+    outcome.error = toOutcomeError(e);
+    log.error('reconcile of group failed', { cluster, group: group.name, error: outcome.error });
+  } finally {
+    if (!released) {
+      await store.releaseLock(cluster, group.name, holder, Number.NaN).catch(() => undefined);
+    }
+    await Promise.allSettled(alerts);
+  }
+  outcome.epoch = state.epoch;
+  outcome.owner = state.owner;
+  outcome.phase = state.phase;
+  outcome.desired = state.desired;
+  return outcome;
+}
+
+/** An `activate` of a vip, eip or dns resource (independent of each other, unlike exec). */
+function isEntryPointActivation(action: Action | undefined, group: GroupConfig): boolean {
+  if (action?.type !== 'activate') return false;
+  const resource = group.resources.find((r) => r.name === action.resource);
+  return resource !== undefined && isEntryPoint(resource);
+}
+
+/** Applies one plan in order. Stops at the first failure, after recording it on the group. */
+async function execute(
+  deps: ReconcileDeps,
+  snapshot: ReconcileSnapshot,
+  group: GroupConfig,
+  plan: Plan,
+  initial: GroupState,
+  signal: AbortSignal,
+  alerts: Promise<void>[],
+  /** The plan's own describe memo, shared by its actions (and handed to the next round). */
+  cache: DescribeCache,
+): Promise<GroupState> {
+  const { store, cloud, clock, holder } = deps;
+  const config = snapshot.stored.config;
+  const cluster = config.cluster;
+  // Actions read before they write on reads of their own (the `cache` of this plan), never on the
+  // observation's, which may be seconds old by now.
+  let state = initial;
+  /** When the group last became Starting (a takeover, in this plan or an earlier one): failover.completed's start. */
+  let startingSince = initial.phase === 'Starting' ? initial.phaseSince : undefined;
+  const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
+  const mutation = (): MutationContext => ({
+    cluster,
+    group: group.name,
+    epoch: state.epoch,
+    holder,
+    signal,
+    beforeMutation: async () => {
+      const late = () =>
+        new DeadlineExceededError(`reconcile deadline passed before a change to group ${group.name}`);
+      if (signal.aborted) throw late();
+      await store.fence(cluster, group.name, guard());
+      // The fence itself may have been slow: never start a mutation after the deadline.
+      if (signal.aborted) throw late();
+    },
+  });
+
+  /** One resource action (or a hard fence); records a failure on the group before throwing it. */
+  const runResourceAction = async (
+    action: Extract<Action, { type: 'activate' | 'deactivate' | 'fence-instance' }>,
+  ) => {
+    let started = clock.now();
+    try {
+      const node = config.nodes.find((n) => n.name === action.node);
+      if (!node)
+        throw new NotFoundError('NODE_NOT_FOUND', `node ${action.node} is not in the cluster definition`);
+      started = clock.now();
+      let detail: string;
+      if (action.type === 'fence-instance') {
+        detail = (await cloud.stopInstance(node.instanceId, mutation())).detail;
+      } else {
+        const resource = group.resources.find((r) => r.name === action.resource);
+        if (!resource)
+          throw new NotFoundError(
+            'RESOURCE_NOT_FOUND',
+            `resource ${action.resource} is not in group ${group.name}`,
+          );
+        const driver = cloud.resources[resource.type];
+        const req = { ...mutation(), cache, resource, node, config };
+        detail = (await (action.type === 'activate' ? driver.activate(req) : driver.deactivate(req))).detail;
+      }
+      const ms = clock.now() - started;
+      deps.log.info('action done', {
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        action: describeAction(action),
+        detail,
+        ms,
+      });
+      // What AWS (or the node's command, with its output tail) answered, for `failoverctl events`;
+      // written in the background like alerts, so that the failover does not wait for it.
+      alerts.push(
+        audit(deps, {
+          at: clock.now(),
+          cluster,
+          group: group.name,
+          epoch: state.epoch,
+          kind: 'action',
+          message: `${describeAction(action)} in ${ms} ms: ${detail}`,
+          data: actionData(action, group, ms),
+        }),
+      );
+    } catch (e) {
+      if (e instanceof ConflictError || signal.aborted) throw e;
+      const message = errorMessage(e);
+      deps.log.error('action failed', {
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        action: describeAction(action),
+        error: message,
+      });
+      await audit(deps, {
+        at: clock.now(),
+        cluster,
+        group: group.name,
+        epoch: state.epoch,
+        kind: 'action-failed',
+        message: `${describeAction(action)}: ${message}`,
+        data: actionData(action, group, clock.now() - started),
+      });
+      try {
+        state = await store.updateGroup(
+          cluster,
+          group.name,
+          guard(),
+          patchForFailedAction(state, action, message, clock.now()),
+        );
+      } catch (recordError) {
+        deps.log.warn('could not record the failure', { error: errorMessage(recordError) });
+      }
+      throw e;
+    }
+  };
+
+  for (let i = 0; i < plan.actions.length; i++) {
+    const action = plan.actions[i]!;
+    switch (action.type) {
+      case 'update':
+        state = await store.updateGroup(cluster, group.name, guard(), action.set);
+        if (state.phase === 'Starting') startingSince = state.phaseSince;
+        break;
+      case 'takeover':
+        state = await store.updateGroup(cluster, group.name, guard(), action.set, true);
+        if (state.phase === 'Starting') startingSince = state.phaseSince;
+        break;
+      case 'activate': {
+        // Entry points (vip, eip, dns) activated one after another in the plan do not depend on
+        // each other: switch them at once, each behind its own epoch fence. The first failure in
+        // plan order is the one reported; the others have been recorded on the group as well.
+        const batch = [action];
+        while (isEntryPointActivation(plan.actions[i + 1], group))
+          batch.push(plan.actions[++i] as typeof action);
+        if (batch.length === 1 || !isEntryPointActivation(action, group)) {
+          for (const a of batch) await runResourceAction(a);
+          break;
+        }
+        const settled = await Promise.allSettled(batch.map((a) => runResourceAction(a)));
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        break;
+      }
+      case 'deactivate':
+      case 'fence-instance':
+        await runResourceAction(action);
+        break;
+      case 'complete-request':
+        await store.completeRequest(cluster, action.id, action.outcome, action.message, clock.now());
+        await audit(deps, {
+          at: clock.now(),
+          cluster,
+          group: group.name,
+          kind: `request.${action.outcome}`,
+          message: action.message,
+        });
+        alerts.push(
+          notify(deps, {
+            ...transitionEvent(
+              config,
+              group,
+              plan,
+              initial,
+              state,
+              {
+                type: 'alert',
+                kind: action.outcome === 'done' ? 'request.done' : 'request.rejected',
+                message: action.message,
+              },
+              clock.now(),
+              startingSince,
+            ),
+            reason: action.message,
+          }),
+        );
+        break;
+      case 'alert':
+        alerts.push(
+          notify(
+            deps,
+            transitionEvent(config, group, plan, initial, state, action, clock.now(), startingSince),
+          ),
+        );
+        break;
+    }
+  }
+  return state;
+}
+
+/** Publishing never blocks or fails a failover: errors are logged and dropped. */
+function notify(deps: ReconcileDeps, event: TransitionEvent): Promise<void> {
+  return deps.notifier
+    .publish(event)
+    .catch((e) =>
+      deps.log.warn('could not publish transition', { kind: event.kind, error: errorMessage(e) }),
+    );
+}
+
+async function audit(deps: ReconcileDeps, event: Parameters<StateStore['appendAudit']>[0]): Promise<void> {
+  await deps.store
+    .appendAudit(event)
+    .catch((e) => deps.log.warn('could not write audit event', { error: errorMessage(e) }));
+}
+
+function logDecision(deps: ReconcileDeps, cluster: string, state: GroupState, plan: Plan): void {
+  deps.log.info('decision', {
+    cluster,
+    group: plan.group,
+    epoch: state.epoch,
+    owner: state.owner,
+    phase: state.phase,
+    actions: plan.actions.map(describeAction),
+    requeueAfterMs: plan.requeueAfterMs,
+    observations: plan.reasons,
+  });
+}
+
+export function describeAction(a: Action): string {
+  switch (a.type) {
+    case 'update':
+      return `update(${Object.keys(a.set).join(',')})`;
+    case 'takeover':
+      return `takeover(${a.to ?? 'none'})`;
+    case 'activate':
+    case 'deactivate':
+      return `${a.type}(${a.resource}@${a.node})`;
+    case 'fence-instance':
+      return `fence-instance(${a.node})`;
+    case 'complete-request':
+      return `complete-request(${a.id}:${a.outcome})`;
+    case 'alert':
+      return `alert(${a.kind})`;
+  }
+}
+
+function summarize(plan: Plan): string {
+  const main = plan.actions.find((a) => a.type !== 'alert' && a.type !== 'update') ?? plan.actions[0];
+  return `${plan.actions.map(describeAction).join(' → ')}${main && 'why' in main ? `: ${main.why}` : ''}`;
+}
+
+function toOutcomeError(e: unknown): GroupOutcome['error'] {
+  if (e instanceof FailoverError) return { code: e.code, message: e.message, retryable: e.retryable };
+  return { code: 'INTERNAL', message: errorMessage(e), retryable: true };
+}
+
+/** An AbortSignal that fires at the controller-clock deadline. */
+function deadlineSignal(clock: Clock, deadline: number): { signal: AbortSignal; cancel: () => void } {
+  const controller = new AbortController();
+  // Every in-flight call and wait of every group listens to it: no "possible leak" warning.
+  setMaxListeners(0, controller.signal);
+  const stop = new AbortController();
+  clock.sleep(Math.max(0, deadline - clock.now()), stop.signal).then(
+    () =>
+      controller.abort(
+        new DeadlineExceededError(
+          `invocation deadline ${new Date(deadline).toISOString()} reached; in-flight calls aborted`,
+        ),
+      ),
+    () => undefined,
+  );
+  return { signal: controller.signal, cancel: () => stop.abort() };
+}
+
+/**
+ * What the audit's decision record keeps besides the plan, for the console's failover timeline:
+ * when the invocation started (the decision took from then to now), who owned the group, when that
+ * owner last renewed its lease (agent clock: the last sign of life before a silent failure), and the
+ * request being answered.
+ */
+function decisionContext(obs: GroupObservation, startedAt: number): Record<string, unknown> {
+  const owner = obs.state.owner;
+  const lastRenewal = owner !== null ? obs.nodes[owner]?.heartbeat?.sentAt : undefined;
+  const request = obs.requests[0];
+  return {
+    invokedAt: startedAt,
+    owner,
+    ...(lastRenewal !== undefined ? { ownerLastRenewalAt: lastRenewal } : {}),
+    ...(request ? { request: { id: request.id, kind: request.kind, createdAt: request.createdAt } } : {}),
+  };
+}
+
+/** Structured form of a resource action's audit record (what it did, where, on what, how long). */
+function actionData(
+  action: Extract<Action, { type: 'activate' | 'deactivate' | 'fence-instance' }>,
+  group: GroupConfig,
+  ms: number,
+): Record<string, unknown> {
+  const resource = 'resource' in action ? group.resources.find((r) => r.name === action.resource) : undefined;
+  return {
+    action: action.type,
+    node: action.node,
+    ms,
+    ...(resource ? { resource: resource.name, resourceType: resource.type } : {}),
+  };
+}
+
+/**
+ * A transition as announced: the node it concerns, the previous owner, that node's instance, and
+ * the reason (the takeover's own, or the decision's observations) beside the plan's message.
+ */
+function transitionEvent(
+  config: StoredConfigLike,
+  group: GroupConfig,
+  plan: Plan,
+  before: GroupState,
+  after: GroupState,
+  action: Extract<Action, { type: 'alert' }>,
+  at: number,
+  startingSince: number | undefined,
+): TransitionEvent {
+  const takeover = plan.actions.find((a) => a.type === 'takeover');
+  const fenced = plan.actions.find((a) => a.type === 'fence-instance');
+  const node =
+    action.kind === 'node.fenced'
+      ? fenced?.node
+      : action.kind === 'group.stopped'
+        ? (before.owner ?? before.lastOwner ?? undefined)
+        : (after.owner ?? before.owner ?? before.lastOwner ?? undefined);
+  const previousOwner = takeover ? before.owner : undefined;
+  const instanceId = node ? config.nodes.find((n) => n.name === node)?.instanceId : undefined;
+  const reason = takeover?.why ?? plan.actions.find((a) => a.type !== 'alert' && 'why' in a)?.why;
+  return {
+    kind: action.kind,
+    cluster: config.cluster,
+    group: group.name,
+    epoch: after.epoch,
+    message: action.message,
+    at,
+    ...(node ? { node } : {}),
+    ...(previousOwner ? { previousOwner } : {}),
+    ...(instanceId ? { instanceId } : {}),
+    ...(reason ? { reason } : {}),
+    ...(action.kind === 'failover.completed' && startingSince !== undefined
+      ? { startedAt: startingSince }
+      : {}),
+  };
+}
+
+type StoredConfigLike = { cluster: string; nodes: readonly { name: string; instanceId: string }[] };

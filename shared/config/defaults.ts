@@ -1,0 +1,13 @@
+/** Defaults of the definition, with nothing imported: the schema, the rules and the agent read them. */
+
+/**
+ * Defaults of `timing`, set from `npm run bench` (README "Performance"): a silent crash is taken
+ * over in about lease + 0.8 s (4.6 s), the agent fences itself 1 s before its lease ends, 3 lost
+ * renewals in a row do not fence it (1750 + 3 x 250 = 2500 <= 3750 - 1000, 250 ms to spare), and
+ * heartbeats cost 1.14 writes per second per two-node cluster (about $0.9 a month provisioned).
+ */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1750;
+export const DEFAULT_LEASE_MS = 3750;
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 500;
+/** A monitor's interval when the definition gives none (fields.ts `monitorCommon`). */
+export const DEFAULT_MONITOR_INTERVAL_MS = 3000;

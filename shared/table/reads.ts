@@ -1,0 +1,76 @@
+/**
+ * Reads of the state table that the controller's store (controller/state/dynamo-store.ts, AWS SDK)
+ * and the agent's (node-agent/store.ts, its own small client) make alike, over whichever client
+ * they have: keys and items are plain objects here; each store (un)marshals for its transport.
+ */
+import type { GroupState, Heartbeat } from '../core/model';
+import { toClusterState, toHeartbeat } from './items';
+import { keys, type TableKey } from './keys';
+
+/** One BatchGetItem round on one table: the items it returned and the keys it left unprocessed. */
+export type BatchGetRound = (
+  keys: readonly TableKey[],
+  consistent: boolean,
+) => Promise<{ items: Record<string, unknown>[]; unprocessed: TableKey[] }>;
+
+/** BatchGetItem takes at most this many keys per call. */
+export const BATCH_GET_MAX_KEYS = 100;
+/** Rounds per chunk for keys DynamoDB left unprocessed (throttled partitions) before giving up. */
+const UNPROCESSED_ROUNDS = 5;
+/** Backoff before round n of unprocessed keys: BACKOFF_MS × 2^n. */
+const BACKOFF_MS = 20;
+
+/** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */
+export async function batchGetAll(
+  round: BatchGetRound,
+  all: readonly TableKey[],
+  consistent: boolean,
+): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < all.length; i += BATCH_GET_MAX_KEYS) {
+    let pending: readonly TableKey[] = all.slice(i, i + BATCH_GET_MAX_KEYS);
+    for (let attempt = 0; pending.length > 0 && attempt < UNPROCESSED_ROUNDS; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, BACKOFF_MS * 2 ** (attempt - 1)));
+      const res = await round(pending, consistent);
+      out.push(...res.items);
+      pending = res.unprocessed;
+    }
+  }
+  return out;
+}
+
+/** Nodes' heartbeats, by node name. */
+export async function readHeartbeats(
+  round: BatchGetRound,
+  cluster: string,
+  nodes: readonly string[],
+  consistent: boolean,
+): Promise<Record<string, Heartbeat>> {
+  const out: Record<string, Heartbeat> = {};
+  const items = await batchGetAll(
+    round,
+    nodes.map((n) => keys.heartbeat(cluster, n)),
+    consistent,
+  );
+  for (const item of items) out[String(item.node)] = toHeartbeat(item);
+  return out;
+}
+
+/**
+ * Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent: what
+ * an agent reads every heartbeat. It only ever needs "at least this recent": an older version
+ * delays a decision, never makes it unsafe (shared/core/liveness.ts).
+ */
+export async function readClusterState(
+  round: BatchGetRound,
+  cluster: string,
+  groups: readonly string[],
+  nodes: readonly string[],
+): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }> {
+  const items = await batchGetAll(
+    round,
+    [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
+    false,
+  );
+  return toClusterState(items);
+}

@@ -1,0 +1,49 @@
+/**
+ * The simulation's AWS: the test kit's in-memory cloud in the simulated world. Every call takes a
+ * random round trip and may be throttled; every mutation is checked at the instant it lands: it
+ * must have been fenced at the group's current epoch by the invocation that still holds the lock
+ * (the invariant "no mutation without a current-epoch check"); `exec` goes to the simulated node's
+ * guard, a hard fence stops its instance.
+ */
+import type { MutationContext } from '../../../shared/core/ports';
+import { MemoryCloud } from '../../../testkit/memory-cloud';
+import { type MemoryStore, ThrottledError } from '../../../testkit/memory-store';
+import type { World } from '../../../testkit/world';
+import type { SimNode } from './sim-node';
+
+/** How long the controller waits for a node's guard before it reports the command timed out. */
+const COMMAND_WAIT_MS = 5_000;
+
+export class SimCloud extends MemoryCloud {
+  /** Probability that a call is throttled (a fault of the schedule). */
+  throttle = 0;
+
+  constructor(world: World, store: MemoryStore, nodes: Map<string, SimNode>) {
+    const byInstance = (id: string) => [...nodes.values()].find((n) => n.instanceId() === id);
+    super({
+      rtt: async (signal) => {
+        await world.delay(world.rng.int(5, 40), signal);
+        if (world.rng.chance(this.throttle)) throw new ThrottledError();
+      },
+      land: (ctx: MutationContext, what: string) => {
+        const current = store.currentEpoch(ctx.cluster, ctx.group);
+        const rec = store.groups.get(`${ctx.cluster}/${ctx.group}`);
+        if (current !== ctx.epoch)
+          world.violation(`${what} landed at epoch ${ctx.epoch} but group ${ctx.group} is at ${current}`);
+        if (rec?.lock?.holder !== ctx.holder)
+          world.violation(`${what} landed while ${ctx.holder} no longer holds the lock of ${ctx.group}`);
+        world.note(`cloud: ${what} (epoch ${ctx.epoch}, ${ctx.holder})`);
+      },
+      guard: async (req, verb) => {
+        const node = nodes.get(req.node.name);
+        if (!node) return `node ${req.node.name} does not exist`;
+        const result =
+          verb === 'start' ? node.guardStart(req.group, req.epoch) : node.guardStop(req.group, req.epoch);
+        const timeout = world.delay(COMMAND_WAIT_MS).then(() => 'timed out waiting for the command');
+        return Promise.race([result, timeout]);
+      },
+      instanceState: (id) => byInstance(id)?.instanceState,
+      stopInstance: (id) => byInstance(id)?.crash(undefined, true),
+    });
+  }
+}

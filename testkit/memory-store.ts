@@ -1,0 +1,267 @@
+/**
+ * The state table in memory, with the same conditional-write semantics as controller/state's DynamoDB
+ * store, plus simulated latency, throttling, lost responses and (for eventually consistent reads)
+ * stale answers. Controller calls go through the StateStore port; simulated agents and the guard
+ * use the `agent*` / `guard*` methods.
+ */
+import { ConflictError, FailoverError, LockBusyError } from '../shared/base/errors';
+import type { GroupLock, GroupState, Heartbeat, NodeFact, RequestView } from '../shared/core/model';
+import type { GroupPatch } from '../shared/core/plan';
+import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../shared/core/ports';
+import type { World } from './world';
+
+export interface NetFaults {
+  /** Probability that a controller call is throttled (fails before it takes effect). */
+  throttle: number;
+  /** Probability that a call takes effect but its answer is lost (the caller sees a timeout). */
+  lostResponse: number;
+  /** Probability that an eventually consistent read returns an older version. */
+  staleRead: number;
+}
+
+export class ThrottledError extends FailoverError {
+  constructor() {
+    super('THROTTLED', 'simulated throttling: ProvisionedThroughputExceededException', { retryable: true });
+  }
+}
+export class TimeoutError extends FailoverError {
+  constructor(what: string) {
+    super('TIMEOUT', `simulated timeout: ${what}`, { retryable: true });
+  }
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class MemoryStore implements StateStore {
+  faults: NetFaults = { throttle: 0, lostResponse: 0, staleRead: 0 };
+  readonly groups = new Map<string, GroupState>();
+  /** Past versions, for stale reads by agents. */
+  private readonly groupHistory = new Map<string, { t: number; state: GroupState }[]>();
+  readonly heartbeats = new Map<string, Heartbeat>();
+  readonly requests = new Map<
+    string,
+    RequestView & { status: 'pending' | 'done' | 'rejected'; message?: string }
+  >();
+  readonly facts = new Map<string, NodeFact[]>();
+  readonly audit: AuditEvent[] = [];
+  /** Largest epoch ever seen per group: epochs must never go back. */
+  private readonly maxEpoch = new Map<string, number>();
+  calls = 0;
+
+  constructor(
+    private readonly world: World,
+    private readonly stored: StoredConfig,
+  ) {}
+
+  /** One round trip: request leg, atomic effect, answer leg. Faults as configured. */
+  private async call<T>(what: string, effect: () => T, options: { faulty?: boolean } = {}): Promise<T> {
+    this.calls++;
+    const faulty = options.faulty ?? true;
+    await this.world.delay(this.world.rng.int(1, 12));
+    if (faulty && this.world.rng.chance(this.faults.throttle)) throw new ThrottledError();
+    const result = effect();
+    await this.world.delay(this.world.rng.int(1, 12));
+    if (faulty && this.world.rng.chance(this.faults.lostResponse)) {
+      await this.world.delay(this.world.rng.int(200, 1500));
+      throw new TimeoutError(what);
+    }
+    return result;
+  }
+
+  private key(cluster: string, group: string): string {
+    return `${cluster}/${group}`;
+  }
+
+  private save(key: string, state: GroupState): void {
+    const before = this.maxEpoch.get(key) ?? -1;
+    if (state.epoch < before)
+      this.world.violation(`epoch of ${key} went back from ${before} to ${state.epoch}`);
+    this.maxEpoch.set(key, Math.max(before, state.epoch));
+    this.groups.set(key, state);
+    const history = this.groupHistory.get(key) ?? [];
+    history.push({ t: this.world.t, state: clone(state) });
+    if (history.length > 20) history.shift();
+    this.groupHistory.set(key, history);
+  }
+
+  // ---- StateStore (controller) ----
+
+  getConfig(): Promise<StoredConfig | undefined> {
+    return this.call('getConfig', () => clone(this.stored));
+  }
+
+  getGroup(cluster: string, group: string): Promise<GroupState | undefined> {
+    return this.call('getGroup', () => {
+      const s = this.groups.get(this.key(cluster, group));
+      return s ? clone(s) : undefined;
+    });
+  }
+
+  listGroups(cluster: string): Promise<GroupState[]> {
+    return this.call('listGroups', () =>
+      [...this.groups.entries()].filter(([k]) => k.startsWith(`${cluster}/`)).map(([, s]) => clone(s)),
+    );
+  }
+
+  acquireLock(cluster: string, initial: GroupState, lock: GroupLock, now: number): Promise<GroupState> {
+    return this.call('acquireLock', () => {
+      const key = this.key(cluster, initial.group);
+      const existing = this.groups.get(key) ?? clone(initial);
+      if (existing.lock && existing.lock.holder !== lock.holder && existing.lock.expiresAt > now) {
+        throw new LockBusyError(initial.group, existing.lock.holder, existing.lock.expiresAt);
+      }
+      const next = { ...existing, lock: { ...lock } };
+      this.save(key, next);
+      return clone(next);
+    });
+  }
+
+  releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean> {
+    return this.call('releaseLock', () => {
+      const key = this.key(cluster, group);
+      const s = this.groups.get(key);
+      if (!s?.lock || s.lock.holder !== holder) return true;
+      if (!Number.isNaN(kickSeen) && s.kick !== kickSeen) return false;
+      const { lock: _, ...rest } = s;
+      this.save(key, rest);
+      return true;
+    });
+  }
+
+  kick(cluster: string, group: string): Promise<void> {
+    return this.call('kick', () => {
+      const key = this.key(cluster, group);
+      const s = this.groups.get(key);
+      if (s) this.save(key, { ...s, kick: s.kick + 1 });
+    });
+  }
+
+  private checkGuard(key: string, guard: WriteGuard): GroupState {
+    const s = this.groups.get(key);
+    if (!s || s.epoch !== guard.epoch || s.lock?.holder !== guard.holder || !(s.lock.expiresAt > guard.now)) {
+      throw new ConflictError(
+        `group ${key}: condition failed (epoch ${s?.epoch} vs ${guard.epoch}, lock ${s?.lock?.holder} vs ${guard.holder})`,
+      );
+    }
+    return s;
+  }
+
+  updateGroup(
+    cluster: string,
+    group: string,
+    guard: WriteGuard,
+    patch: GroupPatch,
+    bumpEpoch = false,
+  ): Promise<GroupState> {
+    return this.call('updateGroup', () => {
+      const key = this.key(cluster, group);
+      const s = this.checkGuard(key, guard);
+      const next: GroupState = {
+        ...s,
+        ...clone(patch),
+        epoch: bumpEpoch ? s.epoch + 1 : s.epoch,
+        updatedAt: guard.now,
+      };
+      this.save(key, next);
+      return clone(next);
+    });
+  }
+
+  fence(cluster: string, group: string, guard: WriteGuard): Promise<void> {
+    return this.call('fence', () => {
+      this.checkGuard(this.key(cluster, group), guard);
+    });
+  }
+
+  getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
+    return this.call('getHeartbeats', () => {
+      const out: Record<string, Heartbeat> = {};
+      for (const n of nodes) {
+        const hb = this.heartbeats.get(`${cluster}/${n}`);
+        if (hb) out[n] = clone(hb);
+      }
+      return out;
+    });
+  }
+
+  listRequests(): Promise<RequestView[]> {
+    return this.call('listRequests', () =>
+      [...this.requests.values()]
+        .filter((r) => r.status === 'pending')
+        .sort((a, b) => a.createdAt - b.createdAt)
+        .map(({ status: _, message: __, ...view }) => clone(view)),
+    );
+  }
+
+  completeRequest(
+    _cluster: string,
+    id: string,
+    outcome: 'done' | 'rejected',
+    message: string,
+  ): Promise<boolean> {
+    return this.call('completeRequest', () => {
+      const r = this.requests.get(id);
+      if (r?.status !== 'pending') return false;
+      r.status = outcome;
+      r.message = message;
+      return true;
+    });
+  }
+
+  getFacts(): Promise<Record<string, NodeFact[]>> {
+    return this.call('getFacts', () => Object.fromEntries([...this.facts].map(([k, v]) => [k, clone(v)])));
+  }
+
+  appendAudit(event: AuditEvent): Promise<void> {
+    return this.call('appendAudit', () => {
+      this.audit.push(event);
+      if (this.audit.length > 500) this.audit.shift();
+    });
+  }
+
+  // ---- simulated agents and guard (their own network path; the caller handles partitions) ----
+
+  /** The agent's own heartbeat item (a put). */
+  agentPut(hb: Heartbeat): Promise<void> {
+    return this.call('agentPut', () => {
+      this.heartbeats.set(`${hb.cluster}/${hb.node}`, clone(hb));
+    });
+  }
+
+  /** Eventually consistent read of every group record (possibly an older version). */
+  agentReadGroups(cluster: string): Promise<GroupState[]> {
+    return this.call('agentReadGroups', () => {
+      const out: GroupState[] = [];
+      for (const [key, s] of this.groups) {
+        if (!key.startsWith(`${cluster}/`)) continue;
+        const history = this.groupHistory.get(key) ?? [];
+        if (history.length > 1 && this.world.rng.chance(this.faults.staleRead)) {
+          // An older version still visible on another replica.
+          out.push(
+            clone(history[this.world.rng.int(Math.max(0, history.length - 4), history.length - 2)]!.state),
+          );
+        } else out.push(clone(s));
+      }
+      return out;
+    });
+  }
+
+  /** Eventually consistent read of the peers' heartbeats. */
+  agentReadHeartbeats(cluster: string): Promise<Heartbeat[]> {
+    return this.call('agentReadHeartbeats', () =>
+      [...this.heartbeats.entries()].filter(([k]) => k.startsWith(`${cluster}/`)).map(([, v]) => clone(v)),
+    );
+  }
+
+  /** The guard's strongly consistent read of one group. */
+  guardReadGroup(cluster: string, group: string): Promise<GroupState | undefined> {
+    return this.call('guardReadGroup', () => {
+      const s = this.groups.get(this.key(cluster, group));
+      return s ? clone(s) : undefined;
+    });
+  }
+
+  currentEpoch(cluster: string, group: string): number | undefined {
+    return this.groups.get(this.key(cluster, group))?.epoch;
+  }
+}
