@@ -1,5 +1,5 @@
 /**
- * Publishes the controller's metrics (shared/metrics/controller-metrics.ts) as CloudWatch Embedded
+ * Publishes the controller's metrics (controller/reconcile/metrics.ts) as CloudWatch Embedded
  * Metric Format lines with Powertools Metrics: one EMF document per dimension set, written to
  * stdout when the invocation ends. CloudWatch Logs turns them into metrics; no PutMetricData call,
  * no permission, no latency on the failover path.

@@ -8,7 +8,7 @@
  *   audit events since the last poll, plus the cluster registry (a definition is read again only
  *   when its version changed): 5 small DynamoDB requests per cluster;
  * - every `observeEveryMs` (5 s), in the background: the controller's own observation of each group
- *   (shared/reconcile/observe.ts: DescribeInstances, DescribeAvailabilityZones, and each entry point's
+ *   (controller/reconcile/observe.ts: DescribeInstances, DescribeAvailabilityZones, and each entry point's
  *   check on the owner), read-only, for where each entry point points and each instance's state.
  */
 
