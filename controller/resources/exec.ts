@@ -21,11 +21,16 @@ export interface ExecOptions {
   agentPath: string;
   /** State table name passed to the guard (the node's SSM shell has no FAILOVER_TABLE). */
   table: string;
-  /** First GetCommandInvocation poll interval; grows to 1 s. */
+  /** GetCommandInvocation poll interval for the first 3 s (then it grows to 1 s); default 200 ms. */
   pollMs?: number;
   /** Sleeps between polls; a parameter for tests. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
+
+/** GetCommandInvocation every POLL_MS for the first FAST_POLL_WINDOW_MS, then doubling up to MAX_POLL_MS. */
+const POLL_MS = 200;
+const FAST_POLL_WINDOW_MS = 3000;
+const MAX_POLL_MS = 1000;
 
 /** The command failed on the node (or could not be delivered); the message carries the output tail. */
 export class ExecFailedError extends FailoverError {
@@ -168,10 +173,13 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
     // through req.signal).
     const started = Date.now();
     const limitMs = resource.timeoutSec * 1000 + 60_000;
-    let pause = options.pollMs ?? 200;
+    const firstPollMs = options.pollMs ?? POLL_MS;
+    let pause = firstPollMs;
     for (;;) {
       await sleep(pause, req.signal);
-      pause = Math.min(1000, pause * 2);
+      // Most starts and stops take well under a second, and the failover waits for them: look
+      // often at first (a doubling schedule turned a 0.6 s command into a 1.4 s wait), then less.
+      if (Date.now() - started >= FAST_POLL_WINDOW_MS) pause = Math.min(MAX_POLL_MS, pause * 2);
       let status: string | undefined;
       let out: { StandardOutputContent?: string; StandardErrorContent?: string; ResponseCode?: number } = {};
       try {

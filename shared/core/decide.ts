@@ -306,6 +306,15 @@ function chooseOwner(ctx: Ctx): Ownership {
   if (state.desired === 'offline') return { to: null, why: 'the group is to be stopped' };
 
   if (owner !== null) {
+    if (stillLeaving(ctx, owner)) {
+      // The owner is shutting down and stopping its groups. Its final report (every group stopped)
+      // lets the next node start at once, in one reconcile; a takeover now would only wait for it.
+      // That report is a change, which invokes reconcile; if it never comes, its lease runs out.
+      ctx.reasons.push(
+        `${owner} is shutting down (planned) and stopping its groups; waiting for its final report`,
+      );
+      return { to: owner, why: `${owner} is shutting down`, hold: Number.POSITIVE_INFINITY };
+    }
     const hard = hardReasons(ctx, owner);
     const soft = softReasons(ctx, owner, true);
     if (hard.length === 0 && soft.length === 0) {
@@ -376,6 +385,16 @@ function chooseOwner(ctx: Ctx): Ownership {
     .join(' | ');
   ctx.reasons.push(`no eligible node: ${why}`);
   return { to: null, why };
+}
+
+/** A planned shutdown under way: the node reports `leaving`, renews, and has not stopped everything yet. */
+function stillLeaving(ctx: Ctx, node: string): boolean {
+  const hb = ctx.obs.nodes[node]?.heartbeat;
+  return (
+    hb?.state === 'leaving' &&
+    !Object.values(hb.groups).every((g) => g.state === 'stopped') &&
+    leaseAgeMs(hb, ctx.now) <= Math.max(hb.leaseMs, ctx.timing.leaseMs) + ctx.timing.maxClockSkewMs
+  );
 }
 
 function takeover(ctx: Ctx, to: string | null, why: string, extra: GroupPatch = {}): Action[] {

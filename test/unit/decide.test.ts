@@ -169,6 +169,37 @@ describe('choosing the owner', () => {
     expect(find(plan, 'alert')).toMatchObject({ kind: 'failover.started' });
   });
 
+  it('an owner shutting down keeps the group until its final report, then hands it over at once', () => {
+    // It says `leaving` from the first moment of its shutdown, while its stop scripts run.
+    const stopping = decide(
+      observe({
+        state: online('node1'),
+        heartbeats: { node1: { state: 'leaving', groups: { db: { epoch: 3, state: 'stopping' } } } },
+      }),
+    );
+    expect(stopping.actions).toEqual([]);
+    expect(stopping.requeueAfterMs).toBeUndefined(); // its final report is a change: it invokes reconcile
+    expect(stopping.reasons.join('\n')).toMatch(/node1 is shutting down \(planned\) and stopping its groups/);
+    const done = decide(
+      observe({
+        state: online('node1'),
+        heartbeats: { node1: { state: 'leaving', groups: { db: { epoch: 3, state: 'stopped' } } } },
+      }),
+    );
+    expect(find(done, 'takeover')).toMatchObject({ to: 'node2' });
+    expect(find(done, 'takeover')?.why).toMatch(/node1 is shutting down \(planned\)/);
+    // A final report that never came: once its lease is over, the usual silence rules apply.
+    const gone = decide(
+      observe({
+        state: online('node1'),
+        heartbeats: {
+          node1: { state: 'leaving', sentAt: NOW - 20_000, groups: { db: { epoch: 3, state: 'stopping' } } },
+        },
+      }),
+    );
+    expect(find(gone, 'takeover')).toMatchObject({ to: 'node2' });
+  });
+
   it('moves before a Spot interruption, but stays when there is nowhere to go', () => {
     const spot = { heartbeats: { node1: { spot: { action: 'terminate', time: '2026-11-23T13:00:00Z' } } } };
     expect(find(decide(observe({ state: online('node1'), ...spot })), 'takeover')?.to).toBe('node2');
