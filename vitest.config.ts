@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Projects: unit (pure logic), property (fault schedules on the in-memory cloud), integration (real
-// AWS SDK clients against the moto server that test/integration/global-setup.ts starts).
+// AWS SDK clients against the moto server that test/integration/global-setup.ts starts), browser
+// (the web console in headless Chromium on the sandbox).
 export default defineConfig({
   test: {
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
@@ -26,6 +27,19 @@ export default defineConfig({
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // The web console in headless Chromium (Debian's, installed by the setup where missing).
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          // After the other projects: a second sandbox and Chromium beside the agent and e2e tests
+          // would load 2 cores enough to upset their timing.
+          sequence: { groupOrder: 1 },
+          globalSetup: ['test/browser/global-setup.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 900_000,
         },
       },
       {

@@ -6,6 +6,7 @@
  *   npm run bench                       # everything (about 20 minutes on 2 cores)
  *   npm run bench -- --runs 7           # more failover runs per scenario
  *   npm run bench -- --only failover,cost
+ *   npm run bench -- --only cli         # failoverctl start-up, from the sources and compiled
  *   npm run bench -- --out bench.md     # also write the table and the breakdowns to a file
  */
 import { writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import {
   TOLERATED_LOST_RENEWALS,
 } from '../shared/config/rules';
 import { runAgentFootprintBench } from './agent-footprint';
+import { runCliStartupBench } from './cli-startup';
 import { runColdStartBench } from './cold-start';
 import { runCostBench } from './cost';
 import {
@@ -32,7 +34,7 @@ import {
 import { type BenchRow, renderTable, type Say, spread } from './report';
 import { runScalingBench } from './scaling';
 
-const SECTIONS = ['failover', 'tradeoff', 'scaling', 'cold-start', 'agent', 'cost'] as const;
+const SECTIONS = ['failover', 'tradeoff', 'scaling', 'cold-start', 'agent', 'cost', 'cli'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -181,6 +183,7 @@ try {
   if (want('scaling')) rows.push(...(await runScalingBench({ say })));
   if (want('cold-start')) rows.push(...(await runColdStartBench({ say })));
   if (want('agent')) rows.push(...(await runAgentFootprintBench({ say })));
+  if (want('cli')) rows.push(...(await runCliStartupBench({ say })));
   if (want('cost'))
     rows.push(
       ...(await runCostBench({

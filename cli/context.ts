@@ -1,24 +1,11 @@
 /** What every command needs: output streams, the environment, the table and AWS options. */
-
 import { DynamoStore } from '../controller/state/dynamo-store';
 import { type AwsOptions, awsOptionsFromEnv } from '../shared/aws/options';
 import { parseClusterConfig } from '../shared/config/load';
 import { resolveTableName } from '../shared/table/keys';
+import type { Io } from './io';
 
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  env: Record<string, string | undefined>;
-  /** Wall clock; a parameter so that tests can pin it. */
-  now: () => number;
-}
-
-export const processIo: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-  env: process.env,
-  now: () => Date.now(),
-};
+export { type Io, processIo } from './io';
 
 export interface GlobalFlags {
   table?: string;

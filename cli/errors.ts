@@ -25,8 +25,14 @@ export function exitCodeFor(e: unknown): number {
   return EXIT.failed;
 }
 
-export function describeError(e: unknown): string {
+export function describeError(e: unknown, env: Record<string, string | undefined> = {}): string {
   if (e instanceof ConfigError) return e.message;
+  if (
+    e instanceof FailoverError &&
+    (e.code === 'NO_CREDENTIALS' || e.code === 'CREDENTIALS_EXPIRED') &&
+    env.AWS_PROFILE
+  )
+    return `error [${e.code}]: ${e.message} (AWS_PROFILE is "${env.AWS_PROFILE}": check that ~/.aws/config has [profile ${env.AWS_PROFILE}], or run "aws sso login --profile ${env.AWS_PROFILE}")`;
   if (e instanceof FailoverError) return `error [${e.code}]: ${e.message}`;
   if (e instanceof Error) return `error: ${e.message}`;
   return `error: ${String(e)}`;

@@ -4,23 +4,35 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../shared/base/errors';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../shared/config/defaults';
 import type { RequestKind } from '../shared/core/model';
-import { applyCommand } from './commands/apply';
-import { costCommand } from './commands/cost';
-import { doctorCommand } from './commands/doctor';
-import { eventsCommand } from './commands/events';
-import { iamPolicyCommand } from './commands/iam-policy';
-import { initCommand } from './commands/init';
-import { planCommand } from './commands/plan';
-import { reconcileCommand } from './commands/reconcile';
-import { requestCommand } from './commands/request';
-import { statusCommand } from './commands/status';
-import { validateCommand } from './commands/validate';
-import { type GlobalFlags, type Io, processIo } from './context';
-import { DEFAULT_COST_INPUT } from './cost';
+import type { GlobalFlags } from './context';
 import { describeError, EXIT, exitCodeFor } from './errors';
+import { type Io, processIo } from './io';
+import { CLI_VERSION } from './version';
 
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+/**
+ * Each command's module is imported when the command runs, not at start: `--version`, `--help` and
+ * a mistyped flag answer without loading the AWS SDK or the cluster schema, and in the compiled
+ * bundle each command is a chunk of its own (scripts/build.mjs).
+ */
+const commands = {
+  apply: () => import('./commands/apply'),
+  cancel: () => import('./commands/cancel'),
+  console: () => import('./console/command'),
+  cost: () => import('./commands/cost'),
+  doctor: () => import('./commands/doctor'),
+  events: () => import('./commands/events'),
+  iamPolicy: () => import('./commands/iam-policy'),
+  init: () => import('./commands/init'),
+  plan: () => import('./commands/plan'),
+  reconcile: () => import('./commands/reconcile'),
+  request: () => import('./commands/request'),
+  status: () => import('./commands/status'),
+  validate: () => import('./commands/validate'),
+};
+
+export async function main(argv: string[], out: Io = processIo): Promise<number> {
   let code: number = EXIT.ok;
   const program = new Command('failoverctl')
     .description('Operate serverless HA failover clusters on EC2')
@@ -28,7 +40,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--region <region>', 'AWS region (default: $AWS_REGION, or the cluster definition)')
     .option('--endpoint <url>', 'AWS endpoint override (default: $AWS_ENDPOINT_URL)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .version(CLI_VERSION, '-V, --version', 'print the version of failoverctl')
+    .configureOutput({ writeOut: (s) => out.out(s.trimEnd()), writeErr: (s) => out.err(s.trimEnd()) })
     .showSuggestionAfterError(true);
   const globals = (): GlobalFlags => program.opts<GlobalFlags>();
   const run = (fn: () => Promise<number>) => async () => {
@@ -40,12 +53,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .description('check a cluster definition; prints every problem with its path and fix, writes nothing')
     .requiredOption('-f, --file <file>', 'cluster definition (YAML or JSON)')
     .option('--json', 'print the normalized definition as JSON')
-    .action((opts) => run(() => validateCommand(io, opts))());
+    .action((opts) => run(async () => (await commands.validate()).validateCommand(out, opts))());
 
   program
     .command('init')
     .description('create the state table where no deployment made it (for local runs)')
-    .action(() => run(() => initCommand(io, globals()))());
+    .action(() => run(async () => (await commands.init()).initCommand(out, globals()))());
 
   program
     .command('apply')
@@ -54,7 +67,25 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--expected-version <n>', 'refuse if the stored version is not this one', (v) =>
       Number.parseInt(v, 10),
     )
-    .action((opts) => run(() => applyCommand(io, globals(), opts))());
+    .action((opts) => run(async () => (await commands.apply()).applyCommand(out, globals(), opts))());
+
+  const seconds = (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`expected a number of seconds, got "${v}"`);
+    return n;
+  };
+  const positiveSeconds = (v: string) => {
+    const n = seconds(v);
+    if (n <= 0) throw new InvalidArgumentError(`expected a number of seconds above 0, got "${v}"`);
+    return n;
+  };
+  const port = (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new InvalidArgumentError(`expected a TCP port (0-65535; 0 picks a free one), got "${v}"`);
+    return n;
+  };
 
   program
     .command('status')
@@ -63,14 +94,16 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     )
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
     .option('--json', 'machine-readable output')
-    .action((opts) => run(() => statusCommand(io, globals(), opts))());
+    .option('-w, --watch', 'redraw every --interval seconds until Ctrl-C')
+    .option('--interval <seconds>', 'refresh interval of --watch', positiveSeconds, 2)
+    .addHelpText(
+      'after',
+      '\nExit status (for monitoring scripts, like crm_mon -s): 0 every group online, 1 degraded\n' +
+        '(a node down, isolated or expired, a monitor warning or error, a group starting or stopping,\n' +
+        'maintenance), 2 a group failed or offline; 3 not found, as every command.',
+    )
+    .action((opts) => run(async () => (await commands.status()).statusCommand(out, globals(), opts))());
 
-  const seconds = (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0)
-      throw new InvalidArgumentError(`expected a number of seconds, got "${v}"`);
-    return n;
-  };
   const request = (name: RequestKind, description: string, groupArg: string) => {
     const cmd = program
       .command(`${name} ${groupArg}`)
@@ -86,7 +119,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (name === 'move') cmd.requiredOption('--to <node>', 'target node');
     if (name === 'start') cmd.option('--to <node>', 'start on this node instead of the first eligible one');
     cmd.action((group: string | undefined, opts) =>
-      run(() => requestCommand(io, globals(), name, group, opts))(),
+      run(async () => (await commands.request()).requestCommand(out, globals(), name, group, opts))(),
     );
   };
   request('move', 'move a group to another node (the old owner is stopped first)', '<group>');
@@ -100,6 +133,30 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   request('resume', 'leave maintenance mode (all groups when none given)', '[group]');
 
   program
+    .command('cancel <request-id>')
+    .description('withdraw a request reconcile has not processed yet (ids: "status" or the console)')
+    .option('--cluster <name>', 'cluster (default: the only one in the table)')
+    .action((id: string, opts) =>
+      run(async () => (await commands.cancel()).cancelCommand(out, globals(), id, opts))(),
+    );
+
+  program
+    .command('console')
+    .description(
+      'a live web console on this machine: clusters, groups, nodes, failovers; move, start, stop, suspend',
+    )
+    .option('--port <port>', 'TCP port (0: any free port)', port, 8080)
+    .option(
+      '--listen <address>',
+      'listen on this address instead of 127.0.0.1 (anyone who reaches it sees the cluster)',
+    )
+    .option('--open', 'open the page in the default browser')
+    .option('--read-only', 'show everything, change nothing (no action buttons, actions refused)')
+    .option('--allow-host <name...>', 'also answer to these host names (besides IP addresses and localhost)')
+    .option('--local', 'run reconcile here after each action (local runs without a deployed controller)')
+    .action((opts) => run(async () => (await commands.console()).consoleCommand(out, globals(), opts))());
+
+  program
     .command('events')
     .description('the audit log: every decision with the observations behind it')
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
@@ -107,7 +164,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--group <name>', 'only this group')
     .option('-f, --follow', 'keep printing new events')
     .option('--json', 'one JSON object per line')
-    .action((opts) => run(() => eventsCommand(io, globals(), opts))());
+    .action((opts) => run(async () => (await commands.events()).eventsCommand(out, globals(), opts))());
 
   program
     .command('reconcile')
@@ -116,14 +173,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
     .option('--timeout <seconds>', 'deadline of the pass', seconds, 30)
     .option('-v, --verbose', 'print every decision as a JSON line on stderr')
-    .action((opts) => run(() => reconcileCommand(io, globals(), opts))());
+    .action((opts) => run(async () => (await commands.reconcile()).reconcileCommand(out, globals(), opts))());
 
   program
     .command('plan')
     .description('what reconcile would do now, doing nothing')
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
     .option('--json', 'machine-readable output')
-    .action((opts) => run(() => planCommand(io, globals(), opts))());
+    .action((opts) => run(async () => (await commands.plan()).planCommand(out, globals(), opts))());
 
   program
     .command('doctor')
@@ -133,7 +190,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('-f, --file <file>', 'check this definition instead of the stored one')
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
     .option('--json', 'machine-readable output')
-    .action((opts) => run(() => doctorCommand(io, globals(), opts))());
+    .action((opts) => run(async () => (await commands.doctor()).doctorCommand(out, globals(), opts))());
 
   program
     .command('iam-policy')
@@ -144,7 +201,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--account <id>', '12-digit account id for the ARNs')
     .option('--event-bus <name>', 'event bus name or ARN for transition events')
     .option('--topic-arn <arn>', 'SNS topic for alerts')
-    .action((opts) => run(() => iamPolicyCommand(io, globals(), opts))());
+    .action((opts) => run(async () => (await commands.iamPolicy()).iamPolicyCommand(out, globals(), opts))());
 
   program
     .command('cost')
@@ -154,7 +211,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--groups <g>', 'groups per cluster (default 1)')
     .option(
       '--heartbeat-ms <ms>',
-      `agent heartbeat interval (default ${DEFAULT_COST_INPUT.heartbeatIntervalMs}, the definition default)`,
+      `agent heartbeat interval (default ${DEFAULT_HEARTBEAT_INTERVAL_MS}, the definition default)`,
     )
     .option('--item-bytes <bytes>', 'size of a heartbeat item (default 1024 = 1 write unit)')
     .option('--capacity <mode>', 'on-demand, provisioned or both (default both)')
@@ -162,9 +219,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .option('--changes-per-hour <n>', 'agent change reports per node per hour (default 4)')
     .option('--transitions <n>', 'transitions (failovers, alerts) per cluster per month (default 4)')
     .option('--headroom <fraction>', 'provisioned capacity above the steady load (default 0.2)')
+    .option(
+      '--metrics <level>',
+      'detailed (per group and node, the default) or basic (serverless.yml param metrics)',
+    )
     .option('--prices <file>', 'JSON file overriding prices, e.g. { "dynamodbOnDemandWrite": 0.625 }')
     .option('--json', 'machine-readable output')
-    .action((opts) => run(() => costCommand(io, opts))());
+    .action((opts) => run(async () => (await commands.cost()).costCommand(out, opts))());
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -173,9 +234,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.invalid;
     }
-    io.err(describeError(e));
+    out.err(describeError(e, out.env));
     if (e instanceof ConfigError)
-      io.err('nothing was written; fix the problems above and run the command again');
+      out.err('nothing was written; fix the problems above and run the command again');
     return exitCodeFor(e);
   }
 }

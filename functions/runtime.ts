@@ -1,6 +1,7 @@
 /**
  * Shared wiring of the Lambda handlers: Powertools logger, controller dependencies built once per
- * cold start, middy with the logger's context injection. No logic here.
+ * cold start (watched for metrics), middy with the logger's context injection, the invocation's
+ * metrics published as EMF when it ends. No logic here.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -13,6 +14,7 @@ import {
 } from '../controller/reconcile/controller';
 import type { ControllerDeps, InvocationContext, InvocationResult } from '../controller/reconcile/entry';
 import type { Log } from '../shared/core/ports';
+import { countThrottles, instrumentDeps, publishMetrics } from './metrics';
 
 export const logger = new Logger({ serviceName: 'failover-controller' });
 
@@ -24,8 +26,15 @@ const log: Log = {
 };
 
 let deps: ControllerDeps | undefined;
-function controller(): ControllerDeps {
-  deps ??= createControllerDeps(controllerSettingsFromEnv(process.env), log);
+/** Built at the first invocation: the account (stamped on transition events) comes from its ARN. */
+function controller(account: string | undefined): ControllerDeps {
+  deps ??= instrumentDeps(
+    createControllerDeps(
+      controllerSettingsFromEnv(process.env, account ? { account } : {}),
+      log,
+      countThrottles,
+    ),
+  );
   return deps;
 }
 
@@ -34,7 +43,19 @@ export function reconcileHandler<E>(
 ) {
   return middy<E, InvocationResult, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .handler(async (event: E, context: Context) =>
-      run(controller(), event, invocationFromLambda(context, process.env, Date.now())),
-    );
+    .handler(async (event: E, context: Context) => {
+      const invocation = invocationFromLambda(context, process.env, Date.now());
+      let result: InvocationResult | undefined;
+      try {
+        result = await run(controller(invocation.account), event, invocation);
+        return result;
+      } finally {
+        // Metrics never fail an invocation: a publishing problem is logged, not thrown.
+        try {
+          publishMetrics(result, context.functionName);
+        } catch (e) {
+          logger.warn('could not publish metrics', { error: (e as Error).message });
+        }
+      }
+    });
 }

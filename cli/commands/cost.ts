@@ -38,6 +38,7 @@ const optionsSchema = z.strictObject({
   changesPerHour: z.string().optional(),
   transitions: z.string().optional(),
   headroom: z.string().optional(),
+  metrics: z.string().optional(),
   prices: z.string().optional(),
   json: z.boolean().optional(),
 });
@@ -158,6 +159,13 @@ function parseOptions(o: z.output<typeof optionsSchema>): {
     example: '4',
   });
   num('headroom', o.headroom, 'headroom', { min: 0, max: 100, integer: false, example: '0.2' });
+  if (o.metrics !== undefined) {
+    if (o.metrics === 'detailed' || o.metrics === 'basic') input.detailedMetrics = o.metrics === 'detailed';
+    else
+      problems.push(
+        `--metrics "${o.metrics}" is not valid: use detailed or basic (serverless.yml param metrics)`,
+      );
+  }
   const capacity = o.capacity ?? 'both';
   if (!(CAPACITIES as readonly string[]).includes(capacity)) {
     const s = closest(capacity, CAPACITIES, { ignoreCase: true });

@@ -1,4 +1,6 @@
 /** `failoverctl status [--json]`: a clpstat-like view of nodes, groups and monitors from the state table. */
+
+import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { isLive, leaseAgeMs } from '../../shared/core/liveness';
 import type { GroupState, Heartbeat } from '../../shared/core/model';
 import type { StoredConfig } from '../../shared/core/ports';
@@ -167,22 +169,112 @@ export function renderStatus(v: StatusView, now: number): string {
   return lines.join('\n');
 }
 
-export async function statusCommand(
-  io: Io,
-  flags: GlobalFlags,
-  options: { cluster?: string; json?: boolean },
-): Promise<number> {
-  const store = openStore(io, flags);
-  const stored = await loadCluster(store, options.cluster);
-  const [heartbeats, groups] = await Promise.all([
+export type Health = 'ok' | 'degraded' | 'critical';
+
+/** `failoverctl status`'s exit code for each verdict (crm_mon -s / Nagios style). */
+export const HEALTH_EXIT: Record<Health, number> = { ok: 0, degraded: 1, critical: 2 };
+
+/**
+ * The verdict a monitoring script wants: critical when a group is Failed or Offline, degraded when
+ * something is not as it should be (a group starting, stopping or in maintenance, a monitor warning
+ * or error, a node that is not running with a live lease, or is isolated), ok otherwise; with the
+ * reasons, most severe first.
+ */
+export function statusHealth(v: StatusView): { health: Health; reasons: string[] } {
+  const critical: string[] = [];
+  const degraded: string[] = [];
+  for (const g of v.groups) {
+    if (g.phase === 'Failed' || g.phase === 'Offline')
+      critical.push(`group ${g.name} is ${g.phase}${g.lastError ? `: ${g.lastError}` : ''}`);
+    else if (g.phase !== 'Online') degraded.push(`group ${g.name} is ${g.phase}`);
+    if (g.mode !== 'auto') degraded.push(`group ${g.name} is in ${g.mode}`);
+    for (const [m, s] of Object.entries(g.monitors))
+      if (s === 'warn' || s === 'error') degraded.push(`group ${g.name}: monitor ${m} ${s}`);
+  }
+  for (const n of v.nodes) {
+    if (n.state !== 'running') degraded.push(`node ${n.name} is ${n.state}`);
+    if (n.isolated) degraded.push(`node ${n.name} is isolated`);
+    for (const [m, s] of Object.entries(n.monitors))
+      if (s === 'warn' || s === 'error') degraded.push(`node ${n.name}: monitor ${m} ${s}`);
+  }
+  const health: Health = critical.length > 0 ? 'critical' : degraded.length > 0 ? 'degraded' : 'ok';
+  return { health, reasons: [...critical, ...degraded] };
+}
+
+async function readStatus(io: Io, store: DynamoStore, cluster: string | undefined) {
+  const stored = await loadCluster(store, cluster);
+  const [heartbeats, groups, requests] = await Promise.all([
     store.getHeartbeats(
       stored.config.cluster,
       stored.config.nodes.map((n) => n.name),
     ),
     store.listGroups(stored.config.cluster),
+    store.listRequests(stored.config.cluster),
   ]);
   const now = io.now();
-  const view = buildStatus(stored, heartbeats, groups, now, store.table);
-  io.out(options.json ? JSON.stringify(view, null, 2) : renderStatus(view, now));
-  return 0;
+  return { view: buildStatus(stored, heartbeats, groups, now, store.table), now, requests };
+}
+
+/**
+ * Prints the status once (exit code from statusHealth: 0 ok, 1 degraded, 2 critical), or with
+ * `watch` redraws it every `interval` seconds until `signal` aborts (Ctrl-C), then exits with the
+ * last verdict.
+ */
+export async function statusCommand(
+  io: Io,
+  flags: GlobalFlags,
+  options: { cluster?: string; json?: boolean; watch?: boolean; interval?: number; signal?: AbortSignal },
+): Promise<number> {
+  const store = openStore(io, flags);
+  const once = async (): Promise<number> => {
+    const { view, now, requests } = await readStatus(io, store, options.cluster);
+    const { health, reasons } = statusHealth(view);
+    if (options.json)
+      io.out(JSON.stringify({ ...view, pendingRequests: requests, health, healthReasons: reasons }, null, 2));
+    else {
+      io.out(renderStatus(view, now));
+      // Requests reconcile has not processed yet ("failoverctl cancel ID" withdraws one).
+      for (const r of requests)
+        io.out(
+          `  pending request ${r.id}: ${r.kind} ${r.group}${r.to ? ` --to ${r.to}` : ''} by ${r.by ?? '?'}, ${((now - r.createdAt) / 1000).toFixed(0)} s ago`,
+        );
+      io.out(`\n${health === 'ok' ? 'ok: every group online' : `${health}: ${reasons.join('; ')}`}`);
+    }
+    return HEALTH_EXIT[health];
+  };
+  if (!options.watch) return once();
+
+  const signal = options.signal ?? interruptSignal();
+  const intervalMs = (options.interval ?? 2) * 1000;
+  let code = 0;
+  while (!signal.aborted) {
+    // Clear the screen and go home, as watch(1) does; JSON output is a stream of documents instead.
+    if (!options.json) io.out('\x1b[2J\x1b[H');
+    try {
+      code = await once();
+      if (!options.json)
+        io.out(`\nevery ${intervalMs / 1000} s, ${new Date(io.now()).toISOString()}; Ctrl-C to stop`);
+    } catch (e) {
+      // A failed read (throttling, a dropped connection) is shown and retried, not fatal.
+      io.err(`status read failed: ${(e as Error).message}; retrying`);
+      code = HEALTH_EXIT.critical;
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, intervalMs);
+      signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+  return code;
+}
+
+/** Aborts on the first Ctrl-C (SIGINT) or SIGTERM. */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return controller.signal;
 }

@@ -39,7 +39,10 @@
  *   (controller/notify/notifier.ts), plus a stated allowance of table writes and reads.
  *
  * Also counted, because serverless.yml creates them: CloudWatch Logs ingestion of the controller's
- * log lines, the two CloudWatch alarms, KMS requests for the table's AWS managed key
+ * log lines, the CloudWatch alarms and dashboard, the custom metrics the functions publish (one per
+ * metric name and dimension values: per group GroupOnline, per node LeaseAge and NodeIsolated,
+ * plus a few without dimensions; those of failovers exist only in the hours they are published and
+ * are left out), KMS requests for the table's AWS managed key
  * (`SSESpecification.SSEEnabled: true`: DynamoDB calls KMS about once per 5 minutes per caller with
  * traffic), table storage and point-in-time recovery.
  */
@@ -56,6 +59,13 @@ export const SCHEDULE_INTERVAL_S = 60;
 const KMS_REQUESTS_PER_CALLER_HOUR = 12;
 const KB = 1024;
 const GB = 1024 ** 3;
+/**
+ * Metrics published every minute whatever the clusters (controller/reconcile/metrics.ts):
+ * GroupsNotOnline, ReconcileErrors, ReconcileOutcome for `converged` and `waiting`.
+ */
+const DEPLOYMENT_METRICS = 4;
+/** LeaseAge and NodeIsolated. */
+const METRICS_PER_NODE = 2;
 
 export interface CostInput {
   /** Clusters served by one deployment (one table, one set of functions). */
@@ -99,6 +109,13 @@ export interface CostInput {
   kmsControllerCallers: number;
   /** CloudWatch alarms in serverless.yml. */
   alarms: number;
+  /** CloudWatch dashboards in serverless.yml. */
+  dashboards: number;
+  /**
+   * Per-group and per-node metrics (serverless.yml param `metrics: detailed`, the default); false:
+   * `metrics: basic`, only the deployment-wide ones the alarms use.
+   */
+  detailedMetrics: boolean;
   /** E-mail subscribers of the alert topic. */
   emailSubscribers: number;
   /** Stored versions of each cluster definition (history items, kept). */
@@ -129,7 +146,9 @@ export const DEFAULT_COST_INPUT: CostInput = {
   logBytesPerGroupReconcile: 800,
   tableKmsKey: true,
   kmsControllerCallers: 2,
-  alarms: 2,
+  alarms: 8,
+  dashboards: 1,
+  detailedMetrics: true,
   emailSubscribers: 1,
   configVersionsKept: 10,
   auditItemsPerTransition: 4,
@@ -251,12 +270,15 @@ export function resolveCostInput(partial: Partial<CostInput> = {}): CostInput {
   real('logBytesPerGroupReconcile', 0);
   whole('kmsControllerCallers', 0);
   whole('alarms', 0);
+  whole('dashboards', 0);
   whole('emailSubscribers', 0);
   whole('configVersionsKept', 0);
   real('auditItemsPerTransition', 0);
   whole('auditItemBytes', 1, 400 * KB);
   if (input.lambdaArchitecture !== 'arm64' && input.lambdaArchitecture !== 'x86_64')
     problems.push(`lambdaArchitecture must be arm64 or x86_64 (got ${String(input.lambdaArchitecture)})`);
+  if (typeof input.detailedMetrics !== 'boolean')
+    problems.push(`detailedMetrics must be true or false (got ${String(input.detailedMetrics)})`);
   if (typeof input.tableKmsKey !== 'boolean')
     problems.push(`tableKmsKey must be true or false (got ${String(input.tableKmsKey)})`);
   if (problems.length > 0) throw new InvalidRequestError(`invalid cost input: ${problems.join('; ')}`);
@@ -424,7 +446,17 @@ export function estimate(
       'snsEmailDelivery',
     ),
     line('CloudWatch', 'Logs ingestion (controller log lines)', logBytes / GB, 'cloudwatchLogsIngestGb'),
-    line('CloudWatch', `alarms on reconcile errors (${input.alarms})`, input.alarms, 'cloudwatchAlarmMonth'),
+    line('CloudWatch', `alarms (${input.alarms})`, input.alarms, 'cloudwatchAlarmMonth'),
+    line('CloudWatch', `dashboard (${input.dashboards})`, input.dashboards, 'cloudwatchDashboardMonth'),
+    line(
+      'CloudWatch',
+      `custom metrics (${input.detailedMetrics ? `${DEPLOYMENT_METRICS} + per group 1 + per node 2` : `${DEPLOYMENT_METRICS}, metrics: basic`})`,
+      DEPLOYMENT_METRICS +
+        (input.detailedMetrics
+          ? input.clusters * (input.groupsPerCluster + METRICS_PER_NODE * input.nodesPerCluster)
+          : 0),
+      'cloudwatchCustomMetricMonth',
+    ),
   ];
   if (input.tableKmsKey) {
     common.push(
@@ -476,7 +508,7 @@ export function estimate(
 
   const notes = [
     `heartbeat every ${interval}: ${fmt(SECONDS_PER_MONTH / (input.heartbeatIntervalMs / 1000))} renewals per node per month; cluster definition re-read every ${fmtSeconds(configRefreshMs(input.heartbeatIntervalMs))}`,
-    'free tier NOT counted: DynamoDB 25 provisioned WCU + 25 RCU + 25 GB, Lambda 1M requests + 400,000 GB-s, SNS 1M publishes + 1,000 e-mails, KMS 20,000 requests, CloudWatch 10 alarms + 5 GB logs a month (a small provisioned table fits in the DynamoDB free tier)',
+    'free tier NOT counted: DynamoDB 25 provisioned WCU + 25 RCU + 25 GB, Lambda 1M requests + 400,000 GB-s, SNS 1M publishes + 1,000 e-mails, KMS 20,000 requests, CloudWatch 10 alarms + 10 custom metrics + 3 dashboards + 5 GB logs a month (a small provisioned table fits in the DynamoDB free tier)',
     'provisioned mode needs BillingMode PROVISIONED with these capacities on the state table (serverless.yml creates it PAY_PER_REQUEST); headroom keeps burst capacity for reconcile bursts and failovers, whose throttled heartbeats would delay lease renewals',
     'not counted: EC2, Route 53 and SSM API calls (no charge), SQS dead-letter queue (only on failures), data transfer within the region; agents that reach DynamoDB through a NAT gateway pay its per-GB processing for every renewal (a DynamoDB gateway VPC endpoint has no charge)',
   ];

@@ -55,6 +55,8 @@ export const PRICE_KEYS = [
   'snsEmailDelivery',
   'cloudwatchLogsIngestGb',
   'cloudwatchAlarmMonth',
+  'cloudwatchCustomMetricMonth',
+  'cloudwatchDashboardMonth',
   'kmsRequests',
 ] as const;
 
@@ -224,6 +226,24 @@ export const DEFAULT_PRICES: PriceSheet = {
       checked: CHECKED,
       verified: 'unverified',
       note: 'standard-resolution metric alarm; the AWS page confirms 10 free alarms (free tier, not applied)',
+    },
+    cloudwatchCustomMetricMonth: {
+      usd: 0.3,
+      per: 1,
+      unit: 'metric-months',
+      source: CLOUDWATCH,
+      checked: CHECKED,
+      verified: 'unverified',
+      note: 'first 10,000 custom metrics (a metric is a name with one set of dimension values), prorated by the hour; EMF ingestion is in the Logs line',
+    },
+    cloudwatchDashboardMonth: {
+      usd: 3,
+      per: 1,
+      unit: 'dashboard-months',
+      source: CLOUDWATCH,
+      checked: CHECKED,
+      verified: 'unverified',
+      note: 'the first 3 dashboards of an account are free (free tier, not applied)',
     },
     kmsRequests: {
       usd: 0.03,

@@ -9,7 +9,7 @@ import { parseClusterConfig } from '../../shared/config/validate';
 import type { Log } from '../../shared/core/ports';
 import { resolveTableName } from '../../shared/table/keys';
 import { createNotifier } from '../notify/notifier';
-import { createAwsCloud } from '../resources';
+import { createAwsClients, createAwsCloud } from '../resources';
 import { DynamoStore } from '../state/dynamo-store';
 import { systemClock } from './clock';
 import type { ControllerDeps, InvocationContext } from './entry';
@@ -21,6 +21,8 @@ export interface ControllerSettings {
   agentPath: string;
   eventBus?: string;
   topicArn?: string;
+  /** Account of the deployment, stamped on transition events (Lambda: from the function's ARN). */
+  account?: string;
 }
 
 export const DEFAULT_AGENT_PATH = '/usr/local/bin/failover-agent';
@@ -40,20 +42,34 @@ export function controllerSettingsFromEnv(
     ...((overrides.topicArn ?? env.FAILOVER_ALERT_TOPIC_ARN)
       ? { topicArn: overrides.topicArn ?? env.FAILOVER_ALERT_TOPIC_ARN }
       : {}),
+    ...(overrides.account ? { account: overrides.account } : {}),
   };
 }
 
-export function createControllerDeps(settings: ControllerSettings, log: Log): ControllerDeps {
+/** An AWS SDK client, as far as instrumentation (middleware) needs it. */
+export type InstrumentableClient = { middlewareStack: { add: (...args: never[]) => unknown } };
+
+export function createControllerDeps(
+  settings: ControllerSettings,
+  log: Log,
+  /** Called with every AWS client the controller uses (the Lambda counts throttled attempts). */
+  instrument?: (client: InstrumentableClient) => void,
+): ControllerDeps {
   const store = new DynamoStore(settings.table, settings.aws, undefined, {
     validateConfig: parseClusterConfig,
   });
+  const clients = createAwsClients(settings.aws);
+  if (instrument)
+    for (const client of [store.client, clients.ec2, clients.route53, clients.ssm]) instrument(client);
   return {
     store,
-    cloud: createAwsCloud(settings.aws, { agentPath: settings.agentPath, table: settings.table }),
+    cloud: createAwsCloud(settings.aws, { agentPath: settings.agentPath, table: settings.table }, clients),
     notifier: createNotifier(
       {
         ...(settings.eventBus ? { eventBus: settings.eventBus } : {}),
         ...(settings.topicArn ? { topicArn: settings.topicArn } : {}),
+        ...(settings.aws.region ? { region: settings.aws.region } : {}),
+        ...(settings.account ? { account: settings.account } : {}),
       },
       settings.aws,
     ),

@@ -30,7 +30,7 @@ import {
 import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
 import { decide, patchForFailedAction } from '../../shared/core/decide';
-import { type GroupState, initialGroupState } from '../../shared/core/model';
+import { type GroupObservation, type GroupState, initialGroupState } from '../../shared/core/model';
 import type { Action, Plan } from '../../shared/core/plan';
 import type {
   Clock,
@@ -75,6 +75,8 @@ export interface GroupOutcome {
   epoch?: number;
   owner?: string | null;
   phase?: string;
+  /** Whether the operator (or autoStart) wants the group running. */
+  desired?: 'online' | 'offline';
   rounds: number;
   actions: number;
   /** Milliseconds to wait before looking again, when waiting on time. */
@@ -107,6 +109,7 @@ export async function reconcileCluster(
       `cluster ${cluster} has no configuration in the state table; run "failoverctl apply -f cluster.yaml" first`,
     );
   }
+  const startedAt = deps.clock.now();
   const deadline = deadlineSignal(deps.clock, options.deadline);
   try {
     const groups = stored.config.groups.filter((g) => !options.groups || options.groups.includes(g.name));
@@ -128,7 +131,7 @@ export async function reconcileCluster(
       locked.map(({ group, lock }) =>
         'outcome' in lock
           ? lock.outcome
-          : reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal),
+          : reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal, startedAt),
       ),
     );
     const byName = new Map(outcomes.map((o) => [o.group, o]));
@@ -185,6 +188,7 @@ async function steadyGroups(
           epoch: state.epoch,
           owner: state.owner,
           phase: state.phase,
+          desired: state.desired,
         });
       } catch {
         // The locked path reads again and reports the error.
@@ -247,6 +251,8 @@ async function reconcileGroup(
   locked: GroupState,
   options: ReconcileOptions,
   signal: AbortSignal,
+  /** When the invocation started (controller clock): the audit's "decision" time is counted from it. */
+  startedAt: number,
 ): Promise<GroupOutcome> {
   const { store, clock, holder, log } = deps;
   const cluster = snapshot.stored.config.cluster;
@@ -317,7 +323,7 @@ async function reconcileGroup(
         epoch: state.epoch,
         kind: 'decision',
         message: summarize(plan),
-        data: { actions: plan.actions, reasons: plan.reasons },
+        data: { actions: plan.actions, reasons: plan.reasons, ...decisionContext(obs, startedAt) },
       });
       try {
         lastPlanCache = new Map();
@@ -349,6 +355,7 @@ async function reconcileGroup(
   outcome.epoch = state.epoch;
   outcome.owner = state.owner;
   outcome.phase = state.phase;
+  outcome.desired = state.desired;
   return outcome;
 }
 
@@ -377,6 +384,8 @@ async function execute(
   // Actions read before they write on reads of their own (the `cache` of this plan), never on the
   // observation's, which may be seconds old by now.
   let state = initial;
+  /** When the group last became Starting (a takeover, in this plan or an earlier one): failover.completed's start. */
+  let startingSince = initial.phase === 'Starting' ? initial.phaseSince : undefined;
   const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
   const mutation = (): MutationContext => ({
     cluster,
@@ -398,11 +407,12 @@ async function execute(
   const runResourceAction = async (
     action: Extract<Action, { type: 'activate' | 'deactivate' | 'fence-instance' }>,
   ) => {
+    let started = clock.now();
     try {
       const node = config.nodes.find((n) => n.name === action.node);
       if (!node)
         throw new NotFoundError('NODE_NOT_FOUND', `node ${action.node} is not in the cluster definition`);
-      const started = clock.now();
+      started = clock.now();
       let detail: string;
       if (action.type === 'fence-instance') {
         detail = (await cloud.stopInstance(node.instanceId, mutation())).detail;
@@ -436,6 +446,7 @@ async function execute(
           epoch: state.epoch,
           kind: 'action',
           message: `${describeAction(action)} in ${ms} ms: ${detail}`,
+          data: actionData(action, group, ms),
         }),
       );
     } catch (e) {
@@ -455,6 +466,7 @@ async function execute(
         epoch: state.epoch,
         kind: 'action-failed',
         message: `${describeAction(action)}: ${message}`,
+        data: actionData(action, group, clock.now() - started),
       });
       try {
         state = await store.updateGroup(
@@ -475,9 +487,11 @@ async function execute(
     switch (action.type) {
       case 'update':
         state = await store.updateGroup(cluster, group.name, guard(), action.set);
+        if (state.phase === 'Starting') startingSince = state.phaseSince;
         break;
       case 'takeover':
         state = await store.updateGroup(cluster, group.name, guard(), action.set, true);
+        if (state.phase === 'Starting') startingSince = state.phaseSince;
         break;
       case 'activate': {
         // Entry points (vip, eip, dns) activated one after another in the plan do not depend on
@@ -510,25 +524,30 @@ async function execute(
         });
         alerts.push(
           notify(deps, {
-            kind: action.outcome === 'done' ? 'request.done' : 'request.rejected',
-            cluster,
-            group: group.name,
-            epoch: state.epoch,
-            message: action.message,
-            at: clock.now(),
+            ...transitionEvent(
+              config,
+              group,
+              plan,
+              initial,
+              state,
+              {
+                type: 'alert',
+                kind: action.outcome === 'done' ? 'request.done' : 'request.rejected',
+                message: action.message,
+              },
+              clock.now(),
+              startingSince,
+            ),
+            reason: action.message,
           }),
         );
         break;
       case 'alert':
         alerts.push(
-          notify(deps, {
-            kind: action.kind,
-            cluster,
-            group: group.name,
-            epoch: state.epoch,
-            message: action.message,
-            at: clock.now(),
-          }),
+          notify(
+            deps,
+            transitionEvent(config, group, plan, initial, state, action, clock.now(), startingSince),
+          ),
         );
         break;
     }
@@ -609,3 +628,80 @@ function deadlineSignal(clock: Clock, deadline: number): { signal: AbortSignal; 
   );
   return { signal: controller.signal, cancel: () => stop.abort() };
 }
+
+/**
+ * What the audit's decision record keeps besides the plan, for the console's failover timeline:
+ * when the invocation started (the decision took from then to now), who owned the group, when that
+ * owner last renewed its lease (agent clock: the last sign of life before a silent failure), and the
+ * request being answered.
+ */
+function decisionContext(obs: GroupObservation, startedAt: number): Record<string, unknown> {
+  const owner = obs.state.owner;
+  const lastRenewal = owner !== null ? obs.nodes[owner]?.heartbeat?.sentAt : undefined;
+  const request = obs.requests[0];
+  return {
+    invokedAt: startedAt,
+    owner,
+    ...(lastRenewal !== undefined ? { ownerLastRenewalAt: lastRenewal } : {}),
+    ...(request ? { request: { id: request.id, kind: request.kind, createdAt: request.createdAt } } : {}),
+  };
+}
+
+/** Structured form of a resource action's audit record (what it did, where, on what, how long). */
+function actionData(
+  action: Extract<Action, { type: 'activate' | 'deactivate' | 'fence-instance' }>,
+  group: GroupConfig,
+  ms: number,
+): Record<string, unknown> {
+  const resource = 'resource' in action ? group.resources.find((r) => r.name === action.resource) : undefined;
+  return {
+    action: action.type,
+    node: action.node,
+    ms,
+    ...(resource ? { resource: resource.name, resourceType: resource.type } : {}),
+  };
+}
+
+/**
+ * A transition as announced: the node it concerns, the previous owner, that node's instance, and
+ * the reason (the takeover's own, or the decision's observations) beside the plan's message.
+ */
+function transitionEvent(
+  config: StoredConfigLike,
+  group: GroupConfig,
+  plan: Plan,
+  before: GroupState,
+  after: GroupState,
+  action: Extract<Action, { type: 'alert' }>,
+  at: number,
+  startingSince: number | undefined,
+): TransitionEvent {
+  const takeover = plan.actions.find((a) => a.type === 'takeover');
+  const fenced = plan.actions.find((a) => a.type === 'fence-instance');
+  const node =
+    action.kind === 'node.fenced'
+      ? fenced?.node
+      : action.kind === 'group.stopped'
+        ? (before.owner ?? before.lastOwner ?? undefined)
+        : (after.owner ?? before.owner ?? before.lastOwner ?? undefined);
+  const previousOwner = takeover ? before.owner : undefined;
+  const instanceId = node ? config.nodes.find((n) => n.name === node)?.instanceId : undefined;
+  const reason = takeover?.why ?? plan.actions.find((a) => a.type !== 'alert' && 'why' in a)?.why;
+  return {
+    kind: action.kind,
+    cluster: config.cluster,
+    group: group.name,
+    epoch: after.epoch,
+    message: action.message,
+    at,
+    ...(node ? { node } : {}),
+    ...(previousOwner ? { previousOwner } : {}),
+    ...(instanceId ? { instanceId } : {}),
+    ...(reason ? { reason } : {}),
+    ...(action.kind === 'failover.completed' && startingSince !== undefined
+      ? { startedAt: startingSince }
+      : {}),
+  };
+}
+
+type StoredConfigLike = { cluster: string; nodes: readonly { name: string; instanceId: string }[] };

@@ -26,7 +26,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { awsErrorCode, toDomainError } from '../../shared/aws/errors';
-import { ConflictError, InvalidRequestError, LockBusyError } from '../../shared/base/errors';
+import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../../shared/base/errors';
 import { configHash } from '../../shared/config/hash';
 import type { ClusterConfig } from '../../shared/config/load';
 import type {
@@ -83,7 +83,8 @@ const guardValues = (g: WriteGuard): Record<string, unknown> => ({
 });
 
 export interface StoredRequest extends RequestView {
-  status: 'pending' | 'done' | 'rejected';
+  /** cancelled: withdrawn by an operator before reconcile processed it (`failoverctl cancel`). */
+  status: 'pending' | 'done' | 'rejected' | 'cancelled';
   message?: string;
   completedAt?: number;
 }
@@ -333,6 +334,15 @@ export class DynamoStore implements StateStore {
       ExpressionAttributeValues: { ':pk': CLUSTER_REGISTRY_PK },
     });
     return items.map((i) => String(i.sk));
+  }
+
+  /** Every cluster of the table with the version of its definition (one query of the registry). */
+  async listClusterVersions(): Promise<{ cluster: string; version: number }[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': CLUSTER_REGISTRY_PK },
+    });
+    return items.map((i) => ({ cluster: String(i.sk), version: Number(i.version ?? 0) }));
   }
 
   /** Which cluster and node an instance belongs to (for EC2 events). */
@@ -593,6 +603,49 @@ export class DynamoStore implements StateStore {
       () => false,
     );
     return !('lost' in result);
+  }
+
+  /**
+   * Withdraws a pending request (conditional: only while it is pending, so a request reconcile has
+   * processed keeps its outcome). Throws NotFoundError for an unknown id and ConflictError, with the
+   * outcome, for a request that is no longer pending.
+   */
+  async cancelRequest(cluster: string, id: string, by: string, now: number): Promise<StoredRequest> {
+    const result = await this.conditionalUpdate(
+      keys.request(cluster, id),
+      `request ${id}`,
+      {
+        UpdateExpression:
+          'SET #status = :cancelled, message = :message, completedAt = :now, expiresAt = :ttl',
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':cancelled': 'cancelled',
+          ':message': `cancelled by ${by}`,
+          ':now': now,
+          ':pending': 'pending',
+          ':ttl': Math.floor(now / 1000) + COMPLETED_REQUEST_RETENTION_DAYS * DAY_S,
+        },
+        ReturnValues: 'ALL_NEW',
+      },
+      async () => {
+        const current = await this.getRequest(cluster, id);
+        if (!current)
+          throw new NotFoundError(
+            'REQUEST_NOT_FOUND',
+            `request ${id} is not in cluster ${cluster}; "failoverctl status" lists the pending requests`,
+          );
+        return current;
+      },
+    );
+    if ('lost' in result) {
+      const r = result.lost;
+      throw new ConflictError(
+        `request ${id} (${r.kind} ${r.group}) was already processed: ${r.status}${r.message ? `: ${r.message}` : ''}`,
+      );
+    }
+    const { pk: _, sk: __, expiresAt: ___, ...rest } = result.updated ?? {};
+    return rest as unknown as StoredRequest;
   }
 
   // ------------------------------------------------------------------------------------------

@@ -37,6 +37,25 @@ export class AwsTimeoutError extends FailoverError {
   }
 }
 
+/**
+ * The SDK could not even make the call: no region, no credentials, or expired ones. The message says
+ * what to set (the CLI adds what it saw of AWS_PROFILE).
+ */
+export class AwsSetupError extends FailoverError {
+  constructor(
+    code: 'NO_REGION' | 'NO_CREDENTIALS' | 'CREDENTIALS_EXPIRED',
+    action: string,
+    options: { cause?: unknown } = {},
+  ) {
+    const what = {
+      NO_REGION: `no AWS region for ${action}: set AWS_REGION (for example export AWS_REGION=eu-west-1), pass --region, or give the profile of AWS_PROFILE a region`,
+      NO_CREDENTIALS: `no AWS credentials for ${action}: set AWS_PROFILE to a profile of ~/.aws/config (with IAM Identity Center, run "aws sso login --profile NAME" first), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on EC2 and Lambda the role of the instance or function is used`,
+      CREDENTIALS_EXPIRED: `the AWS credentials for ${action} have expired: run "aws sso login" (with --profile NAME for a named profile), or refresh AWS_SESSION_TOKEN`,
+    }[code];
+    super(code, what, options);
+  }
+}
+
 /** Any other AWS failure, with the service's own code kept for diagnosis. */
 export class AwsApiError extends FailoverError {
   readonly awsCode: string;
@@ -51,7 +70,8 @@ export class AwsApiError extends FailoverError {
   }
 }
 
-const THROTTLING = new Set([
+/** AWS error codes that mean throttling (THROTTLED; counted by the controller's Throttles metric). */
+export const THROTTLING: ReadonlySet<string> = new Set([
   'ThrottlingException',
   'Throttling',
   'ThrottledException',
@@ -62,6 +82,7 @@ const THROTTLING = new Set([
   'PriorRequestNotComplete',
   'SlowDown',
 ]);
+const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'TokenProviderError', 'RequestExpired']);
 const DENIED = new Set([
   'AccessDenied',
   'AccessDeniedException',
@@ -104,6 +125,16 @@ export function toDomainError(e: unknown, ctx: ErrorContext): FailoverError {
       { cause: e },
     );
   }
+  if (code === 'CredentialsProviderError' && !/expired/i.test(message))
+    return new AwsSetupError('NO_CREDENTIALS', `${ctx.action} on ${ctx.resource}`, { cause: e });
+  if (
+    EXPIRED.has(code) ||
+    (code === 'CredentialsProviderError' && /expired/i.test(message)) ||
+    /SSO session .*(expired|invalid)|token is expired/i.test(message)
+  )
+    return new AwsSetupError('CREDENTIALS_EXPIRED', `${ctx.action} on ${ctx.resource}`, { cause: e });
+  if (/^Region is missing/.test(message))
+    return new AwsSetupError('NO_REGION', `${ctx.action} on ${ctx.resource}`, { cause: e });
   if (THROTTLING.has(code)) return new ThrottledError(`${ctx.action} on ${ctx.resource}`, { cause: e });
   if (DENIED.has(code)) return new NotAuthorizedError(ctx.action, ctx.resource, { cause: e });
   if (TIMEOUTS.has(code)) return new AwsTimeoutError(`${ctx.action} on ${ctx.resource}`, { cause: e });

@@ -180,13 +180,25 @@ export interface Cloud {
   stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome>;
 }
 
+/** A transition reconcile announces (EventBridge, SNS, the audit log); schema/transition-event.schema.json. */
 export interface TransitionEvent {
   kind: AlertKind;
   cluster: string;
   group?: string;
   epoch?: number;
   message: string;
+  /** Controller clock (ms) of the transition. */
   at: number;
+  /** The node it concerns: the new owner of a failover, the fenced node, the node a monitor blames. */
+  node?: string;
+  /** The owner before a change of owner. */
+  previousOwner?: string;
+  /** EC2 instance of `node`. */
+  instanceId?: string;
+  /** Why, in the controller's words (the takeover's reason, the request's outcome). */
+  reason?: string;
+  /** For failover.completed: when the failover started (the takeover), so its duration is known. */
+  startedAt?: number;
 }
 
 export interface Notifier {

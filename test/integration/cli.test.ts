@@ -169,12 +169,93 @@ describe('failoverctl against the emulator', () => {
     expect((await run(['events', '--since', 'yesterday'])).code).toBe(2);
   });
 
+  it('status exits 0 when every group is online, 1 when degraded, 2 when a group is offline', async () => {
+    await store.putHeartbeat(heartbeat('node1'));
+    await store.putHeartbeat(heartbeat('node2'));
+    const ok = await run(['status']);
+    expect(ok.code, ok.text()).toBe(0);
+    expect(ok.stdout.join('\n')).toMatch(/\nok: every group online$/);
+    await store.putHeartbeat({ ...heartbeat('node2'), sentAt: Date.now() - 120_000 });
+    const degraded = await run(['status']);
+    expect(degraded.code).toBe(1);
+    expect(degraded.stdout.join('\n')).toMatch(/degraded: node node2 is expired/);
+    expect(JSON.parse((await run(['status', '--json'])).stdout.join('\n'))).toMatchObject({
+      health: 'degraded',
+      healthReasons: ['node node2 is expired'],
+    });
+    // Both alive again (a silent owner would have to fence itself first), then stopped.
+    await store.putHeartbeat(heartbeat('node1'));
+    await store.putHeartbeat(heartbeat('node2'));
+    expect((await run(['stop', 'web', '--local', '--wait', '20'])).code).toBe(0);
+    const critical = await run(['status']);
+    expect(critical.code, critical.text()).toBe(2);
+    expect(critical.stdout.join('\n')).toMatch(/critical: group web is Offline/);
+    await store.putHeartbeat(heartbeat('node1'));
+    await store.putHeartbeat(heartbeat('node2'));
+    expect((await run(['start', 'web', '--local', '--wait', '20'])).code).toBe(0);
+    expect((await run(['status'])).code).toBe(0);
+  });
+
+  it('status --watch redraws until interrupted', async () => {
+    const { statusCommand } = await import('../../cli/commands/status');
+    const x = io();
+    const signal = AbortSignal.timeout(2_500);
+    const code = await statusCommand(x, { table }, { watch: true, interval: 1, signal });
+    expect(code).toBeLessThanOrEqual(1);
+    const draws = x.stdout.filter((l) => l.startsWith('cluster '));
+    expect(draws.length).toBeGreaterThanOrEqual(2);
+    expect(x.stdout.filter((l) => l === '\x1b[2J\x1b[H').length).toBe(draws.length);
+  });
+
+  it('cancel withdraws a pending request once; a processed or unknown one is refused', async () => {
+    const sent = await run(['move', 'web', '--to', 'node2', '--wait', '0']);
+    expect(sent.code).toBe(0);
+    const id = /move request (\S+) recorded/.exec(sent.text())![1]!;
+    expect((await run(['status'])).stdout.join('\n')).toMatch(
+      `pending request ${id}: move web --to node2 by tester`,
+    );
+    const cancelled = await run(['cancel', id]);
+    expect(cancelled.code, cancelled.text()).toBe(0);
+    expect(cancelled.stdout.join('\n')).toBe(`web: move request ${id} cancelled`);
+    expect(await store.listRequests(fx.cluster)).toEqual([]);
+    const again = await run(['cancel', id]);
+    expect(again.code).toBe(4);
+    expect(again.text()).toMatch(
+      `request ${id} (move web) was already processed: cancelled: cancelled by tester`,
+    );
+    const unknown = await run(['cancel', '000000000-deadbeef']);
+    expect(unknown.code).toBe(3);
+    expect(unknown.text()).toMatch(/REQUEST_NOT_FOUND/);
+    // Reconcile never acts on it: it stays cancelled.
+    await run(['reconcile', '--once']);
+    expect((await store.getRequest(fx.cluster, id))?.status).toBe('cancelled');
+  });
+
+  it('--version prints the version; errors without a region or credentials say what to set', async () => {
+    const version = await run(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.join('')).toMatch(/^\d+\.\d+\.\d+/);
+    const noRegion = io();
+    delete noRegion.env.AWS_REGION;
+    const saved = { region: process.env.AWS_REGION, def: process.env.AWS_DEFAULT_REGION };
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    try {
+      expect(await main(['--table', table, 'status'], noRegion)).toBe(1);
+    } finally {
+      if (saved.region) process.env.AWS_REGION = saved.region;
+      if (saved.def) process.env.AWS_DEFAULT_REGION = saved.def;
+    }
+    expect(noRegion.text()).toMatch(/error \[NO_REGION\]: no AWS region .*set AWS_REGION .*--region/);
+  });
+
   it('doctor passes on a good account and names the fix on a broken one', async () => {
     const good = await run(['doctor']);
     expect(good.code, good.text()).toBe(0);
     expect(good.stdout.join('\n')).toMatch(/✓ web\/web-vip VIP .* outside the CIDR blocks/);
     expect(good.stdout.join('\n')).toMatch(
-      /! web\/web-vip permission ec2:ReplaceRoute: DryRun accepted, but the emulator checks no permission/,
+      // doctor no longer sends DryRun calls to an emulator (main's 70a6a9d); this expectation followed.
+      /! web\/web-vip permission ec2:ReplaceRoute: not probed: the emulator checks no permission/,
     );
     expect(good.stdout.join('\n')).toMatch(
       /! agent on node1: renewing without a watchdog: .*run softdog \(--watchdog-device\) or set fencing: stop-instance/,
@@ -241,6 +322,7 @@ describe('failoverctl against the emulator', () => {
     expect(ambiguous.text()).toMatch(
       `holds several clusters (${fx.cluster}, ${fx.cluster}-b); choose one with --cluster NAME`,
     );
-    expect((await run(['status', '--cluster', fx.cluster])).code).toBe(0);
+    const chosen = await run(['status', '--cluster', fx.cluster]);
+    expect(chosen.stdout[0]).toMatch(`cluster ${fx.cluster} `);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Transition announcements on the emulator: the EventBridge event (with its documented detail) and
- * the SNS message, each delivered to an SQS queue subscribed to them; and a publishing failure that
+ * the SNS message (a sentence for people, attributes for filter policies), each delivered to an SQS
+ * queue subscribed to them; and a publishing failure that
  * must not be hidden from the caller (reconcile logs and drops it, never blocking a failover).
  */
 import {
@@ -62,7 +63,21 @@ describe('transition announcements', () => {
     const topicQueue = await queue(sqs, uniqueName('topic'));
     await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: topicQueue.arn }));
 
-    const notifier = createNotifier({ eventBus: bus, topicArn }, aws());
+    // Operators who only want critical alerts filter on the message attributes.
+    const criticalQueue = await queue(sqs, uniqueName('critical'));
+    await sns.send(
+      new SubscribeCommand({
+        TopicArn: topicArn,
+        Protocol: 'sqs',
+        Endpoint: criticalQueue.arn,
+        Attributes: { FilterPolicy: JSON.stringify({ severity: ['critical'] }) },
+      }),
+    );
+
+    const notifier = createNotifier(
+      { eventBus: bus, topicArn, region: 'eu-west-1', account: '123456789012' },
+      aws(),
+    );
     const at = Date.UTC(2026, 10, 23, 12, 0, 0);
     await notifier.publish({
       kind: 'failover.completed',
@@ -71,6 +86,11 @@ describe('transition announcements', () => {
       epoch: 7,
       message: 'group db is online on node2 (epoch 7)',
       at,
+      node: 'node2',
+      previousOwner: 'node1',
+      instanceId: 'i-0bbb',
+      reason: "node1's lease expired",
+      startedAt: at - 3_900,
     });
 
     const [event] = (await receive(sqs, busQueue.url)).map((b) => JSON.parse(b));
@@ -78,15 +98,54 @@ describe('transition announcements', () => {
     expect(event.detail).toEqual({
       version: 1,
       kind: 'failover.completed',
+      severity: 'info',
       cluster: 'orders',
       group: 'db',
       epoch: 7,
+      node: 'node2',
+      previousOwner: 'node1',
+      instanceId: 'i-0bbb',
+      reason: "node1's lease expired",
       message: 'group db is online on node2 (epoch 7)',
       at: '2026-11-23T12:00:00.000Z',
+      startedAt: '2026-11-23T11:59:56.100Z',
+      durationMs: 3900,
+      region: 'eu-west-1',
+      account: '123456789012',
     });
-    const [note] = (await receive(sqs, topicQueue.url)).map((b) => JSON.parse(b));
-    expect(note.Subject).toBe('[failover] failover.completed orders/db');
-    expect(note.Message).toMatch(/^group db is online on node2 \(epoch 7\)/);
+    // Once on the topic, as a sentence for people, with attributes for subscription filters.
+    const notes = (await receive(sqs, topicQueue.url)).map((b) => JSON.parse(b));
+    expect(notes).toHaveLength(1);
+    const [note] = notes;
+    expect(note.Subject).toBe('[failover] INFO orders/db: online on node2');
+    expect(note.Message).toMatch(
+      /^Group db of cluster orders is online on node2 \(instance i-0bbb\) since 2026-11-23 12:00:00 UTC, 3\.9 s after the failover started\.\n\nWhat to do: Find out why node1 failed/,
+    );
+    expect(note.Message).toMatch(/\nRegion: eu-west-1\nAccount: 123456789012\n/);
+    expect(note.Message).not.toMatch(/[{}]/);
+    expect(note.MessageAttributes).toMatchObject({
+      cluster: { Type: 'String', Value: 'orders' },
+      group: { Type: 'String', Value: 'db' },
+      kind: { Type: 'String', Value: 'failover.completed' },
+      severity: { Type: 'String', Value: 'info' },
+    });
+    expect(await receive(sqs, criticalQueue.url)).toEqual([]);
+
+    await notifier.publish({
+      kind: 'failover.failed',
+      cluster: 'orders',
+      group: 'db',
+      epoch: 8,
+      message: 'group db cannot run: no eligible node',
+      reason: 'node1 is silent; node2 is isolated',
+      at,
+    });
+    const [critical] = (await receive(sqs, criticalQueue.url)).map((b) => JSON.parse(b));
+    expect(critical.Subject).toBe('[failover] CRITICAL orders/db: FAILED');
+    expect(critical.Message).toMatch(
+      /^Group db of cluster orders is not running: node1 is silent; node2 is isolated/,
+    );
+    expect(critical.Message).toMatch(/What to do: Run "failoverctl status --cluster orders"/);
   });
 
   it('reports a publishing failure with the action and the target', async () => {

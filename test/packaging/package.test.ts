@@ -1,13 +1,14 @@
 /**
  * `serverless package` runs offline (no AWS call, no credentials) and the CloudFormation template
- * holds the functions and their triggers, the state table, the topic, the bus, the dead-letter
- * queue, the alarm and least-privilege roles.
+ * holds the functions and their triggers, the state table, the topic and its e-mail subscription,
+ * the bus, the dead-letter queue, the alarms, the dashboard and least-privilege roles.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METRICS } from '../../controller/reconcile/metrics';
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON; the assertions check its shape.
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
@@ -21,7 +22,17 @@ beforeAll(() => {
   outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
   const result = spawnSync(
     'npx',
-    ['serverless', 'package', '--stage', 'pkgtest', '--region', 'eu-west-1', '--package', outDir],
+    [
+      'serverless',
+      'package',
+      '--stage',
+      'pkgtest',
+      '--region',
+      'eu-west-1',
+      '--package',
+      outDir,
+      '--param=alertEmail=ops@example.com',
+    ],
     {
       encoding: 'utf8',
       timeout: 240_000,
@@ -166,5 +177,111 @@ describe('serverless package (offline)', () => {
     const streamOnly = JSON.stringify(fn('ReconcileStreamRole').Properties.Policies);
     expect(streamOnly).toMatch(/dynamodb:GetRecords/);
     expect(JSON.stringify(fn('ReconcileRole').Properties)).not.toMatch(/GetRecords/);
+  });
+
+  it('subscribes the alertEmail address to the topic, and nothing else publishes there but reconcile and alarms', () => {
+    const [[, sub]] = ofType('AWS::SNS::Subscription') as [[string, Resource & { Condition?: string }]];
+    expect(sub.Properties).toEqual({
+      TopicArn: { Ref: 'AlertTopic' },
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+    // Without the parameter the subscription is left out (the condition compares with '').
+    expect(sub.Condition).toBe('HasAlertEmail');
+    expect((template as unknown as { Conditions: Record<string, unknown> }).Conditions.HasAlertEmail).toEqual(
+      {
+        'Fn::Not': [{ 'Fn::Equals': ['ops@example.com', ''] }],
+      },
+    );
+    // A transition reaches the topic once: no EventBridge rule forwards raw events to it any more.
+    const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
+    expect(rules.filter((r) => JSON.stringify(r.Targets ?? []).includes('AlertTopic'))).toEqual([]);
+    const principals = fn('AlertTopicPolicy').Properties.PolicyDocument.Statement.map(
+      (st: { Principal: { Service: string } }) => st.Principal.Service,
+    );
+    expect(principals).toEqual(['cloudwatch.amazonaws.com']);
+  });
+
+  it('alarms on a group not online, reconcile failures, dead letters, stream lag and every function error, all to the alert topic', () => {
+    const alarms = Object.fromEntries(ofType('AWS::CloudWatch::Alarm').map(([id, r]) => [id, r.Properties]));
+    for (const a of Object.values(alarms)) {
+      expect(a.AlarmActions).toEqual([{ Ref: 'AlertTopic' }]);
+      expect(a.OKActions).toEqual([{ Ref: 'AlertTopic' }]);
+    }
+    const functionErrors = Object.values(alarms)
+      .filter((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === 'Errors')
+      .map((a) => a.Dimensions[0].Value.Ref)
+      .sort();
+    expect(functionErrors).toEqual(
+      ofType('AWS::Lambda::Function')
+        .map(([id]) => id)
+        .sort(),
+    );
+    expect(alarms.GroupNotOnlineAlarm).toMatchObject({
+      Namespace: 'FailoverController',
+      MetricName: 'GroupsNotOnline',
+      Dimensions: [{ Name: 'service', Value: 'failover-controller' }],
+      Statistic: 'Maximum',
+      Period: 60,
+      EvaluationPeriods: 5,
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    expect(alarms.ReconcileFailuresAlarm).toMatchObject({
+      Namespace: 'FailoverController',
+      MetricName: 'ReconcileErrors',
+    });
+    expect(alarms.DeadLetterQueueAlarm).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ReconcileDeadLetterQueue', 'QueueName'] } }],
+    });
+    expect(alarms.StreamIteratorAgeAlarm).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ReconcileStreamLambdaFunction' } }],
+      Threshold: 30000,
+    });
+  });
+
+  it('has a dashboard of groups online, failovers and their durations, lease ages, reconcile errors, the functions and the stream', () => {
+    const [[, dashboard]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
+    const sub: string = dashboard.Properties.DashboardBody['Fn::Sub'];
+    // Every ${...} is a pseudo parameter or a resource of this template, resolved by CloudFormation.
+    const refs = [...sub.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]!.split('.')[0]!);
+    for (const ref of refs) expect(ref === 'AWS::Region' || ref in template.Resources, ref).toBe(true);
+    const body = JSON.parse(sub.replace(/\$\{[^}]+\}/g, 'x')) as {
+      widgets: { type: string; properties: { title?: string; metrics?: unknown[] } }[];
+    };
+    const titles = body.widgets.map((w) => w.properties.title).filter(Boolean);
+    expect(titles).toEqual(
+      expect.arrayContaining([
+        'Groups online (1 = Online)',
+        'Failovers',
+        'Failover duration (decision to online)',
+        'Lease age per node (ms)',
+        'Reconcile outcomes and errors',
+        'Function errors',
+        'Function duration (p99, ms)',
+        'Function throttles',
+        'Stream iterator age (ms) and dead letters',
+      ]),
+    );
+    const text = JSON.stringify(body);
+    for (const metric of [
+      'GroupOnline',
+      'Failovers',
+      'FailoverDuration',
+      'EntryPointSwitchTime',
+      'LeaseAge',
+      'ReconcileErrors',
+      'IteratorAge',
+      'Throttles',
+    ])
+      expect(text).toContain(metric);
+    // Each metric a widget names is one the functions publish (shared/metrics/controller-metrics.ts).
+    const searched = [...text.matchAll(/MetricName=\\"(\w+)\\"/g)].map((m) => m[1]!);
+    expect(searched.length).toBeGreaterThan(10);
+    for (const name of searched) expect(Object.keys(METRICS)).toContain(name);
   });
 });
