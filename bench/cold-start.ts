@@ -385,7 +385,7 @@ export async function runColdStartBench(opts: { say: Say }): Promise<BenchRow[]>
         section: SECTION,
         metric: `${fn.name}: module init (import of the all-bundled file -> handler)`,
         value: formatSpread(importSpread, 'ms', 1),
-        note: `min / median / max; fresh node ${process.version} per run (Lambda runs ${cfg.target}), after 1 untimed run (warm page cache); no AWS call happens at import`,
+        note: `min / median / p95 / max; fresh node ${process.version} per run (Lambda runs ${cfg.target}), after 1 untimed run (warm page cache); no AWS call happens at import`,
       });
       rows.push({
         section: SECTION,

@@ -1,11 +1,12 @@
 /**
  * Failover speed end to end in the sandbox: real agents, the real controller code woken by what AWS
  * would deliver (the table's stream, EC2 events), the emulator, no schedule at all. For each
- * scenario: min / median / max over the runs, a breakdown of one failover (detection, decision,
+ * scenario: min / median / p95 / max over the runs (20 by default: the time of a silent crash depends
+ * on where the crash falls in the heartbeat, so a few runs say little about its median or tail), a breakdown of one failover (detection, decision,
  * demote, each entry point, application start, from the controller's own timeline) and the AWS
  * calls it took.
  *
- *   npx tsx bench/failover.ts [--runs 5] [--lease-ms 3000 --heartbeat-ms 500 ...]
+ *   npx tsx bench/failover.ts [--runs 20] [--lease-ms 3000 --heartbeat-ms 500 ...]
  */
 import { parseArgs } from 'node:util';
 import type { SandboxTiming } from '../sandbox/network';
@@ -253,14 +254,17 @@ export function failoverRows(label: string, timing: SandboxTiming, r: FailoverBe
 
   if (r.runs['silent-crash'].length) {
     const v = s(switched('silent-crash'));
-    const target = timing.leaseMs <= 3000 ? 4 : 5;
+    // Issue 20: at the defaults a median of 3.8 s and a maximum of 4.6 s (below keepalived's median
+    // on every run); at a 3 s lease a median of 3.2 s.
+    const short = timing.leaseMs <= 3000;
+    const target = short ? { median: 3.2 } : { median: 3.8, max: 4.6 };
     const bs = of('silent-crash');
     rows.push({
       section,
       metric: `silent crash (agent + app SIGKILLed) -> route+EIP+DNS on standby, ${label} (${cfg})`,
       value: formatSpread(v, 's'),
-      target: `median <= ${target.toFixed(1)} s`,
-      met: v.median <= target,
+      target: `median <= ${target.median.toFixed(1)} s${target.max ? `, max <= ${target.max.toFixed(1)} s` : ''}`,
+      met: v.median <= target.median && (target.max === undefined || v.max <= target.max),
       note: `lease wait + report: ${median(bs.map((b) => b.detectionMs))} ms, decision ${median(bs.map((b) => b.decisionMs))} ms, switch ${median(bs.map((b) => b.switchedMs - b.detectionMs - b.decisionMs))} ms (medians); app start ${median(bs.map((b) => b.appStartMs ?? Number.NaN))} ms more`,
     });
   }
@@ -344,7 +348,7 @@ export function timingFor(overrides: Partial<SandboxTiming> = {}): SandboxTiming
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
-      runs: { type: 'string', default: '5' },
+      runs: { type: 'string', default: '20' },
       'lease-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'fence-margin-ms': { type: 'string' },
