@@ -1,5 +1,883 @@
-import type { BenchRow, Say } from './report';
+/**
+ * An Availability Zone outage at scale, on the emulator: 1,000 groups across two AZs in one cluster
+ * (and 100 clusters x 10 groups), half of the owners in us-east-1a. At t0 that zone fails: its
+ * agents go silent and DescribeAvailabilityZones reports it impaired. Every group owned there must
+ * come online in us-east-1b — its VIP route, Elastic IP, DNS record and application moved by the
+ * real controller code (reconcile over the real SDK clients, store and drivers) on the moto server.
+ *
+ * What plays the rest of AWS:
+ * - the agents are simulated (as in bench/scaling.ts): every node renews its lease at the
+ *   definition's heartbeat, reports the groups it runs, and watches its peer's renewal token the
+ *   way node-agent/peers.ts does (read half a heartbeat after its own renewal; the silence counted
+ *   from the first read of the current token). A survivor writes a `change` report when its peer's
+ *   silence crosses the lease, and when a group starts on it (the SSM start command reached it);
+ * - the stream: every `change` report is handed to the real stream handler (handleStream), the
+ *   records of 250 ms in one batch, at most 3 batches at once, as the event source mapping does
+ *   (moto's own stream also carries every controller write, which the filter drops; reading all of
+ *   it would only measure the poller);
+ * - SSM: moto records SendCommand and reports Success at once; the simulated agent takes each start
+ *   command it receives as the guard's start (the group runs there from then on);
+ * - the zone's impairment: the controller's DescribeAvailabilityZones answer, from t0.
+ *
+ * Printed: groups moved, time from t0 until each was online on the survivor (p50 / p95 / last), AWS
+ * calls by kind, throttled attempts, and the checks that no group was left behind (record Online on
+ * the survivor at a new epoch, `mayRun` only the survivor, every entry point on it) and that no group
+ * was ever started on a second node while the first could still run it.
+ *
+ *   npx tsx bench/az-outage.ts [--shapes 1x1000,100x10] [--keep-emulator]
+ */
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import {
+  AllocateAddressCommand,
+  CreateRouteTableCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  DescribeAddressesCommand,
+  DescribeRouteTablesCommand,
+  EC2Client,
+  ModifyNetworkInterfaceAttributeCommand,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import {
+  CreateHostedZoneCommand,
+  ListResourceRecordSetsCommand,
+  type ResourceRecordSet,
+  Route53Client,
+} from '@aws-sdk/client-route-53';
+import { clientConfig } from '../controller/aws/clients';
+import { systemClock } from '../controller/reconcile/clock';
+import { type ControllerDeps, handleEventBridge, handleStream } from '../controller/reconcile/entry';
+import { isThrottle } from '../controller/reconcile/metrics';
+import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { DynamoStore } from '../controller/state/dynamo-store';
+import type { AwsOptions } from '../shared/aws/options';
+import { type ClusterConfig, parseClusterConfig } from '../shared/config/load';
+import type { ClusterInput, GroupConfig } from '../shared/config/schema';
+import type { GroupState, Heartbeat } from '../shared/core/model';
+import type { Cloud, Log, ResourceDriver } from '../shared/core/ports';
+import { keys } from '../shared/table/keys';
+import { anyImage, bareZoneId } from '../testkit/emulator-network';
+import { countSdkCalls } from '../testkit/sdk-calls';
+import { type BenchRow, percentile, type Say } from './report';
+import { seedEntryPoints, steadyGroupState, writeGroupRecords } from './scaling-seed';
 
-export async function runAzOutageBench(_o: { say: Say }): Promise<BenchRow[]> {
-  return [];
+const SECTION = 'AZ outage (emulator)';
+const FAILED_AZ = 'us-east-1a';
+const SURVIVING_AZ = 'us-east-1b';
+/** Issue 20: every affected group online in the other zone within a minute. */
+const TARGET_S = 60;
+/** Give up waiting after this long (the figures say how far it got). */
+const GIVE_UP_MS = 240_000;
+/** The Lambda timeout (serverless.yml) minus LAMBDA_RESERVE_MS. */
+const INVOCATION_MS = 57_000;
+const STREAM_BATCH_MS = 250;
+const STREAM_IN_FLIGHT = 3;
+const SCHEDULE_MS = 60_000;
+
+export interface AzShape {
+  clusters: number;
+  groupsEach: number;
+}
+
+export const DEFAULT_SHAPES: readonly AzShape[] = [
+  { clusters: 1, groupsEach: 1000 },
+  { clusters: 100, groupsEach: 10 },
+];
+
+export interface AzOutageOptions {
+  say: Say;
+  shapes?: readonly AzShape[];
+  /** A running moto server; else one is started (and stopped) here. */
+  endpoint?: string;
+}
+
+interface NodeInfo {
+  name: 'node1' | 'node2';
+  instanceId: string;
+  eni: string;
+  privateIp: string;
+  az: string;
+}
+
+interface Account {
+  vpcId: string;
+  routeTableId: string;
+  hostedZoneId: string;
+  zoneName: string;
+  /** Per cluster, its two nodes (node1 in the failing zone, node2 in the surviving one). */
+  nodes: NodeInfo[][];
+  allocations: string[];
+}
+
+export interface AzOutageResult {
+  shape: AzShape;
+  groups: number;
+  affected: number;
+  /** Per affected group, seconds from t0 until everything it has was activated on the survivor. */
+  switchedS: number[];
+  leftBehind: string[];
+  doubleRun: string[];
+  /** Calls of the controller from t0 to the end, per service:operation (attempts in brackets). */
+  calls: Map<string, { calls: number; attempts: number; throttled: number }>;
+  invocations: number;
+  setupS: number;
+  detectionS: number[];
+  errors: string[];
+}
+
+// ------------------------------------------------------------------------------------------------
+// The account
+
+async function buildAccount(
+  ec2: EC2Client,
+  route53: Route53Client,
+  shape: AzShape,
+  say: Say,
+): Promise<Account> {
+  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.80.0.0/16' }))).Vpc?.VpcId;
+  if (!vpcId) throw new Error('CreateVpc returned no id');
+  const imageId = await anyImage(ec2);
+  const perAz: NodeInfo[][] = [];
+  for (const [i, az] of [FAILED_AZ, SURVIVING_AZ].entries()) {
+    const subnetId = (
+      await ec2.send(
+        new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.80.${i * 16}.0/20`, AvailabilityZone: az }),
+      )
+    ).Subnet?.SubnetId;
+    if (!subnetId) throw new Error('CreateSubnet returned no id');
+    const instances =
+      (
+        await ec2.send(
+          new RunInstancesCommand({
+            ImageId: imageId,
+            InstanceType: 't3.micro',
+            MinCount: shape.clusters,
+            MaxCount: shape.clusters,
+            SubnetId: subnetId,
+          }),
+        )
+      ).Instances ?? [];
+    if (instances.length !== shape.clusters) throw new Error(`RunInstances started ${instances.length}`);
+    perAz.push(
+      instances.map((inst) => ({
+        name: i === 0 ? 'node1' : 'node2',
+        instanceId: inst.InstanceId!,
+        eni: inst.NetworkInterfaces![0]!.NetworkInterfaceId!,
+        privateIp: inst.PrivateIpAddress!,
+        az,
+      })),
+    );
+  }
+  const nodes = perAz[0]!.map((n1, c) => [n1, perAz[1]![c]!]);
+  // A VIP routed to an ENI only arrives if the ENI accepts traffic for other addresses.
+  await pool(
+    nodes.flat(),
+    8,
+    async (n) =>
+      void (await ec2.send(
+        new ModifyNetworkInterfaceAttributeCommand({
+          NetworkInterfaceId: n.eni,
+          SourceDestCheck: { Value: false },
+        }),
+      )),
+  );
+  const routeTableId = (await ec2.send(new CreateRouteTableCommand({ VpcId: vpcId }))).RouteTable
+    ?.RouteTableId;
+  if (!routeTableId) throw new Error('CreateRouteTable returned no id');
+  const zoneName = `az-${randomBytes(3).toString('hex')}.bench.internal`;
+  const zone = await route53.send(
+    new CreateHostedZoneCommand({
+      Name: zoneName,
+      CallerReference: randomBytes(8).toString('hex'),
+      VPC: { VPCRegion: 'us-east-1', VPCId: vpcId },
+      HostedZoneConfig: { PrivateZone: true, Comment: 'AZ outage bench' },
+    }),
+  );
+  const total = shape.clusters * shape.groupsEach;
+  const allocations: string[] = [];
+  for (let i = 0; i < Math.ceil(total / 10); i++) {
+    const a = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+    allocations.push(a.AllocationId!);
+  }
+  say(
+    `  AZ outage: account: VPC ${vpcId}, ${nodes.length * 2} instances in ${FAILED_AZ} and ${SURVIVING_AZ}, 1 route table, 1 private zone, ${allocations.length} Elastic IPs`,
+  );
+  return {
+    vpcId,
+    routeTableId,
+    hostedZoneId: bareZoneId(zone.HostedZone!.Id!),
+    zoneName,
+    nodes,
+    allocations,
+  };
+}
+
+/**
+ * One cluster's definition: every group a VIP route, a DNS record and an application, every tenth an
+ * Elastic IP (the mix of the scaling bench); the groups alternate their preferred node, so that half
+ * of the owners are in each zone. Default timing (lease 3.75 s, heartbeat 1.75 s).
+ */
+function definition(name: string, c: number, shape: AzShape, account: Account): ClusterConfig {
+  const nodes = account.nodes[c]!;
+  const input: ClusterInput = {
+    cluster: name,
+    region: 'us-east-1',
+    nodes: nodes.map(({ name, instanceId, eni, az, privateIp }) => ({
+      name,
+      instanceId,
+      eni,
+      az,
+      privateIp,
+    })),
+    groups: Array.from({ length: shape.groupsEach }, (_, i) => {
+      const global = c * shape.groupsEach + i;
+      const g = `g${String(i).padStart(4, '0')}`;
+      const eip = global % 10 === 0 ? account.allocations[global / 10] : undefined;
+      return {
+        name: g,
+        nodes: i % 2 === 0 ? ['node1', 'node2'] : ['node2', 'node1'],
+        resources: [
+          {
+            type: 'vip' as const,
+            name: `${g}-vip`,
+            ip: `172.16.${Math.floor(global / 250)}.${(global % 250) + 1}`,
+            vpcId: account.vpcId,
+            routeTableIds: [account.routeTableId],
+          },
+          ...(eip ? [{ type: 'eip' as const, name: `${g}-eip`, allocationId: eip }] : []),
+          {
+            type: 'dns' as const,
+            name: `${g}-dns`,
+            hostedZoneId: account.hostedZoneId,
+            recordName: `${name}-${g}.${account.zoneName}`,
+            ttl: 60,
+          },
+          { type: 'exec' as const, name: `${g}-app`, start: '/bin/true', stop: '/bin/true' },
+        ],
+      };
+    }),
+  };
+  return parseClusterConfig(input, `az-outage ${name}`);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The agents
+
+interface SimNode {
+  cluster: string;
+  name: string;
+  peer: string;
+  incarnation: string;
+  seq: number;
+  /** Its renewals stop at the outage. */
+  failed: boolean;
+  /** Phase of its heartbeat within the interval (agents do not renew in step). */
+  offsetMs: number;
+  /** group -> epoch it runs at (stopped groups report their last epoch). */
+  groups: Map<string, { epoch: number; running: boolean }>;
+  /** The peer's token as this node last read it, and when it first read it. */
+  peerToken?: string;
+  peerFirstSeen: number;
+  expired: boolean;
+  lastFingerprint: string;
+  lastToken: string;
+  lastWriteAt: number;
+}
+
+class SimAgents {
+  readonly nodes = new Map<string, SimNode>();
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private readonly writes = new Set<Promise<unknown>>();
+  changes = 0;
+  writeErrors = 0;
+
+  constructor(
+    private readonly store: DynamoStore,
+    private readonly configs: Map<string, ClusterConfig>,
+    private readonly onChange: (cluster: string, node: string) => void,
+  ) {
+    for (const config of configs.values()) {
+      for (const n of config.nodes) {
+        const peer = config.nodes.find((p) => p.name !== n.name)!.name;
+        const groups = new Map<string, { epoch: number; running: boolean }>();
+        for (const g of config.groups) groups.set(g.name, { epoch: 1, running: g.nodes[0] === n.name });
+        this.nodes.set(`${config.cluster}/${n.name}`, {
+          cluster: config.cluster,
+          name: n.name,
+          peer,
+          incarnation: `${n.name}-${randomBytes(3).toString('hex')}`,
+          seq: 0,
+          failed: false,
+          offsetMs: Math.floor(Math.random() * config.timing.heartbeatIntervalMs),
+          groups,
+          peerFirstSeen: 0,
+          expired: false,
+          lastFingerprint: '',
+          lastToken: '',
+          lastWriteAt: 0,
+        });
+      }
+    }
+  }
+
+  private timing(cluster: string) {
+    return this.configs.get(cluster)!.timing;
+  }
+
+  /** The heartbeat as the agent writes it (shared/core/model.ts), with its report of groups and peer. */
+  private heartbeat(n: SimNode, now: number): Heartbeat {
+    const t = this.timing(n.cluster);
+    n.seq++;
+    const token = `${n.incarnation}/${n.seq}`;
+    return {
+      cluster: n.cluster,
+      node: n.name,
+      token,
+      seq: n.seq,
+      incarnation: n.incarnation,
+      sentAt: now,
+      leaseMs: t.leaseMs,
+      agentVersion: 'az-outage-bench',
+      state: 'running',
+      reason: 'periodic',
+      monitors: {},
+      isolated: false,
+      groups: Object.fromEntries(
+        [...n.groups].map(([g, s]) => [g, { epoch: s.epoch, state: s.running ? 'running' : 'stopped' }]),
+      ),
+      peers: n.peerToken
+        ? { [n.peer]: { token: n.peerToken, silentForMs: Math.max(0, Math.floor(now - n.peerFirstSeen)) } }
+        : {},
+      // An armed watchdog (the sandbox's nodes run one, production nodes should): the silence a
+      // node needs before another may start its groups is the lease.
+      fence: { watchdogMs: t.leaseMs - t.fenceMarginMs },
+    } as Heartbeat;
+  }
+
+  private fingerprint(n: SimNode): string {
+    return `${[...n.groups].map(([g, s]) => `${g}:${s.running}@${s.epoch}`).join(',')}|${n.expired}`;
+  }
+
+  /** Writes a renewal (or a change report) now. */
+  write(n: SimNode, change = false): void {
+    if (this.stopped || n.failed) return;
+    const now = Date.now();
+    const hb = this.heartbeat(n, now);
+    const fp = this.fingerprint(n);
+    const isChange = change || fp !== n.lastFingerprint;
+    hb.reason = isChange ? 'change' : 'periodic';
+    n.lastFingerprint = fp;
+    n.lastToken = hb.token;
+    n.lastWriteAt = now;
+    const p = this.store
+      .putHeartbeat(hb)
+      .then(() => {
+        if (isChange) {
+          this.changes++;
+          this.onChange(n.cluster, n.name);
+        }
+      })
+      .catch(() => {
+        this.writeErrors++;
+      });
+    this.writes.add(p);
+    void p.finally(() => this.writes.delete(p));
+  }
+
+  /** What a node reads half a heartbeat after its renewal: its peer's token (peers.ts). */
+  private read(n: SimNode): void {
+    if (this.stopped || n.failed) return;
+    const peer = this.nodes.get(`${n.cluster}/${n.peer}`)!;
+    const now = Date.now();
+    if (peer.lastToken && peer.lastToken !== n.peerToken) {
+      n.peerToken = peer.lastToken;
+      n.peerFirstSeen = now;
+      if (n.expired) {
+        n.expired = false;
+        this.write(n);
+      }
+      return;
+    }
+    const t = this.timing(n.cluster);
+    if (!n.expired && n.peerToken && now - n.peerFirstSeen >= t.leaseMs) {
+      // The peer's renewal stayed the same for a whole lease: a change, written at once.
+      n.expired = true;
+      this.write(n);
+    }
+  }
+
+  start(): void {
+    for (const n of this.nodes.values()) {
+      const t = this.timing(n.cluster);
+      const first = setTimeout(() => {
+        this.write(n);
+        this.timers.push(setInterval(() => this.write(n), t.heartbeatIntervalMs));
+        const reads = setTimeout(() => {
+          this.read(n);
+          this.timers.push(setInterval(() => this.read(n), t.heartbeatIntervalMs));
+        }, t.heartbeatIntervalMs / 2);
+        this.timers.push(reads);
+      }, n.offsetMs);
+      this.timers.push(first);
+    }
+  }
+
+  /** The guard started `group` at `epoch` on this node: it runs there, reported at once. */
+  started(cluster: string, node: string, group: string, epoch: number): boolean {
+    const n = this.nodes.get(`${cluster}/${node}`);
+    if (!n || n.failed) return false;
+    n.groups.set(group, { epoch, running: true });
+    this.scheduleChange(n);
+    return true;
+  }
+
+  private pendingChange = new Set<SimNode>();
+  /** Starts that arrive together are reported in one change (the agent writes what it has). */
+  private scheduleChange(n: SimNode): void {
+    if (this.pendingChange.has(n)) return;
+    this.pendingChange.add(n);
+    setTimeout(() => {
+      this.pendingChange.delete(n);
+      this.write(n);
+    }, 20);
+  }
+
+  failZone(az: string): void {
+    for (const config of this.configs.values())
+      for (const node of config.nodes)
+        if (node.az === az) this.nodes.get(`${config.cluster}/${node.name}`)!.failed = true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.allSettled([...this.writes]);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// One shape
+
+export async function runShape(endpoint: string, shape: AzShape, say: Say): Promise<AzOutageResult> {
+  const started = Date.now();
+  const aws: AwsOptions = { region: 'us-east-1', endpoint };
+  const setup = clientConfig(aws);
+  const ec2 = new EC2Client(setup);
+  const route53 = new Route53Client({ ...setup, region: 'us-east-1' });
+  const account = await buildAccount(ec2, route53, shape, say);
+  const table = `bench-az-${randomBytes(4).toString('hex')}`;
+  const admin = new DynamoStore(table, aws);
+  await admin.createTable();
+
+  const configs = new Map<string, ClusterConfig>();
+  for (let c = 0; c < shape.clusters; c++) {
+    const name = `az${c}-${randomBytes(2).toString('hex')}`;
+    const config = definition(name, c, shape, account);
+    await admin.applyConfig(config, { now: Date.now(), by: 'bench' });
+    configs.set(name, config);
+  }
+  const seededAt = Date.now();
+  for (const config of configs.values()) {
+    const ownerOf = (g: GroupConfig) => config.nodes.find((n) => n.name === g.nodes[0]);
+    await seedEntryPoints(ec2, route53, config, ownerOf, 8);
+    await writeGroupRecords(
+      admin,
+      config.cluster,
+      config.groups.map((g) => steadyGroupState(g, g.nodes[0]!, seededAt)),
+    );
+  }
+  const groups = shape.clusters * shape.groupsEach;
+  say(
+    `  AZ outage: ${shape.clusters} x ${shape.groupsEach}: ${groups} groups seeded online, half in each zone`,
+  );
+
+  // The controller: its own clients, counted.
+  const calls = new Map<string, { calls: number; attempts: number; throttled: number }>();
+  let counting = false;
+  const tally = (name: string) => {
+    const t = calls.get(name) ?? { calls: 0, attempts: 0, throttled: 0 };
+    calls.set(name, t);
+    return t;
+  };
+  const store = new DynamoStore(table, aws, undefined, { validateConfig: parseClusterConfig });
+  const clients = createAwsClients(aws);
+  for (const [client, service] of [
+    [store.client, 'dynamodb'],
+    [clients.ec2, 'ec2'],
+    [clients.route53, 'route53'],
+    [clients.ssm, 'ssm'],
+  ] as const) {
+    countSdkCalls(client, service, {
+      call: (c) => {
+        if (counting) tally(`${service}:${c.op}`).calls++;
+      },
+      attempt: (s, op) => {
+        if (counting) tally(`${s}:${op}`).attempts++;
+      },
+    });
+    (client.middlewareStack.add as (mw: unknown, options: unknown) => void)(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+        async (args: unknown) => {
+          try {
+            return await next(args);
+          } catch (e) {
+            const code = (e as { name?: string }).name;
+            if (counting && isThrottle(code))
+              tally(`${service}:${(context.commandName ?? '?').replace(/Command$/, '')}`).throttled++;
+            throw e;
+          }
+        },
+      { step: 'deserialize', name: 'benchThrottles' },
+    );
+  }
+
+  // Activations on the survivor, by cluster/group: when each resource came up there.
+  const activated = new Map<string, Map<string, number>>();
+  const errors: string[] = [];
+  let t0 = Number.POSITIVE_INFINITY;
+  const base = createAwsCloud(aws, { agentPath: '/usr/local/bin/failover-agent', table }, clients);
+  const watch = (d: ResourceDriver): ResourceDriver => ({
+    ...d,
+    activate: async (req) => {
+      const out = await d.activate(req);
+      if (Date.now() >= t0 && req.node.az === SURVIVING_AZ) {
+        const key = `${req.cluster}/${req.group}`;
+        const m = activated.get(key) ?? new Map<string, number>();
+        m.set(req.resource.name, Date.now());
+        activated.set(key, m);
+      }
+      return out;
+    },
+  });
+  const cloud: Cloud = {
+    ...base,
+    resources: Object.fromEntries(
+      Object.entries(base.resources).map(([k, d]) => [k, watch(d)]),
+    ) as Cloud['resources'],
+    // The zone's impairment, as DescribeAvailabilityZones would report it once AWS knows.
+    describeZones: async (zones, signal) => {
+      const states = await base.describeZones(zones, signal);
+      if (Date.now() >= t0 && FAILED_AZ in states) states[FAILED_AZ] = 'impaired';
+      return states;
+    },
+  };
+  const log: Log = {
+    info: () => undefined,
+    warn: (m, a) => {
+      if (errors.length < 50) errors.push(`warn ${m} ${JSON.stringify(a ?? {}).slice(0, 300)}`);
+    },
+    error: (m, a) => {
+      if (errors.length < 50) errors.push(`error ${m} ${JSON.stringify(a ?? {}).slice(0, 300)}`);
+    },
+  };
+  const deps: ControllerDeps = {
+    store,
+    cloud,
+    notifier: { publish: async () => undefined },
+    clock: systemClock,
+    log,
+  };
+
+  // The stream: change reports, batched as the event source mapping delivers them.
+  let invocations = 0;
+  const pending = new Set<Promise<unknown>>();
+  const invoke = (trigger: string, run: (ctx: { holder: string; deadline: number }) => Promise<unknown>) => {
+    invocations++;
+    const ctx = { holder: `bench:${trigger}:${invocations}`, deadline: Date.now() + INVOCATION_MS };
+    const p = run(ctx).catch((e) => errors.push(`${trigger} invocation failed: ${String(e)}`));
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+    return p;
+  };
+  const queued: { cluster: string; node: string }[] = [];
+  let inFlight = 0;
+  const dispatch = () => {
+    if (inFlight >= STREAM_IN_FLIGHT || queued.length === 0) return;
+    const batch = queued.splice(0, 100);
+    inFlight++;
+    const records = batch.map(({ cluster, node }) => ({
+      eventName: 'MODIFY',
+      dynamodb: {
+        Keys: { pk: { S: keys.heartbeat(cluster, node).pk }, sk: { S: 'HEARTBEAT' } },
+        NewImage: { reason: { S: 'change' } },
+      },
+    }));
+    void invoke('stream', (ctx) => handleStream(deps, records, ctx)).finally(() => {
+      inFlight--;
+      dispatch();
+    });
+  };
+  const streamTimer = setInterval(dispatch, STREAM_BATCH_MS);
+  const agents = new SimAgents(admin, configs, (cluster, node) => {
+    if (Date.now() >= t0) queued.push({ cluster, node });
+  });
+
+  // SSM: each start command that reaches a live node is the guard's start there.
+  const doubleRun: string[] = [];
+  clients.ssm.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      const input = (args as { input?: { InstanceIds?: string[]; Parameters?: Record<string, string[]> } })
+        .input;
+      const lines = input?.Parameters?.commands ?? [];
+      for (const line of lines) {
+        for (const m of line.matchAll(
+          /--cluster (\S+) --node (\S+) .*?--group (\S+) --epoch (\d+) --action start/g,
+        )) {
+          const [, cluster, node, group] = m as unknown as [string, string, string, string];
+          const epoch = Number(m[4]);
+          const other = agents.nodes.get(`${cluster}/${node === 'node1' ? 'node2' : 'node1'}`);
+          const otherRuns = other?.groups.get(group);
+          // The other node may run it only if it is gone (silent past its lease) or stopped it.
+          if (otherRuns?.running && !other?.failed)
+            doubleRun.push(`${cluster}/${group}: started on ${node} while ${other?.name} runs it`);
+          agents.started(cluster, node, group, epoch);
+        }
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'benchSimulatedGuard' },
+  );
+
+  agents.start();
+  // Two heartbeats of calm: every node renewed and read its peer.
+  const interval = Math.max(...[...configs.values()].map((c) => c.timing.heartbeatIntervalMs));
+  await new Promise((r) => setTimeout(r, 2 * interval + 500));
+  const setupS = (Date.now() - started) / 1000;
+
+  say(`  AZ outage: ${FAILED_AZ} fails now (its agents go silent, the zone reports impaired)`);
+  counting = true;
+  t0 = Date.now();
+  agents.failZone(FAILED_AZ);
+  const schedule = setInterval(
+    () => void invoke('schedule', (ctx) => handleEventBridge(deps, scheduled(), ctx)),
+    SCHEDULE_MS,
+  );
+
+  // Which groups must move, and what each holds.
+  const affected = new Map<string, GroupConfig>();
+  for (const config of configs.values())
+    for (const g of config.groups) if (g.nodes[0] === 'node1') affected.set(`${config.cluster}/${g.name}`, g);
+  const done = () =>
+    [...affected].every(([key, g]) => {
+      const m = activated.get(key);
+      return m !== undefined && g.resources.every((r) => m.has(r.name));
+    });
+  let lastReport = Date.now();
+  while (!done() && Date.now() - t0 < GIVE_UP_MS) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (Date.now() - lastReport > 10_000) {
+      lastReport = Date.now();
+      const n = [...affected].filter(([key, g]) =>
+        g.resources.every((r) => activated.get(key)?.has(r.name)),
+      ).length;
+      const some = [...activated.values()].reduce((a, m) => a + m.size, 0);
+      say(
+        `  AZ outage: +${((Date.now() - t0) / 1000).toFixed(0)} s: ${n} of ${affected.size} groups online in ${SURVIVING_AZ} (${some} activations), ${invocations} invocations; calls so far: ${callsLine(calls)}${errors.length ? `; ${errors.length} errors, last: ${errors.at(-1)}` : ''}`,
+      );
+    }
+  }
+  counting = false;
+  const switchedS: number[] = [];
+  const detectionS: number[] = [];
+  for (const [key, g] of affected) {
+    const m = activated.get(key);
+    if (m && g.resources.every((r) => m.has(r.name)))
+      switchedS.push((Math.max(...[...m.values()]) - t0) / 1000);
+  }
+  clearInterval(schedule);
+  clearInterval(streamTimer);
+  await agents.stop();
+  await Promise.allSettled([...pending]);
+
+  const leftBehind = await verify(ec2, route53, admin, configs, account, affected);
+  return {
+    shape,
+    groups,
+    affected: affected.size,
+    switchedS,
+    leftBehind,
+    doubleRun,
+    calls,
+    invocations,
+    setupS,
+    detectionS,
+    errors,
+  };
+}
+
+/**
+ * The end state, read from the emulator: every group Online on the node it should be on (the
+ * survivor for the moved ones, at a new epoch; the others untouched), `mayRun` that node alone, its
+ * VIP route, Elastic IP and record on it.
+ */
+async function verify(
+  ec2: EC2Client,
+  route53: Route53Client,
+  store: DynamoStore,
+  configs: Map<string, ClusterConfig>,
+  account: Account,
+  affected: Map<string, GroupConfig>,
+): Promise<string[]> {
+  const wrong: string[] = [];
+  const tables = await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [account.routeTableId] }));
+  const routes = new Map(
+    (tables.RouteTables?.[0]?.Routes ?? []).map((r) => [r.DestinationCidrBlock, r.NetworkInterfaceId]),
+  );
+  const addresses = new Map(
+    (
+      (await ec2.send(new DescribeAddressesCommand({ AllocationIds: account.allocations }))).Addresses ?? []
+    ).map((a) => [a.AllocationId, a.NetworkInterfaceId]),
+  );
+  const records = new Map<string, string | undefined>();
+  let next: { name?: string; type?: string } = {};
+  for (;;) {
+    const page = await route53.send(
+      new ListResourceRecordSetsCommand({
+        HostedZoneId: account.hostedZoneId,
+        ...(next.name ? { StartRecordName: next.name } : {}),
+        ...(next.type ? { StartRecordType: next.type as ResourceRecordSet['Type'] } : {}),
+      }),
+    );
+    for (const r of page.ResourceRecordSets ?? [])
+      if (r.Type === 'A') records.set(r.Name!.toLowerCase(), r.ResourceRecords?.[0]?.Value);
+    if (!page.IsTruncated) break;
+    next = { name: page.NextRecordName!, type: page.NextRecordType! };
+  }
+  for (const config of configs.values()) {
+    const states = new Map((await store.listGroups(config.cluster)).map((s) => [s.group, s] as const));
+    for (const g of config.groups) {
+      const key = `${config.cluster}/${g.name}`;
+      const moved = affected.has(key);
+      const want = moved ? 'node2' : g.nodes[0]!;
+      const node = config.nodes.find((n) => n.name === want)!;
+      const s: GroupState | undefined = states.get(g.name);
+      const problems: string[] = [];
+      if (!s || s.owner !== want || s.phase !== 'Online') problems.push(`record ${s?.phase} on ${s?.owner}`);
+      if (s && (s.mayRun.length !== 1 || s.mayRun[0] !== want)) problems.push(`mayRun ${s.mayRun.join(',')}`);
+      if (s && moved && s.epoch < 2) problems.push(`epoch ${s.epoch}`);
+      for (const r of g.resources) {
+        if (r.type === 'vip' && routes.get(`${r.ip}/32`) !== node.eni) problems.push(`route ${r.ip}`);
+        if (r.type === 'eip' && addresses.get(r.allocationId) !== node.eni)
+          problems.push(`eip ${r.allocationId}`);
+        if (r.type === 'dns' && records.get(r.recordName) !== node.privateIp)
+          problems.push(`record ${r.recordName}`);
+      }
+      if (problems.length) wrong.push(`${key} (${moved ? 'moved' : 'stayed'}): ${problems.join(', ')}`);
+    }
+  }
+  return wrong;
+}
+
+function scheduled() {
+  return {
+    version: '0',
+    id: randomBytes(8).toString('hex'),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [],
+    detail: {},
+  };
+}
+
+async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Report
+
+function callsLine(calls: AzOutageResult['calls']): string {
+  const byService = new Map<string, string[]>();
+  let throttled = 0;
+  for (const [name, t] of [...calls].sort()) {
+    const [service = '', op = ''] = name.split(':');
+    byService.set(service, [
+      ...(byService.get(service) ?? []),
+      `${op} ${t.calls}${t.attempts > t.calls ? ` (${t.attempts} attempts)` : ''}`,
+    ]);
+    throttled += t.throttled;
+  }
+  return `${[...byService].map(([s, ops]) => `${s}: ${ops.join(', ')}`).join('; ')}; throttled attempts ${throttled}`;
+}
+
+export function azRows(r: AzOutageResult): BenchRow[] {
+  const sorted = [...r.switchedS].sort((a, b) => a - b);
+  const shape =
+    r.shape.clusters === 1
+      ? `${r.groups.toLocaleString('en-US')} groups in 1 cluster`
+      : `${r.shape.clusters} clusters x ${r.shape.groupsEach} groups (${r.groups.toLocaleString('en-US')} groups)`;
+  const last = sorted.at(-1) ?? Number.NaN;
+  const all = sorted.length === r.affected;
+  return [
+    {
+      section: SECTION,
+      metric: `${shape}, ${FAILED_AZ} fails (${r.affected} owners there): every affected group online in ${SURVIVING_AZ}`,
+      value: all
+        ? `p50 ${percentile(sorted, 50).toFixed(1)} s / p95 ${percentile(sorted, 95).toFixed(1)} s / last ${last.toFixed(1)} s`
+        : `${sorted.length} of ${r.affected} after ${(GIVE_UP_MS / 1000).toFixed(0)} s (p50 ${percentile(sorted, 50).toFixed(1)} s)`,
+      target: `all within ${TARGET_S} s, none left behind, no double owner`,
+      met: all && last <= TARGET_S && r.leftBehind.length === 0 && r.doubleRun.length === 0,
+      note: `${r.leftBehind.length} groups left behind or wrong${r.leftBehind.length ? ` (${r.leftBehind.slice(0, 3).join('; ')})` : ''}, ${r.doubleRun.length} started while the other node ran them; ${r.invocations} invocations; controller errors/warnings: ${r.errors.length}${r.errors.length ? ` (first: ${r.errors[0]})` : ''}; setup ${r.setupS.toFixed(0)} s`,
+    },
+    {
+      section: SECTION,
+      metric: `${shape}: AWS calls of the controller from the outage to the last group online`,
+      value: callsLine(r.calls),
+    },
+  ];
+}
+
+export async function runAzOutageBench(o: AzOutageOptions): Promise<BenchRow[]> {
+  process.env.AWS_ACCESS_KEY_ID ??= 'bench';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'bench';
+  // @ts-expect-error plain ESM script without type declarations
+  const { startEmulator } = await import('../scripts/emulator.mjs');
+  const rows: BenchRow[] = [];
+  for (const shape of o.shapes ?? DEFAULT_SHAPES) {
+    // A fresh emulator per shape: moto keeps every item of the previous one in memory.
+    const emulator: { endpoint: string; stop: () => Promise<void> } = await startEmulator({
+      log: o.say,
+      ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    });
+    try {
+      o.say(`AZ outage: ${shape.clusters} cluster(s) x ${shape.groupsEach} groups`);
+      const r = await runShape(emulator.endpoint, shape, o.say);
+      const rs = azRows(r);
+      for (const row of rs) o.say(`  ${row.metric}: ${row.value}`);
+      rows.push(...rs);
+    } finally {
+      await emulator.stop();
+    }
+  }
+  return rows;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const arg = (flag: string) => {
+    const i = process.argv.indexOf(flag);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const shapes = arg('--shapes')
+    ?.split(',')
+    .map((s) => {
+      const [c, g] = s.split('x').map(Number);
+      return { clusters: c!, groupsEach: g! };
+    });
+  const { renderTable } = await import('./report');
+  const rows = await runAzOutageBench({
+    say: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
+    ...(shapes ? { shapes } : {}),
+    ...(process.env.AWS_ENDPOINT_URL ? { endpoint: process.env.AWS_ENDPOINT_URL } : {}),
+  });
+  process.stdout.write(`${renderTable(rows)}\n`);
 }

@@ -88,14 +88,16 @@ export async function seedEntryPoints(
   ec2: EC2Client,
   route53: Route53Client,
   config: ClusterConfig,
-  owner: NodeConfig,
+  /** The node every group is on, or each group's own (groups it returns nothing for are skipped). */
+  ownerOf: NodeConfig | ((group: GroupConfig) => NodeConfig | undefined),
   concurrency = 4,
 ): Promise<SeededEntryPoints> {
   const routes: { table: string; dest: string; eni: string }[] = [];
   const addresses: { allocationId: string; eni: string; privateIp?: string }[] = [];
   const changes = new Map<string, Change[]>();
   for (const g of config.groups) {
-    if (!g.nodes.includes(owner.name)) continue;
+    const owner = typeof ownerOf === 'function' ? ownerOf(g) : ownerOf;
+    if (!owner || !g.nodes.includes(owner.name)) continue;
     for (const r of g.resources) {
       if (r.type === 'vip') {
         // The bench lists its table; a table found only by holding the route would need it anyway.
@@ -163,7 +165,7 @@ export async function seedEntryPoints(
       await route53.send(
         new ChangeResourceRecordSetsCommand({
           HostedZoneId: zone,
-          ChangeBatch: { Comment: `reconcile scaling bench: ${owner.name} active`, Changes: batch },
+          ChangeBatch: { Comment: 'reconcile scaling bench: seeded owners active', Changes: batch },
         }),
       );
       records += batch.length;

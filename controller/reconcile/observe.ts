@@ -6,6 +6,7 @@
  * group read them again for that group alone.
  */
 
+import type { FreshReads } from '../../shared/base/coalesce';
 import { FailoverError } from '../../shared/base/errors';
 import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
@@ -21,7 +22,7 @@ import type {
 } from '../../shared/core/model';
 import { nodeStopBudgets } from '../../shared/core/node-side';
 import type { Cloud, DescribeCache, StateStore, StoredConfig } from '../../shared/core/ports';
-import { memo } from '../resources/describe-cache';
+import { memo, SharedDescribeCache } from '../resources/describe-cache';
 
 export interface ObserveDeps {
   store: StateStore;
@@ -39,14 +40,26 @@ const STATE_KEY = 'state';
 
 /** Shared, memoized reads of one reconcile. */
 export class ReconcileSnapshot {
-  readonly cache: DescribeCache = new Map();
+  readonly cache: DescribeCache;
   constructor(
     private readonly deps: ObserveDeps,
     readonly stored: StoredConfig,
     private readonly signal: AbortSignal,
     /** False for a group's later rounds (ReconcileSnapshot.next), which only that group uses. */
     readonly shared = true,
-  ) {}
+    /**
+     * Reads shared by the groups of the reconcile that ask for the same thing at the same moment
+     * (later rounds, plans): each still gets an answer read after it asked. None: each reads alone.
+     */
+    private readonly reads?: FreshReads,
+  ) {
+    this.cache = this.planCache();
+  }
+
+  /** A fresh memo for one plan's actions (or one round), sharing its misses through `reads`. */
+  planCache(): DescribeCache {
+    return this.reads ? new SharedDescribeCache(this.reads) : new Map();
+  }
 
   private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
     let p = this.cache.get(key) as Promise<T> | undefined;
@@ -63,7 +76,7 @@ export class ReconcileSnapshot {
    * only after a hard fence (an instance being stopped); everything else is read afresh.
    */
   next(previous: DescribeCache, refreshInstances: boolean): ReconcileSnapshot {
-    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, false);
+    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, false, this.reads);
     for (const [key, value] of previous) view.cache.set(key, value);
     if (!refreshInstances) {
       for (const key of ['instances', 'zones']) {
@@ -80,7 +93,7 @@ export class ReconcileSnapshot {
    * cluster's heartbeats, facts and requests are read again, after the locks.
    */
   afterLock(): ReconcileSnapshot {
-    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, this.shared);
+    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, this.shared, this.reads);
     for (const [key, value] of this.cache) if (key !== STATE_KEY) view.cache.set(key, value);
     return view;
   }

@@ -20,6 +20,7 @@
  * the epoch is still the planned one and we still hold an unexpired lock.
  */
 import { setMaxListeners } from 'node:events';
+import { FreshReads } from '../../shared/base/coalesce';
 import {
   ConflictError,
   DeadlineExceededError,
@@ -116,7 +117,8 @@ export async function reconcileCluster(
     // 1. A read-only pass: a group whose record nobody holds and whose plan is empty, with nothing
     //    to wait for, is converged; it is left alone (no lock, no write). Decisions of this pass are
     //    never executed: the other groups are decided again on reads made under their lock.
-    const readOnly = new ReconcileSnapshot(deps, stored, deadline.signal);
+    // Reads of the groups' later rounds and plans are shared by those that ask at the same moment.
+    const readOnly = new ReconcileSnapshot(deps, stored, deadline.signal, true, new FreshReads());
     const steady = await steadyGroups(deps, readOnly, groups, deadline.signal);
     const pending = groups.filter((g) => !steady.has(g.name));
     // 2. Every remaining group's lock first, then they observe: their first rounds share one read
@@ -262,7 +264,7 @@ async function reconcileGroup(
   const alerts: Promise<void>[] = [];
   let released = false;
   let view = snapshot;
-  let lastPlanCache: DescribeCache = new Map();
+  let lastPlanCache: DescribeCache = snapshot.planCache();
   let lastPlanFenced = false;
   try {
     const maxRounds = options.maxRounds ?? DEFAULT_MAX_ROUNDS;
@@ -326,7 +328,7 @@ async function reconcileGroup(
         data: { actions: plan.actions, reasons: plan.reasons, ...decisionContext(obs, startedAt) },
       });
       try {
-        lastPlanCache = new Map();
+        lastPlanCache = snapshot.planCache();
         lastPlanFenced = plan.actions.some((a) => a.type === 'fence-instance');
         state = await execute(deps, snapshot, group, plan, state, signal, alerts, lastPlanCache);
         outcome.actions += plan.actions.length;

@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -26,6 +27,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { awsErrorCode, toDomainError } from '../../shared/aws/errors';
+import { FreshReads, GroupCommit, type Settled } from '../../shared/base/coalesce';
 import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../../shared/base/errors';
 import { configHash } from '../../shared/config/hash';
 import type { ClusterConfig } from '../../shared/config/load';
@@ -42,7 +44,7 @@ import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../../sha
 import { tableError } from '../../shared/table/errors';
 import { GROUP_FIELDS, toGroupState, toStoredConfig } from '../../shared/table/items';
 import { CLUSTER_REGISTRY_PK, keys, type TableKey } from '../../shared/table/keys';
-import { type BatchGetRound, readHeartbeats } from '../../shared/table/reads';
+import { type BatchGetRound, batchGetAll, readHeartbeats } from '../../shared/table/reads';
 import { type AwsOptions, clientConfig } from '../aws/clients';
 
 /** Audit events and completed requests are kept this long (DynamoDB TTL). */
@@ -131,10 +133,44 @@ export interface ApplyResult {
   previous?: StoredConfig;
 }
 
+/** BatchWriteItem takes at most this many items per call. */
+const BATCH_WRITE_MAX_ITEMS = 25;
+/** Rounds for items a BatchWriteItem left unprocessed before giving up on them. */
+const UNPROCESSED_WRITE_ROUNDS = 5;
+
+/**
+ * Concurrent calls travel together (shared/base/coalesce.ts), which a reconcile of hundreds of
+ * groups at once (a zone outage) needs, and which changes nothing for a single group: strongly
+ * consistent group reads in one BatchGetItem (up to 100 keys), audit events in one BatchWriteItem
+ * (up to 25), identical cluster reads (heartbeats, facts, requests) and identical fences of one group
+ * shared by the callers that asked before they were sent. Every caller still gets an answer read
+ * (or a check made) after its own call.
+ */
+const BATCHES_IN_FLIGHT = 4;
+
 export class DynamoStore implements StateStore {
   readonly doc: DynamoDBDocumentClient;
   readonly client: DynamoDBClient;
   private readonly inFlight: InFlight;
+  private readonly shared = new FreshReads();
+  private readonly groupReads = new GroupCommit<TableKey, Record<string, unknown> | undefined>(
+    (batch) => this.readGroupItems(batch),
+    { maxBatch: 100, maxInFlight: BATCHES_IN_FLIGHT },
+  );
+  private readonly auditWrites = new GroupCommit<Record<string, unknown>, void>(
+    (batch) => this.writeAuditItems(batch),
+    { maxBatch: BATCH_WRITE_MAX_ITEMS, maxInFlight: BATCHES_IN_FLIGHT },
+  );
+  /** The latest `now` of the callers of a fence being gathered (the strictest lock check). */
+  private readonly fenceNow = new Map<string, number>();
+  /**
+   * Conditional writes of group records (lock, release, kick, update, fence) of many groups at once:
+   * one TransactWriteItems of up to 100 (each its own condition); one alone is a plain UpdateItem.
+   */
+  private readonly groupWrites = new GroupCommit<ConditionalWrite, WriteOutcome>(
+    (batch) => this.writeGroupItems(batch),
+    { maxBatch: 100, maxInFlight: BATCHES_IN_FLIGHT },
+  );
 
   constructor(
     readonly table: string,
@@ -165,23 +201,95 @@ export class DynamoStore implements StateStore {
 
   /**
    * A conditional UpdateItem. A failed condition (a lost race) is handed to `onLostRace`, which says
-   * what it means for the caller; any other failure becomes a domain error naming `what`.
+   * what it means for the caller; any other failure becomes a domain error naming `what`. Group
+   * records (`grouped`) travel with the other groups' writes of the moment (writeGroupItems).
    */
   private async conditionalUpdate<T>(
-    key: Record<string, string>,
+    key: TableKey,
     what: string,
     input: Omit<UpdateCommandInput, 'TableName' | 'Key'>,
     onLostRace: (e: unknown) => Promise<T> | T,
+    grouped = false,
   ): Promise<{ updated: Record<string, unknown> | undefined } | { lost: T }> {
+    let outcome: WriteOutcome;
+    try {
+      outcome = grouped
+        ? await this.groupWrites.submit(`${key.pk}|${key.sk}`, { key, input })
+        : await this.updateOne({ key, input });
+    } catch (e) {
+      throw toDomainError(e, { action: 'dynamodb:UpdateItem', resource: `${what} in table ${this.table}` });
+    }
+    if ('lost' in outcome) return { lost: await onLostRace(outcome.lost) };
+    return outcome;
+  }
+
+  /** One conditional UpdateItem; a failed condition is an outcome, not an error. */
+  private async updateOne(w: ConditionalWrite): Promise<WriteOutcome> {
     try {
       const out = await this.request<{ Attributes?: Record<string, unknown> }>(
-        new UpdateCommand({ ...input, TableName: this.table, Key: key }),
+        new UpdateCommand({ ...w.input, TableName: this.table, Key: w.key }),
       );
       return { updated: out.Attributes };
     } catch (e) {
-      if (awsErrorCode(e) === 'ConditionalCheckFailedException') return { lost: await onLostRace(e) };
-      throw toDomainError(e, { action: 'dynamodb:UpdateItem', resource: `${what} in table ${this.table}` });
+      if (awsErrorCode(e) === 'ConditionalCheckFailedException') return { lost: e };
+      throw e;
     }
+  }
+
+  /**
+   * Conditional writes of distinct group records sent together: one alone as UpdateItem; several
+   * as one TransactWriteItems, each item with its own condition, then one strongly consistent
+   * BatchGetItem for those that want the item as written (transactions return no values; only the
+   * lock holder writes these records, so what is read back is what was written, but for kicks,
+   * which the holder reads afresh each round anyway). A cancelled transaction says which conditions
+   * failed: those writes lost their race; the others are sent again one by one, as is every write
+   * of a transaction that failed for another reason — each write's outcome is what UpdateItem would
+   * have answered.
+   */
+  private async writeGroupItems(batch: ConditionalWrite[]): Promise<Settled<WriteOutcome>[]> {
+    const alone = (w: ConditionalWrite): Promise<Settled<WriteOutcome>> =>
+      this.updateOne(w).then(
+        (value) => ({ ok: true, value }),
+        (error: unknown) => ({ ok: false, error }),
+      );
+    if (batch.length === 1) return [await alone(batch[0]!)];
+    try {
+      await this.request(
+        new TransactWriteCommand({
+          TransactItems: batch.map((w) => {
+            const { ReturnValues: _, ...update } = w.input;
+            return { Update: { ...update, TableName: this.table, Key: w.key } } as never;
+          }),
+        }),
+      );
+    } catch (e) {
+      const reasons = (e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+      if (awsErrorCode(e) !== 'TransactionCanceledException' || !reasons)
+        return Promise.all(batch.map(alone));
+      return Promise.all(
+        batch.map((w, i) =>
+          reasons[i]?.Code === 'ConditionalCheckFailed'
+            ? Promise.resolve<Settled<WriteOutcome>>({ ok: true, value: { lost: e } })
+            : alone(w),
+        ),
+      );
+    }
+    const wanted = batch.filter((w) => w.input.ReturnValues === 'ALL_NEW');
+    const items =
+      wanted.length > 0
+        ? await batchGetAll(
+            this.batchRound,
+            wanted.map((w) => w.key),
+            true,
+          )
+        : [];
+    const byKey = new Map(items.map((i) => [`${i.pk}|${i.sk}`, i] as const));
+    return batch.map((w) => ({
+      ok: true,
+      value: {
+        updated: w.input.ReturnValues === 'ALL_NEW' ? byKey.get(`${w.key.pk}|${w.key.sk}`) : undefined,
+      },
+    }));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -358,11 +466,23 @@ export class DynamoStore implements StateStore {
   // Groups and the per-group lock
 
   async getGroup(cluster: string, group: string): Promise<GroupState | undefined> {
-    const out = await this.send<{ Item?: Record<string, unknown> }>(
-      'GetItem',
-      new GetCommand({ TableName: this.table, Key: keys.group(cluster, group), ConsistentRead: true }),
-    );
-    return out.Item ? toGroupState(out.Item) : undefined;
+    const key = keys.group(cluster, group);
+    const item = await this.groupReads.submit(`${key.pk}|${key.sk}`, key);
+    return item ? toGroupState(item) : undefined;
+  }
+
+  /** Group records read together: one GetItem alone, else one strongly consistent BatchGetItem. */
+  private async readGroupItems(batch: TableKey[]): Promise<Settled<Record<string, unknown> | undefined>[]> {
+    if (batch.length === 1) {
+      const out = await this.send<{ Item?: Record<string, unknown> }>(
+        'GetItem',
+        new GetCommand({ TableName: this.table, Key: batch[0], ConsistentRead: true }),
+      );
+      return [{ ok: true, value: out.Item }];
+    }
+    const items = await batchGetAll(this.batchRound, batch, true);
+    const byKey = new Map(items.map((i) => [`${i.pk}|${i.sk}`, i] as const));
+    return batch.map((k) => ({ ok: true, value: byKey.get(`${k.pk}|${k.sk}`) }));
   }
 
   async listGroups(cluster: string): Promise<GroupState[]> {
@@ -400,6 +520,7 @@ export class DynamoStore implements StateStore {
           throw new LockBusyError(initial.group, current.lock.holder, current.lock.expiresAt);
         throw new ConflictError(`lock of group ${initial.group} changed while taking it`, { cause: e });
       },
+      true,
     );
     return toGroupState(('updated' in result && result.updated) || {});
   }
@@ -417,6 +538,7 @@ export class DynamoStore implements StateStore {
       },
       // Not ours any more: nothing to release. Ours but kicked: the caller looks once more.
       async () => (await this.getGroup(cluster, group))?.lock?.holder !== holder,
+      true,
     );
     return 'lost' in result ? result.lost : true;
   }
@@ -432,6 +554,7 @@ export class DynamoStore implements StateStore {
         ExpressionAttributeValues: { ':one': 1 },
       },
       () => undefined,
+      true,
     );
   }
 
@@ -471,11 +594,25 @@ export class DynamoStore implements StateStore {
           { cause: e },
         );
       },
+      true,
     );
     return toGroupState(('updated' in result && result.updated) || {});
   }
 
   async fence(cluster: string, group: string, guard: WriteGuard): Promise<void> {
+    // Entry points switched at once each fence right before their change: the fences of one group
+    // at one epoch asked together are one conditional write, made after every one of them asked,
+    // with the latest of their clocks (the strictest check of the lock's expiry).
+    const key = `fence|${cluster}|${group}|${guard.epoch}|${guard.holder}`;
+    this.fenceNow.set(key, Math.max(this.fenceNow.get(key) ?? guard.now, guard.now));
+    await this.shared.read(key, () => {
+      const now = this.fenceNow.get(key) ?? guard.now;
+      this.fenceNow.delete(key);
+      return this.fenceOnce(cluster, group, { ...guard, now });
+    });
+  }
+
+  private async fenceOnce(cluster: string, group: string, guard: WriteGuard): Promise<void> {
     await this.conditionalUpdate(
       keys.group(cluster, group),
       `group ${cluster}/${group}`,
@@ -491,6 +628,7 @@ export class DynamoStore implements StateStore {
           { cause: e },
         );
       },
+      true,
     );
   }
 
@@ -505,7 +643,9 @@ export class DynamoStore implements StateStore {
   }
 
   async getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
-    return readHeartbeats(this.batchRound, cluster, nodes, true);
+    return this.shared.read(`heartbeats|${cluster}|${nodes.join(',')}`, () =>
+      readHeartbeats(this.batchRound, cluster, nodes, true),
+    );
   }
 
   /** One BatchGetItem call on the table (shared/table/reads.ts does the chunking and retries). */
@@ -558,6 +698,10 @@ export class DynamoStore implements StateStore {
   }
 
   async listRequests(cluster: string): Promise<RequestView[]> {
+    return this.shared.read(`requests|${cluster}`, () => this.queryRequests(cluster));
+  }
+
+  private async queryRequests(cluster: string): Promise<RequestView[]> {
     const items = await this.queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
       FilterExpression: '#status = :pending',
@@ -667,6 +811,10 @@ export class DynamoStore implements StateStore {
   }
 
   async getFacts(cluster: string): Promise<Record<string, NodeFact[]>> {
+    return this.shared.read(`facts|${cluster}`, () => this.queryFacts(cluster));
+  }
+
+  private async queryFacts(cluster: string): Promise<Record<string, NodeFact[]>> {
     const items = await this.queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
       ExpressionAttributeValues: { ':pk': keys.clusterPk(cluster), ':p': 'FACT#' },
@@ -685,18 +833,37 @@ export class DynamoStore implements StateStore {
   // Audit
 
   async appendAudit(event: AuditEvent): Promise<void> {
-    await this.send(
-      'PutItem',
-      new PutCommand({
-        TableName: this.table,
-        Item: {
-          pk: keys.auditPk(event.cluster),
-          sk: `${new Date(event.at).toISOString()}#${randomBytes(3).toString('hex')}`,
-          ...event,
-          expiresAt: Math.floor(event.at / 1000) + AUDIT_RETENTION_DAYS * DAY_S,
-        },
-      }),
-    );
+    const item = {
+      pk: keys.auditPk(event.cluster),
+      sk: `${new Date(event.at).toISOString()}#${randomBytes(3).toString('hex')}`,
+      ...event,
+      expiresAt: Math.floor(event.at / 1000) + AUDIT_RETENTION_DAYS * DAY_S,
+    };
+    await this.auditWrites.submit(`${item.pk}|${item.sk}`, item);
+  }
+
+  /** Audit events written together: one PutItem alone, else one BatchWriteItem (unprocessed ones again). */
+  private async writeAuditItems(items: Record<string, unknown>[]): Promise<Settled<void>[]> {
+    if (items.length === 1) {
+      await this.send('PutItem', new PutCommand({ TableName: this.table, Item: items[0] }));
+      return [{ ok: true, value: undefined }];
+    }
+    let pending: Record<string, unknown>[] = items.map((Item) => ({ PutRequest: { Item } }));
+    for (let round = 0; pending.length > 0; round++) {
+      if (round >= UNPROCESSED_WRITE_ROUNDS)
+        throw tableError(
+          new Error(`${pending.length} audit events left unprocessed after ${round} rounds`),
+          this.table,
+          'BatchWriteItem',
+        );
+      if (round > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** round));
+      const out = await this.send<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(
+        'BatchWriteItem',
+        new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
+      );
+      pending = out.UnprocessedItems?.[this.table] ?? [];
+    }
+    return items.map(() => ({ ok: true, value: undefined }));
   }
 
   /**
@@ -747,3 +914,12 @@ export class DynamoStore implements StateStore {
     return items;
   }
 }
+
+/** One conditional UpdateItem of a group record, as the group commit carries it. */
+interface ConditionalWrite {
+  key: TableKey;
+  input: Omit<UpdateCommandInput, 'TableName' | 'Key'>;
+}
+
+/** What the write did: the item as written (when asked for), or the failed condition. */
+type WriteOutcome = { updated: Record<string, unknown> | undefined } | { lost: unknown };

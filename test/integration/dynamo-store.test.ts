@@ -151,11 +151,88 @@ describe('DynamoStore on moto', () => {
       },
       { step: 'initialize', name: 'peak' },
     );
+    // Requests (the records of 20 groups read at once would travel in one BatchGetItem).
     const read = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => limited.getGroup('orders', `nothing-${i}`)),
+      Array.from({ length: 20 }, (_, i) => limited.getRequest('orders', `nothing-${i}`)),
     );
     expect(read).toEqual(Array(20).fill(undefined));
     expect(peak).toBe(3);
+  });
+
+  it('sends the group writes and reads of many groups at once together, each with its own condition and answer', async () => {
+    const batched = new DynamoStore(store.table, aws());
+    const ops: string[] = [];
+    batched.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        ops.push(String(context.commandName).replace(/Command$/, ''));
+        return next(args);
+      },
+      { step: 'initialize', name: 'ops' },
+    );
+    const now = Date.now();
+    const names = Array.from({ length: 12 }, (_, i) => `batch-${i}-${uniqueName('g')}`);
+    // Half of them are locked by someone else first.
+    for (const g of names.slice(0, 6))
+      await store.acquireLock(
+        'orders',
+        initialGroupState({ ...group, name: g }, now),
+        { holder: 'other', expiresAt: now + 60_000 },
+        now,
+      );
+    ops.length = 0;
+    const taken = await Promise.allSettled(
+      names.map((g) =>
+        batched.acquireLock(
+          'orders',
+          initialGroupState({ ...group, name: g }, now),
+          { holder: 'mine', expiresAt: now + 60_000 },
+          now,
+        ),
+      ),
+    );
+    // The locked six lost their race alone; the free six were taken, each record as written.
+    taken.slice(0, 6).forEach((r) => {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(LockBusyError);
+    });
+    taken.slice(6).forEach((r, i) => {
+      expect(r.status).toBe('fulfilled');
+      expect((r as PromiseFulfilledResult<{ group: string; lock?: { holder: string } }>).value).toMatchObject(
+        {
+          group: names[6 + i],
+          lock: { holder: 'mine' },
+        },
+      );
+    });
+    expect(ops).toContain('TransactWriteItems');
+    expect(ops.filter((o) => o === 'UpdateItem' || o === 'TransactWriteItems').length).toBeLessThan(12);
+
+    // Takeovers of the six: one with a stale epoch is refused, the others bump their epoch.
+    const guard = { holder: 'mine', now: now + 1 };
+    const updated = await Promise.allSettled(
+      names
+        .slice(6)
+        .map((g, i) =>
+          batched.updateGroup('orders', g, { ...guard, epoch: i === 0 ? 7 : 0 }, { owner: 'node1' }, true),
+        ),
+    );
+    expect(updated[0]?.status).toBe('rejected');
+    expect((updated[0] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    for (const r of updated.slice(1))
+      expect((r as PromiseFulfilledResult<{ epoch: number; owner: string }>).value).toMatchObject({
+        epoch: 1,
+        owner: 'node1',
+      });
+
+    // Read back together: each group's own record, fresh.
+    ops.length = 0;
+    const records = await Promise.all(names.map((g) => batched.getGroup('orders', g)));
+    expect(records.map((r) => r?.lock?.holder)).toEqual([
+      ...Array(6).fill('other'),
+      ...Array(6).fill('mine'),
+    ]);
+    expect(records.map((r) => r?.epoch)).toEqual([...Array(7).fill(0), ...Array(5).fill(1)]);
+    expect(ops).toEqual(['BatchGetItem']);
   });
 
   it('gives the per-group lock to one holder at a time and lets it expire', async () => {
