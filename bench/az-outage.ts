@@ -119,7 +119,7 @@ export interface AzOutageResult {
   leftBehind: string[];
   doubleRun: string[];
   /** Calls of the controller from t0 to the end, per service:operation (attempts in brackets). */
-  calls: Map<string, { calls: number; attempts: number; throttled: number }>;
+  calls: Map<string, { calls: number; attempts: number; throttled: number; ms: number }>;
   invocations: number;
   setupS: number;
   detectionS: number[];
@@ -463,12 +463,13 @@ class SimAgents {
 export async function runShape(endpoint: string, shape: AzShape, say: Say): Promise<AzOutageResult> {
   const started = Date.now();
   const aws: AwsOptions = { region: 'us-east-1', endpoint };
-  const setup = clientConfig(aws);
+  // Setup is not measured: patient clients (a loaded emulator answers a 1,000-route listing slowly).
+  const setup = clientConfig({ ...aws, requestTimeoutMs: 60_000, maxAttempts: 5 });
   const ec2 = new EC2Client(setup);
   const route53 = new Route53Client({ ...setup, region: 'us-east-1' });
   const account = await buildAccount(ec2, route53, shape, say);
   const table = `bench-az-${randomBytes(4).toString('hex')}`;
-  const admin = new DynamoStore(table, aws);
+  const admin = new DynamoStore(table, { ...aws, requestTimeoutMs: 60_000, maxAttempts: 5 });
   await admin.createTable();
 
   const configs = new Map<string, ClusterConfig>();
@@ -494,10 +495,10 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
   );
 
   // The controller: its own clients, counted.
-  const calls = new Map<string, { calls: number; attempts: number; throttled: number }>();
+  const calls = new Map<string, { calls: number; attempts: number; throttled: number; ms: number }>();
   let counting = false;
   const tally = (name: string) => {
-    const t = calls.get(name) ?? { calls: 0, attempts: 0, throttled: 0 };
+    const t = calls.get(name) ?? { calls: 0, attempts: 0, throttled: 0, ms: 0 };
     calls.set(name, t);
     return t;
   };
@@ -511,7 +512,10 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
   ] as const) {
     countSdkCalls(client, service, {
       call: (c) => {
-        if (counting) tally(`${service}:${c.op}`).calls++;
+        if (!counting) return;
+        const t = tally(`${service}:${c.op}`);
+        t.calls++;
+        t.ms += c.end - c.at;
       },
       attempt: (s, op) => {
         if (counting) tally(`${s}:${op}`).attempts++;
@@ -807,7 +811,14 @@ function callsLine(calls: AzOutageResult['calls']): string {
     ]);
     throttled += t.throttled;
   }
-  return `${[...byService].map(([s, ops]) => `${s}: ${ops.join(', ')}`).join('; ')}; throttled attempts ${throttled}`;
+  const slowest = [...calls]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, 3)
+    .map(
+      ([n, t]) =>
+        `${n} ${(t.ms / 1000).toFixed(1)} s in flight (${(t.ms / Math.max(1, t.calls)).toFixed(0)} ms each)`,
+    );
+  return `${[...byService].map(([s, ops]) => `${s}: ${ops.join(', ')}`).join('; ')}; throttled attempts ${throttled}; most time in flight: ${slowest.join(', ')}`;
 }
 
 export function azRows(r: AzOutageResult): BenchRow[] {

@@ -7,7 +7,12 @@
  *
  * The checks of a reconcile's first round (a cache shared by every group) read all of the cluster's
  * records of a zone in one listing (pages of 300) rather than one call per record: Route 53 allows
- * five requests a second per account, so 1,000 groups checked one by one would take minutes.
+ * five requests a second per account, so 1,000 groups checked one by one would take minutes. For the
+ * same reason, groups activating together (a zone outage) read the zone's listing together before
+ * they write, and their UPSERTs go out per hosted zone in one ChangeResourceRecordSets (batcher.ts):
+ * up to 500 (an UPSERT counts as two of the 1,000 ResourceRecord elements a request may hold), each
+ * group fenced before its change joins the batch. A batch Route 53 refuses as a whole (one invalid
+ * change fails them all) is sent again change by change, so each group gets its own answer.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import {
@@ -20,6 +25,7 @@ import {
   type RRType,
 } from '@aws-sdk/client-route-53';
 import { awsErrorCode } from '../../shared/aws/errors';
+import type { Settled } from '../../shared/base/coalesce';
 import { DeadlineExceededError, InvalidRequestError } from '../../shared/base/errors';
 import type { DnsResource, NodeConfig, ResourceConfig } from '../../shared/config/schema';
 import type { CheckResult } from '../../shared/core/model';
@@ -31,7 +37,8 @@ import type {
   ResourceDriver,
   ResourceRequest,
 } from '../../shared/core/ports';
-import { memo } from './describe-cache';
+import { TargetBatcher } from './batcher';
+import { memo, SharedDescribeCache } from './describe-cache';
 import { checkError, DnsChangeNotInsyncError, mapped, route53Error, wrongType } from './errors';
 
 export interface DnsOptions {
@@ -65,8 +72,14 @@ export function createDnsDriver(route53: Route53Client, options: DnsOptions = {}
     maxPollMs: 10_000,
     ...options,
   };
+  const upserts = new TargetBatcher<Upsert, ChangeInfo>(
+    (zone, batch, signal) => sendUpserts(route53, zone, batch, signal),
+    {
+      maxBatch: MAX_UPSERTS_PER_CHANGE,
+    },
+  );
   return {
-    activate: (req) => activate(route53, req, opts),
+    activate: (req) => activate(route53, req, opts, upserts),
     deactivate: (req) => deactivate(route53, req),
     check: (req) => check(route53, req).catch(checkError),
     preflight: (ctx) => preflight(route53, ctx),
@@ -163,8 +176,9 @@ function recordNamesOf(config: CheckRequest['config'], zone: string): string[] {
 
 /**
  * The cluster's simple A records in `zone` by name, read in one listing from the first of its names
- * to the last (at most a few pages beyond what the names need). A name that is not in the map was
- * not seen there: it may be absent, or outside what was read; the caller asks for it alone.
+ * to the last (at most a few pages beyond what the names need). `complete`: the listing covered
+ * every name, so a name not in the map has no such record; otherwise a name not in the map may lie
+ * outside what was read, and the caller asks for it alone.
  */
 function readZone(
   route53: Route53Client,
@@ -172,12 +186,13 @@ function readZone(
   zone: string,
   names: readonly string[],
   signal: AbortSignal,
-): Promise<Map<string, ResourceRecordSet>> {
+): Promise<{ records: Map<string, ResourceRecordSet>; complete: boolean }> {
   return memo(cache, zoneKey(zone), async () => {
     const wanted = new Set(names);
     const last = listingOrder(names[names.length - 1] ?? '');
     const maxPages = 2 * Math.ceil(names.length / LISTING_PAGE) + 1;
     const found = new Map<string, ResourceRecordSet>();
+    let complete = false;
     let next: { name?: string; type?: string; id?: string } = { name: names[0] };
     for (let page = 0; page < maxPages; page++) {
       const res = await mapped(
@@ -202,7 +217,10 @@ function readZone(
           found.set(name, set);
       }
       const tail = sets[sets.length - 1]?.Name;
-      if (!res.IsTruncated || found.size === wanted.size || (tail && listingOrder(tail) > last)) break;
+      if (!res.IsTruncated || found.size === wanted.size || (tail && listingOrder(tail) > last)) {
+        complete = true;
+        break;
+      }
       next = {
         ...(res.NextRecordName ? { name: res.NextRecordName } : {}),
         ...(res.NextRecordType ? { type: res.NextRecordType } : {}),
@@ -210,7 +228,7 @@ function readZone(
       };
       if (!next.name) break;
     }
-    return found;
+    return { records: found, complete };
   });
 }
 
@@ -223,7 +241,7 @@ async function checkedRecord(
   const zone = normalizeHostedZoneId(r.hostedZoneId);
   const names = req.shared ? recordNamesOf(req.config, zone) : [];
   if (names.length > 1) {
-    const listed = (await readZone(route53, req.cache, zone, names, req.signal)).get(r.recordName);
+    const listed = (await readZone(route53, req.cache, zone, names, req.signal)).records.get(r.recordName);
     if (listed) return listed;
   }
   return readRecord(route53, req.cache, r, req.signal);
@@ -263,54 +281,125 @@ function readRecord(
   });
 }
 
+/**
+ * The record before an activation writes it: from the zone's listing when this reconcile's groups
+ * share their reads (read once for all of those activating together), else on its own.
+ */
+async function recordBeforeWrite(
+  route53: Route53Client,
+  req: ResourceRequest,
+  r: DnsResource,
+): Promise<ResourceRecordSet | undefined> {
+  const zone = normalizeHostedZoneId(r.hostedZoneId);
+  const names = req.cache instanceof SharedDescribeCache ? recordNamesOf(req.config, zone) : [];
+  if (names.length > 1) {
+    const listing = await readZone(route53, req.cache, zone, names, req.signal);
+    const listed = listing.records.get(r.recordName);
+    if (listed || listing.complete) return listed;
+  }
+  return readRecord(route53, req.cache, r, req.signal);
+}
+
+/** An UPSERT of one group's record, as its batch carries it. */
+interface Upsert {
+  set: ResourceRecordSet;
+  /** "orders/db epoch 7: node2 active" */
+  why: string;
+}
+
+interface ChangeInfo {
+  id: string | undefined;
+  status: string | undefined;
+  /** Records in the request that carried this one. */
+  batched: number;
+}
+
+/** An UPSERT counts as two of the 1,000 ResourceRecord elements of one ChangeResourceRecordSets. */
+const MAX_UPSERTS_PER_CHANGE = 500;
+
+/** One zone's UPSERTs in one request; a request Route 53 refuses as a whole is sent change by change. */
+async function sendUpserts(
+  route53: Route53Client,
+  zone: string,
+  batch: Upsert[],
+  signal: AbortSignal,
+): Promise<Settled<ChangeInfo>[]> {
+  const send = async (items: Upsert[]): Promise<ChangeInfo> => {
+    const comment =
+      items.length === 1
+        ? `failover ${items[0]!.why}`
+        : `failover: ${items.length} records: ${items.map((u) => u.why).join('; ')}`;
+    const res = await route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zone,
+        ChangeBatch: {
+          Comment: comment.slice(0, 256),
+          Changes: items.map((u) => ({ Action: 'UPSERT', ResourceRecordSet: u.set })),
+        },
+      }),
+      { abortSignal: signal },
+    );
+    return { id: res.ChangeInfo?.Id, status: res.ChangeInfo?.Status, batched: items.length };
+  };
+  try {
+    const info = await send(batch);
+    return batch.map(() => ({ ok: true, value: info }));
+  } catch (e) {
+    if (batch.length === 1 || signal.aborted) return batch.map(() => ({ ok: false, error: e }));
+    const out: Settled<ChangeInfo>[] = [];
+    for (const u of batch) {
+      try {
+        out.push({ ok: true, value: await send([u]) });
+      } catch (error) {
+        out.push({ ok: false, error });
+      }
+    }
+    return out;
+  }
+}
+
 async function activate(
   route53: Route53Client,
   req: ResourceRequest,
   opts: Required<DnsOptions>,
+  upserts: TargetBatcher<Upsert, ChangeInfo>,
 ): Promise<ActionOutcome> {
   const r = dnsOf(req.resource);
   const zone = normalizeHostedZoneId(r.hostedZoneId);
   const value = valueFor(r, req.node);
-  const rec = await readRecord(route53, req.cache, r, req.signal);
+  const rec = await recordBeforeWrite(route53, req, r);
   const wanted = `${r.recordName} A ${value} (TTL ${r.ttl})`;
   if (rec && !rec.AliasTarget && valuesOf(rec).join() === value && rec.TTL === r.ttl)
     return { changed: false, detail: `${wanted}: already` };
 
+  // Fenced before it joins its zone's batch: every change of a batch has its group's fence.
   await req.beforeMutation();
   let changeId: string | undefined;
   let status: string | undefined;
+  let batched = 1;
   try {
-    const res = await mapped(
+    const info = await mapped(
       () =>
-        route53.send(
-          new ChangeResourceRecordSetsCommand({
-            HostedZoneId: zone,
-            ChangeBatch: {
-              Comment: `failover ${req.cluster}/${req.group} epoch ${req.epoch}: ${req.node.name} active`,
-              Changes: [
-                {
-                  Action: 'UPSERT',
-                  ResourceRecordSet: {
-                    Name: r.recordName,
-                    Type: 'A',
-                    TTL: r.ttl,
-                    ResourceRecords: [{ Value: value }],
-                  },
-                },
-              ],
-            },
-          }),
-          { abortSignal: req.signal },
+        upserts.submit(
+          zone,
+          r.recordName,
+          {
+            set: { Name: r.recordName, Type: 'A', TTL: r.ttl, ResourceRecords: [{ Value: value }] },
+            why: `${req.cluster}/${req.group} epoch ${req.epoch}: ${req.node.name} active`,
+          },
+          req.signal,
         ),
       (e) => route53Error(e, 'route53:ChangeResourceRecordSets', `hosted zone ${zone}`, subject(r, zone)),
     );
-    changeId = res.ChangeInfo?.Id;
-    status = res.ChangeInfo?.Status;
+    changeId = info.id;
+    status = info.status;
+    batched = info.batched;
   } finally {
     req.cache.delete(recordKey(zone, r.recordName));
+    req.cache.delete(zoneKey(zone));
   }
   const was = rec ? `${show(rec)} (TTL ${rec.TTL ?? '-'})` : 'none';
-  let detail = `${r.recordName} A: ${was} -> ${value} (TTL ${r.ttl})`;
+  let detail = `${r.recordName} A: ${was} -> ${value} (TTL ${r.ttl})${batched > 1 ? `, in one change with ${batched - 1} other records` : ''}`;
   if (r.waitInsync && changeId) detail += await waitInsync(route53, req, r, changeId, status, opts);
   return { changed: true, detail };
 }

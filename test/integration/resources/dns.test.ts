@@ -8,7 +8,9 @@ import {
   type GetChangeCommandOutput,
 } from '@aws-sdk/client-route-53';
 import { describe, expect, it } from 'vitest';
+import { SharedDescribeCache } from '../../../controller/resources/describe-cache';
 import { createDnsDriver, type DnsOptions, normalizeHostedZoneId } from '../../../controller/resources/dns';
+import { FreshReads } from '../../../shared/base/coalesce';
 import { parseClusterConfig } from '../../../shared/config/load';
 import type { CheckRequest } from '../../../shared/core/ports';
 import { createFixture } from './fixture';
@@ -29,6 +31,67 @@ function fakeTime(): DnsOptions & { t: number } {
 }
 
 describe('dns driver on moto', () => {
+  it('groups activating together read their zone once and write in one change, each fenced before it joins', async () => {
+    const fx = await createFixture({ initialOwner: 'none' });
+    const base = fx.config.groups[0]!;
+    const extra = Array.from({ length: 8 }, (_, i) => ({
+      ...base,
+      name: `g${i}`,
+      resources: [
+        {
+          ...base.resources.find((r) => r.type === 'dns')!,
+          name: `g${i}-dns`,
+          recordName: `g${i}.${fx.zoneName}.`,
+        },
+      ],
+    }));
+    const config = parseClusterConfig({ ...fx.config, groups: [...fx.config.groups, ...extra] }, 'batch');
+    const events: string[] = [];
+    const { route53 } = recordedRoute53({
+      tap: (name, _out, input) => {
+        const changes = (input as { ChangeBatch?: { Changes?: { ResourceRecordSet?: { Name?: string } }[] } })
+          .ChangeBatch?.Changes;
+        if (name === 'ChangeResourceRecordSets')
+          events.push(`change ${changes?.map((c) => c.ResourceRecordSet?.Name).join(',')}`);
+        else events.push(name);
+      },
+    });
+    const dns = createDnsDriver(route53);
+    const reads = new FreshReads();
+    const node = config.nodes.find((n) => n.name === 'node2')!;
+    const outcomes = await Promise.all(
+      extra.map((g) =>
+        dns.activate({
+          cluster: fx.cluster,
+          group: g.name,
+          epoch: 3,
+          holder: 'test',
+          beforeMutation: async () => {
+            events.push(`fence ${g.resources[0]!.recordName}`);
+          },
+          signal: new AbortController().signal,
+          cache: new SharedDescribeCache(reads),
+          resource: config.groups.find((x) => x.name === g.name)!.resources[0]!,
+          node,
+          config,
+        }),
+      ),
+    );
+    expect(outcomes.every((o) => o.changed)).toBe(true);
+    const changes = events.filter((e) => e.startsWith('change '));
+    // The first change goes out at once; the others, fenced meanwhile, together in the next.
+    expect(changes.length).toBeLessThanOrEqual(2);
+    expect(events.filter((e) => e === 'ListResourceRecordSets').length).toBeLessThanOrEqual(2);
+    for (const g of extra) {
+      const name = g.resources[0]!.recordName;
+      const carried = events.findIndex(
+        (e) => e.startsWith('change ') && e.slice(7).split(',').includes(name),
+      );
+      expect(carried).toBeGreaterThan(events.indexOf(`fence ${name}`));
+      expect(await aRecord(fx, name)).toEqual({ ttl: 30, values: [node.privateIp] });
+    }
+  });
+
   it('activate points the record at node2; a second activate makes no mutating call', async () => {
     const fx = await createFixture();
     const { route53, log } = recordedRoute53();
