@@ -6,11 +6,12 @@
  * together when it ends (one batch in flight per target: Route 53 refuses a zone's change while its
  * previous one is pending, and one command per node keeps its guard runs together).
  *
- * Safety is each item's own, as for a call of its own: the caller fences its group (the epoch
- * check, `beforeMutation`) *before* it submits, so every group of a batch has its fence when the
- * batch is sent; an item whose invocation's deadline has passed by then is left out (its lock may
- * be taken over after the deadline); and the batch's call is aborted when the deadline of any item
- * in it passes, so that nothing lands after it.
+ * Safety is each item's own, as for a call of its own: each item brings its group's fence (the
+ * epoch check and the lock-outlasts-the-call check, `beforeMutation`), and the batcher runs it right
+ * before the batch is sent, not when the item is queued (an item may wait for the batch in flight,
+ * and the fence only covers a call that starts at once). An item whose fence fails, or whose
+ * invocation's deadline has passed, is left out with that error; and the batch's call is aborted
+ * when the deadline of any item in it passes, so that nothing lands after it.
  */
 import { GroupCommit, type Settled } from '../../shared/base/coalesce';
 
@@ -18,6 +19,8 @@ import { GroupCommit, type Settled } from '../../shared/base/coalesce';
 export interface Batched<T> {
   item: T;
   signal: AbortSignal;
+  /** The item's fence, run right before its batch is sent (ResourceRequest.beforeMutation). */
+  fence: () => Promise<void>;
 }
 
 export interface TargetBatcherOptions {
@@ -37,8 +40,11 @@ export class TargetBatcher<T, R> {
     private readonly options: TargetBatcherOptions,
   ) {}
 
-  /** `key` names what the item changes: two items with one key never share a batch. */
-  submit(target: string, key: string, item: T, signal: AbortSignal): Promise<R> {
+  /**
+   * `key` names what the item changes: two items with one key never share a batch. `fence` is run
+   * right before the batch that carries the item is sent; the item is left out if it throws.
+   */
+  submit(target: string, key: string, item: T, signal: AbortSignal, fence: () => Promise<void>): Promise<R> {
     if (signal.aborted) return Promise.reject(signal.reason);
     let commit = this.targets.get(target);
     if (!commit) {
@@ -48,12 +54,29 @@ export class TargetBatcher<T, R> {
       });
       this.targets.set(target, commit);
     }
-    return commit.submit(key, { item, signal });
+    return commit.submit(key, { item, signal, fence });
   }
 
   private async flush(target: string, batch: Batched<T>[]): Promise<Settled<R>[]> {
-    const live = batch.filter((b) => !b.signal.aborted);
     const out: Settled<R>[] = batch.map((b) => ({ ok: false, error: b.signal.reason }));
+    // Each item's fence, right before the call (all at once: they are independent conditional writes).
+    const fenced = await Promise.all(
+      batch.map((b, j) =>
+        b.signal.aborted
+          ? false
+          : b.fence().then(
+              () => true,
+              (error: unknown) => {
+                out[j] = { ok: false, error };
+                return false;
+              },
+            ),
+      ),
+    );
+    // A fence may have been slow: an item whose deadline passed meanwhile is left out too.
+    const live = batch.filter((b, j) => fenced[j] && !b.signal.aborted);
+    for (const [j, b] of batch.entries())
+      if (fenced[j] && b.signal.aborted) out[j] = { ok: false, error: b.signal.reason };
     if (live.length === 0) return out;
     this.calls++;
     this.items += live.length;

@@ -372,8 +372,6 @@ async function activate(
   if (rec && !rec.AliasTarget && valuesOf(rec).join() === value && rec.TTL === r.ttl)
     return { changed: false, detail: `${wanted}: already` };
 
-  // Fenced before it joins its zone's batch: every change of a batch has its group's fence.
-  await req.beforeMutation();
   let changeId: string | undefined;
   let status: string | undefined;
   let batched = 1;
@@ -388,6 +386,8 @@ async function activate(
             why: `${req.cluster}/${req.group} epoch ${req.epoch}: ${req.node.name} active`,
           },
           req.signal,
+          // Fenced right before its zone's batch is sent: every change of a batch has its fence.
+          req.beforeMutation,
         ),
       (e) => route53Error(e, 'route53:ChangeResourceRecordSets', `hosted zone ${zone}`, subject(r, zone)),
     );

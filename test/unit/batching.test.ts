@@ -4,11 +4,14 @@
  * never share a batch, an item whose deadline passed is left out, and a Route 53 batch refused as a
  * whole gives each change its own answer. Pure logic: the "services" here are functions.
  */
+import { spawnSync } from 'node:child_process';
 import type { Route53Client } from '@aws-sdk/client-route-53';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import { TargetBatcher } from '../../controller/resources/batcher';
 import { SharedDescribeCache } from '../../controller/resources/describe-cache';
 import { createDnsDriver } from '../../controller/resources/dns';
+import { createExecDriver } from '../../controller/resources/exec';
 import { FreshReads, GroupCommit } from '../../shared/base/coalesce';
 import { parseClusterConfig } from '../../shared/config/load';
 
@@ -106,6 +109,7 @@ describe('GroupCommit', () => {
 });
 
 describe('TargetBatcher', () => {
+  const fence = async () => undefined;
   it('leaves out an item whose deadline passed, and aborts the batch when any item deadline passes', async () => {
     const seen: { target: string; batch: string[]; signal: AbortSignal }[] = [];
     const gates: (() => void)[] = [];
@@ -117,13 +121,13 @@ describe('TargetBatcher', () => {
       },
       { maxBatch: 100 },
     );
-    const first = batcher.submit('zone', 'r0', 'r0', new AbortController().signal);
+    const first = batcher.submit('zone', 'r0', 'r0', new AbortController().signal, fence);
     await tick();
     const late = new AbortController();
     const kept = new AbortController();
-    const gone = batcher.submit('zone', 'r1', 'r1', late.signal);
-    const stays = batcher.submit('zone', 'r2', 'r2', kept.signal);
-    const elsewhere = batcher.submit('other', 'r3', 'r3', new AbortController().signal);
+    const gone = batcher.submit('zone', 'r1', 'r1', late.signal, fence);
+    const stays = batcher.submit('zone', 'r2', 'r2', kept.signal, fence);
+    const elsewhere = batcher.submit('other', 'r3', 'r3', new AbortController().signal, fence);
     await tick();
     // Another target has a batch of its own, in flight at the same time.
     expect(seen.map((s) => s.target)).toEqual(['zone', 'other']);
@@ -139,7 +143,42 @@ describe('TargetBatcher', () => {
     await expect(gone).rejects.toThrow('deadline of r1');
     expect(await stays).toBe('zone:r2');
     expect(await elsewhere).toBe('other:r3');
-    await expect(batcher.submit('zone', 'r4', 'r4', late.signal)).rejects.toThrow('deadline of r1');
+    await expect(batcher.submit('zone', 'r4', 'r4', late.signal, fence)).rejects.toThrow('deadline of r1');
+  });
+
+  it('fences an item right before its batch is sent, not when it is queued, and leaves out one whose fence fails', async () => {
+    const events: string[] = [];
+    const gates: (() => void)[] = [];
+    const batcher = new TargetBatcher<string, string>(
+      async (_, batch) => {
+        events.push(`send ${batch.join(',')}`);
+        await new Promise<void>((r) => gates.push(r));
+        return batch.map((b) => ({ ok: true, value: b }));
+      },
+      { maxBatch: 100 },
+    );
+    const fenceOf =
+      (name: string, fails = false) =>
+      async () => {
+        events.push(`fence ${name}`);
+        if (fails) throw new Error(`lock of ${name} too short`);
+      };
+    const signal = new AbortController().signal;
+    const first = batcher.submit('zone', 'a', 'a', signal, fenceOf('a'));
+    await tick();
+    const b = batcher.submit('zone', 'b', 'b', signal, fenceOf('b'));
+    const c = batcher.submit('zone', 'c', 'c', signal, fenceOf('c', true));
+    await tick();
+    // b and c wait for a's batch: not fenced yet (a fence only covers a call that starts at once).
+    expect(events).toEqual(['fence a', 'send a']);
+    gates.shift()!();
+    await first;
+    await tick();
+    await tick();
+    expect(events).toEqual(['fence a', 'send a', 'fence b', 'fence c', 'send b']);
+    gates.shift()!();
+    expect(await b).toBe('b');
+    await expect(c).rejects.toThrow('lock of c too short');
   });
 });
 
@@ -206,5 +245,104 @@ describe('dns driver batches', () => {
     // One batch of the four, refused; then each alone.
     expect(changes[0]).toHaveLength(4);
     expect(changes.slice(1).every((c) => c.length === 1)).toBe(true);
+  });
+});
+
+describe('exec driver batches', () => {
+  const config = parseClusterConfig(
+    {
+      cluster: 'c',
+      region: 'us-east-1',
+      nodes: [
+        { name: 'node1', instanceId: 'i-1', eni: 'eni-1', az: 'us-east-1a', privateIp: '10.0.1.10' },
+        { name: 'node2', instanceId: 'i-2', eni: 'eni-2', az: 'us-east-1b', privateIp: '10.0.2.10' },
+      ],
+      groups: ['a', 'b', 'c', 'd', 'e', 'f'].map((g) => ({
+        name: g,
+        nodes: ['node1', 'node2'],
+        resources: [
+          {
+            type: 'exec' as const,
+            name: `${g}-app`,
+            start: g === 'c' ? 'echo c cannot start >&2; exit 3' : `echo started ${g}`,
+            stop: 'true',
+          },
+        ],
+      })),
+    },
+    'unit',
+  );
+
+  it('runs the guard of groups starting together on one node in one command, each with its own outcome', async () => {
+    // SSM, as far as the driver sees it: the command runs in a real shell at once ("guard" is a
+    // stand-in that runs what follows "--").
+    const sent: string[] = [];
+    const outputs = new Map<string, ReturnType<typeof spawnSync>>();
+    const ssm = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        if (command.constructor.name === 'SendCommandCommand') {
+          const line = (command.input.Parameters as { commands: string[] }).commands[0]!;
+          sent.push(line);
+          const id = `cmd-${sent.length}`;
+          outputs.set(id, spawnSync('/bin/sh', ['-c', line], { encoding: 'utf8' }));
+          return { Command: { CommandId: id } };
+        }
+        const r = outputs.get(command.input.CommandId as string)!;
+        return {
+          Status: r.status === 0 ? 'Success' : 'Failed',
+          ResponseCode: r.status,
+          StandardOutputContent: r.stdout,
+          StandardErrorContent: r.stderr,
+        };
+      },
+    } as unknown as SSMClient;
+    const guard = '/tmp/speed-unit-guard.sh';
+    spawnSync('/bin/sh', [
+      '-c',
+      `printf '%s\\n' '#!/bin/sh' 'while [ "$1" != "--" ]; do shift; done; shift; exec "$@"' > ${guard}; chmod +x ${guard}`,
+    ]);
+    const exec = createExecDriver(ssm, {
+      agentPath: guard,
+      table: 't',
+      pollMs: 1,
+      sleep: async () => undefined,
+    });
+    const fenced: string[] = [];
+    const node = config.nodes[1]!;
+    const start = (g: string) =>
+      exec.activate({
+        cluster: 'c',
+        group: g,
+        epoch: 4,
+        holder: 'h',
+        beforeMutation: async () => {
+          fenced.push(g);
+          expect(sent.some((line) => line.includes(`--group ${g} `))).toBe(false);
+        },
+        signal: new AbortController().signal,
+        cache: new Map(),
+        resource: config.groups.find((x) => x.name === g)!.resources[0]!,
+        node,
+        config,
+      });
+    const out = await Promise.allSettled(['a', 'b', 'c', 'd', 'e', 'f'].map(start));
+    expect(fenced.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(out.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const failed = (out[2] as PromiseRejectedResult).reason;
+    expect(failed.code).toBe('EXEC_FAILED');
+    expect(failed.message).toContain('exit code 3');
+    expect(failed.message).toContain('c cannot start');
+    // Six groups submitted together: one command.
+    expect(sent).toHaveLength(1);
+    expect((out[1] as PromiseFulfilledResult<{ detail: string }>).value.detail).toContain(
+      'with 5 other groups',
+    );
   });
 });
