@@ -101,6 +101,8 @@ export interface ClusterOutcome {
 const DEFAULT_LOCK_SLACK_MS = 5_000;
 const DEFAULT_MAX_ROUNDS = 25;
 const DEFAULT_MAX_WAIT_MS = 30_000;
+/** After a busy holder's lock runs out, look again this much later (its clock may lag ours). */
+const LOCK_EXPIRY_GRACE_MS = 50;
 /** Stop starting new work this long before the deadline. */
 const DEADLINE_MARGIN_MS = 250;
 
@@ -237,19 +239,42 @@ async function lockGroup(
       .kick(cluster, group.name)
       .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
     // Unless it let go just before the kick landed: then nobody would look. Try once more.
+    let busy: unknown;
     try {
       return { state: await acquire() };
     } catch (again) {
-      if (again instanceof LockBusyError || again instanceof ConflictError) {
-        log.info('group busy', {
+      if (!(again instanceof LockBusyError || again instanceof ConflictError))
+        return { outcome: { ...outcome, status: 'error', error: toOutcomeError(again) } };
+      busy = again;
+    }
+    // A holder that neither lets go nor answers the kick is dead or stalled: its lock runs out
+    // at expiresAt. Wait for that (when it comes before our deadline) rather than leave the group
+    // to the next trigger, which may be the 1-minute schedule.
+    if (busy instanceof LockBusyError) {
+      const wait = busy.expiresAt - clock.now() + LOCK_EXPIRY_GRACE_MS;
+      if (wait > 0 && clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS) {
+        log.info('group busy; waiting for the holder\'s lock to run out', {
           cluster,
           group: group.name,
-          holder: again instanceof LockBusyError ? again.holder : 'unknown',
+          holder: busy.holder,
+          waitMs: wait,
         });
-        return { outcome: { ...outcome, status: 'busy' } };
+        try {
+          await clock.sleep(wait);
+          return { state: await acquire() };
+        } catch (late) {
+          if (!(late instanceof LockBusyError || late instanceof ConflictError))
+            return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) } };
+          busy = late;
+        }
       }
-      return { outcome: { ...outcome, status: 'error', error: toOutcomeError(again) } };
     }
+    log.info('group busy', {
+      cluster,
+      group: group.name,
+      holder: busy instanceof LockBusyError ? busy.holder : 'unknown',
+    });
+    return { outcome: { ...outcome, status: 'busy' } };
   }
 }
 

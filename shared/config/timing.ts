@@ -83,16 +83,17 @@ export function renewalAfterLostMs(heartbeatIntervalMs: number, retryMs: number,
 export function lostRenewalsProblem(
   t: Timing,
   explicitMargin: boolean,
-): { neededMs: number; minLeaseMs: number } | undefined {
+): { neededMs: number; minLeaseMs: number; fenceAfterMs: number } | undefined {
   const retry = heartbeatRetryMs(t);
   const needed = renewalAfterLostMs(t.heartbeatIntervalMs, retry, TOLERATED_LOST_RENEWALS);
-  if (t.leaseMs - t.fenceMarginMs >= needed) return undefined;
+  const fenceAfterMs = t.leaseMs - t.fenceMarginMs;
+  if (fenceAfterMs >= needed) return undefined;
   const minLeaseMs = explicitMargin
     ? needed + t.fenceMarginMs
     : needed + 1000 >= 3000
       ? needed + 1000
       : Math.ceil(needed * 1.5);
-  return { neededMs: needed, minLeaseMs };
+  return { neededMs: needed, minLeaseMs, fenceAfterMs };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -290,6 +291,11 @@ export function controllerSawSilenceInMs(
   t: Pick<Timing, 'maxClockSkewMs'>,
 ): number {
   return Math.max(0, firstSeenAt + neededMs + t.maxClockSkewMs - now);
+}
+
+/** The node's renewal was sent after `since` (controller clock), whatever the skew between them. */
+export function sentAfter(sentAt: number, since: number, t: Pick<Timing, 'maxClockSkewMs'>): boolean {
+  return sentAt > since + t.maxClockSkewMs;
 }
 
 /**
