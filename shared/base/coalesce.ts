@@ -31,6 +31,18 @@ function gathering<V>(): Gathering<V> {
   return { promise, resolve, reject };
 }
 
+/**
+ * Runs `run` once the microtasks queued now, and those they queue up to GATHER_HOPS deep, have run:
+ * callers reached by the same burst of promise continuations (Promise.all over many groups) join,
+ * and the load still starts before any timer or I/O, at the moment it was asked for (a macrotask
+ * hop would start it later, after whatever timers are due).
+ */
+const GATHER_HOPS = 16;
+function afterMicrotasks(run: () => void, hops = GATHER_HOPS): void {
+  if (hops === 0) run();
+  else queueMicrotask(() => afterMicrotasks(run, hops - 1));
+}
+
 /** Loads shared by the callers of one key that asked before the load started (see the module). */
 export class FreshReads {
   private readonly keys = new Map<
@@ -51,8 +63,8 @@ export class FreshReads {
     if (!k.next) {
       const g = gathering<unknown>();
       k.next = { ...g, load };
-      // Callers of this tick join it; it starts once the load in flight (if any) has ended.
-      setImmediate(() => this.start(key));
+      // Callers of this burst join it; it starts once the load in flight (if any) has ended.
+      afterMicrotasks(() => this.start(key));
     }
     return k.next.promise as Promise<V>;
   }
@@ -72,7 +84,7 @@ export class FreshReads {
     }
     p.then(resolve, reject).finally(() => {
       k.inFlight = false;
-      if (k.next) setImmediate(() => this.start(key));
+      if (k.next) afterMicrotasks(() => this.start(key));
       else this.keys.delete(key);
     });
   }
