@@ -46,7 +46,7 @@ import { agentState, fencePromise, groupReports } from './core/claims';
 import { FenceTimer } from './core/fence-timer';
 import { activationWanted, GroupFollower, mustDemote } from './core/follow';
 import { type Ack, HeartbeatWriter, type ReportParts } from './core/heartbeat-writer';
-import { PeerWatcher } from './core/peers';
+import { PeerReads, PeerWatcher } from './core/peers';
 import { WatchdogFeeder } from './core/watchdog-feeder';
 import { AgentError, EXIT } from './errors';
 import { LockHandle, readLockOwner, tryLock } from './file-lock';
@@ -122,6 +122,8 @@ export class Agent {
   private readonly writer: HeartbeatWriter;
   private readonly follower = new GroupFollower();
   private readonly peers = new PeerWatcher();
+  /** When the cluster is read: right after each peer's renewal is due (core/peers.ts). */
+  private readonly peerReads: PeerReads;
   private readonly stopper: GroupStopper;
   private readonly monitors = new Map<string, { key: string; runner: MonitorRunner }>();
   private witnesses: Witnesses | undefined;
@@ -141,7 +143,6 @@ export class Agent {
   /** Pending retry of an unacknowledged renewal, and the newest acknowledged send (monotonic). */
   private retryTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
-  private readTimer: NodeJS.Timeout | undefined;
   private lastAckSentMono = Number.NEGATIVE_INFINITY;
   private peerTimer: NodeJS.Timeout | undefined;
   /** Starts of groups without application in flight, and when each was last tried (monotonic). */
@@ -175,6 +176,14 @@ export class Agent {
       this.resolveDone = resolve;
     });
     this.fence = new FenceTimer(o.clock, () => this.onFenceDeadline(), realScheduler);
+    this.peerReads = new PeerReads(this.peers, {
+      clock: o.clock,
+      scheduler: realScheduler,
+      timing: () => this.timing(),
+      read: () => {
+        if (!this.leaving && !this.final) void this.followCluster();
+      },
+    });
     this.stopper = new GroupStopper({
       state: o.state,
       log: o.log,
@@ -285,9 +294,8 @@ export class Agent {
     if (this.peerTimer) clearTimeout(this.peerTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
-    if (this.readTimer) clearTimeout(this.readTimer);
+    this.peerReads.stop();
     if (this.fastTimer) clearTimeout(this.fastTimer);
-    this.readTimer = undefined;
     this.fastTimer = undefined;
     this.retryTimer = undefined;
     this.watchdogTimer = undefined;
@@ -436,17 +444,9 @@ export class Agent {
     if (this.final) return;
     this.renew();
     if (!this.leaving) {
-      // Read half an interval after writing: a peer ticking in step with this agent (both started
-      // together) would otherwise read just before its renewal lands and first see it a whole
-      // interval late, delaying the silence proof of a crash by up to one heartbeat.
-      if (this.readTimer) clearTimeout(this.readTimer);
-      this.readTimer = setTimeout(
-        () => {
-          this.readTimer = undefined;
-          if (!this.leaving && !this.final) void this.followCluster();
-        },
-        Math.floor(this.timing().heartbeatIntervalMs / 2),
-      );
+      // The cluster is read right after each peer's renewal is due (the sooner a renewal is first
+      // read, the sooner a crash after it is proven), else half an interval after this renewal.
+      this.peerReads.onTick();
       if (this.o.clock.mono() >= this.nextConfigReadMono) void this.refreshConfig();
     }
     const records = this.checkLocal();
@@ -827,15 +827,17 @@ export class Agent {
       const read = await this.store.readClusterState(this.o.cluster, groups, peers);
       // The first-read time of a peer's renewal is when the answer arrived, never when it was sent.
       const readDone = this.o.clock.mono();
+      const readDoneWall = this.o.clock.wall();
       if (this.final) return;
       this.followGroups(read.groups);
-      if (peers.length > 0) this.watchPeers(read.heartbeats, peers, readDone);
+      if (peers.length > 0) this.watchPeers(read.heartbeats, peers, readDone, readDoneWall);
       transition = this.transitionSeen(read.groups, read.heartbeats);
     } catch (e) {
       this.o.log.debug(`cannot read the group records and the peers' renewals: ${errorText(e)}`);
     } finally {
       this.readingCluster = false;
     }
+    if (!this.leaving && !this.final) this.peerReads.afterRead();
     this.followFastWhile(transition);
   }
 
@@ -965,8 +967,16 @@ export class Agent {
     }
   }
 
-  private watchPeers(heartbeats: Record<string, Heartbeat>, peers: string[], readDone: number): void {
-    this.peers.observe(heartbeats, readDone, peers);
+  private watchPeers(
+    heartbeats: Record<string, Heartbeat>,
+    peers: string[],
+    readDone: number,
+    readDoneWall: number,
+  ): void {
+    this.peers.observe(heartbeats, readDone, peers, {
+      wall: readDoneWall,
+      heartbeatIntervalMs: this.timing().heartbeatIntervalMs,
+    });
     const lease = this.timing().leaseMs;
     const next = this.peers.nextExpiryInMs(readDone, lease);
     if (this.peerTimer) clearTimeout(this.peerTimer);

@@ -11,6 +11,11 @@
  *   bytes / 1 KB)) and one BatchGetItem, eventually consistent, of the cluster's G group records and
  *   the M-1 peers' heartbeats (`followCluster` -> `readClusterState`; 0.5 RRU per item <= 4 KB, each
  *   item rounded up to 4 KB on its own as BatchGetItem does);
+ * - the standby's reads are timed to its peers' renewals (node-agent/core/peers.ts `PeerReads`): one
+ *   read right after each peer's renewal is due, so one per heartbeat with one peer (as before) and
+ *   M-1 with several (their renewals rarely fall together), plus a re-check of a renewal not yet
+ *   readable when due (a share of them, `renewalRecheckShare`); a peer that stops renewing adds a
+ *   few re-checks once (OVERDUE_RENEWAL_RECHECKS), within the transition allowance;
  * - reports on change (`reason: change`, written at once besides the periodic renewals): a rate
  *   parameter, a few an hour in steady state;
  * - retries of an unacknowledged renewal (`renew`, every heartbeatRetryMs) happen only while a write
@@ -88,6 +93,11 @@ export interface CostInput {
   writesPerTransition: number;
   /** Table reads (RRU) per transition beyond the plain reconcile (an allowance). */
   readsPerTransition: number;
+  /**
+   * Share of peers' renewals not yet readable when the standby reads them right after they are due
+   * (a write that lands late, an eventually consistent read that lags): each costs one re-check.
+   */
+  renewalRecheckShare: number;
   /** Duration of one reconcile invocation of one cluster (ms). A parameter: pass a measured one. */
   reconcileMs: number;
   /** What each further cluster adds to the scheduled invocation (ms; clusters run concurrently). */
@@ -137,6 +147,7 @@ export const DEFAULT_COST_INPUT: CostInput = {
   transitionsPerClusterPerMonth: 4,
   writesPerTransition: 20,
   readsPerTransition: 20,
+  renewalRecheckShare: 0.05,
   reconcileMs: 300,
   reconcileMsPerExtraCluster: 50,
   lambdaMemoryMb: 256,
@@ -262,6 +273,7 @@ export function resolveCostInput(partial: Partial<CostInput> = {}): CostInput {
   real('transitionsPerClusterPerMonth', 0);
   real('writesPerTransition', 0);
   real('readsPerTransition', 0);
+  real('renewalRecheckShare', 0, 1);
   real('reconcileMs', 1, 900_000);
   real('reconcileMsPerExtraCluster', 0, 900_000);
   whole('lambdaMemoryMb', 128, 10_240);
@@ -322,6 +334,12 @@ export function tableLoad(input: CostInput): LoadSource[] {
       what: 'agent reads of group records + peer heartbeats (BatchGetItem, eventually consistent)',
       kind: 'read',
       unitsPerMonth: agents * ticks * followRru,
+    },
+    {
+      what: `agent reads timed to peers' renewals: re-checks of ${(input.renewalRecheckShare * 100).toFixed(0)}% not readable when due${m > 2 ? `, ${m - 2} more per heartbeat (one per peer)` : ''}`,
+      kind: 'read',
+      unitsPerMonth:
+        agents * ticks * (Math.max(0, m - 2) + input.renewalRecheckShare * Math.max(0, m - 1)) * followRru,
     },
     {
       what: 'agent re-reads of the cluster definition (GetItem, consistent)',

@@ -7,7 +7,9 @@
  *   process, compares it with its own reading. It never jumps with NTP or an operator's `date -s`,
  *   so every lease decision uses it.
  * - `wall()` is the wall clock: only written into reports (`sentAt`, `since`) for the controller,
- *   which checks it against its own clock with the skew bound and never relies on it alone.
+ *   which checks it against its own clock with the skew bound and never relies on it alone, and
+ *   compared with a peer's `sentAt` to time the next read of it (peers.ts): when to look, never
+ *   what a look proves.
  */
 export interface Clock {
   /** Monotonic milliseconds, comparable between processes of the same boot. */

@@ -362,3 +362,66 @@ export function mutationMayBeStale(
 ): boolean {
   return nowAfter >= lockExpiresAt - t.maxClockSkewMs;
 }
+
+// ------------------------------------------------------------------------------------------------
+// The standby: when it reads its peers (never what a read proves)
+
+/**
+ * How long after a peer's renewal is due the standby reads it: the time for the write to land.
+ * A read that comes too early only costs a re-check (below).
+ */
+export const RENEWAL_READABLE_AFTER_MS = 50;
+
+/** The first re-check of an overdue renewal comes this soon (it may just have landed late). */
+export const OVERDUE_FIRST_RECHECK_MS = 100;
+
+/**
+ * Re-checks of a peer's overdue renewal: one soon, then one per retry interval, as many as the
+ * peer's agent retries a lost renewal before its lease is at risk. After that the standby waits for
+ * the lease (its expiry timer), reading only at its heartbeat.
+ */
+export const OVERDUE_RENEWAL_RECHECKS = 1 + TOLERATED_LOST_RENEWALS;
+
+/**
+ * When a peer's next renewal should be readable, on the peer's wall clock: the next tick of its
+ * heartbeat after `lastSentWall`, counted from `anchorWall` (the send time of a periodic renewal:
+ * its ticks keep their phase, a change report in between does not move them), plus the time the
+ * write takes to land. It only says when to look (a clock that is off makes the look early or late,
+ * never the silence proof wrong: that is measured from the look's own monotonic time).
+ *
+ *   anchor            anchor + H            anchor + 2H
+ *     |── (a change) ─────|+landed: read           |
+ */
+export function nextRenewalReadableWall(
+  anchorWall: number,
+  lastSentWall: number,
+  heartbeatIntervalMs: number,
+): number {
+  const ticks = Math.max(1, Math.floor((lastSentWall - anchorWall) / heartbeatIntervalMs) + 1);
+  return anchorWall + ticks * heartbeatIntervalMs + RENEWAL_READABLE_AFTER_MS;
+}
+
+/**
+ * Milliseconds from now until a renewal readable at `dueWall` (the peer's wall clock), never more
+ * than a heartbeat and the landing time away, whatever that clock says.
+ */
+export function renewalReadInMs(dueWall: number, nowWall: number, heartbeatIntervalMs: number): number {
+  return Math.min(heartbeatIntervalMs + RENEWAL_READABLE_AFTER_MS, Math.max(0, dueWall - nowWall));
+}
+
+/**
+ * When to re-check an overdue renewal, in ms after the read that found it overdue (`misses` such
+ * reads so far), or undefined once the re-checks are spent.
+ */
+export function overdueRecheckMs(
+  misses: number,
+  t: Pick<Timing, 'heartbeatIntervalMs' | 'heartbeatRetryMs'>,
+): number | undefined {
+  if (misses < 1 || misses > OVERDUE_RENEWAL_RECHECKS) return undefined;
+  return misses === 1 ? OVERDUE_FIRST_RECHECK_MS : heartbeatRetryMs(t);
+}
+
+/** A read of the cluster at least once per heartbeat: half an interval after the renewal, when no peer's renewal is due sooner. */
+export function fallbackReadDelayMs(t: Pick<Timing, 'heartbeatIntervalMs'>): number {
+  return Math.floor(t.heartbeatIntervalMs / 2);
+}

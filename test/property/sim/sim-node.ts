@@ -20,7 +20,7 @@ import type { Clock, Scheduler } from '../../../node-agent/core/clock';
 import { FenceTimer } from '../../../node-agent/core/fence-timer';
 import { activationWanted, GroupFollower, mustDemote } from '../../../node-agent/core/follow';
 import { type Ack, HeartbeatWriter } from '../../../node-agent/core/heartbeat-writer';
-import { PeerWatcher } from '../../../node-agent/core/peers';
+import { PeerReads, PeerWatcher } from '../../../node-agent/core/peers';
 import { WatchdogFeeder } from '../../../node-agent/core/watchdog-feeder';
 import type { Timing } from '../../../shared/config/timing';
 import {
@@ -395,6 +395,7 @@ export class SimAgent {
   private readonly fence: FenceTimer;
   private readonly writer: HeartbeatWriter;
   private readonly peers = new PeerWatcher();
+  private readonly peerReads: PeerReads;
   private readonly follower = new GroupFollower();
   private feeder: WatchdogFeeder | undefined;
   private fenced = false;
@@ -431,6 +432,12 @@ export class SimAgent {
       soon: (fn) => world.after(0, () => node.runAgent(this, fn)),
     };
     this.fence = new FenceTimer(this.clock, () => this.onFenceDeadline(), this.scheduler);
+    this.peerReads = new PeerReads(this.peers, {
+      clock: this.clock,
+      scheduler: this.scheduler,
+      timing: () => this.timing,
+      read: () => void this.follow(),
+    });
     const t = node.timing;
     this.writer = new HeartbeatWriter({
       cluster: node.o.cluster,
@@ -457,6 +464,7 @@ export class SimAgent {
   die(): void {
     this.alive = false;
     this.fence.stop();
+    this.peerReads.stop();
   }
 
   private get timing(): Timing {
@@ -512,7 +520,8 @@ export class SimAgent {
 
   private tick(): void {
     this.renew();
-    this.scheduler.after(Math.floor(this.timing.heartbeatIntervalMs / 2), () => void this.follow());
+    // When to read: node-agent/core/peers.ts, as the agent does.
+    this.peerReads.onTick();
     // Backstop for the fence timer.
     if (!this.fence.holdsLease() && !this.node.nothingRuns()) this.onFenceDeadline();
     this.feedWatchdog();
@@ -652,13 +661,17 @@ export class SimAgent {
       );
       if (!(await node.whileRunning(this))) return;
       const readDone = this.clock.mono();
+      const readDoneWall = this.clock.wall();
       const changed = this.follower.observe(records);
       for (const record of records) this.followGroup(record);
       const peers: Record<string, Heartbeat> = {};
       for (const hb of heartbeats) if (hb.node !== node.name) peers[hb.node] = hb;
       const names = Object.keys(peers);
       const expiredBefore = this.peers.expired(readDone, this.timing.leaseMs).join();
-      this.peers.observe(peers, readDone, names);
+      this.peers.observe(peers, readDone, names, {
+        wall: readDoneWall,
+        heartbeatIntervalMs: this.timing.heartbeatIntervalMs,
+      });
       const next = this.peers.nextExpiryInMs(readDone, this.timing.leaseMs);
       // Report a peer's lease expiry the moment it happens (node-agent/agent.ts watchPeers).
       if (next !== undefined) this.scheduler.after(Math.ceil(next) + 1, () => this.writer.changed());
@@ -669,6 +682,7 @@ export class SimAgent {
     } finally {
       this.reading = false;
     }
+    if (this.alive) this.peerReads.afterRead();
   }
 
   private followGroup(record: GroupState): void {
