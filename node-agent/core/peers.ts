@@ -24,8 +24,10 @@
  */
 import {
   fallbackReadDelayMs,
+  nextLandingMs,
   nextRenewalReadableWall,
   overdueRecheckMs,
+  RENEWAL_READABLE_AFTER_MS,
   renewalReadInMs,
   type Timing,
 } from '../../shared/config/timing';
@@ -42,6 +44,8 @@ interface Seen {
   anchorWall: number;
   /** Reads that found this renewal still current after the next one was due. */
   misses: number;
+  /** How long after its send the peer's next renewal is expected to be readable (learnt). */
+  landingMs: number;
   lastReadMono: number;
 }
 
@@ -72,6 +76,10 @@ export class PeerWatcher {
       const prev = this.seen.get(name);
       if (!prev || prev.token !== hb.token) {
         const sentAtWall = Number(hb.sentAt) || 0;
+        const landingMs =
+          prev && at
+            ? nextLandingMs(prev.landingMs, prev.misses > 0, at.wall - sentAtWall, at.heartbeatIntervalMs)
+            : RENEWAL_READABLE_AFTER_MS;
         this.seen.set(name, {
           token: hb.token,
           firstSeenMono: readDoneMono,
@@ -79,6 +87,7 @@ export class PeerWatcher {
           sentAtWall,
           anchorWall: hb.reason === 'periodic' || !prev ? sentAtWall : prev.anchorWall,
           misses: 0,
+          landingMs,
           lastReadMono: readDoneMono,
         });
       } else {
@@ -89,7 +98,7 @@ export class PeerWatcher {
   }
 
   private dueWall(s: Seen, heartbeatIntervalMs: number): number {
-    return nextRenewalReadableWall(s.anchorWall, s.sentAtWall, heartbeatIntervalMs);
+    return nextRenewalReadableWall(s.anchorWall, s.sentAtWall, heartbeatIntervalMs, s.landingMs);
   }
 
   /**

@@ -396,9 +396,26 @@ export function nextRenewalReadableWall(
   anchorWall: number,
   lastSentWall: number,
   heartbeatIntervalMs: number,
+  landingMs = RENEWAL_READABLE_AFTER_MS,
 ): number {
   const ticks = Math.max(1, Math.floor((lastSentWall - anchorWall) / heartbeatIntervalMs) + 1);
-  return anchorWall + ticks * heartbeatIntervalMs + RENEWAL_READABLE_AFTER_MS;
+  return anchorWall + ticks * heartbeatIntervalMs + landingMs;
+}
+
+/**
+ * The landing time to allow for a peer's next renewal, learnt from the last one: when it had to be
+ * re-checked (it was not readable when due), about as long as it took to be seen (`seenAfterSendMs`,
+ * read completion minus send); when it was seen at the first look, a tenth less each time, down to
+ * RENEWAL_READABLE_AFTER_MS. Never more than half a heartbeat. Only moves when the standby looks.
+ */
+export function nextLandingMs(
+  landingMs: number,
+  rechecked: boolean,
+  seenAfterSendMs: number,
+  heartbeatIntervalMs: number,
+): number {
+  const learnt = rechecked ? seenAfterSendMs : landingMs * 0.9;
+  return Math.round(Math.min(heartbeatIntervalMs / 2, Math.max(RENEWAL_READABLE_AFTER_MS, learnt)));
 }
 
 /**

@@ -111,6 +111,21 @@ describe('PeerWatcher: when to read', () => {
   });
 });
 
+describe('PeerWatcher: the landing time it learns', () => {
+  it('looks later after a renewal that was not readable when due, and creeps back when it is', () => {
+    const w = new PeerWatcher();
+    const at = (x: number) => ({ wall: x, heartbeatIntervalMs: H });
+    w.observe(hb(1, 10_000), 10_030, ['node2'], at(10_030));
+    // The next renewal (sent at 11,750) is not there at 11,800 (due), seen at 12,150.
+    w.observe(hb(1, 10_000), 11_800, ['node2'], at(11_800));
+    w.observe(hb(2, 11_750), 12_150, ['node2'], at(12_150));
+    expect(w.nextReadInMs(12_150, 12_150, t)).toBe(11_750 + H + 400 - 12_150);
+    // Seen at the first look: a tenth less.
+    w.observe(hb(3, 13_500), 13_900, ['node2'], at(13_900));
+    expect(w.nextReadInMs(13_900, 13_900, t)).toBe(13_500 + H + 360 - 13_900);
+  });
+});
+
 describe('PeerReads', () => {
   it('first sees each renewal right after it lands, with one read per renewal', () => {
     const w = world();
