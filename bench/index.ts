@@ -6,6 +6,7 @@
  *
  *   npm run bench                       # everything (about 45 minutes on 2 cores)
  *   npm run bench -- --runs 30          # failover runs per scenario (default 20)
+ *   npm run bench -- --runs 20 --event-runs 5   # fewer runs of the clean stop, EC2 events and Spot
  *   npm run bench -- --only failover,az-outage --runs 20
  *   npm run bench -- --only failover --no-peers   # without keepalived (its quoted figures instead)
  *   npm run bench -- --only cli         # failoverctl start-up, from the sources and compiled
@@ -58,6 +59,7 @@ type Section = (typeof SECTIONS)[number];
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '20' },
+    'event-runs': { type: 'string' },
     'tradeoff-runs': { type: 'string', default: '5' },
     only: { type: 'string' },
     out: { type: 'string' },
@@ -74,7 +76,13 @@ for (const s of only) {
 }
 const want = (s: Section) => only.includes(s);
 const runs = Number(values.runs);
+/** Runs of the clean stop, EC2 events and Spot (default: --runs): their spread is small. */
+const eventRuns = values['event-runs'] === undefined ? runs : Number(values['event-runs']);
 const tradeoffRuns = Number(values['tradeoff-runs']);
+if (!Number.isInteger(eventRuns) || eventRuns < 1) {
+  console.error(`--event-runs takes a whole number >= 1 (got ${values['event-runs']})`);
+  process.exit(2);
+}
 if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(tradeoffRuns) || tradeoffRuns < 1) {
   console.error(
     `--runs and --tradeoff-runs take a whole number >= 1 (got ${values.runs}, ${values['tradeoff-runs']})`,
@@ -147,7 +155,13 @@ async function failoverSection(): Promise<void> {
   process.env.SANDBOX_EMULATOR_URL = emulator.endpoint;
   try {
     say(`failover: default timing, ${runs} runs of each scenario (no schedule: stream and events only)`);
-    const d = await runFailoverScenarios({ say, runs, timing: defaults!.timing, label: 'defaults' });
+    const d = await runFailoverScenarios({
+      say,
+      runs,
+      eventRuns,
+      timing: defaults!.timing,
+      label: 'defaults',
+    });
     heartbeatItemBytes = d.heartbeatItemBytes;
     rows.push(...failoverRows('defaults', defaults!.timing, d));
     details.push(...breakdownLines('defaults', d));
@@ -157,6 +171,7 @@ async function failoverSection(): Promise<void> {
       runs,
       timing: threeSecond!.timing,
       label: '3 s lease',
+      eventRuns,
       scenarios: ['silent-crash', 'clean-stop'],
     });
     rows.push(...failoverRows('3 s lease', threeSecond!.timing, t).filter((r) => !/calls/.test(r.metric)));
