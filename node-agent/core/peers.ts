@@ -25,6 +25,7 @@
 import {
   fallbackReadDelayMs,
   nextLandingMs,
+  nextLookNotBeforeMs,
   nextRenewalReadableWall,
   overdueRecheckMs,
   RENEWAL_READABLE_AFTER_MS,
@@ -115,7 +116,10 @@ export class PeerWatcher {
     for (const s of this.seen.values()) {
       let ms: number | undefined;
       if (s.misses === 0) {
-        ms = renewalReadInMs(this.dueWall(s, t.heartbeatIntervalMs), nowWall, t.heartbeatIntervalMs);
+        ms = Math.max(
+          renewalReadInMs(this.dueWall(s, t.heartbeatIntervalMs), nowWall, t.heartbeatIntervalMs),
+          nextLookNotBeforeMs(s.firstSeenMono, nowMono, t.heartbeatIntervalMs),
+        );
       } else {
         const recheck = overdueRecheckMs(s.misses, t);
         if (recheck !== undefined) ms = Math.max(0, s.lastReadMono + recheck - nowMono);

@@ -427,6 +427,19 @@ export function renewalReadInMs(dueWall: number, nowWall: number, heartbeatInter
 }
 
 /**
+ * The next renewal is not looked for sooner than half a heartbeat after the current one was first
+ * seen, whatever the peer's clock says (a clock far behind would otherwise call for a read, and its
+ * re-checks, right after every renewal): milliseconds from now.
+ */
+export function nextLookNotBeforeMs(
+  firstSeenMono: number,
+  nowMono: number,
+  heartbeatIntervalMs: number,
+): number {
+  return Math.max(0, firstSeenMono + heartbeatIntervalMs / 2 - nowMono);
+}
+
+/**
  * When to re-check an overdue renewal, in ms after the read that found it overdue (`misses` such
  * reads so far), or undefined once the re-checks are spent.
  */

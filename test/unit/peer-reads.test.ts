@@ -104,6 +104,13 @@ describe('PeerWatcher: when to read', () => {
     expect(w.expired(sent + 29 + LEASE, LEASE)).toEqual([]);
   });
 
+  it('looks for the next renewal no sooner than half a heartbeat after the first sight of this one, whatever the peer clock says', () => {
+    const w = new PeerWatcher();
+    // The peer's clock is 5 s behind: by its send time the next renewal is long overdue.
+    w.observe(hb(1, 5_000), 10_000, ['node2'], { wall: 10_000, heartbeatIntervalMs: H });
+    expect(w.nextReadInMs(10_000, 10_000, t)).toBe(H / 2);
+  });
+
   it('never plans a read more than a heartbeat away, whatever the peer clock says', () => {
     const w = new PeerWatcher();
     w.observe(hb(1, 99_999_999), 10_000, ['node2'], { wall: 10_000, heartbeatIntervalMs: H });
