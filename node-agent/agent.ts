@@ -75,6 +75,8 @@ export interface AgentOptions {
   configRefreshMs?: number;
   spotPollMs?: number;
   pingCommand?: string;
+  /** Called with every acknowledged renewal (the daemon writes `failover-agent status`'s file). */
+  onAcked?: (ack: Ack) => void;
 }
 
 const PID_START = processStartTime(process.pid);
@@ -485,6 +487,7 @@ export class Agent {
       );
     }
     this.feedWatchdog();
+    this.o.onAcked?.(ack);
   }
 
   private onWriteError(e: unknown, hb: Heartbeat): void {

@@ -10,6 +10,7 @@ import { DEFAULT_STATE_DIR } from './local-state';
 /** `failover-agent --help`. */
 export const DAEMON_USAGE = `usage: failover-agent [--cluster NAME --node NAME] [options]
        failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]
+       failover-agent status [--state-dir DIR] [--json]
 
 The node agent: renews this node's lease in the state table, runs the local monitors and the
 partition witnesses, fences itself when it loses its lease, and stops its groups on SIGTERM.
@@ -29,6 +30,44 @@ options:
 
 AWS_ENDPOINT_URL overrides the DynamoDB endpoint; credentials come from the instance profile.
 Exit codes: 0 clean shutdown, 1 failure, 2 usage, 3 cluster/node/table not found.`;
+
+/** `failover-agent status --help`. */
+export const STATUS_USAGE = `usage: failover-agent status [--state-dir DIR] [--json]
+
+What the local agent holds, from its state directory alone (no AWS access): the lease (age of the
+last acknowledged renewal, time left before the self-fence), the groups running here and the
+addresses they hold, the watchdog, the monitors and witnesses as last reported.
+
+options:
+  --state-dir DIR             the agent's (env FAILOVER_AGENT_STATE_DIR; default ${DEFAULT_STATE_DIR})
+  --json                      the same as JSON
+
+Exit codes: 0 the agent runs and holds its lease, 1 it does not, 2 usage.`;
+
+export interface StatusArgs {
+  stateDir: string;
+  json: boolean;
+  help: boolean;
+}
+
+/** `failover-agent status` flags; throws AgentError(2) naming the bad flag. */
+export function parseStatusArgs(argv: string[], env: Record<string, string | undefined>): StatusArgs {
+  const { values, positionals } = parse(
+    argv,
+    { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    STATUS_USAGE,
+  );
+  if (positionals.length > 0) throw usageError(`unexpected argument "${positionals[0]}"`, STATUS_USAGE);
+  const v = values as Record<string, string | boolean | undefined>;
+  return {
+    stateDir:
+      (typeof v['state-dir'] === 'string' ? v['state-dir'] : undefined) ??
+      env.FAILOVER_AGENT_STATE_DIR ??
+      DEFAULT_STATE_DIR,
+    json: v.json === true,
+    help: v.help === true,
+  };
+}
 
 /** `failover-agent guard --help`. */
 export const GUARD_USAGE = `usage: failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]

@@ -11,6 +11,8 @@ import { resolveIdentity } from './identity';
 import { Imds, imdsEndpointFromEnv } from './imds';
 import { LocalState } from './local-state';
 import { createLogger, errorText, parseLogLevel } from './log';
+import { currentPlatform } from './platform';
+import { statusRecord, watchdogStatus, writeStatus } from './status';
 import { daemonAwsOptions, openStore } from './store';
 import { AGENT_VERSION } from './version';
 import { createVipOps } from './vip';
@@ -24,6 +26,19 @@ import { Watchdog } from './watchdog';
  * 30 s keeps it near the live heap for about 12 ms of CPU each (0.04 % of a core).
  */
 const HEAP_TRIM_MS = 30_000;
+
+/** The Node.js major the agent is supported on; older ones run (Node 20) but are past their end of life. */
+export const RECOMMENDED_NODE_MAJOR = 22;
+
+/**
+ * One line for the log when the runtime is older than the recommended LTS, or undefined. The AWS
+ * SDK's own NodeVersionSupportWarning is not silenced: it says the same for SDK releases to come.
+ */
+export function runtimeAdvice(nodeVersion: string): string | undefined {
+  const major = Number.parseInt(nodeVersion, 10);
+  if (!Number.isFinite(major) || major >= RECOMMENDED_NODE_MAJOR) return undefined;
+  return `Node.js ${nodeVersion} is past its end of life; the agent runs on it, but install Node.js ${RECOMMENDED_NODE_MAJOR} LTS (Amazon Linux 2023: dnf install nodejs${RECOMMENDED_NODE_MAJOR}; Windows: the Node.js ${RECOMMENDED_NODE_MAJOR} MSI) and run the installer again`;
+}
 
 /** Runs the daemon until SIGTERM/SIGINT; resolves with the exit code. */
 export async function daemonMain(argv: string[]): Promise<number> {
@@ -65,8 +80,14 @@ export async function daemonMain(argv: string[]): Promise<number> {
     imds,
   });
   const log = createLogger(`failover-agent[${id.node}]`, level);
+  const runtime = runtimeAdvice(process.versions.node);
+  if (runtime) log.warn(runtime);
 
   let watchdog: Watchdog | undefined;
+  const platform = currentPlatform();
+  if (args.watchdogDevice && !platform.watchdog.supported) {
+    throw new AgentError(EXIT.usage, `--watchdog-device ${args.watchdogDevice}: ${platform.watchdog.reason}`);
+  }
   if (args.watchdogDevice) {
     // Without --watchdog-timeout-sec the agent assumes the recommended soft_margin, lease -
     // fenceMargin in whole seconds, once the cluster definition is read.
@@ -77,11 +98,28 @@ export async function daemonMain(argv: string[]): Promise<number> {
     );
   }
 
+  const state = new LocalState(args.stateDir);
   const agent = new Agent({
     cluster: id.cluster,
     node: id.node,
     table,
-    state: new LocalState(args.stateDir),
+    state,
+    // `failover-agent status` reads what the last acknowledged renewal reported.
+    onAcked: (ack) => {
+      try {
+        writeStatus(
+          state,
+          statusRecord(ack, {
+            platform: platform.name,
+            watchdog: watchdogStatus(watchdog, platform.watchdog),
+            ackedMono: systemClock.mono(),
+            ...(runtime ? { runtimeAdvice: runtime } : {}),
+          }),
+        );
+      } catch (e) {
+        log.debug(`cannot write ${args.stateDir}/status.json: ${errorText(e)}`);
+      }
+    },
     storeFor: (timing) => openStore(table, daemonAwsOptions(env, region, timing)),
     clock: systemClock,
     log,
@@ -97,8 +135,11 @@ export async function daemonMain(argv: string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     void agent.shutdown(signal).catch((e) => log.error(`shutdown failed: ${errorText(e)}`));
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // SIGINT is also what a Windows service wrapper (WinSW) sends as Ctrl+C on a service stop or a
+  // shutdown; SIGBREAK is Ctrl+Break.
+  const signals: NodeJS.Signals[] =
+    platform.name === 'windows' ? ['SIGINT', 'SIGBREAK', 'SIGTERM'] : ['SIGTERM', 'SIGINT'];
+  for (const s of signals) process.on(s, onSignal);
   const gc = (globalThis as { gc?: () => void }).gc;
   const heapTrim = typeof gc === 'function' ? setInterval(() => gc(), HEAP_TRIM_MS) : undefined;
   heapTrim?.unref();
@@ -110,7 +151,6 @@ export async function daemonMain(argv: string[]): Promise<number> {
     return code;
   } finally {
     clearInterval(heapTrim);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    for (const s of signals) process.off(s, onSignal);
   }
 }
