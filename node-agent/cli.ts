@@ -26,6 +26,8 @@ options:
   --watchdog-device PATH      feed a watchdog device, e.g. /dev/watchdog (softdog)
   --watchdog-timeout-sec S    the device's timeout (softdog soft_margin); default lease - fenceMargin
   --log-level LEVEL           debug, info, warn, error (env FAILOVER_AGENT_LOG_LEVEL; default info)
+  --env-file FILE             KEY=VALUE lines read into the environment first (the Windows
+                              service's settings, %ProgramData%\\failover-agent\\agent.env)
   --version, --help
 
 AWS_ENDPOINT_URL overrides the DynamoDB endpoint; credentials come from the instance profile.
@@ -99,8 +101,30 @@ export interface DaemonArgs {
   watchdogDevice?: string;
   watchdogTimeoutSec?: number;
   logLevel?: string;
+  envFile?: string;
   help: boolean;
   version: boolean;
+}
+
+/**
+ * KEY=VALUE lines (systemd's EnvironmentFile syntax, without its quoting rules): blank lines and
+ * `#` comments are skipped; a value is everything after the first `=`, trimmed. Throws naming the
+ * line that is neither.
+ */
+export function parseEnvFile(text: string, file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(line);
+    if (!m)
+      throw new AgentError(
+        EXIT.usage,
+        `${file}:${i + 1}: "${line.slice(0, 60)}" is not KEY=VALUE; fix or remove the line`,
+      );
+    out[m[1]!] = m[2]!.trim();
+  });
+  return out;
 }
 
 function usageError(message: string, usage: string): AgentError {
@@ -139,6 +163,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
       'watchdog-device': { type: 'string' },
       'watchdog-timeout-sec': { type: 'string' },
       'log-level': { type: 'string' },
+      'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -168,6 +193,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
   if (wdt !== undefined) out.watchdogTimeoutSec = wdt;
   const level = str('log-level') ?? env.FAILOVER_AGENT_LOG_LEVEL;
   if (level) out.logLevel = level;
+  if (str('env-file')) out.envFile = str('env-file')!;
   return out;
 }
 

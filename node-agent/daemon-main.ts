@@ -2,9 +2,11 @@
  * Wiring of the daemon: flags, region (flag, AWS_REGION, else IMDS), identity (flags or IMDS +
  * instance index), the watchdog, signals. SIGTERM and SIGINT start the planned shutdown.
  */
+
+import { readFileSync } from 'node:fs';
 import { DEFAULT_TABLE } from '../shared/table/keys';
 import { Agent } from './agent';
-import { DAEMON_USAGE, parseDaemonArgs } from './cli';
+import { DAEMON_USAGE, parseDaemonArgs, parseEnvFile } from './cli';
 import { systemClock } from './clock';
 import { AgentError, EXIT } from './errors';
 import { resolveIdentity } from './identity';
@@ -43,7 +45,22 @@ export function runtimeAdvice(nodeVersion: string): string | undefined {
 /** Runs the daemon until SIGTERM/SIGINT; resolves with the exit code. */
 export async function daemonMain(argv: string[]): Promise<number> {
   const env = process.env;
-  const args = parseDaemonArgs(argv, env);
+  const first = parseDaemonArgs(argv, env);
+  if (first.envFile) {
+    // Settings of the Windows service (no EnvironmentFile there): the file fills in what the
+    // environment does not set, then the flags are read again with it.
+    let text: string;
+    try {
+      text = readFileSync(first.envFile, 'utf8');
+    } catch (e) {
+      throw new AgentError(
+        EXIT.usage,
+        `--env-file ${first.envFile}: ${(e as NodeJS.ErrnoException).code ?? errorText(e)}; write the settings there (KEY=VALUE lines) or drop the flag`,
+      );
+    }
+    for (const [k, v] of Object.entries(parseEnvFile(text, first.envFile))) env[k] ??= v;
+  }
+  const args = first.envFile ? parseDaemonArgs(argv, env) : first;
   if (args.help) {
     process.stdout.write(`${DAEMON_USAGE}\n`);
     return EXIT.ok;
