@@ -3,6 +3,7 @@
  * error names the flag, the bad value and what to write instead; usage errors exit with 2.
  */
 import { parseArgs } from 'node:util';
+import { decodePowerShell } from '../shared/base/powershell';
 import { AgentError, EXIT } from './errors';
 import type { GuardArgs } from './guard';
 import { DEFAULT_STATE_DIR } from './local-state';
@@ -76,7 +77,7 @@ export const GUARD_USAGE = `usage: failover-agent guard --group G --epoch N [--a
 
 Runs COMMAND only if the state table names this node owner of G at epoch N (start) or G is at
 epoch N (stop), and, for a start, the local agent holds a live lease. One COMMAND argument runs
-through /bin/sh -c; several run without a shell.
+through /bin/sh -c (PowerShell on Windows); several run without a shell.
 
 options:
   --group G                   the group
@@ -88,6 +89,8 @@ options:
   --region REGION             default: AWS_REGION, else the local agent's
   --state-dir DIR             as the agent's (env FAILOVER_AGENT_STATE_DIR)
   --lock-timeout-ms MS        wait this long for another start/stop of G (default 60000)
+  --encoded-command B64       COMMAND as base64 UTF-16LE text instead of after "--" (what the
+                              controller sends to Windows nodes; run through PowerShell there)
 
 Exit codes: 0 done, 1 failure (e.g. DynamoDB unreachable), 2 usage, 3 refused: stale epoch or not
 the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.`;
@@ -213,6 +216,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
       vip: { type: 'string', multiple: true },
       dev: { type: 'string' },
       'lock-timeout-ms': { type: 'string' },
+      'encoded-command': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     GUARD_USAGE,
@@ -234,6 +238,20 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
   const action = str('action') ?? 'start';
   if (action !== 'start' && action !== 'stop') {
     throw usageError(`--action must be start or stop, got "${action}"`, GUARD_USAGE);
+  }
+  // A command text base64-encoded as UTF-16LE (powershell.exe -EncodedCommand's form): the
+  // controller's PowerShell line to a Windows node carries the start/stop text this way, so that
+  // nothing between SSM and the guard re-quotes it.
+  const encoded = str('encoded-command');
+  if (encoded !== undefined) {
+    if (positionals.length > 0)
+      throw usageError('give COMMAND after "--" or --encoded-command, not both', GUARD_USAGE);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0)
+      throw usageError(
+        `--encoded-command must be base64 (UTF-16LE text), got "${encoded.slice(0, 20)}"`,
+        GUARD_USAGE,
+      );
+    positionals.push(decodePowerShell(encoded));
   }
   if (positionals.length === 0) {
     throw usageError('COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh', GUARD_USAGE);
