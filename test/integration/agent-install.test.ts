@@ -23,7 +23,6 @@ import type { Io } from '../../cli/context';
 import { main } from '../../cli/main';
 import { clientConfig } from '../../controller/aws/clients';
 import { DynamoStore } from '../../controller/state/dynamo-store';
-// @ts-expect-error TypeScript module run by tsx, imported for its function
 import { releaseAgent } from '../../scripts/agent-release';
 import { parseClusterConfig } from '../../shared/config/load';
 import { aws, uniqueName } from './support';
