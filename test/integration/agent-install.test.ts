@@ -43,9 +43,9 @@ function installDocument(stage: string, bucket: string): DocContent {
   };
   const content = structuredClone(sls.resources.Resources.AgentInstallDocument!.Properties.Content);
   const json = JSON.stringify(content)
-    .replaceAll('${AWS::Region}', 'us-east-1')
-    .replaceAll('${AgentBucket}', bucket)
-    .replaceAll('${sls:stage}', stage);
+    .replaceAll(`\${AWS::Region}`, 'us-east-1')
+    .replaceAll(`\${AgentBucket}`, bucket)
+    .replaceAll(`\${sls:stage}`, stage);
   const out = JSON.parse(json) as DocContent;
   out.parameters.table!.default = `failover-state-${stage}`;
   return out;
