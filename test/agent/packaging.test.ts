@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM script without type declarations
 import { buildAgent } from '../../scripts/agent-build.mjs';
+import { releaseAgent } from '../../scripts/agent-release';
 import {
   agentEnv,
   createCluster,
@@ -223,5 +224,79 @@ describe('packaging', () => {
     );
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('--watchdog takes whole seconds');
+  });
+  it("npm run release:agent: both platforms' archives with their sums, reproducible; the Linux one installs as it ships", async () => {
+    const dir = tempDir('release');
+    const m = await releaseAgent({ outDir: dir });
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    expect(m.version).toBe(pkg.version);
+    expect(spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' }).stdout).toBe(
+      `${m.linux.file}: OK\n${m.windows.file}: OK\n`,
+    );
+    console.log(
+      `release ${m.version}: ${m.linux.file} ${(m.linux.bytes / 1024).toFixed(0)} KiB, ${m.windows.file} ${(m.windows.bytes / 1024).toFixed(0)} KiB, bundle ${(m.bundle.bytes / 1024).toFixed(0)} KiB`,
+    );
+    const root = `failover-agent-${m.version}`;
+    const tar = spawnSync('tar', ['tzf', m.linux.file], { cwd: dir, encoding: 'utf8' });
+    expect(tar.stdout.trim().split('\n').sort()).toEqual(
+      [
+        `${root}/`,
+        ...['README.md', 'VERSION', 'failover-agent.mjs', 'failover-agent.service', 'install.sh'].map(
+          (f) => `${root}/${f}`,
+        ),
+      ].sort(),
+    );
+    const zip = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print("\\n".join(z.namelist()))',
+        m.windows.file,
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(zip.status, zip.stderr).toBe(0);
+    expect(zip.stdout.trim().split('\n').sort()).toEqual(
+      [
+        'README.md',
+        'VERSION',
+        'failover-agent.cmd',
+        'failover-agent.mjs',
+        'failover-agent.xml',
+        'install.ps1',
+      ]
+        .map((f) => `${root}/${f}`)
+        .sort(),
+    );
+    // The same commit gives the same bytes.
+    const again = await releaseAgent({ outDir: tempDir('release2') });
+    expect([again.linux.sha256, again.windows.sha256]).toEqual([m.linux.sha256, m.windows.sha256]);
+
+    // Unpacked as the install document does, its install.sh lays out a unit that does not restart
+    // after a usage error or an unknown node, and does not hide the SDK's runtime warning.
+    expect(spawnSync('tar', ['xzf', m.linux.file], { cwd: dir }).status).toBe(0);
+    const prefix = tempDir('root');
+    const install = spawnSync(
+      'sh',
+      [
+        path.join(dir, root, 'install.sh'),
+        '--bundle',
+        path.join(dir, root, 'failover-agent.mjs'),
+        '--prefix',
+        prefix,
+        '--no-systemd',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(install.status, install.stderr).toBe(0);
+    const unit = readFileSync(path.join(prefix, 'etc/systemd/system/failover-agent.service'), 'utf8');
+    expect(unit).toMatch(/^RestartPreventExitStatus=2 3$/m);
+    expect(unit).toMatch(/^LockPersonality=yes$/m);
+    expect(unit).not.toContain('NODE_VERSION_SUPPORT_WARNING');
+    expect(
+      spawnSync(path.join(prefix, 'usr/local/bin/failover-agent'), ['--version'], {
+        encoding: 'utf8',
+      }).stdout.trim(),
+    ).toBe(m.version);
   });
 });
