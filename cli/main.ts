@@ -243,6 +243,10 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
     .option('--account <id>', '12-digit account id for the ARNs')
     .option('--event-bus <name>', 'event bus name or ARN for transition events')
     .option('--topic-arn <arn>', 'SNS topic for alerts')
+    .option(
+      '--agent-bucket <name>',
+      "agent: may read the agent's releases from this bucket (stack output AgentBucketName)",
+    )
     .action((opts) => run(async () => (await commands.iamPolicy()).iamPolicyCommand(out, globals(), opts))());
 
   program

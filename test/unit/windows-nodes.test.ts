@@ -164,3 +164,21 @@ describe('the Windows service definition (WinSW)', () => {
     );
   });
 });
+
+describe('the agent role and the releases bucket', () => {
+  it('iam-policy --role agent --agent-bucket adds read access to the releases only', async () => {
+    const { agentPolicy } = await import('../../cli/iam/policies');
+    const doc = agentPolicy(definition('none'), { table: 'failover-state', agentBucket: 'fa-releases' });
+    expect(doc.Statement.find((s) => s.Sid === 'AgentReleases')).toEqual({
+      Sid: 'AgentReleases',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: 'arn:aws:s3:::fa-releases/agent/*',
+    });
+    expect(
+      agentPolicy(definition('none'), { table: 'failover-state' }).Statement.some(
+        (s) => s.Sid === 'AgentReleases',
+      ),
+    ).toBe(false);
+  });
+});
