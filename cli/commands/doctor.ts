@@ -9,7 +9,7 @@ import { describeInstances, describeZones } from '../../controller/resources/ins
 import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { awsErrorCode } from '../../shared/aws/errors';
 import type { ClusterConfig } from '../../shared/config/load';
-import { platformNotes } from '../../shared/config/platform-notes';
+import { platformNotes } from '../../shared/core/platform-notes';
 import type { DescribeCache } from '../../shared/core/ports';
 import { loadCluster } from '../cluster';
 import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';

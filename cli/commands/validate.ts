@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, InvalidRequestError } from '../../shared/base/errors';
 import { type ClusterConfig, loadClusterConfigText } from '../../shared/config/load';
-import { platformNotes } from '../../shared/config/platform-notes';
+import { platformNotes } from '../../shared/core/platform-notes';
 import type { Io } from '../context';
 
 /** Reads and validates a definition file; throws ConfigError listing every problem. */

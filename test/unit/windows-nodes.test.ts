@@ -20,7 +20,7 @@ import {
 } from '../../node-agent/platform/windows-service';
 import { decodePowerShell, encodePowerShell } from '../../shared/base/powershell';
 import { parseClusterConfig } from '../../shared/config/load';
-import { platformNotes } from '../../shared/config/platform-notes';
+import { platformNotes } from '../../shared/core/platform-notes';
 
 const definition = (windowsFencing: 'none' | 'stop-instance', timeoutSec = 300) =>
   parseClusterConfig({

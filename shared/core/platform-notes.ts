@@ -5,9 +5,10 @@
  * may take (shared/config/timing.ts `requiredSilenceMs`), unless the group uses
  * `fencing: stop-instance` (StopInstances, confirmed stopped). Pure.
  */
-import { groupStopBudgetMs } from '../core/node-side';
-import type { ClusterConfig } from './load';
-import { requiredSilenceMs } from './timing';
+
+import type { ClusterConfig } from '../config/load';
+import { requiredSilenceMs } from '../config/timing';
+import { groupStopBudgetMs } from './node-side';
 
 /** One note about one node, with the path of the node in the definition. */
 export interface PlatformNote {
