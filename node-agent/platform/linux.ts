@@ -2,7 +2,7 @@
  * Linux: /proc for processes and the boot id, process groups for command trees, `ip` for
  * addresses, softdog for the watchdog, journald priorities on log lines, systemd for the service.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { fstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeExit, runProcess } from './run';
 import type { LogLevel, Platform, VipOps } from './types';
@@ -189,12 +189,43 @@ function linuxVipOps(env: Record<string, string | undefined>): VipOps {
 const JOURNAL_PRIORITY: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };
 
 /**
- * A log line for journald: `<N>` in front when stderr goes to the journal (systemd sets
- * JOURNAL_STREAM then), so that `journalctl -p warning` shows warnings and errors only. Elsewhere
- * (a terminal, a test) the line stays as it is.
+ * Whether stderr is the journal stream systemd connected: JOURNAL_STREAM is `<device>:<inode>` of
+ * that stream, and it is inherited by children whose stderr may be a pipe elsewhere (sd_journal_stream_fd(3)
+ * says to compare it with stderr's own), so both must match.
  */
-export function journalLine(level: LogLevel, line: string, env: Record<string, string | undefined>): string {
-  return env.JOURNAL_STREAM ? `<${JOURNAL_PRIORITY[level]}>${line}` : line;
+export function stderrIsJournal(
+  journalStream: string | undefined,
+  stat: () => { dev: number; ino: number } | undefined = () => {
+    try {
+      return fstatSync(2);
+    } catch {
+      return undefined;
+    }
+  },
+): boolean {
+  const m = /^(\d+):(\d+)$/.exec(journalStream ?? '');
+  if (!m) return false;
+  const st = stat();
+  return st !== undefined && st.dev === Number(m[1]) && st.ino === Number(m[2]);
+}
+
+let journal: { stream: string | undefined; is: boolean } | undefined;
+
+/**
+ * A log line for journald: `<N>` in front when stderr is the journal (see stderrIsJournal), so that
+ * `journalctl -p warning` shows warnings and errors only. Elsewhere (a terminal, a pipe, a test) the
+ * line stays as it is.
+ */
+export function journalLine(
+  level: LogLevel,
+  line: string,
+  env: Record<string, string | undefined>,
+  isJournal: (stream: string | undefined) => boolean = (stream) => {
+    if (journal === undefined || journal.stream !== stream) journal = { stream, is: stderrIsJournal(stream) };
+    return journal.is;
+  },
+): string {
+  return isJournal(env.JOURNAL_STREAM) ? `<${JOURNAL_PRIORITY[level]}>${line}` : line;
 }
 
 /** The Linux platform. */

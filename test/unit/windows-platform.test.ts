@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseStatusArgs } from '../../node-agent/cli';
 import { runtimeAdvice } from '../../node-agent/daemon-main';
 import { createLogger } from '../../node-agent/log';
-import { journalLine, linux } from '../../node-agent/platform/linux';
+import { journalLine, linux, stderrIsJournal } from '../../node-agent/platform/linux';
 import type { RunOptions, RunResult } from '../../node-agent/platform/run';
 import {
   BOOT_ID_KEY,
@@ -240,11 +240,19 @@ describe('the Windows platform (forced)', () => {
 
 describe('logging for the system log', () => {
   it('gives journald each line its priority when stderr is the journal', () => {
-    expect(journalLine('warn', 'a warn b', { JOURNAL_STREAM: '8:1234' })).toBe('<4>a warn b');
-    expect(journalLine('error', 'a', { JOURNAL_STREAM: '8:1234' })).toBe('<3>a');
-    expect(journalLine('info', 'a', { JOURNAL_STREAM: '8:1234' })).toBe('<6>a');
-    expect(journalLine('debug', 'a', { JOURNAL_STREAM: '8:1234' })).toBe('<7>a');
-    expect(journalLine('warn', 'a', {})).toBe('a');
+    const journal = () => true;
+    expect(journalLine('warn', 'a warn b', { JOURNAL_STREAM: '8:1234' }, journal)).toBe('<4>a warn b');
+    expect(journalLine('error', 'a', { JOURNAL_STREAM: '8:1234' }, journal)).toBe('<3>a');
+    expect(journalLine('info', 'a', { JOURNAL_STREAM: '8:1234' }, journal)).toBe('<6>a');
+    expect(journalLine('debug', 'a', { JOURNAL_STREAM: '8:1234' }, journal)).toBe('<7>a');
+    expect(journalLine('warn', 'a', {}, () => false)).toBe('a');
+    // JOURNAL_STREAM is inherited: it counts only when it names stderr itself.
+    expect(stderrIsJournal('8:1234', () => ({ dev: 8, ino: 1234 }))).toBe(true);
+    expect(stderrIsJournal('8:1234', () => ({ dev: 8, ino: 99 }))).toBe(false);
+    expect(stderrIsJournal(undefined, () => ({ dev: 8, ino: 1234 }))).toBe(false);
+    expect(stderrIsJournal('garbage', () => ({ dev: 8, ino: 1234 }))).toBe(false);
+    // Here stderr is not the journal, whatever the variable says.
+    expect(journalLine('warn', 'a', { JOURNAL_STREAM: '1:1' })).toBe('a');
   });
 
   it('writes a repeated warning at warn once a minute, at debug in between', () => {
