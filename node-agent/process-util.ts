@@ -15,6 +15,14 @@ export function pidAlive(pid: number): boolean {
   return currentPlatform().pidAlive(pid);
 }
 
+/**
+ * The process is stopped by a signal (SIGSTOP) or traced: it runs no code until continued (Linux;
+ * Windows tells no such state without a native module, so never there).
+ */
+export function processFrozen(pid: number): boolean {
+  return currentPlatform().processFrozen(pid);
+}
+
 /** What tells this process from a later one with the same pid, or undefined where unknown. */
 export function processStartTime(pid: number): string | undefined {
   return currentPlatform().processStartTime(pid);

@@ -14,18 +14,24 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Heartbeat } from '../shared/core/model';
 import type { Clock } from './clock';
-import type { Ack } from './heartbeat';
+import type { Ack } from './core/heartbeat-writer';
 import { leaseProblem } from './lease-check';
 import { type LeaseRecord, type LocalGroupRecord, LocalState, writeJsonAtomic } from './local-state';
 import type { PlatformName, WatchdogSupport } from './platform/types';
 import { sameProcessAlive } from './process-util';
+import type { WatchdogStatus as DeviceStatus, Watchdog } from './watchdog';
 
 /** The file the daemon writes for `failover-agent status`. */
 export const STATUS_FILE = 'status.json';
 
-/** The watchdog as the daemon sees it. */
+/**
+ * The watchdog as the daemon sees it: the device as watchdog.ts found it (its real timeout and where
+ * that came from, armed or why not) and how often it was fed; or none, and why on this platform.
+ * `unarmed`: the device is not open (no definition yet, or a timeout that does not suit the lease:
+ * `problem` says which); `closed`: it was fed, then closed by a clean shutdown.
+ */
 export type WatchdogStatus =
-  | { state: 'armed' | 'open-unarmed' | 'closed'; device: string; timeoutMs?: number; feeds: number }
+  | (DeviceStatus & { state: 'armed' | 'unarmed' | 'closed'; feeds: number })
   | { state: 'none'; reason?: string };
 
 /** What the daemon writes after each acknowledged renewal. */
@@ -94,14 +100,14 @@ export function writeStatus(state: LocalState, record: StatusRecord): void {
 
 /** The watchdog's state for the status file. */
 export function watchdogStatus(
-  watchdog: { device: string; timeoutMs: number; armed: boolean; feeds: number } | undefined,
+  watchdog: Pick<Watchdog, 'status' | 'feeds'> | undefined,
   support: WatchdogSupport,
 ): WatchdogStatus {
   if (!watchdog) return support.supported ? { state: 'none' } : { state: 'none', reason: support.reason };
+  const device = watchdog.status;
   return {
-    state: watchdog.armed ? 'armed' : watchdog.feeds > 0 ? 'closed' : 'open-unarmed',
-    device: watchdog.device,
-    ...(Number.isFinite(watchdog.timeoutMs) ? { timeoutMs: watchdog.timeoutMs } : {}),
+    ...device,
+    state: device.armed ? 'armed' : watchdog.feeds > 0 ? 'closed' : 'unarmed',
     feeds: watchdog.feeds,
   };
 }
@@ -181,6 +187,10 @@ export function formatStatus(view: StatusView): string {
     ? `  lease: NOT HELD: ${view.leaseProblem}`
     : `  lease: held; self-fence in ${seconds(view.fenceInMs ?? 0)} unless renewed (lease ${lease.leaseMs} ms, fence margin ${lease.fenceMarginMs} ms)`;
   out.push(leaseLine);
+  if (lease.rejectedConfig)
+    out.push(
+      `  definition version ${lease.rejectedConfig.version} REFUSED (the last good one stays): ${lease.rejectedConfig.problem}`,
+    );
   if (status) {
     out.push(
       `  last acknowledged renewal: #${status.lastAck.seq} sent ${seconds(view.leaseAgeMs ?? 0)} ago (${new Date(status.lastAck.sentAt).toISOString()} by the node's clock), reported ${status.state}`,
@@ -189,7 +199,7 @@ export function formatStatus(view: StatusView): string {
     out.push(
       wd.state === 'none'
         ? `  watchdog: none${wd.reason ? ` (${wd.reason})` : ''}; silence proof = lease + stop scripts' time (${seconds(status.fence?.maxStopMs ?? 0)})`
-        : `  watchdog: ${wd.state} ${wd.device}${wd.timeoutMs !== undefined ? ` timeout ${seconds(wd.timeoutMs)}` : ''}, fed ${wd.feeds} times`,
+        : `  watchdog: ${wd.state} ${wd.device}${wd.timeoutMs !== undefined ? ` timeout ${seconds(wd.timeoutMs)} (${wd.source})` : ''}, fed ${wd.feeds} times${wd.problem ? `; ${wd.problem}` : ''}`,
     );
     if (status.runtimeAdvice) out.push(`  runtime: ${status.runtimeAdvice}`);
   } else {

@@ -26,7 +26,14 @@ export interface MemoryCloudWorld {
   /** One AWS call's round trip; may throw (throttling). Default: none. */
   rtt?(signal: AbortSignal): Promise<void>;
   /** A mutation fenced at `ctx.epoch` lands now: record it, or check it. */
-  land?(ctx: MutationContext, what: string): void | Promise<void>;
+  /**
+   * Between the fence and the call. True: the request was on its way and was held up in the
+   * network, so it reaches AWS even though the invocation gave up on it meanwhile (what the lock
+   * checks cannot prevent).
+   */
+  afterFence?(ctx: MutationContext): Promise<boolean>;
+  /** A mutation lands (`key`: the entry point it moves, group/resource). */
+  land?(ctx: MutationContext, what: string, key?: string): void | Promise<void>;
   /** `exec` start / stop on the node: its guard. Resolves undefined when done, else why it refused. */
   guard(req: ResourceRequest, verb: 'start' | 'stop'): Promise<string | undefined>;
   /** State of an instance (default: running). */
@@ -42,6 +49,9 @@ export interface LandedMutation {
   holder: string;
 }
 
+/** A signal that never aborts: a request already on the wire reaches AWS whatever the caller does. */
+const NEVER = new AbortController().signal;
+
 export class MemoryCloud implements Cloud {
   /** group/resource -> node holding it (null: nowhere). */
   readonly entry = new Map<string, string | null>();
@@ -49,6 +59,8 @@ export class MemoryCloud implements Cloud {
   /** Instance states set by the test (or a hard fence), over the world's. */
   readonly instances = new Map<string, InstanceView>();
   readonly resources: Record<ResourceConfig['type'], ResourceDriver>;
+  /** A simulated call takes tens of milliseconds; its worst case (every attempt lost) is this. */
+  readonly mutationWorstCaseMs = 2_000;
 
   constructor(private readonly world: MemoryCloudWorld) {
     const entryPoint: ResourceDriver = {
@@ -90,9 +102,9 @@ export class MemoryCloud implements Cloud {
     await this.world.rtt?.(signal);
   }
 
-  private async land(ctx: MutationContext, what: string): Promise<void> {
+  private async land(ctx: MutationContext, what: string, key?: string): Promise<void> {
     this.mutations.push({ what, epoch: ctx.epoch, holder: ctx.holder });
-    await this.world.land?.(ctx, what);
+    await this.world.land?.(ctx, what, key);
   }
 
   private async setEntry(req: ResourceRequest, target: string | null): Promise<ActionOutcome> {
@@ -101,15 +113,17 @@ export class MemoryCloud implements Cloud {
     if ((this.entry.get(key) ?? null) === target)
       return { changed: false, detail: `already on ${target ?? 'nothing'}` };
     await req.beforeMutation();
-    await this.rtt(req.signal);
-    await this.land(req, `${key} -> ${target ?? 'nothing'}`);
+    const delivered = await this.world.afterFence?.(req);
+    await this.rtt(delivered ? NEVER : req.signal);
+    await this.land(req, `${key} -> ${target ?? 'nothing'}`, key);
     this.entry.set(key, target);
     return { changed: true, detail: `moved to ${target ?? 'nothing'}` };
   }
 
   private async ssm(req: ResourceRequest, verb: 'start' | 'stop'): Promise<ActionOutcome> {
     await req.beforeMutation();
-    await this.rtt(req.signal);
+    const delivered = await this.world.afterFence?.(req);
+    await this.rtt(delivered ? NEVER : req.signal);
     await this.land(req, `ssm ${verb} ${req.group}@${req.node.name}`);
     // The command now runs on the node whatever happens to this invocation (SSM delivered it).
     const error = await this.world.guard(req, verb);
@@ -138,7 +152,8 @@ export class MemoryCloud implements Cloud {
 
   async stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome> {
     await ctx.beforeMutation();
-    await this.rtt(ctx.signal);
+    const delivered = await this.world.afterFence?.(ctx);
+    await this.rtt(delivered ? NEVER : ctx.signal);
     await this.land(ctx, `stop-instance ${instanceId}`);
     if (this.world.stopInstance) this.world.stopInstance(instanceId);
     else this.instances.set(instanceId, { state: 'stopped' });

@@ -234,6 +234,11 @@ export const linux: Platform = {
   defaultStateDir: '/var/lib/failover-agent',
   shellArgv: (command) => ['/bin/sh', ['-c', command]],
   pidAlive,
+  processFrozen(pid) {
+    const stat = readStat(pid);
+    const state = stat === undefined ? undefined : statFields(stat)[0];
+    return state === 'T' || state === 't';
+  },
   processStartTime(pid) {
     // Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot.
     const stat = readStat(pid);

@@ -41,6 +41,8 @@ export interface Platform {
   shellArgv(command: string): [string, string[]];
   /** Whether a process with this pid runs (a zombie counts as gone). */
   pidAlive(pid: number): boolean;
+  /** The process is stopped (SIGSTOP) or traced: it runs no code until continued. */
+  processFrozen(pid: number): boolean;
   /** Something that tells a recycled pid from the original process, or undefined when unknown. */
   processStartTime(pid: number): string | undefined;
   /** An id of this boot: monotonic clock readings of another boot mean nothing. */

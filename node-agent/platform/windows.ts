@@ -216,6 +216,8 @@ export function createWindowsPlatform(deps: WindowsDeps = defaultDeps(process.en
         return (e as NodeJS.ErrnoException).code === 'EPERM';
       }
     },
+    // A suspended process is not visible without a native module: never reported frozen.
+    processFrozen: () => false,
     // No cheap way to read a process's creation time without a native module: the pid alone
     // (Windows recycles pids less eagerly than Linux, but it does). See the README.
     processStartTime: () => undefined,

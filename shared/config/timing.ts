@@ -83,16 +83,17 @@ export function renewalAfterLostMs(heartbeatIntervalMs: number, retryMs: number,
 export function lostRenewalsProblem(
   t: Timing,
   explicitMargin: boolean,
-): { neededMs: number; minLeaseMs: number } | undefined {
+): { neededMs: number; minLeaseMs: number; fenceAfterMs: number } | undefined {
   const retry = heartbeatRetryMs(t);
   const needed = renewalAfterLostMs(t.heartbeatIntervalMs, retry, TOLERATED_LOST_RENEWALS);
-  if (t.leaseMs - t.fenceMarginMs >= needed) return undefined;
+  const fenceAfterMs = t.leaseMs - t.fenceMarginMs;
+  if (fenceAfterMs >= needed) return undefined;
   const minLeaseMs = explicitMargin
     ? needed + t.fenceMarginMs
     : needed + 1000 >= 3000
       ? needed + 1000
       : Math.ceil(needed * 1.5);
-  return { neededMs: needed, minLeaseMs };
+  return { neededMs: needed, minLeaseMs, fenceAfterMs };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ export function leaseCoversFeed(nowMono: number, watchdogMs: number, leaseEnd: n
  * An idle feed (nothing runs here) must be made within this long of its announcement in agent.json;
  * a later one is skipped and announced again.
  */
-export const IDLE_FEED_WINDOW_MS = 250;
+export const IDLE_FEED_WINDOW_MS = 100;
 
 /** What agent.json announces before an idle feed: no reset before this time is promised. */
 export function idleFeedBound(nowMono: number, watchdogMs: number): number {
@@ -292,6 +293,11 @@ export function controllerSawSilenceInMs(
   return Math.max(0, firstSeenAt + neededMs + t.maxClockSkewMs - now);
 }
 
+/** The node's renewal was sent after `since` (controller clock), whatever the skew between them. */
+export function sentAfter(sentAt: number, since: number, t: Pick<Timing, 'maxClockSkewMs'>): boolean {
+  return sentAt > since + t.maxClockSkewMs;
+}
+
 /**
  * How long after a start (or a restart) the owner's own report of its group is trusted to reflect
  * it: two renewals, plus the skew between the agent's and the controller's clocks.
@@ -308,4 +314,35 @@ export const MUTATION_SERVER_SLACK_MS = 1_000;
 
 export function mutationWorstCaseMs(call: { maxAttempts: number; attemptTimeoutMs: number }): number {
   return call.maxAttempts * call.attemptTimeoutMs + MUTATION_SERVER_SLACK_MS;
+}
+
+/**
+ * How long a reconcile's lock outlives its deadline: the configured slack, and at least the worst
+ * case of a mutating call started right before the deadline, so that the rule below never ends an
+ * invocation's useful time early.
+ *
+ *   invocation start          deadline                 lock expiresAt
+ *     |── mutations allowed ─────|── worst case of a call ──|
+ */
+export function lockBeyondDeadlineMs(slackMs: number, worstCaseMs: number): number {
+  return Math.max(slackMs, worstCaseMs);
+}
+
+/** A mutating call may start now only if the lock outlasts its worst case. */
+export function lockAllowsMutation(now: number, lockExpiresAt: number, worstCaseMs: number): boolean {
+  return lockExpiresAt - now > worstCaseMs;
+}
+
+/**
+ * After a mutating call returns: it may have landed after another invocation took the lock (the
+ * invocation stalled between its checks and the call: GC, a suspended process), so the change may
+ * be stale. Another invocation may take the lock once ITS clock passes expiresAt, and the clocks of
+ * two invocations differ by up to the skew.
+ */
+export function mutationMayBeStale(
+  nowAfter: number,
+  lockExpiresAt: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): boolean {
+  return nowAfter >= lockExpiresAt - t.maxClockSkewMs;
 }

@@ -5,6 +5,8 @@
  * command's environment); and what it says once the agent is gone.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { StatusView } from '../../node-agent/status';
 import { writeFakeIp } from '../../sandbox/fake-ip';
@@ -40,6 +42,17 @@ function status(stateDir: string, ...extra: string[]) {
     encoding: 'utf8',
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** A sysfs tree with one watchdog whose device number is /dev/null's (a harmless device to open). */
+function fakeSysfs(timeoutSec: number): string {
+  const root = tempDir('sysfs');
+  const rdev = statSync('/dev/null').rdev;
+  const dir = path.join(root, 'watchdog7');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'dev'), `${(rdev >>> 8) & 0xfff}:${rdev & 0xff}\n`);
+  writeFileSync(path.join(dir, 'timeout'), `${timeoutSec}\n`);
+  return root;
 }
 
 describe('failover-agent status', () => {
@@ -109,6 +122,70 @@ describe('failover-agent status', () => {
     // The application it left is still recorded: the stop scripts run when the agent comes back.
     expect(gone.out).toContain('group db: running at epoch 4');
   });
+
+  it.each([
+    [
+      'armed: its kernel timeout suits the lease',
+      2,
+      /watchdog: armed \/dev\/null timeout 2\.0 s \(sysfs\), fed [1-9]\d* times$/m,
+    ],
+    [
+      'unarmed: its kernel timeout (softdog default) is longer than the lease allows, and the fix',
+      60,
+      /watchdog: unarmed \/dev\/null timeout 60\.0 s \(sysfs\), fed 0 times; watchdog \/dev\/null resets after 60 s \(sysfs\), longer than lease 3000 ms - fenceMargin 1000 ms; load softdog with soft_margin=2/,
+    ],
+  ] as const)(
+    'shows the watchdog %s',
+    async (_label, timeoutSec, line) => {
+      const f = await createCluster({
+        timing: { heartbeatIntervalMs: 250, leaseMs: 3000 },
+        nodes: [
+          { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
+          { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
+        ],
+        groups: [
+          {
+            name: 'db',
+            nodes: ['node1', 'node2'],
+            resources: [{ type: 'exec', name: 'app', start: 'true', stop: 'true' }],
+          },
+        ],
+      });
+      const stateDir = tempDir('state');
+      const agent = await startAgent({
+        f,
+        node: 'node1',
+        stateDir,
+        args: ['--watchdog-device', '/dev/null'],
+        env: { FAILOVER_AGENT_SYSFS_WATCHDOG: fakeSysfs(timeoutSec) },
+      });
+      agents.push(agent);
+      // The device is armed once the definition is read; a renewal after that reports it fed.
+      const view = await waitFor(
+        'a status with the watchdog',
+        () => {
+          const v = JSON.parse(status(stateDir, '--json').out) as StatusView;
+          const wd = v.status?.watchdog;
+          return wd && wd.state !== 'none' && wd.timeoutMs !== undefined && (timeoutSec > 2 || wd.feeds > 0)
+            ? v
+            : undefined;
+        },
+        15_000,
+        200,
+      );
+      expect(view.status?.watchdog).toMatchObject({
+        device: '/dev/null',
+        timeoutMs: timeoutSec * 1000,
+        source: 'sysfs',
+        armed: timeoutSec === 2,
+      });
+      const text = status(stateDir);
+      console.log(text.out);
+      expect(text.code).toBe(0);
+      expect(text.out).toMatch(line);
+    },
+    30_000,
+  );
 
   it('says when no agent ever ran with a state directory, and names a bad flag', () => {
     const none = status(tempDir('empty'));
