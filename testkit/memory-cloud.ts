@@ -26,12 +26,8 @@ export interface MemoryCloudWorld {
   /** One AWS call's round trip; may throw (throttling). Default: none. */
   rtt?(signal: AbortSignal): Promise<void>;
   /** A mutation fenced at `ctx.epoch` lands now: record it, or check it. */
-  /**
-   * Between the fence and the call. True: the request was on its way and was held up in the
-   * network, so it reaches AWS even though the invocation gave up on it meanwhile (what the lock
-   * checks cannot prevent).
-   */
-  afterFence?(ctx: MutationContext): Promise<boolean>;
+  /** Between the fence and the call (a stall there is what the lock checks cannot prevent). */
+  afterFence?(ctx: MutationContext): Promise<void>;
   /** A mutation lands (`key`: the entry point it moves, group/resource). */
   land?(ctx: MutationContext, what: string, key?: string): void | Promise<void>;
   /** `exec` start / stop on the node: its guard. Resolves undefined when done, else why it refused. */
@@ -102,6 +98,21 @@ export class MemoryCloud implements Cloud {
     await this.world.rtt?.(signal);
   }
 
+  /**
+   * The request of a mutating call: refused before it leaves if the caller already gave up (the
+   * SDK checks its abort signal), but once sent it reaches AWS whatever the caller does next.
+   */
+  private async send(ctx: MutationContext): Promise<void> {
+    await this.world.afterFence?.(ctx);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    await this.rtt(NEVER);
+  }
+
+  /** The answer's way back, which the caller may give up on. */
+  private async answer(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw signal.reason;
+  }
+
   private async land(ctx: MutationContext, what: string, key?: string): Promise<void> {
     this.mutations.push({ what, epoch: ctx.epoch, holder: ctx.holder });
     await this.world.land?.(ctx, what, key);
@@ -113,17 +124,16 @@ export class MemoryCloud implements Cloud {
     if ((this.entry.get(key) ?? null) === target)
       return { changed: false, detail: `already on ${target ?? 'nothing'}` };
     await req.beforeMutation();
-    const delivered = await this.world.afterFence?.(req);
-    await this.rtt(delivered ? NEVER : req.signal);
+    await this.send(req);
     await this.land(req, `${key} -> ${target ?? 'nothing'}`, key);
     this.entry.set(key, target);
+    await this.answer(req.signal);
     return { changed: true, detail: `moved to ${target ?? 'nothing'}` };
   }
 
   private async ssm(req: ResourceRequest, verb: 'start' | 'stop'): Promise<ActionOutcome> {
     await req.beforeMutation();
-    const delivered = await this.world.afterFence?.(req);
-    await this.rtt(delivered ? NEVER : req.signal);
+    await this.send(req);
     await this.land(req, `ssm ${verb} ${req.group}@${req.node.name}`);
     // The command now runs on the node whatever happens to this invocation (SSM delivered it).
     const error = await this.world.guard(req, verb);
@@ -152,8 +162,7 @@ export class MemoryCloud implements Cloud {
 
   async stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome> {
     await ctx.beforeMutation();
-    const delivered = await this.world.afterFence?.(ctx);
-    await this.rtt(delivered ? NEVER : ctx.signal);
+    await this.send(ctx);
     await this.land(ctx, `stop-instance ${instanceId}`);
     if (this.world.stopInstance) this.world.stopInstance(instanceId);
     else this.instances.set(instanceId, { state: 'stopped' });

@@ -44,7 +44,7 @@ export class MemoryStore implements StateStore {
    * Called after a fence succeeds, before its answer reaches the invocation: a non-zero result is
    * how long that invocation stalls there (GC, a suspended process), in the simulation's faults.
    */
-  stallAfterFence: ((holder: string) => number) | undefined;
+  stallAfterFence: ((holder: string, group: string) => number) | undefined;
   readonly requests = new Map<
     string,
     RequestView & { status: 'pending' | 'done' | 'rejected'; message?: string }
@@ -181,7 +181,7 @@ export class MemoryStore implements StateStore {
     await this.call('fence', () => {
       this.checkGuard(this.key(cluster, group), guard);
     });
-    const stall = this.stallAfterFence?.(guard.holder) ?? 0;
+    const stall = this.stallAfterFence?.(guard.holder, group) ?? 0;
     if (stall > 0) {
       this.world.note(`${guard.holder} stalls ${stall} ms after its fence of ${group}`);
       await this.world.delay(stall);

@@ -324,13 +324,29 @@ export function mutationWorstCaseMs(call: { maxAttempts: number; attemptTimeoutM
  *   invocation start          deadline                 lock expiresAt
  *     |── mutations allowed ─────|── worst case of a call ──|
  */
-export function lockBeyondDeadlineMs(slackMs: number, worstCaseMs: number): number {
-  return Math.max(slackMs, worstCaseMs);
+export function lockBeyondDeadlineMs(
+  slackMs: number,
+  worstCaseMs: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): number {
+  return Math.max(slackMs, worstCaseMs + t.maxClockSkewMs);
 }
 
-/** A mutating call may start now only if the lock outlasts its worst case. */
-export function lockAllowsMutation(now: number, lockExpiresAt: number, worstCaseMs: number): boolean {
-  return lockExpiresAt - now > worstCaseMs;
+/**
+ * A mutating call may start now only if the lock outlasts its worst case on every controller's
+ * clock: another invocation may take the lock once ITS clock passes expiresAt, up to the skew
+ * before ours does.
+ *
+ *   now            now + worst case      expiresAt − skew (another clock)   expiresAt (ours)
+ *    |── the call ──────|                         |── the lock may pass on ──|
+ */
+export function lockAllowsMutation(
+  now: number,
+  lockExpiresAt: number,
+  worstCaseMs: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): boolean {
+  return lockExpiresAt - now > worstCaseMs + t.maxClockSkewMs;
 }
 
 /**

@@ -12,7 +12,13 @@
  */
 import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../config/kinds';
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
-import { controllerSawSilenceInMs, heartbeatRetryMs, reportGraceMs, sentAfter, type Timing } from '../config/timing';
+import {
+  controllerSawSilenceInMs,
+  heartbeatRetryMs,
+  reportGraceMs,
+  sentAfter,
+  type Timing,
+} from '../config/timing';
 import {
   INSTANCE_GOING_DOWN_STATES,
   isLive,

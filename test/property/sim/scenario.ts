@@ -299,38 +299,53 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const store = new MemoryStore(world, stored);
   const nodes = new Map<string, SimNode>();
   const timing = config.timing;
-  // Invocations that stalled after a fence: their late changes are expected, and must be repaired.
-  const stalled = new Set<string>();
+  // Invocations that stalled between a fence and a call: their late changes are expected (AWS
+  // cannot refuse them) and must be repaired. One that stalled DURING its fence must change
+  // nothing afterwards: its lock checks after the fence refuse. Until when each is stalled: its
+  // timers (the deadline's abort) fire only after the stall, as a stopped process's do.
+  const stalledCalls = new Set<string>(); // holder/group
+  const stalledUntil = new Map<string, number>();
   const staleWrites: StaleWrite[] = [];
   const stallFault: { p: number; stallMs: number; where?: 'fence' | 'call' } = { p: 0, stallMs: 0 };
   /**
    * Stalls come while the fence is in flight (the lock checks after it then refuse the change) or
    * between the fence and the call (the change lands stale and must be repaired), half and half.
    */
-  const stallFor = (holder: string, where: 'fence' | 'call') => {
+  const stallFor = (holder: string, group: string, where: 'fence' | 'call') => {
     if (stallFault.p === 0 || (stallFault.where !== undefined && stallFault.where !== where)) return 0;
     if (!rng.chance(stallFault.where ? stallFault.p : stallFault.p / 2)) return 0;
-    stalled.add(holder);
+    if (where === 'call') stalledCalls.add(`${holder}/${group}`);
+    stalledUntil.set(holder, Math.max(stalledUntil.get(holder) ?? 0, world.t + stallFault.stallMs));
     return stallFault.stallMs;
   };
   const cloud = new SimCloud(world, store, nodes, {
-    expectStale: (holder) => stalled.has(holder),
+    expectStale: (holder, group) => stalledCalls.has(`${holder}/${group}`),
     onStale: (what, key) => staleWrites.push({ at: world.t, what, key }),
-    stallMs: (holder) => stallFor(holder, 'call'),
+    stallMs: (holder, group) => stallFor(holder, group, 'call'),
   });
   let invocations = 0;
   let requestCount = 0;
   let forgedClaims = 0;
   const eventFaults = { lose: 0, duplicate: 0, maxDelay: 300 };
-  store.stallAfterFence = (holder) => stallFor(holder, 'fence');
+  store.stallAfterFence = (holder, group) => stallFor(holder, group, 'fence');
 
   const invoke = (why: string) => {
     const n = ++invocations;
     // Controller clocks differ from each other by up to maxClockSkewMs.
     const offset = rng.int(-timing.maxClockSkewMs / 2, timing.maxClockSkewMs / 2);
+    const holder = `inv-${n}`;
     const clock = {
       now: () => world.t + offset,
-      sleep: (ms: number, signal?: AbortSignal) => world.delay(ms, signal),
+      sleep: async (ms: number, signal?: AbortSignal) => {
+        await world.delay(ms, signal);
+        // A stalled process runs its overdue timers after the code it resumes with.
+        for (
+          let until = stalledUntil.get(holder) ?? 0;
+          world.t <= until;
+          until = stalledUntil.get(holder) ?? 0
+        )
+          await world.delay(until - world.t + 1, signal);
+      },
     };
     world.note(`invoke #${n} (${why})`);
     const deps = {
@@ -339,7 +354,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       notifier: { publish: async () => undefined },
       clock,
       log: options.log ?? silent,
-      holder: `inv-${n}`,
+      holder,
     };
     reconcileCluster(deps, 'sim', { deadline: clock.now() + 10_000 }).then(
       (outcome) =>

@@ -23,11 +23,11 @@ export class SimCloud extends MemoryCloud {
     store: MemoryStore,
     nodes: Map<string, SimNode>,
     stale: {
-      /** The invocation stalled after its fence: a late change of its own is expected (and counted). */
-      expectStale: (holder: string) => boolean;
+      /** The invocation stalled after its fence of this group: a late change of it is expected (and counted). */
+      expectStale: (holder: string, group: string) => boolean;
       onStale: (what: string, key: string) => void;
       /** How long an invocation stalls between its fence and its call (0: not at all). */
-      stallMs?: (holder: string) => number;
+      stallMs?: (holder: string, group: string) => number;
     } = { expectStale: () => false, onStale: () => undefined },
   ) {
     const byInstance = (id: string) => [...nodes.values()].find((n) => n.instanceId() === id);
@@ -37,19 +37,17 @@ export class SimCloud extends MemoryCloud {
         if (world.rng.chance(this.throttle)) throw new ThrottledError();
       },
       afterFence: async (ctx: MutationContext) => {
-        const ms = stale.stallMs?.(ctx.holder) ?? 0;
-        if (ms === 0) return false;
-        // The request left; the network (or a stalled sender) holds it up past the lock. The
-        // invocation's abort signal cannot call it back.
-        world.note(`${ctx.holder}'s change to ${ctx.group} is held up ${ms} ms after its fence`);
+        const ms = stale.stallMs?.(ctx.holder, ctx.group) ?? 0;
+        if (ms === 0) return;
+        // GC, a suspended process: the invocation's timers (its deadline's abort) run late too.
+        world.note(`${ctx.holder} stalls ${ms} ms between its fence and its call (${ctx.group})`);
         await world.delay(ms);
-        return true;
       },
       land: (ctx: MutationContext, what: string, key?: string) => {
         const current = store.currentEpoch(ctx.cluster, ctx.group);
         const rec = store.groups.get(`${ctx.cluster}/${ctx.group}`);
         const late = current !== ctx.epoch || rec?.lock?.holder !== ctx.holder;
-        if (late && stale.expectStale(ctx.holder)) {
+        if (late && stale.expectStale(ctx.holder, ctx.group)) {
           // AWS cannot refuse it: a change of an invocation that stalled past its lock.
           world.note(`cloud: STALE ${what} (epoch ${ctx.epoch}, ${ctx.holder}; group at ${current})`);
           if (key) stale.onStale(what, key);
