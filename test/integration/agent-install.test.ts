@@ -77,7 +77,10 @@ describe('failoverctl agent (the install document on the emulator)', () => {
   let manifest: { version: string; linux: { sha256: string }; windows: { sha256: string } };
   let content: DocContent;
   let cluster: string;
-  const ssm = new SSMClient(clientConfig(aws()));
+  // The fixture's own calls wait longer than the product's 3 s per attempt: on a loaded machine
+  // moto answers its first SSM and DynamoDB calls slowly (a beforeAll timed out at 3 s).
+  const setup = { ...aws(), requestTimeoutMs: 20_000 };
+  const ssm = new SSMClient(clientConfig(setup));
 
   beforeAll(async () => {
     releaseDir = mkdtempSync(join(tmpdir(), 'release-'));
@@ -97,7 +100,7 @@ describe('failoverctl agent (the install document on the emulator)', () => {
       .catch((e: Error) => {
         if (e.name !== 'DocumentAlreadyExists') throw e;
       });
-    const store = new DynamoStore(table, aws());
+    const store = new DynamoStore(table, setup);
     await store.createTable();
     cluster = uniqueName('c');
     await store.applyConfig(

@@ -124,6 +124,15 @@ describe('the Windows platform (forced)', () => {
     });
   });
 
+  it('tells no frozen state and no start time of a process (no native module): the pid alone', () => {
+    const { platform } = fakeWindows();
+    expect(platform.processFrozen(process.pid)).toBe(false);
+    expect(platform.processStartTime(process.pid)).toBeUndefined();
+    // The pid check itself is Node's, the same on both.
+    expect(platform.pidAlive(process.pid)).toBe(true);
+    expect(platform.pidAlive(0)).toBe(false);
+  });
+
   it('has no watchdog, and says what protects the node instead', () => {
     const { platform } = fakeWindows();
     expect(platform.watchdog.supported).toBe(false);
