@@ -28,7 +28,7 @@ options:
   --watchdog-timeout-sec S    the device's timeout (softdog soft_margin), used only where
                               /sys/class/watchdog has no entry for the device
   --log-level LEVEL           debug, info, warn, error (env FAILOVER_AGENT_LOG_LEVEL; default info)
-  --env-file FILE             KEY=VALUE lines read into the environment first (the Windows
+  --settings FILE             KEY=VALUE lines read into the environment first (the Windows
                               service's settings, %ProgramData%\\failover-agent\\agent.env)
   --version, --help
 
@@ -105,7 +105,11 @@ export interface DaemonArgs {
   watchdogDevice?: string;
   watchdogTimeoutSec?: number;
   logLevel?: string;
-  envFile?: string;
+  /**
+   * `--settings FILE`. Not `--env-file`: node itself looks for that flag anywhere in its argv, even
+   * after the script, and exits 9 when the file is missing (nodejs/node#54232).
+   */
+  settingsFile?: string;
   help: boolean;
   version: boolean;
 }
@@ -167,7 +171,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
       'watchdog-device': { type: 'string' },
       'watchdog-timeout-sec': { type: 'string' },
       'log-level': { type: 'string' },
-      'env-file': { type: 'string' },
+      settings: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -197,7 +201,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
   if (wdt !== undefined) out.watchdogTimeoutSec = wdt;
   const level = str('log-level') ?? env.FAILOVER_AGENT_LOG_LEVEL;
   if (level) out.logLevel = level;
-  if (str('env-file')) out.envFile = str('env-file')!;
+  if (str('settings')) out.settingsFile = str('settings')!;
   return out;
 }
 

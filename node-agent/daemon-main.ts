@@ -46,21 +46,21 @@ export function runtimeAdvice(nodeVersion: string): string | undefined {
 export async function daemonMain(argv: string[]): Promise<number> {
   const env = process.env;
   const first = parseDaemonArgs(argv, env);
-  if (first.envFile) {
+  if (first.settingsFile) {
     // Settings of the Windows service (no EnvironmentFile there): the file fills in what the
     // environment does not set, then the flags are read again with it.
     let text: string;
     try {
-      text = readFileSync(first.envFile, 'utf8');
+      text = readFileSync(first.settingsFile, 'utf8');
     } catch (e) {
       throw new AgentError(
         EXIT.usage,
-        `--env-file ${first.envFile}: ${(e as NodeJS.ErrnoException).code ?? errorText(e)}; write the settings there (KEY=VALUE lines) or drop the flag`,
+        `--settings ${first.settingsFile}: ${(e as NodeJS.ErrnoException).code ?? errorText(e)}; write the settings there (KEY=VALUE lines) or drop the flag`,
       );
     }
-    for (const [k, v] of Object.entries(parseEnvFile(text, first.envFile))) env[k] ??= v;
+    for (const [k, v] of Object.entries(parseEnvFile(text, first.settingsFile))) env[k] ??= v;
   }
-  const args = first.envFile ? parseDaemonArgs(argv, env) : first;
+  const args = first.settingsFile ? parseDaemonArgs(argv, env) : first;
   if (args.help) {
     process.stdout.write(`${DAEMON_USAGE}\n`);
     return EXIT.ok;

@@ -16,8 +16,9 @@
  *   saturates the machine;
  * - log files rolled by size under %ProgramData%\failover-agent\logs (warnings and errors also go
  *   to the Application event log, see windows.ts);
- * - settings from %ProgramData%\failover-agent\agent.env (the agent's --env-file), so that the
- *   definition itself never changes with the node.
+ * - settings from %ProgramData%\failover-agent\agent.env (the agent's --settings; not --env-file,
+ *   which node itself claims anywhere in its argv), so that the definition itself never changes
+ *   with the node.
  */
 
 /** Node flags of the agent's service, the same on Linux (failover-agent.service) and Windows. */
@@ -57,7 +58,7 @@ export function winswServiceXml(options: WinswOptions = WINSW_DEFAULTS): string 
   const args = [
     ...AGENT_NODE_FLAGS,
     options.bundle,
-    '--env-file',
+    '--settings',
     '%ProgramData%\\failover-agent\\agent.env',
   ];
   return [

@@ -112,7 +112,7 @@ if (Test-Path -LiteralPath $envFile) {
   Get-Content -LiteralPath $envFile | ForEach-Object { "    $_" }
 } else {
   $lines = @(
-    '# failover-agent settings (read by the service through --env-file).',
+    '# failover-agent settings (read by the service through --settings).',
     '# Without FAILOVER_CLUSTER/FAILOVER_NODE the node is found from the instance id (IMDSv2).',
     $(if ($Region) { "AWS_REGION=$Region" } else { '#AWS_REGION=us-east-1   (default: the instance''s region, from IMDS)' }),
     $(if ($Table) { "FAILOVER_TABLE=$Table" } else { '#FAILOVER_TABLE=failover-state' }),

@@ -141,7 +141,7 @@ describe('the Windows service definition (WinSW)', () => {
     expect(xml).toContain('<preshutdownTimeout>330 sec</preshutdownTimeout>');
     expect(xml).toContain('<startmode>Automatic</startmode>');
     expect(xml).toContain('<env name="FAILOVER_AGENT_STATE_DIR" value="%ProgramData%\\failover-agent"/>');
-    expect(xml).toContain('<argument>--env-file</argument>');
+    expect(xml).toContain('<argument>--settings</argument>');
     expect(xml).toContain('<argument>%ProgramData%\\failover-agent\\agent.env</argument>');
     expect(xml).toContain('<logpath>%ProgramData%\\failover-agent\\logs</logpath>');
     expect(xml.split('\r\n').length).toBeGreaterThan(20);
