@@ -8,6 +8,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 // @ts-expect-error plain ESM script without type declarations
 import { buildAgent } from '../../scripts/agent-build.mjs';
 import { releaseAgent } from '../../scripts/agent-release';
@@ -299,4 +300,83 @@ describe('packaging', () => {
       }).stdout.trim(),
     ).toBe(m.version);
   });
+  it("the install document's Linux step, run as SSM runs it on a release: the sum checked first, then install.sh with the node's cluster, name, table, region and watchdog", async () => {
+    const dir = tempDir('ssm-download');
+    // aws:downloadContent leaves the archive in the step's directory: here, the release's own.
+    const m = await releaseAgent({ outDir: dir });
+    const sls = parse(readFileSync(path.join(REPO, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as {
+      resources: {
+        Resources: Record<
+          string,
+          { Properties: { Content: { mainSteps: { name: string; inputs: { runCommand?: string[] } }[] } } }
+        >;
+      };
+    };
+    const steps = sls.resources.Resources.AgentInstallDocument!.Properties.Content.mainSteps;
+    const lines = steps.find((st) => st.name === 'installLinux')!.inputs.runCommand!;
+    /** The step's lines as the SSM agent writes them to a script, parameters substituted. */
+    const script = (params: Record<string, string>, root: string) => {
+      const text = lines
+        .map((l) =>
+          l
+            .replace('cd /var/tmp/failover-agent-install', `cd ${dir}`)
+            .replaceAll(`\${AWS::Region}`, 'us-east-1')
+            .replace(/\{\{ (\w+) \}\}/g, (_, k: string) => params[k] ?? ''),
+        )
+        .join('\n');
+      // The one change: install under a prefix, without systemctl and modprobe.
+      const local = text.replace(/install\.sh" "\$@"$/, `install.sh" "$@" --prefix ${root} --no-systemd`);
+      expect(local).not.toBe(text);
+      return local;
+    };
+    const params = {
+      version: m.version,
+      sha256Linux: m.linux.sha256,
+      sha256Windows: m.windows.sha256,
+      cluster: 'orders',
+      node: 'node1',
+      table: 'failover-state-prod',
+      watchdogSeconds: '8',
+    };
+
+    const root = tempDir('root');
+    const run = spawnSync('sh', ['-c', script(params, root)], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const env = readFileSync(path.join(root, 'etc/failover-agent/agent.env'), 'utf8');
+    expect(env).toMatch(/^AWS_REGION=us-east-1$/m);
+    expect(env).toMatch(/^FAILOVER_TABLE=failover-state-prod$/m);
+    expect(env).toMatch(/^FAILOVER_CLUSTER=orders$/m);
+    expect(env).toMatch(/^FAILOVER_NODE=node1$/m);
+    expect(env).toMatch(/^FAILOVER_AGENT_ARGS=--watchdog-device \/dev\/watchdog --watchdog-timeout-sec 8$/m);
+    expect(readFileSync(path.join(root, 'etc/modprobe.d/softdog.conf'), 'utf8')).toContain('soft_margin=8');
+    expect(
+      spawnSync(path.join(root, 'usr/local/bin/failover-agent'), ['--version'], {
+        encoding: 'utf8',
+      }).stdout.trim(),
+    ).toBe(m.version);
+
+    // Without cluster and node (the association's run): the agent finds them from the instance id.
+    const bare = tempDir('root');
+    const run2 = spawnSync(
+      'sh',
+      ['-c', script({ ...params, cluster: '', node: '', watchdogSeconds: '' }, bare)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(run2.status, run2.stderr).toBe(0);
+    const env2 = readFileSync(path.join(bare, 'etc/failover-agent/agent.env'), 'utf8');
+    expect(env2).toMatch(/^#FAILOVER_CLUSTER=/m);
+    expect(env2).toMatch(/^#FAILOVER_NODE=/m);
+    expect(env2).toMatch(/^FAILOVER_AGENT_ARGS=$/m);
+
+    // A sum that does not match: nothing is unpacked or installed.
+    const wrong = tempDir('root');
+    const bad = spawnSync('sh', ['-c', script({ ...params, sha256Linux: 'f'.repeat(64) }, wrong)], {
+      encoding: 'utf8',
+    });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`does not match sha256 ${'f'.repeat(64)}; nothing installed`);
+    expect(existsSync(path.join(wrong, 'opt'))).toBe(false);
+  }, 120_000);
 });
