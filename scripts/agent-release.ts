@@ -8,8 +8,8 @@
  *                                      failover-agent.cmd, install.ps1, README.md, VERSION
  *                                      [, WinSW-x64.exe with --winsw]}
  *   SHA256SUMS                         `sha256sum -c` format, for both archives
- *   manifest.json                      version, files, sums, sizes: what `failoverctl agent publish`
- *                                      uploads and `failoverctl agent install` reads
+ *   manifest.json                      version, files, sums, sizes: what `failoverctl agent install`
+ *                                      reads (the directory is uploaded with aws s3 cp)
  *
  * The archives are the same bytes from the same commit (fixed times and owners; SOURCE_DATE_EPOCH,
  * else the commit's time). WinSW is not in the repository and cannot be fetched by the build:
@@ -139,7 +139,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   console.log(
     `  bundle ${kib(m.bundle.bytes)}; WinSW ${m.winsw.included ? 'included' : 'not included (pass --winsw PATH, or -WinSW to install.ps1)'}`,
   );
-  console.log(
-    `next: failoverctl agent publish --bucket BUCKET --release ${path.relative(process.cwd(), m.dir) || '.'}`,
-  );
+  const dir = path.relative(process.cwd(), m.dir) || '.';
+  console.log(`next: aws s3 cp --recursive ${dir}/ s3://BUCKET/agent/${m.version}/`);
+  console.log(`      failoverctl --table TABLE agent install --cluster CLUSTER --release ${dir}`);
 }
