@@ -174,7 +174,8 @@ describe('guard', () => {
   it('runs the text of --encoded-command (how the controller sends start and stop to a Windows node) after the same checks', async () => {
     // On Linux the decoded text runs through /bin/sh, as a Windows node runs it through PowerShell:
     // the same decoding, admission and exit-code path, with quotes and expansions left to the shell.
-    const { app, f, stateDir } = await setup();
+    // A 4 s lease: this is not about timing, and a loaded machine must not fence the agent meanwhile.
+    const { app, f, stateDir } = await setup('', { heartbeatIntervalMs: 250, leaseMs: 4000 });
     agents.push(await startAgent({ f, node: 'node1', stateDir }));
     await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
     await setGroup(f, 'db', 'node1', 2);
