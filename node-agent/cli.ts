@@ -3,6 +3,7 @@
  * error names the flag, the bad value and what to write instead; usage errors exit with 2.
  */
 import { parseArgs } from 'node:util';
+import { decodePowerShell } from '../shared/base/powershell';
 import { AgentError, EXIT } from './errors';
 import type { GuardArgs } from './guard';
 import { DEFAULT_STATE_DIR } from './local-state';
@@ -10,6 +11,7 @@ import { DEFAULT_STATE_DIR } from './local-state';
 /** `failover-agent --help`. */
 export const DAEMON_USAGE = `usage: failover-agent [--cluster NAME --node NAME] [options]
        failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]
+       failover-agent status [--state-dir DIR] [--json]
 
 The node agent: renews this node's lease in the state table, runs the local monitors and the
 partition witnesses, fences itself when it loses its lease, and stops its groups on SIGTERM.
@@ -26,17 +28,57 @@ options:
   --watchdog-timeout-sec S    the device's timeout (softdog soft_margin), used only where
                               /sys/class/watchdog has no entry for the device
   --log-level LEVEL           debug, info, warn, error (env FAILOVER_AGENT_LOG_LEVEL; default info)
+  --settings FILE             KEY=VALUE lines read into the environment first (the Windows
+                              service's settings, %ProgramData%\\failover-agent\\agent.env)
   --version, --help
 
 AWS_ENDPOINT_URL overrides the DynamoDB endpoint; credentials come from the instance profile.
 Exit codes: 0 clean shutdown, 1 failure, 2 usage, 3 cluster/node/table not found.`;
+
+/** `failover-agent status --help`. */
+export const STATUS_USAGE = `usage: failover-agent status [--state-dir DIR] [--json]
+
+What the local agent holds, from its state directory alone (no AWS access): the lease (age of the
+last acknowledged renewal, time left before the self-fence), the groups running here and the
+addresses they hold, the watchdog, the monitors and witnesses as last reported.
+
+options:
+  --state-dir DIR             the agent's (env FAILOVER_AGENT_STATE_DIR; default ${DEFAULT_STATE_DIR})
+  --json                      the same as JSON
+
+Exit codes: 0 the agent runs and holds its lease, 1 it does not, 2 usage.`;
+
+export interface StatusArgs {
+  stateDir: string;
+  json: boolean;
+  help: boolean;
+}
+
+/** `failover-agent status` flags; throws AgentError(2) naming the bad flag. */
+export function parseStatusArgs(argv: string[], env: Record<string, string | undefined>): StatusArgs {
+  const { values, positionals } = parse(
+    argv,
+    { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    STATUS_USAGE,
+  );
+  if (positionals.length > 0) throw usageError(`unexpected argument "${positionals[0]}"`, STATUS_USAGE);
+  const v = values as Record<string, string | boolean | undefined>;
+  return {
+    stateDir:
+      (typeof v['state-dir'] === 'string' ? v['state-dir'] : undefined) ??
+      env.FAILOVER_AGENT_STATE_DIR ??
+      DEFAULT_STATE_DIR,
+    json: v.json === true,
+    help: v.help === true,
+  };
+}
 
 /** `failover-agent guard --help`. */
 export const GUARD_USAGE = `usage: failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]
 
 Runs COMMAND only if the state table names this node owner of G at epoch N (start) or G is at
 epoch N (stop), and, for a start, the local agent holds a live lease. One COMMAND argument runs
-through /bin/sh -c; several run without a shell.
+through /bin/sh -c (PowerShell on Windows); several run without a shell.
 
 options:
   --group G                   the group
@@ -48,6 +90,8 @@ options:
   --region REGION             default: AWS_REGION, else the local agent's
   --state-dir DIR             as the agent's (env FAILOVER_AGENT_STATE_DIR)
   --lock-timeout-ms MS        wait this long for another start/stop of G (default 60000)
+  --encoded-command B64       COMMAND as base64 UTF-16LE text instead of after "--" (what the
+                              controller sends to Windows nodes; run through PowerShell there)
 
 Exit codes: 0 done, 1 failure (e.g. DynamoDB unreachable), 2 usage, 3 refused: stale epoch or not
 the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.`;
@@ -61,8 +105,34 @@ export interface DaemonArgs {
   watchdogDevice?: string;
   watchdogTimeoutSec?: number;
   logLevel?: string;
+  /**
+   * `--settings FILE`. Not `--env-file`: node itself looks for that flag anywhere in its argv, even
+   * after the script, and exits 9 when the file is missing (nodejs/node#54232).
+   */
+  settingsFile?: string;
   help: boolean;
   version: boolean;
+}
+
+/**
+ * KEY=VALUE lines (systemd's EnvironmentFile syntax, without its quoting rules): blank lines and
+ * `#` comments are skipped; a value is everything after the first `=`, trimmed. Throws naming the
+ * line that is neither.
+ */
+export function parseEnvFile(text: string, file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(line);
+    if (!m)
+      throw new AgentError(
+        EXIT.usage,
+        `${file}:${i + 1}: "${line.slice(0, 60)}" is not KEY=VALUE; fix or remove the line`,
+      );
+    out[m[1]!] = m[2]!.trim();
+  });
+  return out;
 }
 
 function usageError(message: string, usage: string): AgentError {
@@ -101,6 +171,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
       'watchdog-device': { type: 'string' },
       'watchdog-timeout-sec': { type: 'string' },
       'log-level': { type: 'string' },
+      settings: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -130,6 +201,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
   if (wdt !== undefined) out.watchdogTimeoutSec = wdt;
   const level = str('log-level') ?? env.FAILOVER_AGENT_LOG_LEVEL;
   if (level) out.logLevel = level;
+  if (str('settings')) out.settingsFile = str('settings')!;
   return out;
 }
 
@@ -149,6 +221,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
       vip: { type: 'string', multiple: true },
       dev: { type: 'string' },
       'lock-timeout-ms': { type: 'string' },
+      'encoded-command': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     GUARD_USAGE,
@@ -170,6 +243,20 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
   const action = str('action') ?? 'start';
   if (action !== 'start' && action !== 'stop') {
     throw usageError(`--action must be start or stop, got "${action}"`, GUARD_USAGE);
+  }
+  // A command text base64-encoded as UTF-16LE (powershell.exe -EncodedCommand's form): the
+  // controller's PowerShell line to a Windows node carries the start/stop text this way, so that
+  // nothing between SSM and the guard re-quotes it.
+  const encoded = str('encoded-command');
+  if (encoded !== undefined) {
+    if (positionals.length > 0)
+      throw usageError('give COMMAND after "--" or --encoded-command, not both', GUARD_USAGE);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0)
+      throw usageError(
+        `--encoded-command must be base64 (UTF-16LE text), got "${encoded.slice(0, 20)}"`,
+        GUARD_USAGE,
+      );
+    positionals.push(decodePowerShell(encoded));
   }
   if (positionals.length === 0) {
     throw usageError('COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh', GUARD_USAGE);

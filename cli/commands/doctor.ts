@@ -9,6 +9,7 @@ import { describeInstances, describeZones } from '../../controller/resources/ins
 import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { awsErrorCode } from '../../shared/aws/errors';
 import type { ClusterConfig } from '../../shared/config/load';
+import { platformNotes } from '../../shared/core/platform-notes';
 import type { DescribeCache } from '../../shared/core/ports';
 import { loadCluster } from '../cluster';
 import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';
@@ -55,6 +56,9 @@ export async function runDoctor(
       else add(state === 'available' ? 'ok' : 'warn', `az ${n.az} (${n.name})`, state);
     }
   });
+
+  // Windows nodes have no watchdog: say what that costs in failover time, and the fix.
+  for (const note of platformNotes(config)) add('warn', `platform ${note.node}`, note.message);
 
   await guard('instances', async () => {
     const views = await describeInstances(

@@ -18,10 +18,15 @@ export async function iamPolicyCommand(
     account?: string;
     eventBus?: string;
     topicArn?: string;
+    agentBucket?: string;
   },
 ): Promise<number> {
   if (options.role !== 'controller' && options.role !== 'agent')
     throw new InvalidRequestError(`--role must be controller or agent (got "${options.role}")`);
+  if (options.agentBucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.agentBucket))
+    throw new InvalidRequestError(
+      `--agent-bucket "${options.agentBucket}" is not a bucket name (the stack output AgentBucketName)`,
+    );
   if (options.account !== undefined && !/^\d{12}$/.test(options.account))
     throw new InvalidRequestError(`--account must be a 12-digit AWS account id (got "${options.account}")`);
   let configs: ClusterConfig[];
@@ -32,6 +37,7 @@ export async function iamPolicyCommand(
     ...(options.account ? { account: options.account } : {}),
     ...(options.eventBus ? { eventBus: options.eventBus } : {}),
     ...(options.topicArn ? { topicArn: options.topicArn } : {}),
+    ...(options.agentBucket ? { agentBucket: options.agentBucket } : {}),
   };
   if (options.role === 'controller') io.out(JSON.stringify(controllerPolicy(configs, ctx), null, 2));
   else for (const c of configs) io.out(JSON.stringify(agentPolicy(c, ctx), null, 2));

@@ -26,6 +26,8 @@ export interface PolicyContext {
   table: string;
   eventBus?: string;
   topicArn?: string;
+  /** The deployment's agent bucket (stack output AgentBucketName): the agent may read its releases. */
+  agentBucket?: string;
 }
 
 export interface PolicyDocument {
@@ -192,5 +194,13 @@ export function agentPolicy(config: ClusterConfig, ctx: PolicyContext): PolicyDo
       },
     },
   });
+  // The install document downloads the release with the instance profile: its objects, nothing else.
+  if (ctx.agentBucket)
+    statements.push({
+      Sid: 'AgentReleases',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: `arn:${ctx.partition ?? 'aws'}:s3:::${ctx.agentBucket}/agent/*`,
+    });
   return { Version: '2012-10-17', Statement: statements };
 }

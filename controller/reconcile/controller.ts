@@ -19,6 +19,8 @@ export interface ControllerSettings {
   aws: AwsOptions;
   /** Path of failover-agent on the nodes, used in SSM commands. */
   agentPath: string;
+  /** Path of the agent's command on Windows nodes (FAILOVER_AGENT_PATH_WINDOWS). */
+  agentPathWindows?: string;
   eventBus?: string;
   topicArn?: string;
   /** Account of the deployment, stamped on transition events (Lambda: from the function's ARN). */
@@ -36,6 +38,9 @@ export function controllerSettingsFromEnv(
     table: overrides.table ?? resolveTableName(undefined, env),
     aws: overrides.aws ?? awsOptionsFromEnv(env),
     agentPath: overrides.agentPath ?? env.FAILOVER_AGENT_PATH ?? DEFAULT_AGENT_PATH,
+    ...((overrides.agentPathWindows ?? env.FAILOVER_AGENT_PATH_WINDOWS)
+      ? { agentPathWindows: overrides.agentPathWindows ?? env.FAILOVER_AGENT_PATH_WINDOWS }
+      : {}),
     ...((overrides.eventBus ?? env.FAILOVER_EVENT_BUS)
       ? { eventBus: overrides.eventBus ?? env.FAILOVER_EVENT_BUS }
       : {}),
@@ -63,7 +68,15 @@ export function createControllerDeps(
     for (const client of [store.client, clients.ec2, clients.route53, clients.ssm]) instrument(client);
   return {
     store,
-    cloud: createAwsCloud(settings.aws, { agentPath: settings.agentPath, table: settings.table }, clients),
+    cloud: createAwsCloud(
+      settings.aws,
+      {
+        agentPath: settings.agentPath,
+        table: settings.table,
+        ...(settings.agentPathWindows ? { agentPathWindows: settings.agentPathWindows } : {}),
+      },
+      clients,
+    ),
     notifier: createNotifier(
       {
         ...(settings.eventBus ? { eventBus: settings.eventBus } : {}),

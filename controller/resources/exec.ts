@@ -15,10 +15,13 @@ import { FailoverError, NotFoundError } from '../../shared/base/errors';
 import type { ExecResource } from '../../shared/config/schema';
 import { interfaceAddresses } from '../../shared/core/node-side';
 import type { ActionOutcome, ResourceDriver, ResourceRequest } from '../../shared/core/ports';
+import { DEFAULT_AGENT_PATH_WINDOWS, execDocumentFor, windowsGuardCommandLine } from './windows-exec';
 
 export interface ExecOptions {
   /** Path of the agent on the nodes. */
   agentPath: string;
+  /** Path of the agent's command on Windows nodes (default: install.ps1's). */
+  agentPathWindows?: string;
   /** State table name passed to the guard (the node's SSM shell has no FAILOVER_TABLE). */
   table: string;
   /** GetCommandInvocation poll interval for the first 3 s (then it grows to 1 s); default 200 ms. */
@@ -71,6 +74,19 @@ export function guardCommandLine(
   const resource = req.resource as ExecResource;
   const group = req.config.groups.find((g) => g.name === req.group);
   const addresses = group ? interfaceAddresses(group) : [];
+  if (req.node.platform === 'windows') {
+    return windowsGuardCommandLine({
+      agentPath: options.agentPathWindows ?? DEFAULT_AGENT_PATH_WINDOWS,
+      cluster: req.cluster,
+      node: req.node.name,
+      table: options.table,
+      group: req.group,
+      epoch: req.epoch,
+      action,
+      vips: addresses,
+      script: action === 'start' ? resource.start : resource.stop,
+    });
+  }
   const words = [
     options.agentPath,
     'guard',
@@ -121,10 +137,11 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
     const resource = req.resource as ExecResource;
     const instanceId = req.node.instanceId;
     const commandLine = guardCommandLine(req, action, options);
+    const document = execDocumentFor(resource, req.node.platform);
     const where = `instance ${instanceId} (${req.node.name})`;
     const errorContext = {
       action: 'ssm:SendCommand',
-      resource: `document ${resource.document} on ${where}`,
+      resource: `document ${document} on ${where}`,
       codes: {
         InvalidInstanceId: (m: string, cause: unknown) =>
           new NotFoundError(
@@ -135,7 +152,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
         InvalidDocument: (m: string, cause: unknown) =>
           new NotFoundError(
             'SSM_DOCUMENT_NOT_FOUND',
-            `SSM document ${resource.document} does not exist (${m}); use AWS-RunShellScript or create it`,
+            `SSM document ${document} does not exist (${m}); use AWS-RunShellScript (AWS-RunPowerShellScript on Windows nodes) or create it`,
             { cause },
           ),
       },
@@ -147,7 +164,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
       const sent = await ssm.send(
         new SendCommandCommand({
           InstanceIds: [instanceId],
-          DocumentName: resource.document,
+          DocumentName: document,
           Comment: `failover ${req.cluster}/${req.group} epoch ${req.epoch} ${action} ${resource.name}`.slice(
             0,
             100,

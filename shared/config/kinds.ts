@@ -53,7 +53,7 @@ export interface GrantContext {
   arn(service: string, resource: string, account?: string): string;
   partition: string;
   /** The group's nodes. */
-  members: readonly { name: string; instanceId: string; eni?: string | undefined }[];
+  members: readonly { name: string; instanceId: string; eni?: string | undefined; platform?: string }[];
 }
 
 export interface ResourceKind<R = never> {
@@ -321,9 +321,18 @@ export const exec = {
       sid: 'RunCommand',
       actions: ['ssm:SendCommand'],
       resources: [
-        r.document.startsWith('AWS-')
-          ? ctx.arn('ssm', `document/${r.document}`, '')
-          : ctx.arn('ssm', `document/${r.document}`),
+        // Windows nodes run the default shell document's PowerShell twin (controller/resources/windows-exec.ts).
+        ...[
+          ...new Set(
+            [{ platform: 'linux' }, ...ctx.members].map((n) =>
+              n.platform === 'windows' && r.document === 'AWS-RunShellScript'
+                ? 'AWS-RunPowerShellScript'
+                : r.document,
+            ),
+          ),
+        ].map((doc) =>
+          doc.startsWith('AWS-') ? ctx.arn('ssm', `document/${doc}`, '') : ctx.arn('ssm', `document/${doc}`),
+        ),
         ...ctx.members.map((n) => ctx.arn('ec2', `instance/${n.instanceId}`)),
       ],
     },

@@ -72,6 +72,14 @@ export const nodeSchema = z.strictObject({
       error: 'az must be an Availability Zone name such as us-east-1a',
     }),
   privateIp: ipv4('privateIp').optional(),
+  /**
+   * The node's operating system: `linux` (systemd, softdog) or `windows` (a Windows service, no
+   * watchdog: its silence is proven with its stop scripts' time, or fencing: stop-instance).
+   * Commands to it go through AWS-RunShellScript or AWS-RunPowerShellScript accordingly.
+   */
+  platform: z
+    .enum(['linux', 'windows'], { error: 'platform must be one of: linux, windows' })
+    .default('linux'),
 });
 
 export const witnessSchema = z.discriminatedUnion(

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { encodePowerShell } from '../../shared/base/powershell';
 import {
   type AgentProcess,
   createCluster,
@@ -168,6 +169,35 @@ describe('guard', () => {
       const r = await dbReport(f);
       return r?.state === 'stopped' && r.epoch === 2;
     });
+  });
+
+  it('runs the text of --encoded-command (how the controller sends start and stop to a Windows node) after the same checks', async () => {
+    // On Linux the decoded text runs through /bin/sh, as a Windows node runs it through PowerShell:
+    // the same decoding, admission and exit-code path, with quotes and expansions left to the shell.
+    // A 4 s lease: this is not about timing, and a loaded machine must not fence the agent meanwhile.
+    const { app, f, stateDir } = await setup('', { heartbeatIntervalMs: 250, leaseMs: 4000 });
+    agents.push(await startAgent({ f, node: 'node1', stateDir }));
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    await setGroup(f, 'db', 'node1', 2);
+    const encoded = (text: string) => ['--encoded-command', encodePowerShell(text)];
+
+    const stale = await guard(stateDir, 1, 'start', [], encoded(app.start));
+    expect(stale.code).toBe(3);
+    expect(app.alive()).toBe(false);
+
+    const started = await guard(stateDir, 2, 'start', [], encoded(`${app.start} && echo "it's $((6 * 7))"`));
+    expect(started.code, started.stderr).toBe(0);
+    expect(started.stdout).toContain("it's 42");
+    expect(app.alive()).toBe(true);
+    await waitFor('running at 2', async () => (await dbReport(f))?.state === 'running');
+
+    // The text's own exit code decides, as for a COMMAND after "--" (10: COMMAND failed).
+    const failed = await guard(stateDir, 2, 'start', [], encoded('exit 7'));
+    expect(failed.code).toBe(10);
+
+    const stopped = await guard(stateDir, 2, 'stop', [], encoded(app.stop));
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await waitFor('the app gone', () => !app.alive(), 2000);
   });
 
   it('reports "starting" while a start is under way, and a stop waits for it', async () => {

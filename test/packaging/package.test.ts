@@ -179,6 +179,76 @@ describe('serverless package (offline)', () => {
     expect(JSON.stringify(fn('ReconcileRole').Properties)).not.toMatch(/GetRecords/);
   });
 
+  it("creates the agent install document (Linux and Windows, typed parameters), a private bucket for the releases, the nodes' read policy and an optional association", () => {
+    const doc = fn('AgentInstallDocument') as Resource;
+    expect(doc.Type).toBe('AWS::SSM::Document');
+    expect(doc.Properties.DocumentType).toBe('Command');
+    expect(doc.Properties.Name).toBe('failover-agent-install-pkgtest');
+    const content = doc.Properties.Content;
+    expect(content.schemaVersion).toBe('2.2');
+    expect(Object.keys(content.parameters).sort()).toEqual(
+      ['cluster', 'node', 'sha256Linux', 'sha256Windows', 'table', 'version', 'watchdogSeconds'].sort(),
+    );
+    // Every parameter reaches a shell or PowerShell as text: each has a pattern.
+    for (const [name, p] of Object.entries(content.parameters as Record<string, { allowedPattern?: string }>))
+      expect(p.allowedPattern, name).toMatch(/^\^/);
+    expect(content.parameters.sha256Linux.allowedPattern).toBe('^[0-9a-f]{64}$');
+    expect(content.parameters.table.default).toEqual({ Ref: 'StateTable' });
+    const steps = content.mainSteps as {
+      action: string;
+      name: string;
+      precondition: unknown;
+      inputs: Record<string, unknown>;
+    }[];
+    expect(steps.map((s) => [s.action, s.precondition])).toEqual([
+      ['aws:downloadContent', { StringEquals: ['platformType', 'Linux'] }],
+      ['aws:runShellScript', { StringEquals: ['platformType', 'Linux'] }],
+      ['aws:downloadContent', { StringEquals: ['platformType', 'Windows'] }],
+      ['aws:runPowerShellScript', { StringEquals: ['platformType', 'Windows'] }],
+    ]);
+    // The download is from this deployment's bucket; the sum is checked before anything runs.
+    expect(JSON.stringify(steps[0]!.inputs.sourceInfo)).toContain(`\${AgentBucket}`);
+    expect((steps[1]!.inputs.runCommand as string[]).join('\n')).toMatch(
+      /sha256sum -c -[\s\S]*tar xzf[\s\S]*install\.sh/,
+    );
+    expect((steps[3]!.inputs.runCommand as string[]).join('\n')).toMatch(
+      /Get-FileHash[\s\S]*Expand-Archive[\s\S]*install\.ps1/,
+    );
+
+    const bucket = fn('AgentBucket').Properties;
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(JSON.stringify(fn('AgentBucketPolicy').Properties)).toContain('aws:SecureTransport');
+    const read = fn('AgentArtifactsReadPolicy').Properties.PolicyDocument.Statement;
+    expect(read).toEqual([
+      {
+        Sid: 'AgentReleases',
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: { 'Fn::Sub': `\${AgentBucket.Arn}/agent/*` },
+      },
+    ]);
+    const association = template.Resources.AgentAssociation as Resource & { Condition?: string };
+    expect(association.Condition).toBe('HasAgentRelease');
+    expect(association.Properties.Targets).toEqual([{ Key: 'tag-key', Values: ['failover:cluster'] }]);
+    expect(association.Properties.MaxConcurrency).toBe('1');
+    for (const out of ['AgentBucketName', 'AgentInstallDocumentName', 'AgentArtifactsReadPolicyArn'])
+      expect(template.Outputs[out], out).toBeTruthy();
+    // The controller may send the PowerShell twin of the shell document (Windows nodes), nothing else.
+    const policy = fn('ReconcilePolicy').Properties.PolicyDocument.Statement as {
+      Sid: string;
+      Resource: unknown;
+    }[];
+    expect(JSON.stringify(policy.find((s) => s.Sid === 'RunCommandDocument')?.Resource)).toMatch(
+      /AWS-RunShellScript.*AWS-RunPowerShellScript/,
+    );
+  });
+
   it('subscribes the alertEmail address to the topic, and nothing else publishes there but reconcile and alarms', () => {
     const [[, sub]] = ofType('AWS::SNS::Subscription') as [[string, Resource & { Condition?: string }]];
     expect(sub.Properties).toEqual({

@@ -57,6 +57,36 @@ describe('exec via SSM Run Command (moto)', () => {
     );
   });
 
+  it('sends a Windows node the guard through AWS-RunPowerShellScript, its PowerShell text base64-encoded', async () => {
+    const config = structuredClone(fx.config);
+    const node = { ...config.nodes.find((n) => n.name === 'node2')!, platform: 'windows' as const };
+    config.nodes = config.nodes.map((n) => (n.name === 'node2' ? node : n));
+    const res = config.groups[0]!.resources.find((r) => r.type === 'exec')!;
+    if (res.type === 'exec') res.start = "Start-Service -Name 'MSSQL$PROD'";
+    const req = {
+      ...request(fx, fx.names.exec, 'node2'),
+      config,
+      node,
+      resource: res,
+      beforeMutation: async () => {},
+    };
+    await exec().activate(req);
+    const listed = await ssm.send(new ListCommandsCommand({ InstanceId: fx.nodes.node2.instanceId }));
+    const command = listed.Commands?.find((c) => c.DocumentName === 'AWS-RunPowerShellScript');
+    const line = command?.Parameters?.commands?.[0] ?? '';
+    expect(line).toBe(
+      guardCommandLine(req, 'start', { agentPath: '/usr/local/bin/failover-agent', table: 'failover-state' }),
+    );
+    expect(
+      line.startsWith(
+        `& 'C:\\Program Files\\failover-agent\\failover-agent.cmd' guard --cluster ${fx.cluster} --node node2 --table failover-state --group ${fx.group} --epoch 7 --action start --vip ${fx.vip} --encoded-command `,
+      ),
+    ).toBe(true);
+    expect(line.endsWith('; exit $LASTEXITCODE')).toBe(true);
+    const encoded = /--encoded-command (\S+);/.exec(line)?.[1] ?? '';
+    expect(Buffer.from(encoded, 'base64').toString('utf16le')).toBe("Start-Service -Name 'MSSQL$PROD'");
+  });
+
   it('refuses to send anything when the epoch fence fails', async () => {
     const req = {
       ...request(fx, fx.names.exec, 'node1'),
