@@ -125,4 +125,34 @@ describe('targeted windows', () => {
       expect(start).toBeGreaterThan(reset);
     },
   );
+
+  it.each([5, 6, 7])(
+    "no change starts unless the lock outlasts it on every controller's clock: another controller may take it up to the skew early (seed %i)",
+    async (seed) => {
+      // Clocks within a 5 s skew: this invocation runs 2.5 s behind (and up to 2.5 s more), the
+      // next one 2.5 s ahead. The first stalls 13 s right after its fence; meanwhile the second
+      // finds the lock expired by its clock and takes it (and pauses before its own change). The
+      // first resumes with time left on its lock by its own clock, but not by the other's: its
+      // change must not be made.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'controller-clock', at: 19_990, duration: 15, offset: -2_500 },
+            { kind: 'tamper', at: 20_000, group: 'db', resource: 'vip', node: 'node3' },
+            { kind: 'burst', at: 20_000, count: 1 },
+            { kind: 'stall', at: 20_000, duration: 300, p: 1, stallMs: 13_000, where: 'fence' },
+            { kind: 'controller-clock', at: 32_090, duration: 15, offset: 2_500 },
+            { kind: 'stall', at: 32_090, duration: 2_000, p: 1, stallMs: 5_000, where: 'checks' },
+            { kind: 'burst', at: 32_100, count: 1 },
+          ],
+        },
+        { keepLog: true, timing: { maxClockSkewMs: 5_000 } },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => /stalls 13000 ms after its fence of db/.test(l))).toBe(true);
+    },
+  );
 });
