@@ -414,7 +414,11 @@ export class Sandbox {
     const dynamodb = new DynamoDBClient(clientConfig(this.aws));
     for (const client of [streams, dynamodb]) addEmulatorDateCompat(client);
     this.poller = new StreamPoller(dynamodb, streams, this.store.table, (records) =>
-      this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx), describeRecords(records)),
+      this.invoke(
+        'stream',
+        (ctx) => handleStream(this.deps, { Records: records }, ctx),
+        describeRecords(records),
+      ),
     );
     await this.poller.start();
     if (this.scheduleMs !== null) {

@@ -41,8 +41,14 @@ import type { GroupPatch } from '../../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../../shared/core/ports';
 import { tableError } from '../../shared/table/errors';
 import { GROUP_FIELDS, toGroupState, toStoredConfig } from '../../shared/table/items';
-import { CLUSTER_REGISTRY_PK, keys, type TableKey } from '../../shared/table/keys';
-import { type BatchGetRound, readHeartbeats } from '../../shared/table/reads';
+import {
+  CLUSTER_REGISTRY_PK,
+  heartbeatKeys,
+  instanceArn,
+  keys,
+  type TableKey,
+} from '../../shared/table/keys';
+import { type BatchGetRound, KeyScopes, readHeartbeats } from '../../shared/table/reads';
 import { type AwsOptions, clientConfig } from '../aws/clients';
 
 /** Audit events and completed requests are kept this long (DynamoDB TTL). */
@@ -135,6 +141,8 @@ export class DynamoStore implements StateStore {
   readonly doc: DynamoDBDocumentClient;
   readonly client: DynamoDBClient;
   private readonly inFlight: InFlight;
+  /** The definitions read or applied lately: where each node's heartbeat lives (keys.ts). */
+  private readonly scopes = new KeyScopes();
 
   constructor(
     readonly table: string,
@@ -247,7 +255,18 @@ export class DynamoStore implements StateStore {
     if (!out.Item) return undefined;
     const source = `state table ${this.table}, cluster ${cluster}`;
     const validate = this.options.validateConfig;
-    return toStoredConfig(out.Item, validate ? (raw) => validate(raw, source) : undefined);
+    const stored = await toStoredConfig(out.Item, validate ? (raw) => validate(raw, source) : undefined);
+    this.scopes.learn(stored.config);
+    return stored;
+  }
+
+  /**
+   * The account of the table (from its ARN): the account of the nodes' instances, whose ARNs key
+   * their heartbeats and the instance index (keys.ts). One DescribeTable per apply.
+   */
+  private async tableAccount(): Promise<string | undefined> {
+    const arn = (await this.describeTable())?.TableArn;
+    return arn?.split(':')[4] || undefined;
   }
 
   /**
@@ -258,6 +277,7 @@ export class DynamoStore implements StateStore {
     config: ClusterConfig,
     options: { now: number; by?: string; expectedVersion?: number },
   ): Promise<ApplyResult> {
+    config = await this.withAccount(config);
     const hash = configHash(config);
     const previous = await this.getConfig(config.cluster);
     if (previous && previous.hash === hash)
@@ -275,9 +295,11 @@ export class DynamoStore implements StateStore {
       appliedAt: options.now,
       appliedBy: options.by ?? 'unknown',
     };
-    const removedInstances = (previous?.config.nodes ?? [])
-      .filter((n) => !config.nodes.some((m) => m.instanceId === n.instanceId))
-      .map((n) => n.instanceId);
+    const arnOf = (c: ClusterConfig, id: string) => instanceArn(c, id);
+    const kept = new Set(config.nodes.map((n) => arnOf(config, n.instanceId)));
+    const removedInstances = previous
+      ? previous.config.nodes.map((n) => arnOf(previous.config, n.instanceId)).filter((a) => !kept.has(a))
+      : [];
     try {
       await this.request(
         new TransactWriteCommand({
@@ -305,7 +327,11 @@ export class DynamoStore implements StateStore {
             ...config.nodes.map((n) => ({
               Put: {
                 TableName: this.table,
-                Item: { ...keys.instance(n.instanceId), cluster: config.cluster, node: n.name },
+                Item: {
+                  ...keys.instance(arnOf(config, n.instanceId)),
+                  cluster: config.cluster,
+                  node: n.name,
+                },
               },
             })),
             ...removedInstances.map((id) => ({ Delete: { TableName: this.table, Key: keys.instance(id) } })),
@@ -325,7 +351,25 @@ export class DynamoStore implements StateStore {
       }
       throw domain;
     }
+    this.scopes.learn(config);
     return { changed: true, version, hash, ...(previous ? { previous } : {}) };
+  }
+
+  /**
+   * The definition with the account of its instances: as written, or the table's. A definition
+   * naming another account than the table's is refused: the controller of this table acts in its
+   * own account only.
+   */
+  private async withAccount(config: ClusterConfig): Promise<ClusterConfig> {
+    const table = await this.tableAccount();
+    if (config.account && table && config.account !== table) {
+      throw new InvalidRequestError(
+        `cluster ${config.cluster} names account ${config.account}, but table ${this.table} is in account ${table}; apply it to a table of account ${config.account}, or fix account: in the definition`,
+        'ACCOUNT_MISMATCH',
+      );
+    }
+    const account = config.account ?? table;
+    return account ? { ...config, account } : config;
   }
 
   async listClusters(): Promise<string[]> {
@@ -345,11 +389,11 @@ export class DynamoStore implements StateStore {
     return items.map((i) => ({ cluster: String(i.sk), version: Number(i.version ?? 0) }));
   }
 
-  /** Which cluster and node an instance belongs to (for EC2 events). */
-  async findInstance(instanceId: string): Promise<{ cluster: string; node: string } | undefined> {
+  /** Which cluster and node an instance belongs to (for EC2 events), by the instance's ARN. */
+  async findInstance(arn: string): Promise<{ cluster: string; node: string } | undefined> {
     const out = await this.send<{ Item?: Record<string, unknown> }>(
       'GetItem',
-      new GetCommand({ TableName: this.table, Key: keys.instance(instanceId) }),
+      new GetCommand({ TableName: this.table, Key: keys.instance(arn) }),
     );
     return out.Item ? { cluster: String(out.Item.cluster), node: String(out.Item.node) } : undefined;
   }
@@ -497,15 +541,26 @@ export class DynamoStore implements StateStore {
   // ------------------------------------------------------------------------------------------
   // Heartbeats
 
+  /** Writes a heartbeat at its node's key (tests and tools; agents write their own). */
   async putHeartbeat(hb: Heartbeat): Promise<void> {
-    await this.send(
-      'PutItem',
-      new PutCommand({ TableName: this.table, Item: { ...keys.heartbeat(hb.cluster, hb.node), ...hb } }),
-    );
+    const key = heartbeatKeys(await this.scope(hb.cluster)).key(hb.node);
+    if (!key)
+      throw new NotFoundError(
+        'NODE_NOT_FOUND',
+        `node ${hb.node} is not in the definition of cluster ${hb.cluster}`,
+      );
+    await this.send('PutItem', new PutCommand({ TableName: this.table, Item: { ...key, ...hb } }));
   }
 
   async getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
-    return readHeartbeats(this.batchRound, cluster, nodes, true);
+    return readHeartbeats(this.batchRound, await this.scope(cluster), nodes, true);
+  }
+
+  /** Where a cluster's heartbeats live: the definition read lately, or read now. */
+  private async scope(cluster: string) {
+    const known = this.scopes.get(cluster);
+    if (known) return known;
+    return (await this.getConfig(cluster))?.config ?? { cluster, region: '', nodes: [] };
   }
 
   /** One BatchGetItem call on the table (shared/table/reads.ts does the chunking and retries). */

@@ -3,16 +3,14 @@
  * (kinds.ts): each names the field in its error and says what to write instead.
  */
 import * as z from 'zod';
-import { DEFAULT_MONITOR_INTERVAL_MS } from './defaults';
+import { DEFAULT_MONITOR_INTERVAL_MS, NAME_PATTERN } from './defaults';
 
 const NAME_HINT =
   'use 1-63 lowercase letters, digits and dashes, starting with a letter or digit, e.g. "db-1"';
 
-export const nameSchema = z
-  .string({ error: `expected a name: ${NAME_HINT}` })
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
-    error: NAME_HINT,
-  });
+export const nameSchema = z.string({ error: `expected a name: ${NAME_HINT}` }).regex(NAME_PATTERN, {
+  error: NAME_HINT,
+});
 
 export const ipv4 = (what: string) => z.ipv4({ error: `${what} must be an IPv4 address such as 10.0.1.10` });
 

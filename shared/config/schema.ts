@@ -120,6 +120,14 @@ export const clusterSchema = z.strictObject({
     .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, {
       error: 'region must be an AWS region such as us-east-1',
     }),
+  /**
+   * The AWS account of the nodes' instances (12 digits). Optional: `failoverctl apply` records the
+   * account of the state table; the ARNs of the instances key their heartbeats (IAM names them).
+   */
+  account: z
+    .string({ error: 'account must be a 12-digit AWS account id such as "111122223333" (quoted)' })
+    .regex(/^\d{12}$/, { error: 'account must be a 12-digit AWS account id such as "111122223333" (quoted)' })
+    .optional(),
   timing: timingSchema.prefault({}),
   nodes: z
     .array(nodeSchema, { error: 'nodes must be a list' })

@@ -486,6 +486,9 @@ export async function startImds(instanceId: string): Promise<ImdsServer> {
     };
     if (url === '/latest/meta-data/instance-id') send(instanceId);
     else if (url === '/latest/meta-data/placement/region') send(REGION);
+    else if (url === '/latest/dynamic/instance-identity/document')
+      // moto's account: the table's, which `apply` records in the definition.
+      send(JSON.stringify({ accountId: '123456789012', region: REGION, instanceId }));
     else if (url === '/latest/meta-data/spot/instance-action') send(state.spot && JSON.stringify(state.spot));
     else if (url === '/latest/meta-data/events/recommendations/rebalance')
       send(state.rebalance && JSON.stringify(state.rebalance));
