@@ -201,6 +201,7 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
     .option('--account <id>', '12-digit account id for the ARNs')
     .option('--event-bus <name>', 'event bus name or ARN for transition events')
     .option('--topic-arn <arn>', 'SNS topic for alerts')
+    .option('--document <name>', 'the guard SSM document (default: $FAILOVER_SSM_DOCUMENT or failover-guard)')
     .action((opts) => run(async () => (await commands.iamPolicy()).iamPolicyCommand(out, globals(), opts))());
 
   program

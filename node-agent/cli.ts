@@ -32,6 +32,7 @@ Exit codes: 0 clean shutdown, 1 failure, 2 usage, 3 cluster/node/table not found
 
 /** `failover-agent guard --help`. */
 export const GUARD_USAGE = `usage: failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]
+       failover-agent guard --group G --resource R --epoch N --action start|stop [options]
 
 Runs COMMAND only if the state table names this node owner of G at epoch N (start) or G is at
 epoch N (stop), and, for a start, the local agent holds a live lease. One COMMAND argument runs
@@ -47,9 +48,13 @@ options:
   --region REGION             default: AWS_REGION, else the local agent's
   --state-dir DIR             as the agent's (env FAILOVER_AGENT_STATE_DIR)
   --lock-timeout-ms MS        wait this long for another start/stop of G (default 60000)
+  --resource R                run the stored start/stop of exec resource R (no COMMAND)
 
 Exit codes: 0 done, 1 failure (e.g. DynamoDB unreachable), 2 usage, 3 refused: stale epoch or not
-the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.`;
+the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.
+
+With --resource R (what the controller's SSM document runs), COMMAND is the start or stop of the
+exec resource R of G in the stored cluster definition, and the addresses are the group's.`;
 
 export interface DaemonArgs {
   cluster?: string;
@@ -148,6 +153,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
       vip: { type: 'string', multiple: true },
       dev: { type: 'string' },
       'lock-timeout-ms': { type: 'string' },
+      resource: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     GUARD_USAGE,
@@ -170,8 +176,23 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
   if (action !== 'start' && action !== 'stop') {
     throw usageError(`--action must be start or stop, got "${action}"`, GUARD_USAGE);
   }
-  if (positionals.length === 0) {
-    throw usageError('COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh', GUARD_USAGE);
+  const resource = str('resource');
+  if (resource !== undefined) {
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(resource))
+      throw usageError(
+        `--resource "${resource}" is not a resource name (lowercase letters, digits, dashes)`,
+        GUARD_USAGE,
+      );
+    if (positionals.length > 0)
+      throw usageError(
+        '--resource takes its command from the stored definition: give no COMMAND',
+        GUARD_USAGE,
+      );
+  } else if (positionals.length === 0) {
+    throw usageError(
+      'COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh (or --resource R to run the stored one)',
+      GUARD_USAGE,
+    );
   }
   const vips = (values.vip as string[] | undefined) ?? [];
   for (const vip of vips) {
@@ -188,6 +209,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
     vips,
     command: positionals,
   };
+  if (resource !== undefined) out.resource = resource;
   for (const k of ['cluster', 'node', 'table', 'region', 'dev'] as const) {
     const value = str(k);
     if (value !== undefined) out[k] = value;

@@ -43,11 +43,13 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { GetDocumentCommand } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../controller/aws/clients';
 import { addEmulatorDateCompat } from '../controller/aws/emulator-compat';
 import { systemClock } from '../controller/reconcile/clock';
 import { type ControllerDeps, handleEventBridge, handleStream } from '../controller/reconcile/entry';
 import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { ensureGuardDocument } from '../controller/resources/guard-document';
 import { DynamoStore } from '../controller/state/dynamo-store';
 // @ts-expect-error plain ESM script without type declarations
 import { buildAgent } from '../scripts/agent-build.mjs';
@@ -69,7 +71,7 @@ import {
   sandboxConfig,
 } from './network';
 import { CuttableProxy } from './proxy';
-import { type EmulatedInstance, LocalRunCommand } from './run-command';
+import { type CommandDocument, type EmulatedInstance, LocalRunCommand } from './run-command';
 import { StreamPoller } from './stream';
 import { ControllerTrace } from './trace';
 
@@ -80,6 +82,8 @@ const SANDBOX_CREDENTIALS = {
   AWS_SECRET_ACCESS_KEY: 'sandbox',
   AWS_REGION: 'us-east-1',
 };
+/** The guard's SSM document in the sandbox's account (a deployment's is failover-guard-<stage>). */
+const SANDBOX_GUARD_DOCUMENT = 'failover-guard-sandbox';
 /** The emulated softdog's soft_margin: at most lease - fenceMargin (1.5 s here), in whole seconds. */
 const WATCHDOG_TIMEOUT_SEC = 1;
 
@@ -343,6 +347,8 @@ export class Sandbox {
     const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
     const stop = `if [ -f ${pidFile} ]; then p=$(cat ${pidFile}); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f ${pidFile}; fi; true`;
     this.config = sandboxConfig(this.net, this.timing, { start, stop }, motoPort);
+    // The guard's SSM document, as the deployment creates it, for the agent bundle the nodes run.
+    await ensureGuardDocument(this.clients.ssm, SANDBOX_GUARD_DOCUMENT, this.agentScript);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
     this.say(
       `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,
@@ -372,7 +378,13 @@ export class Sandbox {
    */
   private createController(): void {
     const controllerClients = createAwsClients(this.aws);
-    this.runner = new LocalRunCommand(new Map([...this.nodes.values()].map((n) => [n.instanceId, n])));
+    this.runner = new LocalRunCommand(
+      new Map([...this.nodes.values()].map((n) => [n.instanceId, n])),
+      async (name) =>
+        JSON.parse(
+          (await this.clients.ssm.send(new GetDocumentCommand({ Name: name }))).Content ?? '{}',
+        ) as CommandDocument,
+    );
     this.runner.attach(controllerClients.ssm);
     this.emulateInstanceStates(controllerClients.ec2);
     this.controllerStore = new DynamoStore(this.store.table, this.aws);
@@ -381,11 +393,7 @@ export class Sandbox {
     this.trace.countCalls(controllerClients.route53, 'route53');
     this.trace.countCalls(controllerClients.ssm, 'ssm');
     this.trace.wrapAudit(this.controllerStore);
-    const cloud = createAwsCloud(
-      this.aws,
-      { agentPath: this.agentScript, table: this.store.table },
-      controllerClients,
-    );
+    const cloud = createAwsCloud(this.aws, { document: SANDBOX_GUARD_DOCUMENT }, controllerClients);
     this.trace.wrapDrivers(cloud);
     // SANDBOX_VERBOSE=1 prints every decision and action of the controller as well.
     const verbose = process.env.SANDBOX_VERBOSE === '1';

@@ -5,6 +5,7 @@
 import { StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { errorMessage } from '../../controller/reconcile/observe';
 import { createAwsClients, createAwsCloud } from '../../controller/resources';
+import { LOCAL_GUARD_DOCUMENT } from '../../controller/resources/guard-document';
 import { describeInstances, describeZones } from '../../controller/resources/instances';
 import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { awsErrorCode } from '../../shared/aws/errors';
@@ -81,7 +82,7 @@ export async function runDoctor(
 
   // Each resource's own checks: its driver knows its AWS resource (controller/resources/).
   // No command is sent: the exec driver's options are never read here.
-  const drivers = createAwsCloud({}, { agentPath: '', table: '' }, clients).resources;
+  const drivers = createAwsCloud({}, { document: LOCAL_GUARD_DOCUMENT }, clients).resources;
   for (const g of config.groups) {
     const members = config.nodes.filter((n) => g.nodes.includes(n.name));
     for (const r of g.resources) {

@@ -1,8 +1,13 @@
 /**
  * exec resource: start / stop the application with SSM Run Command on the target instance, always
- * through the agent's guard so that a stale epoch never starts (or wrongly stops) anything:
+ * through the agent's guard so that a stale epoch never starts (or wrongly stops) anything. The
+ * command sent is the deployment's guard document (guard-document.ts) with typed parameters, which
+ * runs on the node:
  *
- *   failover-agent guard --cluster C --node N --table T --group G --epoch E --action start [--vip IP] -- /bin/sh -c '<start>'
+ *   failover-agent guard --group G --resource R --epoch E --action start
+ *
+ * and the guard reads the start or stop command (and the addresses to put on) from the stored
+ * definition: no shell command travels through SSM.
  *
  * Synchronous: GetCommandInvocation is polled to a terminal status within `timeoutSec` and the
  * invocation's deadline. Asynchronous start (`async: true`): the command is sent and recorded in the
@@ -17,10 +22,8 @@ import { interfaceAddresses } from '../../shared/core/node-side';
 import type { ActionOutcome, ResourceDriver, ResourceRequest } from '../../shared/core/ports';
 
 export interface ExecOptions {
-  /** Path of the agent on the nodes. */
-  agentPath: string;
-  /** State table name passed to the guard (the node's SSM shell has no FAILOVER_TABLE). */
-  table: string;
+  /** The guard's SSM Command document (the deployment's failover-guard-<stage>). */
+  document: string;
   /** GetCommandInvocation poll interval for the first 3 s (then it grows to 1 s); default 200 ms. */
   pollMs?: number;
   /** Sleeps between polls; a parameter for tests. */
@@ -57,12 +60,19 @@ const TERMINAL = new Set([
   'AccessDenied',
 ]);
 
-/** POSIX single-quote quoting. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_\-./=:@%+,]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+/** The document's parameters for one start or stop (what SSM checks against the document). */
+export function guardParameters(req: ResourceRequest, action: 'start' | 'stop'): Record<string, string[]> {
+  const resource = req.resource as ExecResource;
+  return {
+    group: [req.group],
+    resource: [resource.name],
+    epoch: [String(req.epoch)],
+    action: [action],
+    executionTimeout: [String(resource.timeoutSec)],
+  };
 }
 
-/** The exact command line the node runs (also shown by `failoverctl plan`). */
+/** What the node runs, in words (shown by `failoverctl plan` and in errors). */
 export function guardCommandLine(
   req: ResourceRequest,
   action: 'start' | 'stop',
@@ -71,28 +81,7 @@ export function guardCommandLine(
   const resource = req.resource as ExecResource;
   const group = req.config.groups.find((g) => g.name === req.group);
   const addresses = group ? interfaceAddresses(group) : [];
-  const words = [
-    options.agentPath,
-    'guard',
-    '--cluster',
-    req.cluster,
-    '--node',
-    req.node.name,
-    '--table',
-    options.table,
-    '--group',
-    req.group,
-    '--epoch',
-    String(req.epoch),
-    '--action',
-    action,
-    ...addresses.flatMap((ip) => ['--vip', ip]),
-    '--',
-    '/bin/sh',
-    '-c',
-    action === 'start' ? resource.start : resource.stop,
-  ];
-  return words.map(shellQuote).join(' ');
+  return `${options.document}: guard --group ${req.group} --resource ${resource.name} --epoch ${req.epoch} --action ${action} (runs ${JSON.stringify(action === 'start' ? resource.start : resource.stop)}${addresses.length ? `, addresses ${addresses.join(', ')}` : ''})`;
 }
 
 function tail(text: string | undefined, max = 600): string {
@@ -120,11 +109,10 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
   async function run(req: ResourceRequest, action: 'start' | 'stop'): Promise<ActionOutcome> {
     const resource = req.resource as ExecResource;
     const instanceId = req.node.instanceId;
-    const commandLine = guardCommandLine(req, action, options);
     const where = `instance ${instanceId} (${req.node.name})`;
     const errorContext = {
       action: 'ssm:SendCommand',
-      resource: `document ${resource.document} on ${where}`,
+      resource: `document ${options.document} on ${where}`,
       codes: {
         InvalidInstanceId: (m: string, cause: unknown) =>
           new NotFoundError(
@@ -135,7 +123,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
         InvalidDocument: (m: string, cause: unknown) =>
           new NotFoundError(
             'SSM_DOCUMENT_NOT_FOUND',
-            `SSM document ${resource.document} does not exist (${m}); use AWS-RunShellScript or create it`,
+            `SSM document ${options.document} does not exist (${m}); deploy the controller (it creates failover-guard-<stage>) or, for local runs, "failoverctl init"`,
             { cause },
           ),
       },
@@ -147,12 +135,12 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
       const sent = await ssm.send(
         new SendCommandCommand({
           InstanceIds: [instanceId],
-          DocumentName: resource.document,
+          DocumentName: options.document,
           Comment: `failover ${req.cluster}/${req.group} epoch ${req.epoch} ${action} ${resource.name}`.slice(
             0,
             100,
           ),
-          Parameters: { commands: [commandLine], executionTimeout: [String(resource.timeoutSec)] },
+          Parameters: guardParameters(req, action),
           TimeoutSeconds: 60,
         }),
         { abortSignal: req.signal },

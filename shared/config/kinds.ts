@@ -52,6 +52,8 @@ export interface GrantContext {
   /** `arn:<partition>:<service>:<region>:<account>:<resource>`; account '' for AWS-owned resources. */
   arn(service: string, resource: string, account?: string): string;
   partition: string;
+  /** The SSM Command document that runs the guard (the deployment creates it). */
+  document: string;
   /** The group's nodes. */
   members: readonly { name: string; instanceId: string; eni?: string | undefined }[];
 }
@@ -169,16 +171,24 @@ export const vip = {
     });
   },
   readActions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeRouteTables', 'ec2:DescribeVpcs'],
+  // IAM cannot limit a route's destination: ReplaceRoute on a table allows any route of it. The
+  // driver only ever touches the VIP's /32 (it reads the table first and names that destination).
   grants: (r, ctx) => [
     {
       sid: 'VipRoutesInVpc',
-      actions: ['ec2:CreateRoute', 'ec2:ReplaceRoute'],
+      actions: ['ec2:ReplaceRoute'],
       resources: [ctx.arn('ec2', 'route-table/*')],
-      condition: { StringEquals: { 'ec2:Vpc': [ctx.arn('ec2', `vpc/${r.vpcId}`)] } },
+      condition: {
+        ArnLike: { 'ec2:Vpc': [ctx.arn('ec2', `vpc/${r.vpcId}`)] },
+        ...(r.routeTableTag
+          ? { StringEquals: { [`aws:ResourceTag/${r.routeTableTag.key}`]: [r.routeTableTag.value] } }
+          : {}),
+      },
     },
     ...(r.routeTableIds?.length
       ? [
           {
+            // The listed tables: the route is created there when missing.
             sid: 'VipListedRouteTables',
             actions: ['ec2:CreateRoute', 'ec2:ReplaceRoute'],
             resources: r.routeTableIds.map((t) => ctx.arn('ec2', `route-table/${t}`)),
@@ -302,8 +312,8 @@ const execSchema = ({ z, f }: Builders) =>
     timeoutSec: f.int('timeoutSec', 1, 172_800).default(300),
     /** Asynchronous start: the command is recorded and its outcome checked by later reconciles. */
     async: f.bool('async').default(false),
-    /** SSM document that runs the command. */
-    document: f.text('document', 'AWS-RunShellScript').default('AWS-RunShellScript'),
+    /** Refused with the reason (see `check`): commands run through the deployment's guard document. */
+    document: z.unknown().optional(),
   });
 export type ExecResource = zod.output<ReturnType<typeof execSchema>>;
 
@@ -315,15 +325,22 @@ export const exec = {
   onNode: 'application',
   stopBudgetMs: (r) => r.timeoutSec * 1000,
   stopCommand: (r) => r.stop,
+  check: (raw, ctx) => {
+    if (raw.document !== undefined)
+      ctx.add(
+        `${ctx.path}.document`,
+        "document is no longer set per resource: every start and stop runs through the SSM document the deployment creates (failover-guard-<stage>), which runs only the node agent's guard; remove this line",
+      );
+  },
   readActions: ['ssm:GetCommandInvocation'],
-  grants: (r, ctx) => [
+  // Only the deployment's guard document (guard-document.ts): it runs nothing but the node agent's
+  // guard, which reads the command from the stored definition. No free shell command is sent.
+  grants: (_r, ctx) => [
     {
       sid: 'RunCommand',
       actions: ['ssm:SendCommand'],
       resources: [
-        r.document.startsWith('AWS-')
-          ? ctx.arn('ssm', `document/${r.document}`, '')
-          : ctx.arn('ssm', `document/${r.document}`),
+        ctx.arn('ssm', `document/${ctx.document}`),
         ...ctx.members.map((n) => ctx.arn('ec2', `instance/${n.instanceId}`)),
       ],
     },

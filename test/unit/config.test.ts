@@ -55,7 +55,8 @@ describe('cluster definition', () => {
       ttl: 10,
       deleteOnDeactivate: true,
     });
-    expect(db.resources[3]).toMatchObject({ document: 'AWS-RunShellScript', async: false, timeoutSec: 300 });
+    expect(db.resources[3]).toMatchObject({ async: false, timeoutSec: 300 });
+    expect(db.resources[3]).not.toHaveProperty('document');
     expect(db.monitors[0]).toMatchObject({
       recovery: { restarts: 0, failovers: 1, finalAction: 'none' },
       retries: 1,
