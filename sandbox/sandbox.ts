@@ -59,7 +59,7 @@ import type { AwsOptions } from '../shared/aws/options';
 import type { ClusterConfig } from '../shared/config/load';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
-import { keys } from '../shared/table/keys';
+import { heartbeatKeys, keys } from '../shared/table/keys';
 import { clearFakeIp, fakeIpAddresses, writeFakeIp } from './fake-ip';
 import {
   buildNetwork,
@@ -350,6 +350,8 @@ export class Sandbox {
     // The guard's SSM document, as the deployment creates it, for the agent bundle the nodes run.
     await ensureGuardDocument(this.clients.ssm, SANDBOX_GUARD_DOCUMENT, this.agentScript);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
+    // As stored: with the account apply recorded (the instances' ARNs key their heartbeats).
+    this.config = (await this.store.getConfig('sandbox'))?.config ?? this.config;
     this.say(
       `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,
     );
@@ -886,7 +888,7 @@ export class Sandbox {
     const out = await this.store.client.send(
       new GetItemCommand({
         TableName: this.store.table,
-        Key: marshallKey(keys.heartbeat('sandbox', node)),
+        Key: marshallKey({ ...(heartbeatKeys(this.config).key(node) ?? keys.heartbeat('sandbox', node)) }),
         ConsistentRead: true,
       }),
     );

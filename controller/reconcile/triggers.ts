@@ -41,7 +41,8 @@ const bounded = (what: string, max: number) =>
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 
-const envelope = z.strictObject({
+// Unknown top-level fields are let through: EventBridge may add some, and they are never read.
+const envelope = z.object({
   version: bounded('version', 16).optional(),
   id: bounded('id', 256),
   'detail-type': bounded('detail-type', 256),

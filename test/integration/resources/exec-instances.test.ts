@@ -12,8 +12,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAwsClients } from '../../../controller/resources';
 import { createExecDriver, guardParameters } from '../../../controller/resources/exec';
 import { ensureGuardDocument, guardDocument } from '../../../controller/resources/guard-document';
-import { renderDocument } from '../../../sandbox/run-command';
 import { describeInstances, describeZones, stopInstance } from '../../../controller/resources/instances';
+import { renderDocument } from '../../../sandbox/run-command';
 import { ConflictError } from '../../../shared/base/errors';
 import { aws } from '../support';
 import { createFixture, type Fixture } from './fixture';
@@ -94,7 +94,9 @@ describe('exec via SSM Run Command (moto)', () => {
       { group: ['db'], resource: ['app'], action: ['start'] },
     ];
     for (const parameters of hostile)
-      expect(() => renderDocument(doc, parameters)).toThrow(expect.objectContaining({ name: 'InvalidParameters' }));
+      expect(() => renderDocument(doc, parameters)).toThrow(
+        expect.objectContaining({ name: 'InvalidParameters' }),
+      );
   });
 
   it('creates the guard document once and updates it when the agent path changes', async () => {
