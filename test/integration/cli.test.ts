@@ -304,7 +304,8 @@ describe('failoverctl against the emulator', () => {
       JSON.parse(agent.stdout.join('\n')).Statement[0].Condition['ForAllValues:StringEquals'][
         'dynamodb:LeadingKeys'
       ],
-    ).toEqual([`NODE#${fx.cluster}#node1`]);
+    ).toEqual([`NODE#${fx.cluster}#\${ec2:SourceInstanceARN}`]);
+    expect(agent.text()).toMatch(/note: \d+ of the 6144 characters of a managed policy/);
     expect((await run(['iam-policy', '--role', 'admin'])).code).toBe(2);
     expect((await run(['iam-policy', '--role', 'agent', '--account', '42'])).text()).toMatch(
       '--account must be a 12-digit AWS account id (got "42")',

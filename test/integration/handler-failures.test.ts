@@ -136,8 +136,8 @@ describe('failed reconciles are retried, then reported (handlers behind a fault 
 
   it('throttling past the SDK retries is retried inside the invocation with backoff, and the start completes', async () => {
     const { handler } = await import('../../functions/reconcile-schedule');
-    // The SDK makes 3 attempts: the first acquisition of each lock is throttled out.
-    proxy.inject('UpdateItem', throttled, 4);
+    // The SDK makes 3 attempts: the first acquisition of each cluster's lock is throttled out.
+    proxy.inject('UpdateItem', throttled, 6);
     const result = (await handler(schedule, context('throttled'))) as InvocationResult;
     expect(result.failures).toEqual([]);
     expect(result.retries).toBeGreaterThanOrEqual(1);
