@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -28,6 +29,7 @@ import {
 import { awsErrorCode, toDomainError } from '../../shared/aws/errors';
 import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../../shared/base/errors';
 import { configHash } from '../../shared/config/hash';
+import { CONFIG_GZ_MAX_BYTES, CONFIG_INLINE_MAX_BYTES } from '../../shared/config/limits';
 import type { ClusterConfig } from '../../shared/config/load';
 import type {
   GroupLock,
@@ -62,9 +64,7 @@ const DAY_S = 86_400;
  * + exec as a map, while such a definition compresses about 30 times. Smaller ones stay readable
  * maps in the console. Readers accept both.
  */
-export const CONFIG_INLINE_MAX_BYTES = 256 * 1024;
-/** Largest gzipped definition stored (room left for the item's other attributes). */
-const CONFIG_GZ_MAX_BYTES = 350 * 1024;
+export { CONFIG_INLINE_MAX_BYTES };
 
 /** The attribute(s) that hold a definition in its config items. */
 function configAttributes(config: ClusterConfig): { config: ClusterConfig } | { configGz: Uint8Array } {
@@ -78,6 +78,9 @@ function configAttributes(config: ClusterConfig): { config: ClusterConfig } | { 
     );
   return { configGz: new Uint8Array(configGz) };
 }
+
+/** DynamoDB's largest transaction. */
+const TRANSACTION_MAX_ITEMS = 100;
 
 /** Every write of a group record is made by the lock holder at the epoch it read. */
 const GUARD_CONDITION = '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now';
@@ -300,44 +303,48 @@ export class DynamoStore implements StateStore {
     const removedInstances = previous
       ? previous.config.nodes.map((n) => arnOf(previous.config, n.instanceId)).filter((a) => !kept.has(a))
       : [];
+    const core = [
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...keys.config(config.cluster), ...item },
+          ConditionExpression: previous ? 'version = :prev' : 'attribute_not_exists(pk)',
+          ...(previous ? { ExpressionAttributeValues: { ':prev': previous.version } } : {}),
+        },
+      },
+      { Put: { TableName: this.table, Item: { ...keys.configVersion(config.cluster, version), ...item } } },
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...keys.cluster(config.cluster), cluster: config.cluster, version },
+        },
+      },
+    ];
+    const indexPuts = config.nodes.map((n) => ({
+      ...keys.instance(arnOf(config, n.instanceId)),
+      cluster: config.cluster,
+      node: n.name,
+    }));
+    const indexDeletes = removedInstances.map((arn) => keys.instance(arn));
+    // One transaction when it fits (DynamoDB: 100 items); a larger cluster's instance index is
+    // written before (new entries) and after (removals) the definition's own transaction.
+    const atomic = core.length + indexPuts.length + indexDeletes.length <= TRANSACTION_MAX_ITEMS;
     try {
+      if (!atomic) await this.batchWrite(indexPuts.map((Item) => ({ PutRequest: { Item } })));
       await this.request(
         new TransactWriteCommand({
           TransactItems: [
-            {
-              Put: {
-                TableName: this.table,
-                Item: { ...keys.config(config.cluster), ...item },
-                ConditionExpression: previous ? 'version = :prev' : 'attribute_not_exists(pk)',
-                ...(previous ? { ExpressionAttributeValues: { ':prev': previous.version } } : {}),
-              },
-            },
-            {
-              Put: {
-                TableName: this.table,
-                Item: { ...keys.configVersion(config.cluster, version), ...item },
-              },
-            },
-            {
-              Put: {
-                TableName: this.table,
-                Item: { ...keys.cluster(config.cluster), cluster: config.cluster, version },
-              },
-            },
-            ...config.nodes.map((n) => ({
-              Put: {
-                TableName: this.table,
-                Item: {
-                  ...keys.instance(arnOf(config, n.instanceId)),
-                  cluster: config.cluster,
-                  node: n.name,
-                },
-              },
-            })),
-            ...removedInstances.map((id) => ({ Delete: { TableName: this.table, Key: keys.instance(id) } })),
+            ...core,
+            ...(atomic
+              ? [
+                  ...indexPuts.map((Item) => ({ Put: { TableName: this.table, Item } })),
+                  ...indexDeletes.map((Key) => ({ Delete: { TableName: this.table, Key } })),
+                ]
+              : []),
           ],
         }),
       );
+      if (!atomic) await this.batchWrite(indexDeletes.map((Key) => ({ DeleteRequest: { Key } })));
     } catch (e) {
       const domain = toDomainError(e, {
         action: 'dynamodb:TransactWriteItems',
@@ -353,6 +360,22 @@ export class DynamoStore implements StateStore {
     }
     this.scopes.learn(config);
     return { changed: true, version, hash, ...(previous ? { previous } : {}) };
+  }
+
+  /** BatchWriteItem in chunks of 25, retrying what DynamoDB left unprocessed. */
+  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
+    for (let i = 0; i < requests.length; i += 25) {
+      let pending = requests.slice(i, i + 25);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= 5)
+          throw new InvalidRequestError(`table ${this.table} kept refusing part of the instance index; apply again`);
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+        const out = await this.request<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(
+          new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+        );
+        pending = out.UnprocessedItems?.[this.table] ?? [];
+      }
+    }
   }
 
   /**

@@ -307,8 +307,8 @@ const execSchema = ({ z, f }: Builders) =>
   z.strictObject({
     type: z.literal('exec'),
     name: f.nameSchema,
-    start: f.text('start', '/opt/app/start.sh'),
-    stop: f.text('stop', '/opt/app/stop.sh'),
+    start: f.command('start', '/opt/app/start.sh'),
+    stop: f.command('stop', '/opt/app/stop.sh'),
     timeoutSec: f.int('timeoutSec', 1, 172_800).default(300),
     /** Asynchronous start: the command is recorded and its outcome checked by later reconciles. */
     async: f.bool('async').default(false),
@@ -499,7 +499,7 @@ export const MONITOR_KINDS = [
     port: f.int('port', 1, 65_535),
   })),
   agentMonitor('command', 'a command exits 0', ({ f }) => ({
-    command: f.text('command', '/opt/app/check.sh'),
+    command: f.command('command', '/opt/app/check.sh'),
   })),
   agentMonitor('dns', 'a name resolves (to the expected address)', ({ f }) => ({
     hostname: f.text('hostname', 'db.example.internal'),

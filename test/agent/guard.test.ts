@@ -134,6 +134,49 @@ describe('guard', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('--resource runs the stored start and stop of the exec resource (what the SSM document sends), and nothing else', async () => {
+    const { app, f, stateDir } = await setup();
+    agents.push(await startAgent({ f, node: 'node1', stateDir }));
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    await setGroup(f, 'db', 'node1', 2);
+    // No cluster, node, table or command from the caller: the local agent's, and the definition's.
+    const byResource = (action: 'start' | 'stop', resource = 'app') =>
+      runGuard(
+        [
+          '--group',
+          'db',
+          '--resource',
+          resource,
+          '--epoch',
+          '2',
+          '--action',
+          action,
+          '--state-dir',
+          stateDir,
+        ],
+        [],
+        guardEnv,
+      );
+    const started = await byResource('start');
+    expect(started.code, started.stderr).toBe(0);
+    expect(app.alive()).toBe(true);
+    const unknown = await byResource('stop', 'other');
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/has no exec resource other in group db; nothing was run/);
+    expect(app.alive()).toBe(true);
+    const stopped = await byResource('stop');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(app.alive()).toBe(false);
+    // A command and --resource together are refused: the command can only come from the definition.
+    const both = await runGuard(
+      ['--group', 'db', '--resource', 'app', '--epoch', '2', '--state-dir', stateDir],
+      ['id'],
+      guardEnv,
+    );
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--resource takes its command from the stored definition: give no COMMAND');
+  });
+
   it('starts at the current epoch, reports it, refuses a stop from an older epoch, stops at the current one', async () => {
     const { app, f, stateDir } = await setup();
     agents.push(await startAgent({ f, node: 'node1', stateDir }));
