@@ -18,3 +18,10 @@ export const DEFAULT_MONITOR_INTERVAL_MS = 3000;
  * trigger checks them again before they reach AWS.
  */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * An operator's request (move, start, stop, suspend, resume) not processed this long after it was
+ * recorded is rejected as expired, never carried out late: a `move` that timed out must not happen
+ * minutes later, when nobody watches. `failoverctl --wait` is at most this long.
+ */
+export const REQUEST_MAX_AGE_MS = 5 * 60_000;

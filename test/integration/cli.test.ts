@@ -207,6 +207,22 @@ describe('failoverctl against the emulator', () => {
     expect(x.stdout.filter((l) => l === '\x1b[2J\x1b[H').length).toBe(draws.length);
   });
 
+  it('a move whose wait ends says what is still pending, when it expires and how to cancel it', async () => {
+    // Before: the request stayed pending, and a later reconcile carried it out.
+    const timedOut = await run(['move', 'web', '--to', 'node2', '--wait', '1']);
+    expect(timedOut.code).toBe(1);
+    const id = /move request (\S+) recorded/.exec(timedOut.text())![1]!;
+    expect(timedOut.text()).toMatch(
+      new RegExp(
+        `request ${id} \\(move web to node2\\) is still pending after 1 s: .* it expires at \\S+ \\(5 minutes after it was recorded\\) and nothing is done; to withdraw it now: "failoverctl cancel ${id}"`,
+      ),
+    );
+    expect((await run(['cancel', id])).code).toBe(0);
+    const tooLong = await run(['move', 'web', '--to', 'node2', '--wait', '301']);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.text()).toMatch('--wait 301 is longer than a request lives');
+  });
+
   it('cancel withdraws a pending request once; a processed or unknown one is refused', async () => {
     const sent = await run(['move', 'web', '--to', 'node2', '--wait', '0']);
     expect(sent.code).toBe(0);
