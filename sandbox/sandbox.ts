@@ -60,6 +60,7 @@ import type { ClusterConfig } from '../shared/config/load';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
 import { heartbeatKeys, keys } from '../shared/table/keys';
+import { type FaultProxy, startFaultProxy } from '../testkit/fault-proxy';
 import { clearFakeIp, fakeIpAddresses, writeFakeIp } from './fake-ip';
 import {
   buildNetwork,
@@ -95,6 +96,13 @@ export interface SandboxOptions {
   scheduleMs?: number | null;
   /** Progress lines (the demo prints them; tests collect them). */
   say?: (line: string) => void;
+  /**
+   * The controller's AWS calls go through a fault proxy (testkit/fault-proxy.ts) that answers this
+   * share of its EC2 and Route 53 calls with AWS's throttling errors (RequestLimitExceeded,
+   * Throttling), seeded: an account at its API rate limits. 0 still routes through the proxy, for a
+   * like-for-like comparison.
+   */
+  throttle?: { share: number; seed?: number };
 }
 
 /** Where one group's entry points point, and where its node-side part runs. */
@@ -262,6 +270,9 @@ export class Sandbox {
    */
   readonly instanceStates = new Map<string, string>();
   private emulator: { endpoint: string; stop: () => Promise<void> } | undefined;
+  /** In front of the emulator for the controller's calls when `throttle` is set. */
+  private faultProxy: FaultProxy | undefined;
+  private readonly throttle: { share: number; seed?: number } | undefined;
   private root = '';
   private aws!: AwsOptions;
   private clients!: ReturnType<typeof createAwsClients>;
@@ -286,6 +297,12 @@ export class Sandbox {
     this.timing = options.timing ?? { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 100 };
     this.scheduleMs = options.scheduleMs === undefined ? 5_000 : options.scheduleMs;
     this.shapes = options.groups ?? [FULL_GROUP];
+    this.throttle = options.throttle;
+  }
+
+  /** Controller calls answered with a throttling error so far (the `throttle` option). */
+  get throttledCalls(): number {
+    return this.faultProxy?.throttled ?? 0;
   }
 
   /** The sandbox's first group: the one whose owner each fault hits. */
@@ -315,6 +332,17 @@ export class Sandbox {
 
     await this.createAccount(Number(new URL(endpoint).port));
     await this.createNodes(Number(new URL(endpoint).port));
+    if (this.throttle) {
+      this.faultProxy = await startFaultProxy(endpoint);
+      this.faultProxy.throttle(
+        (_action, service) => service === 'ec2' || service === 'route53',
+        this.throttle.share,
+        this.throttle.seed ?? 1,
+      );
+      this.say(
+        `the controller's EC2 and Route 53 calls go through a proxy that throttles ${Math.round(this.throttle.share * 100)} % of them`,
+      );
+    }
     this.createController();
     this.watchdogTimer = setInterval(() => {
       for (const n of this.nodes.values())
@@ -379,7 +407,9 @@ export class Sandbox {
    * instances. It has clients of its own, so that the trace counts its calls and nothing else.
    */
   private createController(): void {
-    const controllerClients = createAwsClients(this.aws);
+    const controllerClients = createAwsClients(
+      this.faultProxy ? { ...this.aws, endpoint: this.faultProxy.endpoint } : this.aws,
+    );
     this.runner = new LocalRunCommand(
       new Map([...this.nodes.values()].map((n) => [n.instanceId, n])),
       async (name) =>
@@ -972,6 +1002,7 @@ export class Sandbox {
       n.killApps();
       await n.proxy.stop();
     }
+    await this.faultProxy?.close();
     await this.emulator?.stop();
     if (this.root && existsSync(this.root) && !process.env.SANDBOX_KEEP)
       rmSync(this.root, { recursive: true, force: true });
