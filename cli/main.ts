@@ -185,10 +185,16 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
   program
     .command('doctor')
     .description(
-      'preflight check of an account before go-live: instances, ENIs, routes, EIPs, zones, permissions',
+      "preflight check of an account before go-live: instances, ENIs, routes, EIPs, zones, the deployed role's permissions, tags, SSM registration",
     )
     .option('-f, --file <file>', 'check this definition instead of the stored one')
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
+    .option('--role <name|arn>', "the controller's role (default: the deployment's, from the table name)")
+    .option(
+      '--managed-tag <value>',
+      'the failover:managed value of the deployment (default: failover-controller-<stage>)',
+    )
+    .option('--document <name>', "the guard's SSM document (default: failover-guard-<stage>)")
     .option('--json', 'machine-readable output')
     .action((opts) => run(async () => (await commands.doctor()).doctorCommand(out, globals(), opts))());
 
