@@ -23,7 +23,9 @@ export const RETRY_BACKOFF_CAP_MS = 1_000;
  * was not chosen: its client-side rate limiter delays every later call of the client too.
  */
 export function retryBackoffMs(attempt: number, random: () => number = Math.random): number {
-  return Math.floor(random() * Math.min(RETRY_BACKOFF_CAP_MS, RETRY_BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1)));
+  return Math.floor(
+    random() * Math.min(RETRY_BACKOFF_CAP_MS, RETRY_BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1)),
+  );
 }
 
 /** The configuration object every client constructor of the project receives. */
@@ -33,7 +35,9 @@ export function clientConfig(options: AwsOptions) {
     ...(merged.region ? { region: merged.region } : {}),
     ...(merged.endpoint ? { endpoint: merged.endpoint } : {}),
     maxAttempts: merged.maxAttempts,
-    retryStrategy: new ConfiguredRetryStrategy(merged.maxAttempts, (attempt: number) => retryBackoffMs(attempt)),
+    retryStrategy: new ConfiguredRetryStrategy(merged.maxAttempts, (attempt: number) =>
+      retryBackoffMs(attempt),
+    ),
     requestHandler: new NodeHttpHandler({
       connectionTimeout: merged.connectionTimeoutMs,
       requestTimeout: merged.requestTimeoutMs,

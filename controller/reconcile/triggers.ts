@@ -259,6 +259,7 @@ export function parseEventBridgeEvent(input: unknown, expected: Expected, now: n
 
 /** A request id as `failoverctl` makes them (base-36 time, a dash, 8 hex digits). */
 const REQUEST_SK = /^REQUEST#[0-9a-z]{1,16}-[0-9a-f]{8}$/;
+const REPAIR_SK = /^REPAIR#/;
 
 const streamRecord = z
   .object({
@@ -341,9 +342,12 @@ export function parseStreamBatch(event: unknown): ParsedStream {
     const heartbeat = parseHeartbeatPk(pk);
     let cluster: string | undefined;
     if (heartbeat && sk === 'HEARTBEAT') cluster = heartbeat.cluster;
-    else if (pk.startsWith('CLUSTER#') && REQUEST_SK.test(sk) && eventName === 'INSERT') {
+    else if (pk.startsWith('CLUSTER#')) {
       const name = pk.slice('CLUSTER#'.length);
-      if (NAME_PATTERN.test(name)) cluster = name;
+      // A new request; a repair request (reconcile's own, overwritten: an insert or a modify).
+      const request = REQUEST_SK.test(sk) && eventName === 'INSERT';
+      const repair = REPAIR_SK.test(sk) && NAME_PATTERN.test(sk.slice('REPAIR#'.length));
+      if ((request || repair) && NAME_PATTERN.test(name)) cluster = name;
     }
     if (cluster === undefined) {
       refused.push({

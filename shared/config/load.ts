@@ -39,13 +39,12 @@ function textProblem(text: string, source: string): ConfigIssue | undefined {
       message: `the file is ${Math.round(bytes / 1024)} KB; a definition is at most ${DEFINITION_MAX_BYTES / 1024} KB (its stored form must fit a DynamoDB item): split the groups over several clusters`,
       location: source,
     };
-  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffd]/.exec(text);
-  if (bad) {
-    const { line, col } = position(text, bad.index);
+  const badAt = firstBinary(text);
+  if (badAt >= 0) {
+    const { line, col } = position(text, badAt);
+    const char = text.charCodeAt(badAt);
     const code =
-      bad[0] === '\ufffd'
-        ? 'bytes that are not UTF-8'
-        : `byte 0x${bad[0].charCodeAt(0).toString(16).padStart(2, '0')}`;
+      char === 0xfffd ? 'bytes that are not UTF-8' : `byte 0x${char.toString(16).padStart(2, '0')}`;
     return {
       path: '',
       message: `binary input, not a YAML or JSON text (${code}); give the cluster definition file`,
@@ -159,4 +158,16 @@ function locate(root: unknown, path: string): number | undefined {
     } else return best;
   }
   return best;
+}
+
+/**
+ * The index of the first character no text definition holds (a control character other than tab,
+ * line feed and carriage return, or the replacement character of bytes that are not UTF-8), or -1.
+ */
+function firstBinary(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0xfffd) return i;
+  }
+  return -1;
 }
