@@ -247,4 +247,22 @@ describe('DynamoDB stream records', () => {
         refused: [{ index: 0 }],
       });
   });
+  it("points at the cluster of reconcile's own repair requests, written new or overwritten", () => {
+    const parsed = parseStreamBatch({
+      Records: [
+        record('CLUSTER#orders', 'REPAIR#db', 'INSERT'),
+        record('CLUSTER#billing', 'REPAIR#web'),
+        record('CLUSTER#billing', 'REPAIR#x#y'),
+        record('CLUSTER#x#y', 'REPAIR#db'),
+      ],
+    });
+    expect(parsed).toMatchObject({
+      kind: 'records',
+      pointers: [
+        { cluster: 'orders', index: 0 },
+        { cluster: 'billing', index: 1 },
+      ],
+      refused: [{ index: 2 }, { index: 3 }],
+    });
+  });
 });
