@@ -79,8 +79,13 @@ export function createControllerDeps(
   };
 }
 
-/** Time kept back from the Lambda timeout to release locks and flush logs after the deadline. */
-export const LAMBDA_RESERVE_MS = 3_000;
+/**
+ * Time kept back from the Lambda timeout after the deadline: lock releases and alerts in flight
+ * (reconcile.ts CLEANUP_TIMEOUT_MS each, run side by side for every group), the audit of failures,
+ * metrics and logs. Without it a slow DynamoDB turned the cleanup into a Lambda timeout, hence a
+ * 1-minute async retry or a blocked stream shard.
+ */
+export const LAMBDA_RESERVE_MS = 5_000;
 
 export interface LambdaContextLike {
   awsRequestId: string;
