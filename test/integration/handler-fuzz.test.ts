@@ -257,12 +257,18 @@ describe('hostile input to the handlers (1,000 seeded malformed inputs each)', (
   it('the stream handler refuses every malformed batch: one typed line, no exception, no AWS call', async () => {
     const { handler } = await import('../../functions/reconcile-stream');
     const r = await fuzz(handler as never, badBatch);
+    console.log(
+      `fuzz (badBatch): ${RUNS} inputs, ${r.refused} refused with a typed line, ${r.untyped} untyped exceptions, ${r.awsCalls} AWS calls`,
+    );
     expect(r).toEqual({ refused: RUNS, typedLines: RUNS, untyped: 0, awsCalls: 0 });
   });
 
   it('the EventBridge handlers refuse every malformed event: one typed line, no exception, no AWS call', async () => {
     const { handler } = await import('../../functions/reconcile-ec2-event');
     const r = await fuzz(handler as never, badEvent);
+    console.log(
+      `fuzz (badEvent): ${RUNS} inputs, ${r.refused} refused with a typed line, ${r.untyped} untyped exceptions, ${r.awsCalls} AWS calls`,
+    );
     expect(r).toEqual({ refused: RUNS, typedLines: RUNS, untyped: 0, awsCalls: 0 });
   });
 

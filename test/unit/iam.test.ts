@@ -199,6 +199,16 @@ describe('least-privilege IAM policies', () => {
     expect(byId(controllerPolicy([withNodes(1)], ctx)).RunCommandOnClusterNodes).toBeUndefined();
   });
 
+  it('prints the policy sizes at 1, 16 and 100 nodes (characters IAM counts, limit 6,144)', () => {
+    const rows = [1, 16, 100].map((n) => {
+      const controller = policySize(controllerPolicy([withNodes(n)], ctx));
+      const agent = policySize(agentPolicy([withNodes(n)], { table: 'failover-state' }));
+      expect(Math.max(controller, agent)).toBeLessThanOrEqual(MANAGED_POLICY_MAX_CHARS);
+      return `${n} nodes: controller ${controller}, agent ${agent}`;
+    });
+    console.log(`policy sizes (of ${MANAGED_POLICY_MAX_CHARS}): ${rows.join('; ')}`);
+  });
+
   it('agent: one policy for any number of nodes; each node writes only the heartbeat keyed by its own instance', () => {
     const docs = [1, 16, 100].map((n) => agentPolicy([withNodes(n)], { table: 'failover-state' }));
     for (const doc of docs) expectValidPolicy(doc);
