@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentOfTable } from '../../cli/commands/doctor-role';
 import { METRICS } from '../../controller/reconcile/metrics';
 import { guardDocument } from '../../controller/resources/guard-document';
 
@@ -177,7 +178,8 @@ describe('serverless package (offline)', () => {
       'HardFence',
     ]) {
       expect(policy.find((s) => s.Sid === sid)?.Condition).toEqual({
-        StringEquals: { 'aws:ResourceTag/failover:managed': 'true' },
+        // The stack's name: two deployments in one account never act on the same resources.
+        StringEquals: { 'aws:ResourceTag/failover:managed': 'failover-controller-pkgtest' },
       });
     }
     // Only the stream function may read the stream.
@@ -448,6 +450,18 @@ describe('the deployment tuned for failover (issue 19)', () => {
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['ReconcileDeadLetterQueue', 'Arn'] } },
       });
     }
+  });
+
+  it('names the roles by stage and region (IAM names are global to the account), as doctor finds them', () => {
+    expect(fn('ReconcileRole').Properties.RoleName).toBe('failover-reconcile-pkgtest-eu-west-1');
+    expect(fn('ReconcileStreamRole').Properties.RoleName).toBe('failover-reconcile-stream-pkgtest-eu-west-1');
+    const named = deploymentOfTable('failover-state-pkgtest', 'eu-west-1');
+    expect(named).toMatchObject({
+      role: fn('ReconcileRole').Properties.RoleName,
+      managedTagValue: 'failover-controller-pkgtest',
+      document: fn('GuardDocument').Properties.Name,
+    });
+    expect(fn('StateTable').Properties.TableName).toBe('failover-state-pkgtest');
   });
 
   it('protects the state table from deletion', () => {
