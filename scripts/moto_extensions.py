@@ -169,10 +169,15 @@ def evaluate(policies, action, resource, context):
 def simulate_principal_policy(body):
     params = parse_qs(body.decode("utf-8"), keep_blank_values=True)
     get = lambda k: params.get(k, [None])[0]  # noqa: E731
-    members = lambda prefix: [  # noqa: E731
-        params[k][0] for k in sorted(params, key=lambda k: int(k.rsplit(".", 1)[1]) if k.rsplit(".", 1)[1].isdigit() else 0)
-        if re.fullmatch(re.escape(prefix) + r"\.member\.\d+", k)
-    ]
+    def members(prefix):
+        # Prefix.member.N in the order of N (other parameters, e.g. Action, have no member index).
+        found = []
+        for k in params:
+            m = re.fullmatch(re.escape(prefix) + r"\.member\.(\d+)", k)
+            if m:
+                found.append((int(m.group(1)), params[k][0]))
+        return [v for _, v in sorted(found)]
+
     arn = get("PolicySourceArn")
     actions = members("ActionNames")
     resources = members("ResourceArns") or ["*"]

@@ -7,10 +7,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModifyNetworkInterfaceAttributeCommand } from '@aws-sdk/client-ec2';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Io } from '../../cli/context';
 import { main } from '../../cli/main';
+import { clientConfig } from '../../controller/aws/clients';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import type { Heartbeat } from '../../shared/core/model';
 import { createFixture, type Fixture } from './resources/fixture';
@@ -306,6 +308,50 @@ describe('failoverctl against the emulator', () => {
         SourceDestCheck: { Value: false },
       }),
     );
+  });
+
+  it('doctor --role simulates the deployed role on the emulator and names a fix for each gap (an under-privileged role)', async () => {
+    const iam = new IAMClient(clientConfig(aws()));
+    const role = uniqueName('weak-reconcile');
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: role,
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+          ],
+        }),
+      }),
+    );
+    // Reads and the old free shell, but no entry-point changes and not the guard document.
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: role,
+        PolicyName: 'weak',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['ec2:Describe*', 'dynamodb:GetItem', 'dynamodb:Query'],
+              Resource: '*',
+            },
+            { Effect: 'Allow', Action: ['ssm:SendCommand'], Resource: '*' },
+          ],
+        }),
+      }),
+    );
+    const weak = await run(['doctor', '--role', role]);
+    const failed = weak.stdout.filter((l) => l.startsWith('✗'));
+    console.log(
+      `doctor --role on an under-privileged emulator role (${failed.length} failed):\n${failed.join('\n')}`,
+    );
+    expect(weak.code).toBe(1);
+    const text = failed.join('\n');
+    expect(text).toMatch(/AWS-RunShellScript/);
+    expect(text).toMatch(/ec2:ReplaceRoute|ec2:AssociateAddress/);
+    expect(text).toMatch(/failover:managed/);
   });
 
   it('iam-policy prints the controller and agent policies, and checks its flags', async () => {
