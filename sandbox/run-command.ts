@@ -48,6 +48,8 @@ function ssmError(name: string, message: string): Error {
 export function renderDocument(
   doc: CommandDocument,
   given: Record<string, string[]>,
+  /** The steps rendered: the shell ones (what a Linux node runs), or the PowerShell ones (tests). */
+  stepAction: 'aws:runShellScript' | 'aws:runPowerShellScript' = 'aws:runShellScript',
 ): { script: string; timeoutSec: number } {
   const declared = doc.parameters ?? {};
   const values: Record<string, string> = {};
@@ -68,7 +70,7 @@ export function renderDocument(
   }
   const fill = (text: string) =>
     text.replace(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g, (_, name: string) => values[name] ?? '');
-  const steps = doc.mainSteps.filter((step) => step.action === 'aws:runShellScript');
+  const steps = doc.mainSteps.filter((step) => step.action === stepAction);
   return {
     script: steps.flatMap((step) => step.inputs.runCommand.map(fill)).join('\n'),
     timeoutSec: Number(fill(steps[0]?.inputs.timeoutSeconds ?? '3600')),

@@ -90,8 +90,16 @@ export const MUTANTS: Mutant[] = [
     name: 'lock-time-not-checked',
     breaks: 'reconcile starts a change without checking by its clock that its lock outlasts the call',
     file: 'shared/config/timing.ts',
-    find: '  return lockExpiresAt - now > worstCaseMs;',
+    find: '  return lockExpiresAt - now > worstCaseMs + t.maxClockSkewMs;',
     replace: '  return true;',
+  },
+  {
+    name: 'lock-skew-ignored',
+    breaks:
+      "reconcile's lock check forgets that another controller's clock may pass the lock's end up to the skew earlier",
+    file: 'shared/config/timing.ts',
+    find: '  return lockExpiresAt - now > worstCaseMs + t.maxClockSkewMs;',
+    replace: '  return lockExpiresAt - now > worstCaseMs;',
   },
   {
     name: 'wall-clock-as-stop-proof',

@@ -26,6 +26,8 @@ export interface MemoryCloudWorld {
   /** One AWS call's round trip; may throw (throttling). Default: none. */
   rtt?(signal: AbortSignal): Promise<void>;
   /** A mutation fenced at `ctx.epoch` lands now: record it, or check it. */
+  /** Before the caller's checks (its lock time, then its fence): a stall there is caught by them. */
+  beforeChecks?(ctx: MutationContext): Promise<void>;
   /** Between the fence and the call (a stall there is what the lock checks cannot prevent). */
   afterFence?(ctx: MutationContext): Promise<void>;
   /** A mutation lands (`key`: the entry point it moves, group/resource). */
@@ -98,6 +100,12 @@ export class MemoryCloud implements Cloud {
     await this.world.rtt?.(signal);
   }
 
+  /** The caller's checks before a mutating call (a process may pause right before them). */
+  private async checks(ctx: MutationContext): Promise<void> {
+    await this.world.beforeChecks?.(ctx);
+    await ctx.beforeMutation();
+  }
+
   /**
    * The request of a mutating call: refused before it leaves if the caller already gave up (the
    * SDK checks its abort signal), but once sent it reaches AWS whatever the caller does next.
@@ -123,7 +131,7 @@ export class MemoryCloud implements Cloud {
     await this.rtt(req.signal);
     if ((this.entry.get(key) ?? null) === target)
       return { changed: false, detail: `already on ${target ?? 'nothing'}` };
-    await req.beforeMutation();
+    await this.checks(req);
     await this.send(req);
     await this.land(req, `${key} -> ${target ?? 'nothing'}`, key);
     this.entry.set(key, target);
@@ -132,7 +140,7 @@ export class MemoryCloud implements Cloud {
   }
 
   private async ssm(req: ResourceRequest, verb: 'start' | 'stop'): Promise<ActionOutcome> {
-    await req.beforeMutation();
+    await this.checks(req);
     await this.send(req);
     await this.land(req, `ssm ${verb} ${req.group}@${req.node.name}`);
     // The command now runs on the node whatever happens to this invocation (SSM delivered it).
@@ -161,7 +169,7 @@ export class MemoryCloud implements Cloud {
   }
 
   async stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome> {
-    await ctx.beforeMutation();
+    await this.checks(ctx);
     await this.send(ctx);
     await this.land(ctx, `stop-instance ${instanceId}`);
     if (this.world.stopInstance) this.world.stopInstance(instanceId);

@@ -22,7 +22,7 @@ import {
   describeEnis,
   describeRouteTables,
 } from '../../controller/resources/ec2-describe';
-import { guardDocumentExists } from '../../controller/resources/guard-document';
+import { guardDocumentExists, windowsGuardDocumentName } from '../../controller/resources/guard-document';
 import { resourceReadActions } from '../../shared/config/kinds';
 import type { ClusterConfig } from '../../shared/config/load';
 import type { DescribeCache } from '../../shared/core/ports';
@@ -45,6 +45,8 @@ export interface DeployedRole {
   managedTagValue: string;
   /** The guard's SSM document of this deployment. */
   document: string;
+  /** Its PowerShell variant for Windows nodes (default: windowsGuardDocumentName(document)). */
+  windowsDocument?: string;
   table: string;
   account: string;
   eventBus?: string;
@@ -183,6 +185,16 @@ export async function deployedRoleFindings(
   const execNodes = new Set(
     config.groups.filter((g) => g.resources.some((r) => r.type === 'exec')).flatMap((g) => g.nodes),
   );
+  // The guard documents the exec nodes need: the shell one for Linux nodes, its PowerShell variant
+  // for Windows nodes.
+  const windowsDocument = role.windowsDocument ?? windowsGuardDocumentName(role.document);
+  const guardDocuments = [
+    ...new Set(
+      config.nodes
+        .filter((n) => execNodes.has(n.name))
+        .map((n) => (n.platform === 'windows' ? windowsDocument : role.document)),
+    ),
+  ];
   for (const n of config.nodes) {
     const tags = instanceTags.get(n.instanceId);
     if (!tags || (!execNodes.has(n.name) && !fencedNodes.has(n.name))) continue;
@@ -199,23 +211,30 @@ export async function deployedRoleFindings(
       fix: `${tagCommand(n.instanceId)}, or redeploy the stack`,
     });
   }
+  for (const document of guardDocuments) {
+    probes.push({
+      label: `guard document ${document}`,
+      resource: arn('ssm', `document/${document}`),
+      actions: ['ssm:SendCommand'],
+      context: {},
+      fix: 'redeploy the stack: its role may send its own guard documents only',
+    });
+  }
   if (execNodes.size > 0) {
-    probes.push({
-      label: `guard document ${role.document}`,
-      resource: arn('ssm', `document/${role.document}`),
-      actions: ['ssm:SendCommand'],
-      context: {},
-      fix: 'redeploy the stack: its role may send its own guard document only',
-    });
-    // No free shell command: AWS-RunShellScript must be denied.
-    probes.push({
-      label: 'AWS-RunShellScript (any shell command as root)',
-      resource: arn('ssm', 'document/AWS-RunShellScript', ''),
-      actions: ['ssm:SendCommand'],
-      context: {},
-      fix: 'the role may run any command on the nodes: allow only the guard document (serverless.yml RunGuardDocument)',
-      expect: 'denied',
-    });
+    // No free command text: AWS-RunShellScript and AWS-RunPowerShellScript must be denied, whatever
+    // the nodes' platform (either runs any text as root / SYSTEM on every managed instance).
+    for (const [aws, what] of [
+      ['AWS-RunShellScript', 'any shell command as root'],
+      ['AWS-RunPowerShellScript', 'any PowerShell command as SYSTEM'],
+    ] as const)
+      probes.push({
+        label: `${aws} (${what})`,
+        resource: arn('ssm', `document/${aws}`, ''),
+        actions: ['ssm:SendCommand'],
+        context: {},
+        fix: 'the role may run any command on the nodes: allow only the guard documents (serverless.yml RunGuardDocument)',
+        expect: 'denied',
+      });
   }
 
   for (const g of config.groups) {
@@ -373,16 +392,16 @@ export async function deployedRoleFindings(
     }
   }
   out.push(...(await ssmRegistration(config, clients.ssm, signal)));
-  if (execNodes.size > 0) {
+  for (const document of guardDocuments) {
     try {
-      const exists = await guardDocumentExists(clients.ssm, role.document);
+      const exists = await guardDocumentExists(clients.ssm, document);
       add(
         exists ? 'ok' : 'fail',
-        `guard document ${role.document}`,
+        `guard document ${document}`,
         exists ? 'exists' : 'missing: deploy the stack (it creates it), or for local runs "failoverctl init"',
       );
     } catch (e) {
-      add('fail', `guard document ${role.document}`, errorMessage(e));
+      add('fail', `guard document ${document}`, errorMessage(e));
     }
   }
   return out;

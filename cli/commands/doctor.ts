@@ -12,6 +12,7 @@ import { describeInstances, describeZones } from '../../controller/resources/ins
 import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { awsErrorCode } from '../../shared/aws/errors';
 import type { ClusterConfig } from '../../shared/config/load';
+import { platformNotes } from '../../shared/core/platform-notes';
 import type { DescribeCache } from '../../shared/core/ports';
 import { partitionOf } from '../../shared/table/keys';
 import { loadCluster } from '../cluster';
@@ -65,6 +66,9 @@ export async function runDoctor(
       else add(state === 'available' ? 'ok' : 'warn', `az ${n.az} (${n.name})`, state);
     }
   });
+
+  // Windows nodes have no watchdog: say what that costs in failover time, and the fix.
+  for (const note of platformNotes(config)) add('warn', `platform ${note.node}`, note.message);
 
   await guard('instances', async () => {
     const views = await describeInstances(
@@ -214,6 +218,11 @@ function deployedRole(
     arn: role.startsWith('arn:') ? role : `arn:${partitionOf(region)}:iam::${account}:role/${role}`,
     managedTagValue: options.managedTag ?? named?.managedTagValue ?? 'failover-controller',
     document: options.document ?? named?.document ?? env.FAILOVER_SSM_DOCUMENT ?? LOCAL_GUARD_DOCUMENT,
+    // The PowerShell variant's name follows the document's (failover-guard-<stage>-windows), unless
+    // the document itself came from the environment with its own.
+    ...(!options.document && !named && env.FAILOVER_SSM_DOCUMENT_WINDOWS
+      ? { windowsDocument: env.FAILOVER_SSM_DOCUMENT_WINDOWS }
+      : {}),
     table,
     account,
     ...(env.FAILOVER_EVENT_BUS ? { eventBus: env.FAILOVER_EVENT_BUS } : {}),

@@ -26,10 +26,16 @@ export async function iamPolicyCommand(
     eventBus?: string;
     topicArn?: string;
     document?: string;
+    windowsDocument?: string;
+    agentBucket?: string;
   },
 ): Promise<number> {
   if (options.role !== 'controller' && options.role !== 'agent')
     throw new InvalidRequestError(`--role must be controller or agent (got "${options.role}")`);
+  if (options.agentBucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.agentBucket))
+    throw new InvalidRequestError(
+      `--agent-bucket "${options.agentBucket}" is not a bucket name (the stack output AgentBucketName)`,
+    );
   if (options.account !== undefined && !/^\d{12}$/.test(options.account))
     throw new InvalidRequestError(`--account must be a 12-digit AWS account id (got "${options.account}")`);
   let configs: ClusterConfig[];
@@ -41,6 +47,10 @@ export async function iamPolicyCommand(
     ...(options.eventBus ? { eventBus: options.eventBus } : {}),
     ...(options.topicArn ? { topicArn: options.topicArn } : {}),
     document: options.document ?? io.env.FAILOVER_SSM_DOCUMENT ?? DEFAULT_GUARD_DOCUMENT,
+    ...((options.windowsDocument ?? io.env.FAILOVER_SSM_DOCUMENT_WINDOWS)
+      ? { windowsDocument: options.windowsDocument ?? io.env.FAILOVER_SSM_DOCUMENT_WINDOWS }
+      : {}),
+    ...(options.agentBucket ? { agentBucket: options.agentBucket } : {}),
   };
   const doc: PolicyDocument =
     options.role === 'controller' ? controllerPolicy(configs, ctx) : agentPolicy(configs, ctx);

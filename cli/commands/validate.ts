@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { ConfigError, InvalidRequestError } from '../../shared/base/errors';
 import { DEFINITION_MAX_BYTES } from '../../shared/config/limits';
 import { type ClusterConfig, loadClusterConfigText } from '../../shared/config/load';
+import { platformNotes } from '../../shared/core/platform-notes';
 import type { Io } from '../context';
 
 /** Reads and validates a definition file; throws ConfigError listing every problem. */
@@ -49,6 +50,9 @@ export function summarizeConfig(config: ClusterConfig): string {
 export async function validateCommand(io: Io, options: { file: string; json?: boolean }): Promise<number> {
   const config = await loadDefinitionFile(options.file);
   if (options.json) io.out(JSON.stringify(config, null, 2));
-  else io.out(`${options.file} is valid\n${summarizeConfig(config)}`);
+  else {
+    io.out(`${options.file} is valid\n${summarizeConfig(config)}`);
+    for (const note of platformNotes(config)) io.out(`note: ${note.path}: ${note.message}`);
+  }
   return 0;
 }

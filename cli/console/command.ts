@@ -52,6 +52,9 @@ export async function launchConsole(options: LaunchOptions): Promise<ConsoleServ
   });
   const cloud = createAwsCloud(options.aws, {
     document: process.env.FAILOVER_SSM_DOCUMENT ?? LOCAL_GUARD_DOCUMENT,
+    ...(process.env.FAILOVER_SSM_DOCUMENT_WINDOWS
+      ? { windowsDocument: process.env.FAILOVER_SSM_DOCUMENT_WINDOWS }
+      : {}),
   });
   const source = new ConsoleSource({ store, cloud, readOnly: options.readOnly ?? false });
   let user = 'unknown';

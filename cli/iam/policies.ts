@@ -13,6 +13,8 @@
  *   whose role session signs the request), reads its own entry of the instance index, and reads
  *   its cluster's definition, groups and peers' heartbeats — no other cluster's.
  */
+
+import { windowsGuardDocumentName } from '../../controller/resources/guard-document';
 import {
   type Grant,
   type GrantContext,
@@ -39,6 +41,10 @@ export interface PolicyContext {
   topicArn?: string;
   /** The guard's SSM document (DEFAULT_GUARD_DOCUMENT). */
   document?: string;
+  /** Its PowerShell variant for Windows nodes (default: the guard document's name with -windows). */
+  windowsDocument?: string;
+  /** The deployment's agent bucket (stack output AgentBucketName): the agent may read its releases. */
+  agentBucket?: string;
 }
 
 export interface PolicyDocument {
@@ -141,6 +147,8 @@ export function controllerPolicy(
       arn: (service, resource, acct) => arn(service, c.region, resource, acct),
       partition: ctx.partition ?? partitionOf(c.region),
       document: ctx.document ?? DEFAULT_GUARD_DOCUMENT,
+      windowsDocument:
+        ctx.windowsDocument ?? windowsGuardDocumentName(ctx.document ?? DEFAULT_GUARD_DOCUMENT),
       members,
     });
     for (const g of c.groups) {
@@ -289,6 +297,17 @@ export function agentPolicy(configs: readonly ClusterConfig[], ctx: PolicyContex
           },
         },
       },
+      // The install document downloads the release with the instance profile: its objects, nothing else.
+      ...(ctx.agentBucket
+        ? [
+            {
+              Sid: 'AgentReleases',
+              Effect: 'Allow' as const,
+              Action: ['s3:GetObject'],
+              Resource: `arn:${ctx.partition ?? partitionOf(configs[0]?.region ?? 'us-east-1')}:s3:::${ctx.agentBucket}/agent/*`,
+            },
+          ]
+        : []),
     ],
   };
 }

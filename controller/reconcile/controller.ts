@@ -20,6 +20,11 @@ export interface ControllerSettings {
   aws: AwsOptions;
   /** The guard's SSM Command document (serverless.yml GuardDocument; `failoverctl init` for local runs). */
   ssmDocument: string;
+  /**
+   * Its PowerShell variant for Windows nodes (serverless.yml WindowsGuardDocument); default the
+   * Linux one's name with -windows.
+   */
+  ssmDocumentWindows?: string;
   eventBus?: string;
   topicArn?: string;
   /** Account of the deployment, stamped on transition events (Lambda: from the function's ARN). */
@@ -28,7 +33,7 @@ export interface ControllerSettings {
 
 export const DEFAULT_AGENT_PATH = '/usr/local/bin/failover-agent';
 
-/** FAILOVER_TABLE, FAILOVER_SSM_DOCUMENT, FAILOVER_EVENT_BUS, FAILOVER_ALERT_TOPIC_ARN, AWS_REGION, AWS_ENDPOINT_URL. */
+/** FAILOVER_TABLE, FAILOVER_SSM_DOCUMENT[_WINDOWS], FAILOVER_EVENT_BUS, FAILOVER_ALERT_TOPIC_ARN, AWS_REGION, AWS_ENDPOINT_URL. */
 export function controllerSettingsFromEnv(
   env: Record<string, string | undefined>,
   overrides: Partial<ControllerSettings> = {},
@@ -37,6 +42,9 @@ export function controllerSettingsFromEnv(
     table: overrides.table ?? resolveTableName(undefined, env),
     aws: overrides.aws ?? awsOptionsFromEnv(env),
     ssmDocument: overrides.ssmDocument ?? env.FAILOVER_SSM_DOCUMENT ?? LOCAL_GUARD_DOCUMENT,
+    ...((overrides.ssmDocumentWindows ?? env.FAILOVER_SSM_DOCUMENT_WINDOWS)
+      ? { ssmDocumentWindows: overrides.ssmDocumentWindows ?? env.FAILOVER_SSM_DOCUMENT_WINDOWS }
+      : {}),
     ...((overrides.eventBus ?? env.FAILOVER_EVENT_BUS)
       ? { eventBus: overrides.eventBus ?? env.FAILOVER_EVENT_BUS }
       : {}),
@@ -64,7 +72,14 @@ export function createControllerDeps(
     for (const client of [store.client, clients.ec2, clients.route53, clients.ssm]) instrument(client);
   return {
     store,
-    cloud: createAwsCloud(settings.aws, { document: settings.ssmDocument }, clients),
+    cloud: createAwsCloud(
+      settings.aws,
+      {
+        document: settings.ssmDocument,
+        ...(settings.ssmDocumentWindows ? { windowsDocument: settings.ssmDocumentWindows } : {}),
+      },
+      clients,
+    ),
     notifier: createNotifier(
       {
         ...(settings.eventBus ? { eventBus: settings.eventBus } : {}),

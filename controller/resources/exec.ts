@@ -7,7 +7,9 @@
  *   failover-agent guard --group G --resource R --epoch E --action start
  *
  * and the guard reads the start or stop command (and the addresses to put on) from the stored
- * definition: no shell command travels through SSM.
+ * definition: no shell command travels through SSM. A Windows node (`nodes[].platform: windows`) gets
+ * the document's PowerShell variant, which runs the same guard line with the same typed parameters;
+ * the guard there runs the stored PowerShell text itself.
  *
  * Synchronous: GetCommandInvocation is polled to a terminal status within `timeoutSec` and the
  * invocation's deadline. Asynchronous start (`async: true`): the command is sent and recorded in the
@@ -20,10 +22,13 @@ import { FailoverError, NotFoundError } from '../../shared/base/errors';
 import type { ExecResource } from '../../shared/config/schema';
 import { interfaceAddresses } from '../../shared/core/node-side';
 import type { ActionOutcome, ResourceDriver, ResourceRequest } from '../../shared/core/ports';
+import { windowsGuardDocumentName } from './guard-document';
 
 export interface ExecOptions {
   /** The guard's SSM Command document (the deployment's failover-guard-<stage>). */
   document: string;
+  /** Its PowerShell variant, sent to Windows nodes (default: windowsGuardDocumentName(document)). */
+  windowsDocument?: string;
   /** GetCommandInvocation poll interval for the first 3 s (then it grows to 1 s); default 200 ms. */
   pollMs?: number;
   /** Sleeps between polls; a parameter for tests. */
@@ -72,6 +77,16 @@ export function guardParameters(req: ResourceRequest, action: 'start' | 'stop'):
   };
 }
 
+/** The guard document for a node: the PowerShell variant on Windows nodes, else the shell one. */
+export function guardDocumentFor(
+  platform: 'linux' | 'windows' | undefined,
+  options: Pick<ExecOptions, 'document' | 'windowsDocument'>,
+): string {
+  return platform === 'windows'
+    ? (options.windowsDocument ?? windowsGuardDocumentName(options.document))
+    : options.document;
+}
+
 /** What the node runs, in words (shown by `failoverctl plan` and in errors). */
 export function guardCommandLine(
   req: ResourceRequest,
@@ -81,7 +96,7 @@ export function guardCommandLine(
   const resource = req.resource as ExecResource;
   const group = req.config.groups.find((g) => g.name === req.group);
   const addresses = group ? interfaceAddresses(group) : [];
-  return `${options.document}: guard --group ${req.group} --resource ${resource.name} --epoch ${req.epoch} --action ${action} (runs ${JSON.stringify(action === 'start' ? resource.start : resource.stop)}${addresses.length ? `, addresses ${addresses.join(', ')}` : ''})`;
+  return `${guardDocumentFor(req.node.platform, options)}: guard --group ${req.group} --resource ${resource.name} --epoch ${req.epoch} --action ${action} (runs ${JSON.stringify(action === 'start' ? resource.start : resource.stop)}${addresses.length ? `, addresses ${addresses.join(', ')}` : ''})`;
 }
 
 function tail(text: string | undefined, max = 600): string {
@@ -109,10 +124,11 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
   async function run(req: ResourceRequest, action: 'start' | 'stop'): Promise<ActionOutcome> {
     const resource = req.resource as ExecResource;
     const instanceId = req.node.instanceId;
+    const document = guardDocumentFor(req.node.platform, options);
     const where = `instance ${instanceId} (${req.node.name})`;
     const errorContext = {
       action: 'ssm:SendCommand',
-      resource: `document ${options.document} on ${where}`,
+      resource: `document ${document} on ${where}`,
       codes: {
         InvalidInstanceId: (m: string, cause: unknown) =>
           new NotFoundError(
@@ -123,7 +139,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
         InvalidDocument: (m: string, cause: unknown) =>
           new NotFoundError(
             'SSM_DOCUMENT_NOT_FOUND',
-            `SSM document ${options.document} does not exist (${m}); deploy the controller (it creates failover-guard-<stage>) or, for local runs, "failoverctl init"`,
+            `SSM document ${document} does not exist (${m}); deploy the controller (it creates failover-guard-<stage> and, for Windows nodes, failover-guard-<stage>-windows) or, for local runs, "failoverctl init"`,
             { cause },
           ),
       },
@@ -135,7 +151,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
       const sent = await ssm.send(
         new SendCommandCommand({
           InstanceIds: [instanceId],
-          DocumentName: options.document,
+          DocumentName: document,
           Comment: `failover ${req.cluster}/${req.group} epoch ${req.epoch} ${action} ${resource.name}`.slice(
             0,
             100,

@@ -6,9 +6,16 @@
  * `failoverctl apply` writes. A role that may send only this document (serverless.yml, `failoverctl
  * iam-policy`) can start and stop the applications of the definitions, and run nothing else.
  *
- * The deployment creates it (serverless.yml `GuardDocument`, named failover-guard-<stage>; the
- * packaging test checks that the template holds this content); `failoverctl init` and the sandbox
- * create it for local runs.
+ * Windows nodes get its PowerShell variant (guardDocumentWindows): the same typed parameters, the same
+ * guard line, run by aws:runPowerShellScript with the agent's Windows command. The start and stop
+ * texts (PowerShell on Windows nodes) do not travel either: the guard reads them from the stored
+ * definition and runs them through powershell.exe itself (node-agent/platform/windows.ts). The
+ * parameters are substituted into PowerShell text by SSM, so their patterns admit only lowercase
+ * names, digits and start/stop: nothing PowerShell or cmd.exe would interpret.
+ *
+ * The deployment creates both (serverless.yml `GuardDocument`, named failover-guard-<stage>, and
+ * `WindowsGuardDocument`, failover-guard-<stage>-windows; the packaging test checks that the
+ * template holds this content); `failoverctl init` and the sandbox create them for local runs.
  */
 import {
   CreateDocumentCommand,
@@ -18,6 +25,7 @@ import {
   UpdateDocumentDefaultVersionCommand,
 } from '@aws-sdk/client-ssm';
 import { toDomainError } from '../../shared/aws/errors';
+import { psQuote } from '../../shared/base/powershell';
 
 /** The name of a name parameter's pattern: the definition's names (shared/config/defaults.ts NAME_PATTERN). */
 const NAME = '^[a-z0-9][a-z0-9-]{0,62}$';
@@ -62,8 +70,45 @@ export function guardDocument(agentPath: string) {
   };
 }
 
+/** Default path of the agent's command on Windows nodes (install.ps1's layout; serverless param agentPathWindows). */
+export const DEFAULT_AGENT_PATH_WINDOWS = 'C:\\Program Files\\failover-agent\\failover-agent.cmd';
+
+/** The guard line of the PowerShell variant (the same words as the shell one's). */
+export function windowsGuardCommand(agentPath: string): string[] {
+  return [
+    `& ${psQuote(agentPath)} guard --group {{ group }} --resource {{ resource }} --epoch {{ epoch }} --action {{ action }}`,
+    // The guard's exit code (3 refused, 10 the command failed, ...) is the step's, as on Linux.
+    'exit $LASTEXITCODE',
+  ];
+}
+
+/** The PowerShell variant's content (schema 2.2) for Windows nodes, the agent's command at `agentPath`. */
+export function guardDocumentWindows(agentPath: string) {
+  return {
+    schemaVersion: '2.2',
+    description:
+      "Runs the failover agent's guard on a Windows node for one start or stop of an exec resource; the PowerShell command comes from the stored cluster definition.",
+    parameters: GUARD_DOCUMENT_PARAMETERS,
+    mainSteps: [
+      {
+        action: 'aws:runPowerShellScript',
+        name: 'guard',
+        inputs: {
+          timeoutSeconds: '{{ executionTimeout }}',
+          runCommand: windowsGuardCommand(agentPath),
+        },
+      },
+    ],
+  };
+}
+
 /** The default document name for local runs (a deployment's is failover-guard-<stage>). */
 export const LOCAL_GUARD_DOCUMENT = 'failover-guard';
+
+/** The name of the PowerShell variant next to guard document `name` (failover-guard-prod-windows). */
+export function windowsGuardDocumentName(name: string): string {
+  return `${name}-windows`;
+}
 
 /**
  * Creates the document, or updates it to this content (a new default version); idempotent.
@@ -73,8 +118,11 @@ export async function ensureGuardDocument(
   ssm: SSMClient,
   name: string,
   agentPath: string,
+  platform: 'linux' | 'windows' = 'linux',
 ): Promise<{ created: boolean; updated: boolean }> {
-  const content = JSON.stringify(guardDocument(agentPath));
+  const content = JSON.stringify(
+    platform === 'windows' ? guardDocumentWindows(agentPath) : guardDocument(agentPath),
+  );
   const ctx = { action: 'ssm:CreateDocument', resource: `document ${name}` };
   try {
     await ssm.send(

@@ -1,9 +1,10 @@
 /**
- * The application process is alive: by pid file (the pid it holds exists) or by process name
- * (a process whose name, /proc/<pid>/comm, or whose argv[0] base name matches).
+ * The application process is alive: by pid file (the pid it holds exists) or by process name (on
+ * Linux a process whose /proc/<pid>/comm or argv[0] base name matches; on Windows an image name,
+ * `sqlservr` or `sqlservr.exe`, listed by tasklist).
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { currentPlatform } from '../platform';
 import { pidAlive } from '../process-util';
 import { fail, ok, type Probe } from './probe';
 
@@ -41,32 +42,7 @@ export function pidProbe(options: { pidFile?: string; processName?: string }): P
         : fail(`pid ${pid} from ${options.pidFile} is not running`);
     }
     const name = options.processName!;
-    const found = findProcess(name);
+    const found = await currentPlatform().findProcessByName(name);
     return found !== undefined ? ok(`${name} running as pid ${found}`) : fail(`no process named ${name}`);
   };
-}
-
-/** First pid whose comm or argv[0] base name is `name` (Linux /proc). */
-export function findProcess(name: string): number | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  // comm is cut to 15 characters by the kernel.
-  const comm = name.slice(0, 15);
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) {
-        if (name.length <= 15) return Number(entry);
-        const argv0 = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[0] ?? '';
-        if (path.basename(argv0) === name) return Number(entry);
-      }
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return undefined;
 }

@@ -54,8 +54,10 @@ export interface GrantContext {
   partition: string;
   /** The SSM Command document that runs the guard (the deployment creates it). */
   document: string;
+  /** Its PowerShell variant for Windows nodes (the deployment creates it too). */
+  windowsDocument: string;
   /** The group's nodes. */
-  members: readonly { name: string; instanceId: string; eni?: string | undefined }[];
+  members: readonly { name: string; instanceId: string; eni?: string | undefined; platform?: string }[];
 }
 
 export interface ResourceKind<R = never> {
@@ -329,18 +331,23 @@ export const exec = {
     if (raw.document !== undefined)
       ctx.add(
         `${ctx.path}.document`,
-        "document is no longer set per resource: every start and stop runs through the SSM document the deployment creates (failover-guard-<stage>), which runs only the node agent's guard; remove this line",
+        "document is no longer set per resource: every start and stop runs through the SSM document the deployment creates (failover-guard-<stage>, its PowerShell variant on Windows nodes), which runs only the node agent's guard; remove this line",
       );
   },
   readActions: ['ssm:GetCommandInvocation'],
-  // Only the deployment's guard document (guard-document.ts): it runs nothing but the node agent's
-  // guard, which reads the command from the stored definition. No free shell command is sent.
+  // Only the deployment's guard documents (guard-document.ts): they run nothing but the node agent's
+  // guard, which reads the command from the stored definition. No free shell command is sent, not
+  // even to Windows nodes (no AWS-RunShellScript, no AWS-RunPowerShellScript).
   grants: (_r, ctx) => [
     {
       sid: 'RunCommand',
       actions: ['ssm:SendCommand'],
       resources: [
-        ctx.arn('ssm', `document/${ctx.document}`),
+        // Linux nodes get the shell document, Windows nodes its PowerShell variant; only those of
+        // the platforms the group's nodes run.
+        ...[
+          ...new Set(ctx.members.map((n) => (n.platform === 'windows' ? ctx.windowsDocument : ctx.document))),
+        ].map((doc) => ctx.arn('ssm', `document/${doc}`)),
         ...ctx.members.map((n) => ctx.arn('ec2', `instance/${n.instanceId}`)),
       ],
     },

@@ -84,6 +84,15 @@ export const nodeSchema = z.strictObject({
       error: 'az must be an Availability Zone name such as us-east-1a',
     }),
   privateIp: ipv4('privateIp').optional(),
+  /**
+   * The node's operating system: `linux` (systemd, softdog) or `windows` (a Windows service, no
+   * watchdog: its silence is proven with its stop scripts' time, or fencing: stop-instance).
+   * Its starts and stops go through the deployment's guard document or its PowerShell variant
+   * accordingly (controller/resources/guard-document.ts).
+   */
+  platform: z
+    .enum(['linux', 'windows'], { error: 'platform must be one of: linux, windows' })
+    .default('linux'),
 });
 
 export const witnessSchema = z.discriminatedUnion(

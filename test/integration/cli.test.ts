@@ -350,6 +350,7 @@ describe('failoverctl against the emulator', () => {
     expect(weak.code).toBe(1);
     const text = failed.join('\n');
     expect(text).toMatch(/AWS-RunShellScript/);
+    expect(text).toMatch(/AWS-RunPowerShellScript/);
     expect(text).toMatch(/ec2:ReplaceRoute|ec2:AssociateAddress/);
     expect(text).toMatch(/failover:managed/);
   });

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentOfTable } from '../../cli/commands/doctor-role';
 import { METRICS } from '../../controller/reconcile/metrics';
-import { guardDocument } from '../../controller/resources/guard-document';
+import {
+  DEFAULT_AGENT_PATH_WINDOWS,
+  guardDocument,
+  guardDocumentWindows,
+  windowsGuardDocumentName,
+} from '../../controller/resources/guard-document';
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON; the assertions check its shape.
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
@@ -188,6 +193,72 @@ describe('serverless package (offline)', () => {
     expect(JSON.stringify(fn('ReconcileRole').Properties)).not.toMatch(/GetRecords/);
   });
 
+  it("creates the agent install document (Linux and Windows, typed parameters), a private bucket for the releases, the nodes' read policy and an optional association", () => {
+    const doc = fn('AgentInstallDocument') as Resource;
+    expect(doc.Type).toBe('AWS::SSM::Document');
+    expect(doc.Properties.DocumentType).toBe('Command');
+    expect(doc.Properties.Name).toBe('failover-agent-install-pkgtest');
+    const content = doc.Properties.Content;
+    expect(content.schemaVersion).toBe('2.2');
+    expect(Object.keys(content.parameters).sort()).toEqual(
+      ['cluster', 'node', 'sha256Linux', 'sha256Windows', 'table', 'version', 'watchdogSeconds'].sort(),
+    );
+    // Every parameter reaches a shell or PowerShell as text: each has a pattern.
+    for (const [name, p] of Object.entries(content.parameters as Record<string, { allowedPattern?: string }>))
+      expect(p.allowedPattern, name).toMatch(/^\^/);
+    expect(content.parameters.sha256Linux.allowedPattern).toBe('^[0-9a-f]{64}$');
+    expect(content.parameters.table.default).toEqual({ Ref: 'StateTable' });
+    const steps = content.mainSteps as {
+      action: string;
+      name: string;
+      precondition: unknown;
+      inputs: Record<string, unknown>;
+    }[];
+    expect(steps.map((s) => [s.action, s.precondition])).toEqual([
+      ['aws:downloadContent', { StringEquals: ['platformType', 'Linux'] }],
+      ['aws:runShellScript', { StringEquals: ['platformType', 'Linux'] }],
+      ['aws:downloadContent', { StringEquals: ['platformType', 'Windows'] }],
+      ['aws:runPowerShellScript', { StringEquals: ['platformType', 'Windows'] }],
+    ]);
+    // The download is from this deployment's bucket; the sum is checked before anything runs.
+    expect(JSON.stringify(steps[0]!.inputs.sourceInfo)).toContain(`\${AgentBucket}`);
+    expect((steps[1]!.inputs.runCommand as string[]).join('\n')).toMatch(
+      /sha256sum -c -[\s\S]*tar xzf[\s\S]*install\.sh/,
+    );
+    expect((steps[3]!.inputs.runCommand as string[]).join('\n')).toMatch(
+      /Get-FileHash[\s\S]*Expand-Archive[\s\S]*install\.ps1/,
+    );
+
+    const bucket = fn('AgentBucket').Properties;
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(JSON.stringify(fn('AgentBucketPolicy').Properties)).toContain('aws:SecureTransport');
+    const read = fn('AgentArtifactsReadPolicy').Properties.PolicyDocument.Statement;
+    expect(read).toEqual([
+      {
+        Sid: 'AgentReleases',
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: { 'Fn::Sub': `\${AgentBucket.Arn}/agent/*` },
+      },
+    ]);
+    const association = template.Resources.AgentAssociation as Resource & { Condition?: string };
+    expect(association.Condition).toBe('HasAgentRelease');
+    expect(association.Properties.Targets).toEqual([{ Key: 'tag-key', Values: ['failover:cluster'] }]);
+    expect(association.Properties.MaxConcurrency).toBe('1');
+    for (const out of ['AgentBucketName', 'AgentInstallDocumentName', 'AgentArtifactsReadPolicyArn'])
+      expect(template.Outputs[out], out).toBeTruthy();
+    // Windows nodes get the guard document's PowerShell variant, not AWS-RunPowerShellScript.
+    expect(JSON.stringify(fn('ReconcilePolicy').Properties.PolicyDocument)).not.toMatch(
+      /AWS-Run(PowerShell|Shell)Script/,
+    );
+  });
+
   it('subscribes the alertEmail address to the topic, and nothing else publishes there but reconcile and alarms', () => {
     const [[, sub]] = ofType('AWS::SNS::Subscription') as [[string, Resource & { Condition?: string }]];
     expect(sub.Properties).toEqual({
@@ -325,20 +396,38 @@ describe('serverless package (offline)', () => {
 });
 
 describe('least privilege of the deployed role (issue 16)', () => {
-  it('sends only its own guard document, whose content is the one the code creates', () => {
+  it('sends only its own guard documents (Linux and the PowerShell variant), whose content is the one the code creates', () => {
     const policy = statements(fn('ReconcilePolicy').Properties.PolicyDocument);
     const send = policy.filter((st) => st.Action.includes('ssm:SendCommand'));
     expect(send.map((st) => st.Sid).sort()).toEqual(['RunCommandOnManagedInstances', 'RunGuardDocument']);
-    expect(policy.find((st) => st.Sid === 'RunGuardDocument').Resource).toEqual({
-      'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${GuardDocument}',
-    });
-    expect(JSON.stringify(template)).not.toContain('AWS-RunShellScript');
+    // The documents the role may send: these two, by ARN; the other SendCommand statement names
+    // instances only (a SendCommand needs both a document and an instance it allows).
+    expect(policy.find((st) => st.Sid === 'RunGuardDocument').Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${GuardDocument}' },
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${WindowsGuardDocument}',
+      },
+    ]);
+    const onInstances = JSON.stringify(
+      policy.find((st) => st.Sid === 'RunCommandOnManagedInstances').Resource,
+    );
+    expect(onInstances).not.toContain(':document/');
+    expect(JSON.stringify(template)).not.toMatch(/AWS-Run(PowerShell|Shell)Script/);
     const doc = fn('GuardDocument').Properties;
     expect(doc.DocumentType).toBe('Command');
     expect(doc.Name).toBe('failover-guard-pkgtest');
     expect(doc.Content).toEqual(JSON.parse(JSON.stringify(guardDocument('/usr/local/bin/failover-agent'))));
-    for (const [, l] of ofType('AWS::Lambda::Function'))
+    const win = fn('WindowsGuardDocument').Properties;
+    expect(win.DocumentType).toBe('Command');
+    expect(win.Name).toBe(windowsGuardDocumentName('failover-guard-pkgtest'));
+    expect(win.Content).toEqual(JSON.parse(JSON.stringify(guardDocumentWindows(DEFAULT_AGENT_PATH_WINDOWS))));
+    for (const [, l] of ofType('AWS::Lambda::Function')) {
       expect(l.Properties.Environment.Variables.FAILOVER_SSM_DOCUMENT).toEqual({ Ref: 'GuardDocument' });
+      expect(l.Properties.Environment.Variables.FAILOVER_SSM_DOCUMENT_WINDOWS).toEqual({
+        Ref: 'WindowsGuardDocument',
+      });
+    }
   });
 
   it('never writes the definitions, registry or instance index', () => {
@@ -461,6 +550,7 @@ describe('the deployment tuned for failover (issue 19)', () => {
       managedTagValue: 'failover-controller-pkgtest',
       document: fn('GuardDocument').Properties.Name,
     });
+    expect(windowsGuardDocumentName(named!.document)).toBe(fn('WindowsGuardDocument').Properties.Name);
     expect(fn('StateTable').Properties.TableName).toBe('failover-state-pkgtest');
   });
 

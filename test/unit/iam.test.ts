@@ -30,6 +30,7 @@ function withNodes(n: number): ClusterConfig {
     eni: `eni-0${(i + 1).toString(16).padStart(16, '0')}`,
     az: i % 2 === 0 ? 'us-east-1a' : 'us-east-1b',
     privateIp: `10.0.${Math.floor(i / 250)}.${(i % 250) + 2}`,
+    platform: 'linux' as const,
   }));
   return {
     ...config,

@@ -7,11 +7,16 @@
  * end-to-end tests, where the commands really run.
  */
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import { ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { GetDocumentCommand, ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAwsClients } from '../../../controller/resources';
 import { createExecDriver, guardParameters } from '../../../controller/resources/exec';
-import { ensureGuardDocument, guardDocument } from '../../../controller/resources/guard-document';
+import {
+  DEFAULT_AGENT_PATH_WINDOWS,
+  ensureGuardDocument,
+  guardDocument,
+  guardDocumentWindows,
+} from '../../../controller/resources/guard-document';
 import { describeInstances, describeZones, stopInstance } from '../../../controller/resources/instances';
 import { renderDocument } from '../../../sandbox/run-command';
 import { ConflictError } from '../../../shared/base/errors';
@@ -57,6 +62,45 @@ describe('exec via SSM Run Command (moto)', () => {
     expect(command?.Parameters).toEqual(guardParameters(req, 'start'));
   });
 
+  it('sends a Windows node the PowerShell guard document with the same typed parameters, no command text', async () => {
+    await ensureGuardDocument(ssm, `${document}-windows`, DEFAULT_AGENT_PATH_WINDOWS, 'windows');
+    const config = structuredClone(fx.config);
+    const node = { ...config.nodes.find((n) => n.name === 'node2')!, platform: 'windows' as const };
+    config.nodes = config.nodes.map((n) => (n.name === 'node2' ? node : n));
+    const res = config.groups[0]!.resources.find((r) => r.type === 'exec')!;
+    if (res.type === 'exec') res.start = "Start-Service -Name 'MSSQL$PROD'";
+    const req = {
+      ...request(fx, fx.names.exec, 'node2'),
+      config,
+      node,
+      resource: res,
+      beforeMutation: async () => {},
+    };
+    await exec().activate(req);
+    const listed = await ssm.send(new ListCommandsCommand({ InstanceId: fx.nodes.node2.instanceId }));
+    const command = listed.Commands?.find((c) => c.DocumentName === `${document}-windows`);
+    expect(command?.Parameters).toEqual({
+      group: [fx.group],
+      resource: [fx.names.exec],
+      epoch: ['7'],
+      action: ['start'],
+      executionTimeout: ['300'],
+    });
+    expect(JSON.stringify(listed.Commands)).not.toContain('MSSQL');
+    expect(listed.Commands?.map((c) => c.DocumentName)).not.toContain('AWS-RunPowerShellScript');
+    // What SSM renders on the node: the guard line alone, then its exit code.
+    const stored = await ssm.send(new GetDocumentCommand({ Name: `${document}-windows` }));
+    const rendered = renderDocument(
+      JSON.parse(stored.Content ?? '{}'),
+      command?.Parameters ?? {},
+      'aws:runPowerShellScript',
+    );
+    expect(rendered).toEqual({
+      script: `& 'C:\\Program Files\\failover-agent\\failover-agent.cmd' guard --group ${fx.group} --resource ${fx.names.exec} --epoch 7 --action start\nexit $LASTEXITCODE`,
+      timeoutSec: 300,
+    });
+  });
+
   it('refuses to send anything when the epoch fence fails', async () => {
     const req = {
       ...request(fx, fx.names.exec, 'node1'),
@@ -95,6 +139,16 @@ describe('exec via SSM Run Command (moto)', () => {
     ];
     for (const parameters of hostile)
       expect(() => renderDocument(doc, parameters)).toThrow(
+        expect.objectContaining({ name: 'InvalidParameters' }),
+      );
+    // The PowerShell variant: the same checks before any PowerShell text is made.
+    const win = guardDocumentWindows(DEFAULT_AGENT_PATH_WINDOWS);
+    for (const parameters of [
+      ...hostile,
+      { group: ['db'], resource: ["app'; Remove-Item C:\\ -Recurse; '"], epoch: ['1'], action: ['start'] },
+      { group: ['db`n'], resource: ['app'], epoch: ['1'], action: ['start'] },
+    ])
+      expect(() => renderDocument(win, parameters, 'aws:runPowerShellScript')).toThrow(
         expect.objectContaining({ name: 'InvalidParameters' }),
       );
   });

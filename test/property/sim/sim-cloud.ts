@@ -26,6 +26,8 @@ export class SimCloud extends MemoryCloud {
       /** The invocation stalled after its fence of this group: a late change of it is expected (and counted). */
       expectStale: (holder: string, group: string) => boolean;
       onStale: (what: string, key: string) => void;
+      /** How long an invocation stalls right before its checks (0: not at all). */
+      stallBeforeChecksMs?: (holder: string, group: string) => number;
       /** How long an invocation stalls between its fence and its call (0: not at all). */
       stallMs?: (holder: string, group: string) => number;
     } = { expectStale: () => false, onStale: () => undefined },
@@ -35,6 +37,12 @@ export class SimCloud extends MemoryCloud {
       rtt: async (signal) => {
         await world.delay(world.rng.int(5, 40), signal);
         if (world.rng.chance(this.throttle)) throw new ThrottledError();
+      },
+      beforeChecks: async (ctx: MutationContext) => {
+        const ms = stale.stallBeforeChecksMs?.(ctx.holder, ctx.group) ?? 0;
+        if (ms === 0) return;
+        world.note(`${ctx.holder} stalls ${ms} ms before its checks (${ctx.group})`);
+        await world.delay(ms);
       },
       afterFence: async (ctx: MutationContext) => {
         const ms = stale.stallMs?.(ctx.holder, ctx.group) ?? 0;

@@ -1,0 +1,96 @@
+/**
+ * Targeted fault schedules: the windows the random schedules reach only by luck, each named after
+ * the safety rule it shows (and the deliberate mutant of scripts/mutants.ts it kills). Each is a
+ * fixed scenario on the same simulation as failover.property.test.ts: the shipped agent core, the
+ * real reconcile, decide and liveness code.
+ */
+import { describe, expect, it } from 'vitest';
+import { runScenario } from './sim/scenario';
+
+/** Triggers a reconcile every `every` ms in [from, to] (a stream of reports would, in an account). */
+const bursts = (from: number, to: number, every: number) =>
+  Array.from({ length: Math.floor((to - from) / every) + 1 }, (_, i) => ({
+    kind: 'burst' as const,
+    at: from + i * every,
+    count: 1,
+  }));
+
+describe('targeted windows', () => {
+  it('a start on a node whose agent just died is refused by its guard (no watchdog: nothing would stop it later)', async () => {
+    // Everything moves to node3, so node2 runs nothing; node3 crashes; web's next owner is node2,
+    // whose agent dies just before the start arrives (its last renewal still looks live).
+    const result = await runScenario(
+      {
+        seed: 7,
+        wildClocks: false,
+        watchdog: false,
+        faults: [
+          { kind: 'request', at: 3_000, request: 'move', to: 'node3' },
+          { kind: 'crash', node: 'node3', at: 19_000, downFor: 20_000, instanceStopped: false },
+          { kind: 'kill-agent', node: 'node2', at: 33_600, restartAfter: null },
+          { kind: 'burst', at: 34_000, count: 2 },
+        ],
+      },
+      { keepLog: true },
+    );
+    expect(result.violations).toEqual([]);
+    expect(result.log.some((l) => l.includes('cloud: ssm start web@node2 (epoch 3'))).toBe(true);
+  });
+
+  it.each([3, 5, 8])(
+    'the epoch fence refuses the change of an invocation whose clock is off beyond the skew, once another took its lock (seed %i)',
+    async (seed) => {
+      // Outside the assumptions (a controller clock 30 s behind): its lock looks valid to it, not
+      // to others. It stalls right before its checks; meanwhile another invocation repairs the
+      // tampered VIP and node1 fails over to node2. Its lock-time check passes on its wrong clock;
+      // only the fence in DynamoDB stands between its stale VIP move and the cloud.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'tamper', at: 20_000, group: 'db', resource: 'vip', node: 'node3' },
+            { kind: 'controller-clock', at: 19_990, duration: 15, offset: -30_000 },
+            { kind: 'burst', at: 20_000, count: 1 },
+            { kind: 'stall', at: 20_000, duration: 300, p: 1, stallMs: 5_000, where: 'checks' },
+            { kind: 'burst', at: 20_600, count: 1 },
+            { kind: 'crash', node: 'node1', at: 21_000, downFor: 60_000, instanceStopped: false },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => /stalls 5000 ms before its checks/.test(l))).toBe(true);
+      expect(result.takeovers).toBeGreaterThanOrEqual(1);
+    },
+  );
+
+  it.each([3, 4, 6])(
+    'a watchdog node counts as fenced only after the whole lease, not lease - fenceMargin: its stop failed and it was cut off, the watchdog resets it at the lease end (seed %i)',
+    async (seed) => {
+      // A wide margin (3 s of a 6 s lease) so that the difference shows: db-check fails on node1,
+      // its stop fails (through SSM and in its self-fence), then node1 is cut off from DynamoDB.
+      // Its application runs until the watchdog resets the node, by the end of its lease.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'stop-faults', at: 9_000, duration: 15_000, fail: 1, hang: 0 },
+            { kind: 'monitor', node: 'node1', group: 'db', at: 10_000, duration: 20_000 },
+            { kind: 'partition', node: 'node1', at: 10_600, duration: 15_000 },
+            ...bursts(11_300, 14_500, 400),
+          ],
+        },
+        { keepLog: true, timing: { leaseMs: 6_000, fenceMarginMs: 3_000, maxClockSkewMs: 100 } },
+      );
+      expect(result.violations).toEqual([]);
+      const reset = result.log.findIndex((l) => l.includes('node1: watchdog reset'));
+      const start = result.log.findIndex((l) => l.includes('cloud: ssm start db@node2 (epoch 2'));
+      expect(reset).toBeGreaterThan(0);
+      expect(start).toBeGreaterThan(reset);
+    },
+  );
+});
