@@ -273,12 +273,28 @@ export class MemoryStore implements StateStore {
     });
   }
 
+  /**
+   * Readers whose eventually consistent reads of heartbeats come from a replica that stopped
+   * applying updates (a lagging replica): the heartbeats as they were when it fell behind.
+   */
+  private readonly laggingReplicas = new Map<string, Map<string, Heartbeat>>();
+
+  /** `reader`'s heartbeat reads lag from now on (`false`: they catch up again). */
+  lagReplicaFor(reader: string, lagging: boolean): void {
+    if (lagging)
+      this.laggingReplicas.set(reader, new Map([...this.heartbeats].map(([k, v]) => [k, clone(v)])));
+    else this.laggingReplicas.delete(reader);
+  }
+
   /** Eventually consistent read of the peers' heartbeats (possibly an older version of each). */
-  agentReadHeartbeats(cluster: string): Promise<Heartbeat[]> {
+  agentReadHeartbeats(cluster: string, reader?: string): Promise<Heartbeat[]> {
+    const replica = reader === undefined ? undefined : this.laggingReplicas.get(reader);
     return this.call('agentReadHeartbeats', () =>
       [...this.heartbeats.entries()]
         .filter(([k]) => k.startsWith(`${cluster}/`))
         .map(([k, v]) => {
+          const lagging = replica?.get(k);
+          if (lagging) return clone(lagging);
           const history = this.heartbeatHistory.get(k) ?? [];
           if (history.length > 1 && this.world.rng.chance(this.faults.staleRead))
             return clone(history[this.world.rng.int(Math.max(0, history.length - 4), history.length - 2)]!);

@@ -93,4 +93,36 @@ describe('targeted windows', () => {
       expect(start).toBeGreaterThan(reset);
     },
   );
+
+  it.each([3, 4])(
+    "a peer's silence report counts only for the renewal token the owner holds now: peers reading a lagging replica report an old token as silent (seed %i)",
+    async (seed) => {
+      // node1's wall clock runs 3 s behind (beyond the skew, so its send times look old); node2
+      // and node3 read heartbeats from a replica that stopped at 10 s, so they see node1's token
+      // of then unchanged for longer than a lease. node1 is then cut off with a failing stop: it
+      // runs until its watchdog resets it at its lease end. A claim about the old token must not
+      // count as node1's silence; only the controller's own sight of the current one does.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: true,
+          watchdog: true,
+          faults: [
+            { kind: 'clock', node: 'node1', at: 2_000, offset: -3_000 },
+            { kind: 'lagging-replica', node: 'node2', at: 10_000, duration: 15_000 },
+            { kind: 'lagging-replica', node: 'node3', at: 10_000, duration: 15_000 },
+            { kind: 'stop-faults', at: 15_000, duration: 15_000, fail: 1, hang: 0 },
+            { kind: 'partition', node: 'node1', at: 17_000, duration: 10_000 },
+            ...bursts(17_200, 24_000, 400),
+          ],
+        },
+        { keepLog: true, timing: { leaseMs: 6_000, fenceMarginMs: 3_000, maxClockSkewMs: 100 } },
+      );
+      expect(result.violations).toEqual([]);
+      const reset = result.log.findIndex((l) => l.includes('node1: watchdog reset'));
+      const start = result.log.findIndex((l) => l.includes('cloud: ssm start db@node2 (epoch 2'));
+      expect(reset).toBeGreaterThan(0);
+      expect(start).toBeGreaterThan(reset);
+    },
+  );
 });

@@ -57,6 +57,8 @@ export type Fault =
   | { kind: 'stall'; at: number; duration: number; p: number; stallMs: number; where?: StallPoint }
   | { kind: 'monitor'; node: NodeName; group: 'db' | 'web'; at: number; duration: number }
   | { kind: 'spot'; node: NodeName; at: number }
+  /** `node` reads its peers' heartbeats from a replica that stopped applying updates. */
+  | { kind: 'lagging-replica'; node: NodeName; at: number; duration: number }
   /**
    * Invocations started in this window have a clock off by `offset` — beyond maxClockSkewMs, i.e.
    * outside the assumptions: only targeted tests use it (the epoch fence must still refuse every
@@ -540,6 +542,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           });
           break;
         }
+        case 'lagging-replica':
+          store.lagReplicaFor(f.node, true);
+          world.after(f.duration, () => store.lagReplicaFor(f.node, false));
+          break;
         case 'controller-clock':
           controllerClockOffset = f.offset;
           world.after(f.duration, () => {
