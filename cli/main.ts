@@ -99,7 +99,9 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
 
   program
     .command('init')
-    .description('create the state table where no deployment made it (for local runs)')
+    .description(
+      'create the state table and the guard SSM documents where no deployment made them (for local runs)',
+    )
     .action(() => run(async () => (await commands.init()).initCommand(out, globals()))());
 
   program

@@ -80,8 +80,14 @@ describe('failoverctl against the emulator', () => {
     const first = await run(['init']);
     expect(first.code).toBe(0);
     expect(first.stdout.join('\n')).toMatch(`created state table ${table}`);
+    // The guard documents the exec driver sends (Linux, and the PowerShell variant for Windows nodes).
+    expect(first.stdout.join('\n')).toMatch(/guard document failover-guard (\(linux|is up to date)/);
+    expect(first.stdout.join('\n')).toMatch(/guard document failover-guard-windows\b/);
     const again = await run(['init']);
     expect(again.stdout.join('\n')).toMatch('already exists; nothing to do');
+    expect(again.stdout.join('\n')).toMatch(
+      'guard document failover-guard-windows is up to date; nothing to do',
+    );
   });
 
   it('apply stores a version, says what changed, and changes nothing the second time', async () => {
