@@ -99,7 +99,9 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
 
   program
     .command('init')
-    .description('create the state table where no deployment made it (for local runs)')
+    .description(
+      'create the state table and the guard SSM documents where no deployment made them (for local runs)',
+    )
     .action(() => run(async () => (await commands.init()).initCommand(out, globals()))());
 
   program
@@ -227,10 +229,16 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
   program
     .command('doctor')
     .description(
-      'preflight check of an account before go-live: instances, ENIs, routes, EIPs, zones, permissions',
+      "preflight check of an account before go-live: instances, ENIs, routes, EIPs, zones, the deployed role's permissions, tags, SSM registration",
     )
     .option('-f, --file <file>', 'check this definition instead of the stored one')
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
+    .option('--role <name|arn>', "the controller's role (default: the deployment's, from the table name)")
+    .option(
+      '--managed-tag <value>',
+      'the failover:managed value of the deployment (default: failover-controller-<stage>)',
+    )
+    .option('--document <name>', "the guard's SSM document (default: failover-guard-<stage>)")
     .option('--json', 'machine-readable output')
     .action((opts) => run(async () => (await commands.doctor()).doctorCommand(out, globals(), opts))());
 
@@ -243,6 +251,11 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
     .option('--account <id>', '12-digit account id for the ARNs')
     .option('--event-bus <name>', 'event bus name or ARN for transition events')
     .option('--topic-arn <arn>', 'SNS topic for alerts')
+    .option('--document <name>', 'the guard SSM document (default: $FAILOVER_SSM_DOCUMENT or failover-guard)')
+    .option(
+      '--windows-document <name>',
+      "the guard document's PowerShell variant for Windows nodes (default: $FAILOVER_SSM_DOCUMENT_WINDOWS or the guard document's name with -windows)",
+    )
     .option(
       '--agent-bucket <name>',
       "agent: may read the agent's releases from this bucket (stack output AgentBucketName)",

@@ -3,7 +3,6 @@
  * error names the flag, the bad value and what to write instead; usage errors exit with 2.
  */
 import { parseArgs } from 'node:util';
-import { decodePowerShell } from '../shared/base/powershell';
 import { AgentError, EXIT } from './errors';
 import type { GuardArgs } from './guard';
 import { DEFAULT_STATE_DIR } from './local-state';
@@ -75,6 +74,7 @@ export function parseStatusArgs(argv: string[], env: Record<string, string | und
 
 /** `failover-agent guard --help`. */
 export const GUARD_USAGE = `usage: failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]
+       failover-agent guard --group G --resource R --epoch N --action start|stop [options]
 
 Runs COMMAND only if the state table names this node owner of G at epoch N (start) or G is at
 epoch N (stop), and, for a start, the local agent holds a live lease. One COMMAND argument runs
@@ -90,11 +90,14 @@ options:
   --region REGION             default: AWS_REGION, else the local agent's
   --state-dir DIR             as the agent's (env FAILOVER_AGENT_STATE_DIR)
   --lock-timeout-ms MS        wait this long for another start/stop of G (default 60000)
-  --encoded-command B64       COMMAND as base64 UTF-16LE text instead of after "--" (what the
-                              controller sends to Windows nodes; run through PowerShell there)
+  --resource R                run the stored start/stop of exec resource R (no COMMAND)
 
 Exit codes: 0 done, 1 failure (e.g. DynamoDB unreachable), 2 usage, 3 refused: stale epoch or not
-the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.`;
+the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.
+
+With --resource R (what the controller's SSM documents run, on Linux and on Windows), COMMAND is the
+start or stop of the exec resource R of G in the stored cluster definition (PowerShell text on a
+Windows node), and the addresses are the group's.`;
 
 export interface DaemonArgs {
   cluster?: string;
@@ -221,7 +224,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
       vip: { type: 'string', multiple: true },
       dev: { type: 'string' },
       'lock-timeout-ms': { type: 'string' },
-      'encoded-command': { type: 'string' },
+      resource: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     GUARD_USAGE,
@@ -244,22 +247,23 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
   if (action !== 'start' && action !== 'stop') {
     throw usageError(`--action must be start or stop, got "${action}"`, GUARD_USAGE);
   }
-  // A command text base64-encoded as UTF-16LE (powershell.exe -EncodedCommand's form): the
-  // controller's PowerShell line to a Windows node carries the start/stop text this way, so that
-  // nothing between SSM and the guard re-quotes it.
-  const encoded = str('encoded-command');
-  if (encoded !== undefined) {
-    if (positionals.length > 0)
-      throw usageError('give COMMAND after "--" or --encoded-command, not both', GUARD_USAGE);
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0)
+  const resource = str('resource');
+  if (resource !== undefined) {
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(resource))
       throw usageError(
-        `--encoded-command must be base64 (UTF-16LE text), got "${encoded.slice(0, 20)}"`,
+        `--resource "${resource}" is not a resource name (lowercase letters, digits, dashes)`,
         GUARD_USAGE,
       );
-    positionals.push(decodePowerShell(encoded));
-  }
-  if (positionals.length === 0) {
-    throw usageError('COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh', GUARD_USAGE);
+    if (positionals.length > 0)
+      throw usageError(
+        '--resource takes its command from the stored definition: give no COMMAND',
+        GUARD_USAGE,
+      );
+  } else if (positionals.length === 0) {
+    throw usageError(
+      'COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh (or --resource R to run the stored one)',
+      GUARD_USAGE,
+    );
   }
   const vips = (values.vip as string[] | undefined) ?? [];
   for (const vip of vips) {
@@ -276,6 +280,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
     vips,
     command: positionals,
   };
+  if (resource !== undefined) out.resource = resource;
   for (const k of ['cluster', 'node', 'table', 'region', 'dev'] as const) {
     const value = str(k);
     if (value !== undefined) out[k] = value;

@@ -43,11 +43,13 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { GetDocumentCommand } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../controller/aws/clients';
 import { addEmulatorDateCompat } from '../controller/aws/emulator-compat';
 import { systemClock } from '../controller/reconcile/clock';
 import { type ControllerDeps, handleEventBridge, handleStream } from '../controller/reconcile/entry';
 import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { ensureGuardDocument } from '../controller/resources/guard-document';
 import { DynamoStore } from '../controller/state/dynamo-store';
 // @ts-expect-error plain ESM script without type declarations
 import { buildAgent } from '../scripts/agent-build.mjs';
@@ -57,7 +59,8 @@ import type { AwsOptions } from '../shared/aws/options';
 import type { ClusterConfig } from '../shared/config/load';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
-import { keys } from '../shared/table/keys';
+import { heartbeatKeys, keys } from '../shared/table/keys';
+import { type FaultProxy, startFaultProxy } from '../testkit/fault-proxy';
 import { clearFakeIp, fakeIpAddresses, writeFakeIp } from './fake-ip';
 import {
   buildNetwork,
@@ -69,7 +72,7 @@ import {
   sandboxConfig,
 } from './network';
 import { CuttableProxy } from './proxy';
-import { type EmulatedInstance, LocalRunCommand } from './run-command';
+import { type CommandDocument, type EmulatedInstance, LocalRunCommand } from './run-command';
 import { StreamPoller } from './stream';
 import { ControllerTrace } from './trace';
 
@@ -80,6 +83,8 @@ const SANDBOX_CREDENTIALS = {
   AWS_SECRET_ACCESS_KEY: 'sandbox',
   AWS_REGION: 'us-east-1',
 };
+/** The guard's SSM document in the sandbox's account (a deployment's is failover-guard-<stage>). */
+const SANDBOX_GUARD_DOCUMENT = 'failover-guard-sandbox';
 /** The emulated softdog's soft_margin: at most lease - fenceMargin (1.5 s here), in whole seconds. */
 const WATCHDOG_TIMEOUT_SEC = 1;
 
@@ -91,6 +96,13 @@ export interface SandboxOptions {
   scheduleMs?: number | null;
   /** Progress lines (the demo prints them; tests collect them). */
   say?: (line: string) => void;
+  /**
+   * The controller's AWS calls go through a fault proxy (testkit/fault-proxy.ts) that answers this
+   * share of its EC2 and Route 53 calls with AWS's throttling errors (RequestLimitExceeded,
+   * Throttling), seeded: an account at its API rate limits. 0 still routes through the proxy, for a
+   * like-for-like comparison.
+   */
+  throttle?: { share: number; seed?: number };
 }
 
 /** Where one group's entry points point, and where its node-side part runs. */
@@ -258,6 +270,9 @@ export class Sandbox {
    */
   readonly instanceStates = new Map<string, string>();
   private emulator: { endpoint: string; stop: () => Promise<void> } | undefined;
+  /** In front of the emulator for the controller's calls when `throttle` is set. */
+  private faultProxy: FaultProxy | undefined;
+  private readonly throttle: { share: number; seed?: number } | undefined;
   private root = '';
   private aws!: AwsOptions;
   private clients!: ReturnType<typeof createAwsClients>;
@@ -282,6 +297,12 @@ export class Sandbox {
     this.timing = options.timing ?? { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 100 };
     this.scheduleMs = options.scheduleMs === undefined ? 5_000 : options.scheduleMs;
     this.shapes = options.groups ?? [FULL_GROUP];
+    this.throttle = options.throttle;
+  }
+
+  /** Controller calls answered with a throttling error so far (the `throttle` option). */
+  get throttledCalls(): number {
+    return this.faultProxy?.throttled ?? 0;
   }
 
   /** The sandbox's first group: the one whose owner each fault hits. */
@@ -311,6 +332,17 @@ export class Sandbox {
 
     await this.createAccount(Number(new URL(endpoint).port));
     await this.createNodes(Number(new URL(endpoint).port));
+    if (this.throttle) {
+      this.faultProxy = await startFaultProxy(endpoint);
+      this.faultProxy.throttle(
+        (_action, service) => service === 'ec2' || service === 'route53',
+        this.throttle.share,
+        this.throttle.seed ?? 1,
+      );
+      this.say(
+        `the controller's EC2 and Route 53 calls go through a proxy that throttles ${Math.round(this.throttle.share * 100)} % of them`,
+      );
+    }
     this.createController();
     this.watchdogTimer = setInterval(() => {
       for (const n of this.nodes.values())
@@ -343,7 +375,11 @@ export class Sandbox {
     const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
     const stop = `if [ -f ${pidFile} ]; then p=$(cat ${pidFile}); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f ${pidFile}; fi; true`;
     this.config = sandboxConfig(this.net, this.timing, { start, stop }, motoPort);
+    // The guard's SSM document, as the deployment creates it, for the agent bundle the nodes run.
+    await ensureGuardDocument(this.clients.ssm, SANDBOX_GUARD_DOCUMENT, this.agentScript);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
+    // As stored: with the account apply recorded (the instances' ARNs key their heartbeats).
+    this.config = (await this.store.getConfig('sandbox'))?.config ?? this.config;
     this.say(
       `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,
     );
@@ -371,8 +407,16 @@ export class Sandbox {
    * instances. It has clients of its own, so that the trace counts its calls and nothing else.
    */
   private createController(): void {
-    const controllerClients = createAwsClients(this.aws);
-    this.runner = new LocalRunCommand(new Map([...this.nodes.values()].map((n) => [n.instanceId, n])));
+    const controllerClients = createAwsClients(
+      this.faultProxy ? { ...this.aws, endpoint: this.faultProxy.endpoint } : this.aws,
+    );
+    this.runner = new LocalRunCommand(
+      new Map([...this.nodes.values()].map((n) => [n.instanceId, n])),
+      async (name) =>
+        JSON.parse(
+          (await this.clients.ssm.send(new GetDocumentCommand({ Name: name }))).Content ?? '{}',
+        ) as CommandDocument,
+    );
     this.runner.attach(controllerClients.ssm);
     this.emulateInstanceStates(controllerClients.ec2);
     this.controllerStore = new DynamoStore(this.store.table, this.aws);
@@ -381,11 +425,7 @@ export class Sandbox {
     this.trace.countCalls(controllerClients.route53, 'route53');
     this.trace.countCalls(controllerClients.ssm, 'ssm');
     this.trace.wrapAudit(this.controllerStore);
-    const cloud = createAwsCloud(
-      this.aws,
-      { agentPath: this.agentScript, table: this.store.table },
-      controllerClients,
-    );
+    const cloud = createAwsCloud(this.aws, { document: SANDBOX_GUARD_DOCUMENT }, controllerClients);
     this.trace.wrapDrivers(cloud);
     // SANDBOX_VERBOSE=1 prints every decision and action of the controller as well.
     const verbose = process.env.SANDBOX_VERBOSE === '1';
@@ -414,7 +454,11 @@ export class Sandbox {
     const dynamodb = new DynamoDBClient(clientConfig(this.aws));
     for (const client of [streams, dynamodb]) addEmulatorDateCompat(client);
     this.poller = new StreamPoller(dynamodb, streams, this.store.table, (records) =>
-      this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx), describeRecords(records)),
+      this.invoke(
+        'stream',
+        (ctx) => handleStream(this.deps, { Records: records }, ctx),
+        describeRecords(records),
+      ),
     );
     await this.poller.start();
     if (this.scheduleMs !== null) {
@@ -874,7 +918,7 @@ export class Sandbox {
     const out = await this.store.client.send(
       new GetItemCommand({
         TableName: this.store.table,
-        Key: marshallKey(keys.heartbeat('sandbox', node)),
+        Key: marshallKey({ ...(heartbeatKeys(this.config).key(node) ?? keys.heartbeat('sandbox', node)) }),
         ConsistentRead: true,
       }),
     );
@@ -958,6 +1002,7 @@ export class Sandbox {
       n.killApps();
       await n.proxy.stop();
     }
+    await this.faultProxy?.close();
     await this.emulator?.stop();
     if (this.root && existsSync(this.root) && !process.env.SANDBOX_KEEP)
       rmSync(this.root, { recursive: true, force: true });

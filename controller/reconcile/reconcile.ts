@@ -106,6 +106,18 @@ const DEFAULT_MAX_WAIT_MS = 30_000;
 const LOCK_EXPIRY_GRACE_MS = 50;
 /** Stop starting new work this long before the deadline. */
 const DEADLINE_MARGIN_MS = 250;
+/**
+ * A holder waiting on time reads its group this often: a kick (another trigger saw something new)
+ * ends the wait, so a new fact waits at most this long rather than up to DEFAULT_MAX_WAIT_MS.
+ */
+export const KICK_POLL_MS = 1_000;
+/**
+ * The lock release and the alerts still in flight when a group's reconcile ends (possibly at the
+ * deadline) get this long each: together well within the time the Lambda keeps after the deadline
+ * (controller.ts LAMBDA_RESERVE_MS), so a slow DynamoDB or SNS never turns into a Lambda timeout.
+ * A release that does not finish is harmless: the lock runs out by itself.
+ */
+export const CLEANUP_TIMEOUT_MS = 1_500;
 
 /** Reconcile every (or the hinted) group of one cluster. Never throws for one group's failure. */
 export async function reconcileCluster(
@@ -342,7 +354,7 @@ async function reconcileGroup(
           wait <= (options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS) &&
           clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS
         ) {
-          await clock.sleep(wait + 1, signal);
+          await sleepUnlessKicked(deps, cluster, group.name, kickSeen, wait + 1, signal);
           continue;
         }
         if (wait !== undefined) {
@@ -389,9 +401,20 @@ async function reconcileGroup(
     log.error('reconcile of group failed', { cluster, group: group.name, error: outcome.error });
   } finally {
     if (!released) {
-      await store.releaseLock(cluster, group.name, holder, Number.NaN).catch(() => undefined);
+      await within(CLEANUP_TIMEOUT_MS, store.releaseLock(cluster, group.name, holder, Number.NaN)).catch(
+        (e) =>
+          log.warn('lock release failed; the lock runs out by itself', {
+            group: group.name,
+            error: errorMessage(e),
+          }),
+      );
     }
-    await Promise.allSettled(alerts);
+    await within(CLEANUP_TIMEOUT_MS, Promise.allSettled(alerts)).catch(() =>
+      log.warn('alerts still in flight at the end of the reconcile', {
+        group: group.name,
+        count: alerts.length,
+      }),
+    );
   }
   outcome.epoch = state.epoch;
   outcome.owner = state.owner;
@@ -780,3 +803,39 @@ function transitionEvent(
 }
 
 type StoredConfigLike = { cluster: string; nodes: readonly { name: string; instanceId: string }[] };
+
+/**
+ * Sleeps `ms` on the controller's clock, reading the group every KICK_POLL_MS: returns early when
+ * it was kicked (the caller observes again) or when the lock is no longer ours.
+ */
+async function sleepUnlessKicked(
+  deps: ReconcileDeps,
+  cluster: string,
+  group: string,
+  kickSeen: number,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const until = deps.clock.now() + ms;
+  for (;;) {
+    const left = until - deps.clock.now();
+    if (left <= 0 || signal.aborted) return;
+    await deps.clock.sleep(Math.min(left, KICK_POLL_MS), signal);
+    if (deps.clock.now() >= until || signal.aborted) return;
+    const fresh = await deps.store.getGroup(cluster, group).catch(() => undefined);
+    if (fresh && (fresh.kick !== kickSeen || fresh.lock?.holder !== deps.holder)) {
+      deps.log.info('woken by a kick while waiting', { cluster, group, leftMs: until - deps.clock.now() });
+      return;
+    }
+  }
+}
+
+/** `promise`, or a rejection after `ms` of real time (the promise itself is left to finish). */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

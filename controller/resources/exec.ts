@@ -1,8 +1,15 @@
 /**
  * exec resource: start / stop the application with SSM Run Command on the target instance, always
- * through the agent's guard so that a stale epoch never starts (or wrongly stops) anything:
+ * through the agent's guard so that a stale epoch never starts (or wrongly stops) anything. The
+ * command sent is the deployment's guard document (guard-document.ts) with typed parameters, which
+ * runs on the node:
  *
- *   failover-agent guard --cluster C --node N --table T --group G --epoch E --action start [--vip IP] -- /bin/sh -c '<start>'
+ *   failover-agent guard --group G --resource R --epoch E --action start
+ *
+ * and the guard reads the start or stop command (and the addresses to put on) from the stored
+ * definition: no shell command travels through SSM. A Windows node (`nodes[].platform: windows`) gets
+ * the document's PowerShell variant, which runs the same guard line with the same typed parameters;
+ * the guard there runs the stored PowerShell text itself.
  *
  * Synchronous: GetCommandInvocation is polled to a terminal status within `timeoutSec` and the
  * invocation's deadline. Asynchronous start (`async: true`): the command is sent and recorded in the
@@ -15,15 +22,13 @@ import { FailoverError, NotFoundError } from '../../shared/base/errors';
 import type { ExecResource } from '../../shared/config/schema';
 import { interfaceAddresses } from '../../shared/core/node-side';
 import type { ActionOutcome, ResourceDriver, ResourceRequest } from '../../shared/core/ports';
-import { DEFAULT_AGENT_PATH_WINDOWS, execDocumentFor, windowsGuardCommandLine } from './windows-exec';
+import { windowsGuardDocumentName } from './guard-document';
 
 export interface ExecOptions {
-  /** Path of the agent on the nodes. */
-  agentPath: string;
-  /** Path of the agent's command on Windows nodes (default: install.ps1's). */
-  agentPathWindows?: string;
-  /** State table name passed to the guard (the node's SSM shell has no FAILOVER_TABLE). */
-  table: string;
+  /** The guard's SSM Command document (the deployment's failover-guard-<stage>). */
+  document: string;
+  /** Its PowerShell variant, sent to Windows nodes (default: windowsGuardDocumentName(document)). */
+  windowsDocument?: string;
   /** GetCommandInvocation poll interval for the first 3 s (then it grows to 1 s); default 200 ms. */
   pollMs?: number;
   /** Sleeps between polls; a parameter for tests. */
@@ -60,12 +65,29 @@ const TERMINAL = new Set([
   'AccessDenied',
 ]);
 
-/** POSIX single-quote quoting. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_\-./=:@%+,]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+/** The document's parameters for one start or stop (what SSM checks against the document). */
+export function guardParameters(req: ResourceRequest, action: 'start' | 'stop'): Record<string, string[]> {
+  const resource = req.resource as ExecResource;
+  return {
+    group: [req.group],
+    resource: [resource.name],
+    epoch: [String(req.epoch)],
+    action: [action],
+    executionTimeout: [String(resource.timeoutSec)],
+  };
 }
 
-/** The exact command line the node runs (also shown by `failoverctl plan`). */
+/** The guard document for a node: the PowerShell variant on Windows nodes, else the shell one. */
+export function guardDocumentFor(
+  platform: 'linux' | 'windows' | undefined,
+  options: Pick<ExecOptions, 'document' | 'windowsDocument'>,
+): string {
+  return platform === 'windows'
+    ? (options.windowsDocument ?? windowsGuardDocumentName(options.document))
+    : options.document;
+}
+
+/** What the node runs, in words (shown by `failoverctl plan` and in errors). */
 export function guardCommandLine(
   req: ResourceRequest,
   action: 'start' | 'stop',
@@ -74,41 +96,7 @@ export function guardCommandLine(
   const resource = req.resource as ExecResource;
   const group = req.config.groups.find((g) => g.name === req.group);
   const addresses = group ? interfaceAddresses(group) : [];
-  if (req.node.platform === 'windows') {
-    return windowsGuardCommandLine({
-      agentPath: options.agentPathWindows ?? DEFAULT_AGENT_PATH_WINDOWS,
-      cluster: req.cluster,
-      node: req.node.name,
-      table: options.table,
-      group: req.group,
-      epoch: req.epoch,
-      action,
-      vips: addresses,
-      script: action === 'start' ? resource.start : resource.stop,
-    });
-  }
-  const words = [
-    options.agentPath,
-    'guard',
-    '--cluster',
-    req.cluster,
-    '--node',
-    req.node.name,
-    '--table',
-    options.table,
-    '--group',
-    req.group,
-    '--epoch',
-    String(req.epoch),
-    '--action',
-    action,
-    ...addresses.flatMap((ip) => ['--vip', ip]),
-    '--',
-    '/bin/sh',
-    '-c',
-    action === 'start' ? resource.start : resource.stop,
-  ];
-  return words.map(shellQuote).join(' ');
+  return `${guardDocumentFor(req.node.platform, options)}: guard --group ${req.group} --resource ${resource.name} --epoch ${req.epoch} --action ${action} (runs ${JSON.stringify(action === 'start' ? resource.start : resource.stop)}${addresses.length ? `, addresses ${addresses.join(', ')}` : ''})`;
 }
 
 function tail(text: string | undefined, max = 600): string {
@@ -136,8 +124,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
   async function run(req: ResourceRequest, action: 'start' | 'stop'): Promise<ActionOutcome> {
     const resource = req.resource as ExecResource;
     const instanceId = req.node.instanceId;
-    const commandLine = guardCommandLine(req, action, options);
-    const document = execDocumentFor(resource, req.node.platform);
+    const document = guardDocumentFor(req.node.platform, options);
     const where = `instance ${instanceId} (${req.node.name})`;
     const errorContext = {
       action: 'ssm:SendCommand',
@@ -152,7 +139,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
         InvalidDocument: (m: string, cause: unknown) =>
           new NotFoundError(
             'SSM_DOCUMENT_NOT_FOUND',
-            `SSM document ${document} does not exist (${m}); use AWS-RunShellScript (AWS-RunPowerShellScript on Windows nodes) or create it`,
+            `SSM document ${document} does not exist (${m}); deploy the controller (it creates failover-guard-<stage> and, for Windows nodes, failover-guard-<stage>-windows) or, for local runs, "failoverctl init"`,
             { cause },
           ),
       },
@@ -169,7 +156,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
             0,
             100,
           ),
-          Parameters: { commands: [commandLine], executionTimeout: [String(resource.timeoutSec)] },
+          Parameters: guardParameters(req, action),
           TimeoutSeconds: 60,
         }),
         { abortSignal: req.signal },

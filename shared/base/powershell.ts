@@ -23,7 +23,7 @@ export function encodePowerShell(script: string): string {
   return Buffer.from(script, 'utf16le').toString('base64');
 }
 
-/** Inverse of encodePowerShell (tests, and the guard's --encoded-command). */
+/** Inverse of encodePowerShell (tests). */
 export function decodePowerShell(encoded: string): string {
   return Buffer.from(encoded, 'base64').toString('utf16le');
 }

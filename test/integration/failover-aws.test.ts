@@ -71,11 +71,7 @@ describe('a full failover on the emulator, driven by reconcile', () => {
     reconcileCluster(
       {
         store,
-        cloud: createAwsCloud(
-          aws(),
-          { agentPath: '/usr/local/bin/failover-agent', table: store.table },
-          clients,
-        ),
+        cloud: createAwsCloud(aws(), { document: 'failover-guard' }, clients),
         notifier: { publish: async () => undefined },
         clock: systemClock,
         log: silent,

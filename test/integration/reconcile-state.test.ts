@@ -5,7 +5,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../controller/reconcile/clock';
-import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import { LAMBDA_RESERVE_MS } from '../../controller/reconcile/controller';
+import { CLEANUP_TIMEOUT_MS, reconcileCluster } from '../../controller/reconcile/reconcile';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import { LockBusyError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
@@ -222,6 +223,81 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(world.runners('db')).toEqual(['node1']);
     // Exactly one takeover happened: one start of the application.
     expect(cloud.mutations.filter((m) => m.what.startsWith('ssm start')).length).toBe(1);
+  });
+
+  it('wakes a holder waiting on time when it is kicked (a new fact waits about a second, not the whole wait)', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
+    await run(cloud, cluster, 'inv-1');
+    // node2 reports node1 silent; node1's own last send time is recent, so the holder waits until
+    // it is old enough by the controller's clock (a few seconds) before it may take the group.
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 2));
+    await store.putHeartbeat(
+      heartbeat(cluster, 'node2', 2, {
+        reason: 'change',
+        peers: { node1: { token: 'node1-a/2', silentForMs: LEASE + 200 } },
+      }),
+    );
+    lines.length = 0;
+    const started = Date.now();
+    const waiting = reconcileCluster(
+      {
+        store,
+        cloud,
+        notifier: { publish: async () => undefined },
+        clock: systemClock,
+        log,
+        holder: 'inv-wait',
+      },
+      cluster,
+      { deadline: Date.now() + 8_000 },
+    );
+    let kickedAt = 0;
+    for (let i = 0; i < 40 && !kickedAt; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if ((await store.getGroup(cluster, 'db'))?.lock?.holder === 'inv-wait' && Date.now() - started > 300) {
+        await store.kick(cluster, 'db');
+        kickedAt = Date.now();
+      }
+    }
+    expect(kickedAt).toBeGreaterThan(0);
+    await waiting;
+    const woken = lines.find((l) => l.message === 'woken by a kick while waiting');
+    expect(woken, JSON.stringify(lines.map((l) => l.message))).toBeDefined();
+    // It woke with most of the wait still ahead.
+    expect(woken?.attributes?.leftMs).toBeGreaterThan(1_000);
+  });
+
+  it('gives alerts still in flight a short time of their own at the end, never the rest of the invocation', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new MemoryCloud(new StoreWorld(store));
+    lines.length = 0;
+    const started = Date.now();
+    // An SNS that never answers: before, the reconcile waited for it (in Lambda: up to the timeout).
+    const outcome = await reconcileCluster(
+      {
+        store,
+        cloud,
+        notifier: { publish: () => new Promise(() => {}) },
+        clock: systemClock,
+        log,
+        holder: 'inv-sns',
+      },
+      cluster,
+      { deadline: Date.now() + 20_000 },
+    );
+    expect(outcome.groups[0]).toMatchObject({ status: 'converged', owner: 'node1', phase: 'Online' });
+    expect(Date.now() - started).toBeLessThan(CLEANUP_TIMEOUT_MS + 5_000);
+    expect(lines.map((l) => l.message)).toContain('alerts still in flight at the end of the reconcile');
+    // Together with the lock release, within what the Lambda keeps after the deadline.
+    expect(2 * CLEANUP_TIMEOUT_MS).toBeLessThan(LAMBDA_RESERVE_MS);
   });
 
   it('does not lose a trigger when the holder lets go of the lock just before the kick lands', async () => {

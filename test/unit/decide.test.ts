@@ -597,9 +597,42 @@ describe('monitors and the recovery policy', () => {
 });
 
 describe('operator requests', () => {
-  const req = (kind: 'move' | 'start' | 'stop' | 'suspend' | 'resume', to?: string) => [
-    { id: 'r1', kind, group: 'db', createdAt: 1, ...(to ? { to } : {}) },
-  ];
+  const req = (
+    kind: 'move' | 'start' | 'stop' | 'suspend' | 'resume',
+    to?: string,
+    createdAt = NOW - 1_000,
+  ) => [{ id: 'r1', kind, group: 'db', createdAt, ...(to ? { to } : {}) }];
+
+  it('rejects a request older than 5 minutes as expired instead of carrying it out late', () => {
+    // Before: a move whose --wait timed out stayed pending and a later reconcile carried it out.
+    const late = decide(
+      observe({ state: online('node1'), requests: req('move', 'node2', NOW - 5 * 60_000 - 1) }),
+    );
+    expect(late.actions).toEqual([
+      {
+        type: 'complete-request',
+        id: 'r1',
+        outcome: 'rejected',
+        message: expect.stringMatching(
+          /^expired: move to node2 was recorded 300 s ago, more than the 300 s a request waits/,
+        ),
+      },
+    ]);
+    const maintenance = online('node1', { mode: 'maintenance' as const });
+    expect(
+      find(
+        decide(observe({ state: maintenance, requests: req('resume', undefined, 0) })),
+        'complete-request',
+      ),
+    ).toMatchObject({
+      outcome: 'rejected',
+      message: expect.stringMatching(/^expired: resume/),
+    });
+    const inTime = decide(
+      observe({ state: online('node1'), requests: req('move', 'node2', NOW - 5 * 60_000 + 1) }),
+    );
+    expect(types(inTime)).toEqual(['takeover', 'alert', 'complete-request']);
+  });
 
   it('moves to an eligible node and rejects an ineligible one with the reason', () => {
     const plan = decide(observe({ state: online('node1'), requests: req('move', 'node2') }));

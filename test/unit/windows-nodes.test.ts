@@ -1,24 +1,28 @@
 /**
  * Windows nodes in the definition: `nodes[].platform`, what validate and doctor say about their
- * missing watchdog (and what it costs in failover time), the controller's command to them, the
- * document and its IAM grant, and the guard's --encoded-command. Pure logic, platform forced.
+ * missing watchdog (and what it costs in failover time), the controller's command to them (the guard
+ * document's PowerShell variant, typed parameters only) and its IAM grant. Pure logic, platform forced.
  */
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { controllerPolicy } from '../../cli/iam/policies';
+import { guardCommandLine, guardDocumentFor, guardParameters } from '../../controller/resources/exec';
 import {
   DEFAULT_AGENT_PATH_WINDOWS,
-  execDocumentFor,
-  windowsGuardCommandLine,
-} from '../../controller/resources/windows-exec';
+  GUARD_DOCUMENT_PARAMETERS,
+  guardDocument,
+  guardDocumentWindows,
+  windowsGuardDocumentName,
+} from '../../controller/resources/guard-document';
 import { parseGuardArgs } from '../../node-agent/cli';
+import { powershellArgv } from '../../node-agent/platform/windows';
 import {
   AGENT_NODE_FLAGS,
   windowsCommandWrapper,
   winswServiceXml,
 } from '../../node-agent/platform/windows-service';
-import { decodePowerShell, encodePowerShell } from '../../shared/base/powershell';
+import { decodePowerShell } from '../../shared/base/powershell';
 import { parseClusterConfig } from '../../shared/config/load';
 import { platformNotes } from '../../shared/core/platform-notes';
 
@@ -75,56 +79,121 @@ describe('Windows nodes in the definition', () => {
     );
   });
 
-  it('the controller sends a Windows node PowerShell: the guard with its text base64-encoded, and exits with its code', () => {
-    const line = windowsGuardCommandLine({
-      agentPath: DEFAULT_AGENT_PATH_WINDOWS,
+  it('the controller sends a Windows node the PowerShell guard document with typed parameters, never the command text', () => {
+    const c = definition('none');
+    const req = {
       cluster: 'orders',
-      node: 'node1',
-      table: 'failover-state-prod',
       group: 'sql',
       epoch: 7,
-      action: 'stop',
-      vips: ['172.16.0.10'],
-      script: 'Stop-Service \'MSSQL$PROD\'; & C:\\app\\flush.ps1 -Reason "planned"',
+      config: c,
+      node: c.nodes[0]!,
+      resource: c.groups[0]!.resources[0]!,
+    } as unknown as Parameters<typeof guardParameters>[0];
+    const options = { document: 'failover-guard-prod' };
+    expect(guardDocumentFor('windows', options)).toBe('failover-guard-prod-windows');
+    expect(guardDocumentFor('linux', options)).toBe('failover-guard-prod');
+    expect(guardDocumentFor(undefined, options)).toBe('failover-guard-prod');
+    expect(guardDocumentFor('windows', { ...options, windowsDocument: 'own-win' })).toBe('own-win');
+    expect(windowsGuardDocumentName('failover-guard')).toBe('failover-guard-windows');
+    // The same parameters as to a Linux node: names, a number, start or stop; no PowerShell text.
+    const params = guardParameters(req, 'stop');
+    expect(params).toEqual({
+      group: ['sql'],
+      resource: ['app'],
+      epoch: ['7'],
+      action: ['stop'],
+      executionTimeout: ['300'],
     });
-    const encoded = encodePowerShell('Stop-Service \'MSSQL$PROD\'; & C:\\app\\flush.ps1 -Reason "planned"');
-    expect(line).toBe(
-      `& 'C:\\Program Files\\failover-agent\\failover-agent.cmd' guard --cluster orders --node node1 --table failover-state-prod --group sql --epoch 7 --action stop --vip 172.16.0.10 --encoded-command ${encoded}; exit $LASTEXITCODE`,
+    expect(JSON.stringify(params)).not.toContain('MSSQLSERVER');
+    expect(guardCommandLine(req, 'stop', options)).toMatch(
+      /^failover-guard-prod-windows: guard --group sql --resource app --epoch 7 --action stop \(runs "Stop-Service 'MSSQLSERVER'"\)$/,
     );
-    // Nothing but names, numbers, addresses and base64 after the quoted path.
-    expect(line.split("failover-agent.cmd' ")[1]).toMatch(/^[A-Za-z0-9 .+/=$;-]+$/);
-    expect(execDocumentFor({ document: 'AWS-RunShellScript' }, 'windows')).toBe('AWS-RunPowerShellScript');
-    expect(execDocumentFor({ document: 'AWS-RunShellScript' }, 'linux')).toBe('AWS-RunShellScript');
-    expect(execDocumentFor({ document: 'MyDoc' }, 'windows')).toBe('MyDoc');
   });
 
-  it('the guard takes the encoded text as its COMMAND', () => {
-    const text = "Stop-Service 'MSSQL$PROD'";
+  it('the PowerShell guard document runs only the guard, with the typed parameters of the Linux one, and exits with its code', () => {
+    const doc = guardDocumentWindows(DEFAULT_AGENT_PATH_WINDOWS);
+    expect(doc.parameters).toBe(GUARD_DOCUMENT_PARAMETERS);
+    expect(doc.parameters).toEqual(guardDocument('/usr/local/bin/failover-agent').parameters);
+    expect(doc.mainSteps).toEqual([
+      {
+        action: 'aws:runPowerShellScript',
+        name: 'guard',
+        inputs: {
+          timeoutSeconds: '{{ executionTimeout }}',
+          runCommand: [
+            "& 'C:\\Program Files\\failover-agent\\failover-agent.cmd' guard --group {{ group }} --resource {{ resource }} --epoch {{ epoch }} --action {{ action }}",
+            'exit $LASTEXITCODE',
+          ],
+        },
+      },
+    ]);
+    // No command text, no free-text parameter: every parameter is a pattern or a closed list, and
+    // what the patterns admit is nothing PowerShell or cmd.exe interprets.
+    for (const [name, p] of Object.entries(doc.parameters)) {
+      expect(name).toMatch(/^(group|resource|epoch|action|executionTimeout)$/);
+      const allowed = 'allowedPattern' in p ? p.allowedPattern : undefined;
+      expect(allowed ?? ('allowedValues' in p ? p.allowedValues : undefined)).toBeDefined();
+      if (allowed) expect(allowed).toMatch(/^\^\[[a-z0-9-]+\](\[[a-z0-9-]+\])?\{[0-9,]+\}\$$/);
+    }
+    // The agent's path is a PowerShell single-quoted literal, its quotes doubled.
+    expect(guardDocumentWindows("C:\\it's\\agent.cmd").mainSteps[0]!.inputs.runCommand[0]).toMatch(
+      /^& 'C:\\it''s\\agent\.cmd' guard /,
+    );
+  });
+
+  it('the guard runs the stored PowerShell text through powershell.exe -EncodedCommand; the controller sends no --encoded-command', () => {
+    // What the PowerShell document runs: the guard with --resource, no COMMAND.
     const args = parseGuardArgs(
-      ['--group', 'sql', '--epoch', '7', '--encoded-command', encodePowerShell(text)],
+      ['--group', 'sql', '--resource', 'app', '--epoch', '7', '--action', 'stop'],
       {},
     );
-    expect(args !== 'help' && args.command).toEqual([text]);
-    expect(decodePowerShell(encodePowerShell(text))).toBe(text);
+    expect(args !== 'help' && args.resource).toBe('app');
+    expect(args !== 'help' && args.command).toEqual([]);
     expect(() =>
-      parseGuardArgs(['--group', 'sql', '--epoch', '7', '--encoded-command', 'not base64!'], {}),
-    ).toThrow(/--encoded-command must be base64/);
-    expect(() =>
-      parseGuardArgs(
-        ['--group', 'sql', '--epoch', '7', '--encoded-command', encodePowerShell(text), '--', 'x'],
-        {},
-      ),
-    ).toThrow(/not both/);
+      parseGuardArgs(['--group', 'sql', '--epoch', '7', '--encoded-command', 'UwB0AG8AcAA='], {}),
+    ).toThrow(/encoded-command/);
+    // The stored text, as the Windows platform runs it (one COMMAND argument: its shell).
+    const text = 'Stop-Service \'MSSQL$PROD\'; & C:\\app\\flush.ps1 -Reason "planned"';
+    const [file, argv] = powershellArgv(text);
+    expect(file).toBe('powershell.exe');
+    expect(argv.slice(0, 6)).toEqual([
+      '-NoLogo',
+      '-NoProfile',
+      '-NonInteractive',
+      '-ExecutionPolicy',
+      'Bypass',
+      '-EncodedCommand',
+    ]);
+    expect(decodePowerShell(argv[6]!)).toContain(`\n${text}\n`);
   });
 
-  it('the controller policy grants the PowerShell document for a group with Windows nodes', () => {
-    const doc = controllerPolicy([definition('none')], { account: '111122223333', table: 'failover-state' });
+  it('the controller policy grants a group with Windows nodes the PowerShell guard document only', () => {
+    const doc = controllerPolicy([definition('none')], {
+      account: '111122223333',
+      table: 'failover-state',
+      document: 'failover-guard-prod',
+    });
     const run = doc.Statement.find((s) => s.Sid === 'RunCommand');
     expect(run?.Resource).toEqual([
       'arn:aws:ec2:us-east-1:111122223333:instance/i-0aaa',
       'arn:aws:ec2:us-east-1:111122223333:instance/i-0bbb',
-      'arn:aws:ssm:us-east-1::document/AWS-RunPowerShellScript',
-      'arn:aws:ssm:us-east-1::document/AWS-RunShellScript',
+      'arn:aws:ssm:us-east-1:111122223333:document/failover-guard-prod-windows',
+    ]);
+    expect(JSON.stringify(doc)).not.toMatch(/AWS-Run(PowerShell|Shell)Script/);
+    // A Linux and a Windows node in one group: both own documents, nothing else.
+    const mixed = parseClusterConfig({
+      ...JSON.parse(JSON.stringify(definition('none'))),
+      groups: [{ ...definition('none').groups[0]!, nodes: ['node1', 'node3'] }],
+    });
+    const mixedRun = controllerPolicy([mixed], {
+      account: '111122223333',
+      table: 'failover-state',
+      document: 'failover-guard-prod',
+      windowsDocument: 'win-guard',
+    }).Statement.find((s) => s.Sid === 'RunCommand');
+    expect([mixedRun?.Resource].flat().filter((r) => r?.includes(':document/'))).toEqual([
+      'arn:aws:ssm:us-east-1:111122223333:document/failover-guard-prod',
+      'arn:aws:ssm:us-east-1:111122223333:document/win-guard',
     ]);
   });
 });
@@ -168,7 +237,7 @@ describe('the Windows service definition (WinSW)', () => {
 describe('the agent role and the releases bucket', () => {
   it('iam-policy --role agent --agent-bucket adds read access to the releases only', async () => {
     const { agentPolicy } = await import('../../cli/iam/policies');
-    const doc = agentPolicy(definition('none'), { table: 'failover-state', agentBucket: 'fa-releases' });
+    const doc = agentPolicy([definition('none')], { table: 'failover-state', agentBucket: 'fa-releases' });
     expect(doc.Statement.find((s) => s.Sid === 'AgentReleases')).toEqual({
       Sid: 'AgentReleases',
       Effect: 'Allow',
@@ -176,7 +245,7 @@ describe('the agent role and the releases bucket', () => {
       Resource: 'arn:aws:s3:::fa-releases/agent/*',
     });
     expect(
-      agentPolicy(definition('none'), { table: 'failover-state' }).Statement.some(
+      agentPolicy([definition('none')], { table: 'failover-state' }).Statement.some(
         (s) => s.Sid === 'AgentReleases',
       ),
     ).toBe(false);
