@@ -155,4 +155,27 @@ describe('targeted windows', () => {
       expect(result.log.some((l) => /stalls 13000 ms after its fence of db/.test(l))).toBe(true);
     },
   );
+
+  it.each([3, 4])(
+    'with fencing: stop-instance, a node counts as fenced once its instance is stopped, not while it is stopping (seed %i)',
+    async (seed) => {
+      // db-check fails on node1 and every stop fails: the controller fences node1 by stopping its
+      // instance, which stays `stopping` for up to 3 s with the application still running.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          hardFence: true,
+          faults: [
+            { kind: 'stop-faults', at: 9_000, duration: 15_000, fail: 1, hang: 0 },
+            { kind: 'monitor', node: 'node1', group: 'db', at: 10_000, duration: 20_000 },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => l.includes('cloud: stop-instance i-1'))).toBe(true);
+    },
+  );
 });
