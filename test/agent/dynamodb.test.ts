@@ -197,19 +197,23 @@ describe('the agent store reads and writes what DynamoStore does (moto)', () => 
   });
 
   it('reads more than 100 keys (BatchGetItem pages)', async () => {
-    const nodes = Array.from({ length: 130 }, (_, i) => `n${i}`);
+    // The most a definition allows (100 nodes) and a few groups: one tick reads more than the 100
+    // keys a BatchGetItem takes.
+    const nodes = Array.from({ length: 100 }, (_, i) => `n${i}`);
+    const groups = Array.from({ length: 12 }, (_, i) => `g${i}`);
     const f = await createCluster({
       nodes: nodes.map((name, i) => ({
         name,
         instanceId: `i-0${randomBytes(7).toString('hex')}${i}`,
         az: 'us-east-1a',
       })),
-      groups: [{ name: 'db', nodes: ['n0'], resources: [] }],
+      groups: groups.map((name) => ({ name, nodes: ['n0'], resources: [] })),
     });
     const mine = agentStore(f);
-    for (const n of ['n0', 'n64', 'n128']) await mine.putHeartbeat(sampleHeartbeat(f.cluster, n, 1));
-    const read = await mine.readClusterState(f.cluster, ['db'], nodes);
-    expect(Object.keys(read.heartbeats).sort()).toEqual(['n0', 'n128', 'n64']);
+    for (const n of ['n0', 'n64', 'n99']) await mine.putHeartbeat(sampleHeartbeat(f.cluster, n, 1));
+    const read = await mine.readClusterState(f.cluster, groups, nodes);
+    expect(nodes.length + groups.length).toBeGreaterThan(100);
+    expect(Object.keys(read.heartbeats).sort()).toEqual(['n0', 'n64', 'n99']);
   });
 
   it('a missing table is TABLE_NOT_FOUND, as with DynamoStore', async () => {
