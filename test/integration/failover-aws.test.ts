@@ -64,7 +64,8 @@ describe('a full failover on the emulator, driven by reconcile', () => {
     isolated: false,
     groups: {},
     peers: {},
-    fence: { maxStopMs: 300_000, watchdogMs: 8_000 },
+    // An armed watchdog that suits the default lease (3.75 s - 1 s margin), as the agent reports one.
+    fence: { maxStopMs: 300_000, watchdogMs: 2_000 },
     ...over,
   });
   const reconcile = (holder: string) =>
