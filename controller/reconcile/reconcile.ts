@@ -145,11 +145,12 @@ export async function reconcileCluster(
     // 2. Every remaining group's lock first, then they observe: their first rounds share one read
     //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
     //    after every lock was taken, as each group's own read was. Reads per cluster, not per group;
-    //    the describe calls of the read-only pass are reused.
-    const snapshot = readOnly.afterLock();
+    //    the describe calls of the read-only pass are reused if they are still fresh once every
+    //    lock is held (a wait for a dead holder's lock makes them old: then they are made again).
     const locked = await Promise.all(
       pending.map(async (group) => ({ group, lock: await lockGroup(deps, stored.config, group, options) })),
     );
+    const snapshot = readOnly.afterLock();
     const outcomes = await Promise.all(
       locked.map(({ group, lock }) =>
         'outcome' in lock

@@ -178,4 +178,28 @@ describe('targeted windows', () => {
       expect(result.log.some((l) => l.includes('cloud: stop-instance i-1'))).toBe(true);
     },
   );
+
+  it.each([6, 7, 8])(
+    "a reconcile that waited out a dead holder's lock describes the instances again: a node stopped and started meanwhile is not taken for stopped (seed %i)",
+    async (seed) => {
+      // Found by review: one invocation takes fip's lock to repair a tampered VIP and stalls (a
+      // holder that never answers). node3, fip's owner, is stopped and comes back 3 s later; its
+      // agent brings fip up again. Another invocation described node3 as stopped, then waited
+      // ~9 s for the dead holder's lock: deciding on that description would take node3 for
+      // stopped and start fip on node1 while node3 runs it.
+      const result = await runScenario({
+        seed,
+        wildClocks: false,
+        watchdog: true,
+        faults: [
+          { kind: 'tamper', at: 20_000, group: 'fip', resource: 'vip', node: 'node1' },
+          { kind: 'stall', at: 20_000, duration: 300, p: 1, stallMs: 14_000, where: 'checks' },
+          { kind: 'burst', at: 20_000, count: 1 },
+          { kind: 'crash', node: 'node3', at: 24_000, downFor: 3_000, instanceStopped: true },
+          { kind: 'burst', at: 25_600, count: 1 },
+        ],
+      });
+      expect(result.violations).toEqual([]);
+    },
+  );
 });
