@@ -130,7 +130,10 @@ async function reconcileWithRetries(
   for (let attempt = 0; ; attempt++) {
     let error: unknown;
     try {
-      const o = await reconcileCluster({ ...deps, holder: ctx.holder }, cluster, {
+      // Each attempt holds locks under a name of its own: a release of an earlier attempt that
+      // was given up on but still lands must not remove a lock this attempt took since.
+      const holder = attempt === 0 ? ctx.holder : `${ctx.holder}#${attempt}`;
+      const o = await reconcileCluster({ ...deps, holder }, cluster, {
         deadline: ctx.deadline,
         ...(only ? { groups: only } : {}),
       });
