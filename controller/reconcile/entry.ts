@@ -130,10 +130,7 @@ async function reconcileWithRetries(
   for (let attempt = 0; ; attempt++) {
     let error: unknown;
     try {
-      // Each attempt holds locks under a name of its own: a release of an earlier attempt that
-      // was given up on but still lands must not remove a lock this attempt took since.
-      const holder = attempt === 0 ? ctx.holder : `${ctx.holder}#${attempt}`;
-      const o = await reconcileCluster({ ...deps, holder }, cluster, {
+      const o = await reconcileCluster({ ...deps, holder: ctx.holder }, cluster, {
         deadline: ctx.deadline,
         ...(only ? { groups: only } : {}),
       });
