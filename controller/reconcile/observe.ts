@@ -9,7 +9,6 @@
 import { FailoverError } from '../../shared/base/errors';
 import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
-import { describeFresh } from '../../shared/config/timing';
 import type {
   CheckResult,
   GroupObservation,
@@ -27,8 +26,6 @@ import { memo } from '../resources/describe-cache';
 export interface ObserveDeps {
   store: StateStore;
   cloud: Cloud;
-  /** When describes were made, so that old ones are not reused (none: they never are). */
-  clock?: { now(): number };
 }
 
 export interface ClusterState {
@@ -43,8 +40,6 @@ const STATE_KEY = 'state';
 /** Shared, memoized reads of one reconcile. */
 export class ReconcileSnapshot {
   readonly cache: DescribeCache = new Map();
-  /** When this view was first used to describe (controller clock), if the deps have a clock. */
-  private describedAt: number | undefined;
   constructor(
     private readonly deps: ObserveDeps,
     readonly stored: StoredConfig,
@@ -56,7 +51,6 @@ export class ReconcileSnapshot {
   private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
     let p = this.cache.get(key) as Promise<T> | undefined;
     if (!p) {
-      this.describedAt ??= this.deps.clock?.now();
       p = load();
       this.cache.set(key, p);
     }
@@ -71,8 +65,7 @@ export class ReconcileSnapshot {
   next(previous: DescribeCache, refreshInstances: boolean): ReconcileSnapshot {
     const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, false);
     for (const [key, value] of previous) view.cache.set(key, value);
-    if (!refreshInstances && this.fresh()) {
-      view.describedAt = this.describedAt;
+    if (!refreshInstances) {
       for (const key of ['instances', 'zones']) {
         const kept = this.cache.get(key);
         if (kept) view.cache.set(key, kept);
@@ -82,24 +75,13 @@ export class ReconcileSnapshot {
   }
 
   /**
-   * Its describes may still serve a decision: made moments ago. An instance described as stopped
-   * proves a stop only while no restart could have happened since (shared/config/timing.ts).
-   */
-  private fresh(): boolean {
-    const now = this.deps.clock?.now();
-    return now !== undefined && (this.describedAt === undefined || describeFresh(this.describedAt, now));
-  }
-
-  /**
    * The view for the first rounds of the groups locked after a read-only pass through this one:
    * the describe calls are reused (as a group's later rounds reuse instance and zone states), the
    * cluster's heartbeats, facts and requests are read again, after the locks.
    */
-  afterLock(): ReconcileSnapshot {
+  afterLock(options: { reuseDescribes: boolean }): ReconcileSnapshot {
     const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, this.shared);
-    // Taking a lock may have meant waiting out a dead holder's lock: describe again then.
-    if (!this.fresh()) return view;
-    view.describedAt = this.describedAt;
+    if (!options.reuseDescribes) return view;
     for (const [key, value] of this.cache) if (key !== STATE_KEY) view.cache.set(key, value);
     return view;
   }

@@ -362,17 +362,3 @@ export function mutationMayBeStale(
 ): boolean {
   return nowAfter >= lockExpiresAt - t.maxClockSkewMs;
 }
-
-/**
- * How long a description of the cluster's instances (and zones) may be reused by later decisions
- * of the same invocation. An instance described as stopped proves its node stopped only while
- * the description is younger than any restart could be: a reconcile that waited for a dead
- * holder's lock, or slept between rounds, must describe again (a node stopped and started again
- * meanwhile may run its groups; EC2 takes tens of seconds from stopped to a running agent).
- */
-export const DESCRIBE_REUSE_MS = 1_000;
-
-/** A description made at `describedAt` may still serve a decision at `now`. */
-export function describeFresh(describedAt: number, now: number): boolean {
-  return now - describedAt <= DESCRIBE_REUSE_MS;
-}
