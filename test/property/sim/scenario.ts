@@ -345,8 +345,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const cloud = new SimCloud(world, store, nodes, {
     expectStale: (holder, group) => stalledCalls.has(`${holder}/${group}`),
     onStale: (what, key) => staleWrites.push({ at: world.t, what, key }),
-    stallMs: (holder, group) => stallFor(holder, group, 'call'),
-    stallBeforeChecksMs: (holder, group) => stallFor(holder, group, 'checks'),
+    stallMs: stallFor,
   });
   let invocations = 0;
   let requestCount = 0;

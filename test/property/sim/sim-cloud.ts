@@ -26,31 +26,28 @@ export class SimCloud extends MemoryCloud {
       /** The invocation stalled after its fence of this group: a late change of it is expected (and counted). */
       expectStale: (holder: string, group: string) => boolean;
       onStale: (what: string, key: string) => void;
-      /** How long an invocation stalls right before its checks (0: not at all). */
-      stallBeforeChecksMs?: (holder: string, group: string) => number;
-      /** How long an invocation stalls between its fence and its call (0: not at all). */
-      stallMs?: (holder: string, group: string) => number;
+      /**
+       * How long an invocation stalls (0: not at all) right before its checks of a mutating call,
+       * or between its fence and the call.
+       */
+      stallMs?: (holder: string, group: string, where: 'checks' | 'call') => number;
     } = { expectStale: () => false, onStale: () => undefined },
   ) {
     const byInstance = (id: string) => [...nodes.values()].find((n) => n.instanceId() === id);
+    // GC, a suspended process: the invocation's timers (its deadline's abort) run late too.
+    const stall = async (ctx: MutationContext, where: 'checks' | 'call', when: string) => {
+      const ms = stale.stallMs?.(ctx.holder, ctx.group, where) ?? 0;
+      if (ms === 0) return;
+      world.note(`${ctx.holder} stalls ${ms} ms ${when} (${ctx.group})`);
+      await world.delay(ms);
+    };
     super({
       rtt: async (signal) => {
         await world.delay(world.rng.int(5, 40), signal);
         if (world.rng.chance(this.throttle)) throw new ThrottledError();
       },
-      beforeChecks: async (ctx: MutationContext) => {
-        const ms = stale.stallBeforeChecksMs?.(ctx.holder, ctx.group) ?? 0;
-        if (ms === 0) return;
-        world.note(`${ctx.holder} stalls ${ms} ms before its checks (${ctx.group})`);
-        await world.delay(ms);
-      },
-      afterFence: async (ctx: MutationContext) => {
-        const ms = stale.stallMs?.(ctx.holder, ctx.group) ?? 0;
-        if (ms === 0) return;
-        // GC, a suspended process: the invocation's timers (its deadline's abort) run late too.
-        world.note(`${ctx.holder} stalls ${ms} ms between its fence and its call (${ctx.group})`);
-        await world.delay(ms);
-      },
+      beforeChecks: (ctx: MutationContext) => stall(ctx, 'checks', 'before its checks'),
+      afterFence: (ctx: MutationContext) => stall(ctx, 'call', 'between its fence and its call'),
       land: (ctx: MutationContext, what: string, key?: string) => {
         const current = store.currentEpoch(ctx.cluster, ctx.group);
         const rec = store.groups.get(`${ctx.cluster}/${ctx.group}`);
