@@ -36,12 +36,7 @@ import {
 } from '../../shared/base/errors';
 import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
-import {
-  describeFresh,
-  lockAllowsMutation,
-  lockBeyondDeadlineMs,
-  mutationMayBeStale,
-} from '../../shared/config/timing';
+import { lockAllowsMutation, lockBeyondDeadlineMs, mutationMayBeStale } from '../../shared/config/timing';
 import type { ClusterConfig } from '../../shared/config/validate';
 import { decide, patchForFailedAction } from '../../shared/core/decide';
 import { type GroupObservation, type GroupState, initialGroupState } from '../../shared/core/model';
@@ -150,13 +145,14 @@ export async function reconcileCluster(
     // 2. Every remaining group's lock first, then they observe: their first rounds share one read
     //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
     //    after every lock was taken, as each group's own read was. Reads per cluster, not per group;
-    //    the describe calls of the read-only pass are reused only while they are fresh: a slow
-    //    pass or a wait for a dead holder's lock (up to a minute) leaves time for an instance
-    //    described as stopped to start again, and it would be taken for stopped.
+    //    the describe calls of the read-only pass are reused, unless a lock was waited for: a
+    //    dead holder's lock may take up to a minute to run out, and an instance described as
+    //    stopped before the wait may have started again since (it would be taken for stopped).
     const locked = await Promise.all(
       pending.map(async (group) => ({ group, lock: await lockGroup(deps, stored.config, group, options) })),
     );
-    const snapshot = readOnly.afterLock({ reuseDescribes: describeFresh(startedAt, deps.clock.now()) });
+    const waited = locked.some(({ lock }) => 'state' in lock && lock.waited);
+    const snapshot = readOnly.afterLock({ reuseDescribes: !waited });
     const outcomes = await Promise.all(
       locked.map(({ group, lock }) =>
         'outcome' in lock
@@ -234,7 +230,7 @@ async function lockGroup(
   config: ClusterConfig,
   group: GroupConfig,
   options: ReconcileOptions,
-): Promise<{ state: GroupState } | { outcome: GroupOutcome }> {
+): Promise<{ state: GroupState; waited?: true } | { outcome: GroupOutcome }> {
   const { store, clock, holder, log } = deps;
   const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
@@ -286,7 +282,7 @@ async function lockGroup(
         });
         try {
           await clock.sleep(wait);
-          return { state: await acquire() };
+          return { state: await acquire(), waited: true };
         } catch (late) {
           if (!(late instanceof LockBusyError || late instanceof ConflictError))
             return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) } };

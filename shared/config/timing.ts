@@ -362,16 +362,3 @@ export function mutationMayBeStale(
 ): boolean {
   return nowAfter >= lockExpiresAt - t.maxClockSkewMs;
 }
-
-/**
- * How old the read-only pass's describes (instances, zones) may be when a reconcile's locked
- * rounds start and reuse them. An instance described as stopped proves its node stopped only
- * while no restart could have happened since: a pass that took long, or locks that were waited
- * for (a dead holder's lock may take up to a minute to run out), mean describing again.
- */
-export const DESCRIBE_REUSE_MS = 1_000;
-
-/** Describes made at `describedAt` may still serve the decisions made at `now`. */
-export function describeFresh(describedAt: number, now: number): boolean {
-  return now - describedAt <= DESCRIBE_REUSE_MS;
-}
