@@ -119,6 +119,14 @@ export const MUTANTS: Mutant[] = [
       "export const INSTANCE_DOWN_STATES: ReadonlySet<string> = new Set(['stopping', 'stopped', 'terminated']);",
   },
   {
+    name: 'stopped-instance-any-renewal',
+    breaks:
+      'a describe saying "stopped" counts even when the node has renewed since (it was started again meanwhile)',
+    file: 'shared/core/liveness.ts',
+    find: '  if (instanceDown(obs?.instance) && (!hb || sentBefore(hb.sentAt, obs!.instance!.describedAt, timing))) {',
+    replace: '  if (instanceDown(obs?.instance)) {',
+  },
+  {
     name: 'mayrun-dropped-before-stop',
     breaks: 'a live old owner leaves mayRun before its stop succeeded (the update is applied first)',
     file: 'shared/core/decide.ts',

@@ -12,7 +12,7 @@
 import { FailoverError } from '../shared/base/errors';
 import { RESOURCE_KINDS, resourceKind } from '../shared/config/kinds';
 import type { ResourceConfig } from '../shared/config/schema';
-import type { CheckResult, InstanceView } from '../shared/core/model';
+import type { CheckResult, InstanceStatus } from '../shared/core/model';
 import type {
   ActionOutcome,
   Cloud,
@@ -34,8 +34,10 @@ export interface MemoryCloudWorld {
   land?(ctx: MutationContext, what: string, key?: string): void | Promise<void>;
   /** `exec` start / stop on the node: its guard. Resolves undefined when done, else why it refused. */
   guard(req: ResourceRequest, verb: 'start' | 'stop'): Promise<string | undefined>;
+  /** The way back of a describe's answer, after AWS read the states it carries (a slow network). */
+  describeAnswered?(signal: AbortSignal): Promise<void>;
   /** State of an instance (default: running). */
-  instanceState?(instanceId: string): InstanceView['state'] | undefined;
+  instanceState?(instanceId: string): InstanceStatus['state'] | undefined;
   /** The hard fence: StopInstances on it. */
   stopInstance?(instanceId: string): void;
 }
@@ -55,7 +57,7 @@ export class MemoryCloud implements Cloud {
   readonly entry = new Map<string, string | null>();
   readonly mutations: LandedMutation[] = [];
   /** Instance states set by the test (or a hard fence), over the world's. */
-  readonly instances = new Map<string, InstanceView>();
+  readonly instances = new Map<string, InstanceStatus>();
   readonly resources: Record<ResourceConfig['type'], ResourceDriver>;
   /** A simulated call takes tens of milliseconds; its worst case (every attempt lost) is this. */
   readonly mutationWorstCaseMs = 2_000;
@@ -153,13 +155,14 @@ export class MemoryCloud implements Cloud {
   async describeInstances(
     ids: readonly string[],
     signal: AbortSignal,
-  ): Promise<Record<string, InstanceView>> {
+  ): Promise<Record<string, InstanceStatus>> {
     await this.rtt(signal);
-    const out: Record<string, InstanceView> = {};
+    const out: Record<string, InstanceStatus> = {};
     for (const id of ids) {
       const state = this.instances.get(id)?.state ?? this.world.instanceState?.(id) ?? 'running';
       out[id] = { state };
     }
+    await this.world.describeAnswered?.(signal);
     return out;
   }
 

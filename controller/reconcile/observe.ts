@@ -20,12 +20,13 @@ import type {
   RequestView,
 } from '../../shared/core/model';
 import { nodeStopBudgets } from '../../shared/core/node-side';
-import type { Cloud, DescribeCache, StateStore, StoredConfig } from '../../shared/core/ports';
+import type { Clock, Cloud, DescribeCache, StateStore, StoredConfig } from '../../shared/core/ports';
 import { memo } from '../resources/describe-cache';
 
 export interface ObserveDeps {
   store: StateStore;
   cloud: Cloud;
+  clock: Pick<Clock, 'now'>;
 }
 
 export interface ClusterState {
@@ -89,8 +90,13 @@ export class ReconcileSnapshot {
   instances(): Promise<{ views: Record<string, InstanceView>; error?: string }> {
     const ids = this.stored.config.nodes.map((n) => n.instanceId);
     return this.memo('instances', async () => {
+      // Stamped before the call: a stopped state only proves something about renewals sent earlier.
+      const describedAt = this.deps.clock.now();
       try {
-        return { views: await this.deps.cloud.describeInstances(ids, this.signal) };
+        const described = await this.deps.cloud.describeInstances(ids, this.signal);
+        const views: Record<string, InstanceView> = {};
+        for (const [id, status] of Object.entries(described)) views[id] = { ...status, describedAt };
+        return { views };
       } catch (e) {
         return { views: {}, error: errorMessage(e) };
       }

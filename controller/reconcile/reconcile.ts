@@ -145,13 +145,15 @@ export async function reconcileCluster(
     // 2. Every remaining group's lock first, then they observe: their first rounds share one read
     //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
     //    after every lock was taken, as each group's own read was. Reads per cluster, not per group;
-    //    the describe calls of the read-only pass are reused, unless a lock was waited for: a
-    //    dead holder's lock may take up to a minute to run out, and an instance described as
-    //    stopped before the wait may have started again since (it would be taken for stopped).
+    //    the describe calls of the read-only pass are reused, unless a lock was waited for
+    //    (whether the wait then won it or not): a dead holder's lock may take up to a minute to
+    //    run out, and instance states that old would move groups for nothing. Safety does not
+    //    rest on this: a stopped state counts as proof only for a node that has not renewed
+    //    since the describe (liveness.ts stopEvidence), however old the describe.
     const locked = await Promise.all(
       pending.map(async (group) => ({ group, lock: await lockGroup(deps, stored.config, group, options) })),
     );
-    const waited = locked.some(({ lock }) => 'state' in lock && lock.waited);
+    const waited = locked.some(({ lock }) => lock.waited === true);
     const snapshot = readOnly.afterLock({ reuseDescribes: !waited });
     const outcomes = await Promise.all(
       locked.map(({ group, lock }) =>
@@ -230,7 +232,7 @@ async function lockGroup(
   config: ClusterConfig,
   group: GroupConfig,
   options: ReconcileOptions,
-): Promise<{ state: GroupState; waited?: true } | { outcome: GroupOutcome }> {
+): Promise<{ state: GroupState; waited?: true } | { outcome: GroupOutcome; waited?: true }> {
   const { store, clock, holder, log } = deps;
   const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
@@ -261,6 +263,8 @@ async function lockGroup(
       .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
     // Unless it let go just before the kick landed: then nobody would look. Try once more.
     let busy: unknown;
+    // Set once we slept on a lock: the reads made before are that old, whatever comes next.
+    let waited: { waited?: true } = {};
     try {
       return { state: await acquire() };
     } catch (again) {
@@ -282,10 +286,11 @@ async function lockGroup(
         });
         try {
           await clock.sleep(wait);
-          return { state: await acquire(), waited: true };
+          waited = { waited: true };
+          return { state: await acquire(), ...waited };
         } catch (late) {
           if (!(late instanceof LockBusyError || late instanceof ConflictError))
-            return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) } };
+            return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) }, ...waited };
           busy = late;
         }
       }
@@ -295,7 +300,7 @@ async function lockGroup(
       group: group.name,
       holder: busy instanceof LockBusyError ? busy.holder : 'unknown',
     });
-    return { outcome: { ...outcome, status: 'busy' } };
+    return { outcome: { ...outcome, status: 'busy' }, ...waited };
   }
 }
 

@@ -129,10 +129,20 @@ export interface Heartbeat {
 
 export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
 
-export interface InstanceView {
+/** An instance as EC2 describes it. */
+export interface InstanceStatus {
   state: InstanceState;
   /** EC2 status checks: false when impaired, undefined when unknown. */
   statusOk?: boolean;
+}
+
+/** An instance as one reconcile saw it, and when. */
+export interface InstanceView extends InstanceStatus {
+  /**
+   * Controller-clock time just before the describe call was sent. A stopped instance may be started
+   * again after it: a `stopped` state proves nothing about a renewal sent later (liveness.ts).
+   */
+  describedAt: number;
 }
 
 /** A fact carried by an event (Spot interruption, rebalance, Health), stored until it expires. */

@@ -9,7 +9,7 @@ import type {
   GroupLock,
   GroupState,
   Heartbeat,
-  InstanceView,
+  InstanceStatus,
   NodeFact,
   RequestView,
 } from './model';
@@ -179,7 +179,7 @@ export interface Cloud {
   describeInstances(
     instanceIds: readonly string[],
     signal: AbortSignal,
-  ): Promise<Record<string, InstanceView>>;
+  ): Promise<Record<string, InstanceStatus>>;
   /** One call for all zones of a reconcile. */
   describeZones(zones: readonly string[], signal: AbortSignal): Promise<Record<string, string>>;
   /** Hard fence (StopInstances with force). */

@@ -202,4 +202,31 @@ describe('targeted windows', () => {
       expect(result.violations).toEqual([]);
     },
   );
+  it.each([6, 7, 8])(
+    'a stopped state counts only for a node that has not renewed since the describe: an answer that took seconds does not take a restarted node for stopped (seed %i)',
+    async (seed) => {
+      // node3 (fip's owner) is stopped at 24 s and back 1.5 s later; its agent brings fip up again.
+      // A reconcile described node3 as stopped at 24.3 s, but the answer took 2.7 s to come back,
+      // and node3 is cut off from DynamoDB meanwhile (it fences itself only at its fence deadline).
+      // Deciding on that answer as if it were fresh would start fip on node1 while node3 runs it.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'crash', node: 'node3', at: 24_000, downFor: 1_500, instanceStopped: true },
+            { kind: 'slow-describe', at: 23_900, duration: 600, delayMs: 2_700 },
+            { kind: 'events', at: 23_900, duration: 2_000, lose: 1, duplicate: 0, maxDelay: 0 },
+            { kind: 'burst', at: 24_300, count: 1 },
+            { kind: 'partition', node: 'node3', at: 26_900, duration: 10_000 },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => l.includes("a describe's answer takes 2700 ms"))).toBe(true);
+      expect(result.log.some((l) => l.includes('node3: brings fip@1 up itself'))).toBe(true);
+    },
+  );
 });

@@ -59,6 +59,7 @@ export type Fault =
   | { kind: 'spot'; node: NodeName; at: number }
   /** `node` reads its peers' heartbeats from a replica that stopped applying updates. */
   | { kind: 'lagging-replica'; node: NodeName; at: number; duration: number }
+  | { kind: 'slow-describe'; at: number; duration: number; delayMs: number }
   /**
    * Invocations started in this window have a clock off by `offset` — beyond maxClockSkewMs, i.e.
    * outside the assumptions: only targeted tests use it (the epoch fence must still refuse every
@@ -544,6 +545,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
         case 'lagging-replica':
           store.lagReplicaFor(f.node, true);
           world.after(f.duration, () => store.lagReplicaFor(f.node, false));
+          break;
+        case 'slow-describe':
+          cloud.slowDescribeMs = f.delayMs;
+          world.after(f.duration, () => {
+            cloud.slowDescribeMs = 0;
+          });
           break;
         case 'controller-clock':
           controllerClockOffset = f.offset;

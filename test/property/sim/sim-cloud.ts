@@ -17,6 +17,8 @@ const COMMAND_WAIT_MS = 5_000;
 export class SimCloud extends MemoryCloud {
   /** Probability that a call is throttled (a fault of the schedule). */
   throttle = 0;
+  /** How long a describe's answer takes to come back after EC2 read the states (a fault). */
+  slowDescribeMs = 0;
 
   constructor(
     world: World,
@@ -45,6 +47,11 @@ export class SimCloud extends MemoryCloud {
       rtt: async (signal) => {
         await world.delay(world.rng.int(5, 40), signal);
         if (world.rng.chance(this.throttle)) throw new ThrottledError();
+      },
+      describeAnswered: async (signal) => {
+        if (this.slowDescribeMs === 0) return;
+        world.note(`cloud: a describe's answer takes ${this.slowDescribeMs} ms to come back`);
+        await world.delay(this.slowDescribeMs, signal);
       },
       beforeChecks: (ctx: MutationContext) => stall(ctx, 'checks', 'before its checks'),
       afterFence: (ctx: MutationContext) => stall(ctx, 'call', 'between its fence and its call'),
