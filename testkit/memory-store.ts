@@ -5,7 +5,14 @@
  * use the `agent*` / `guard*` methods.
  */
 import { ConflictError, FailoverError, LockBusyError } from '../shared/base/errors';
-import type { GroupLock, GroupState, Heartbeat, NodeFact, RequestView } from '../shared/core/model';
+import {
+  type GroupLock,
+  type GroupState,
+  type Heartbeat,
+  type NodeFact,
+  type RequestView,
+  sameLockAcquisition,
+} from '../shared/core/model';
 import type { GroupPatch } from '../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../shared/core/ports';
 import type { World } from './world';
@@ -126,11 +133,11 @@ export class MemoryStore implements StateStore {
     });
   }
 
-  releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean> {
+  releaseLock(cluster: string, group: string, lock: GroupLock, kickSeen: number): Promise<boolean> {
     return this.call('releaseLock', () => {
       const key = this.key(cluster, group);
       const s = this.groups.get(key);
-      if (!s?.lock || s.lock.holder !== holder) return true;
+      if (!s || !sameLockAcquisition(s.lock, lock)) return true;
       if (!Number.isNaN(kickSeen) && s.kick !== kickSeen) return false;
       const { lock: _, ...rest } = s;
       this.save(key, rest);

@@ -39,7 +39,13 @@ import type { GroupConfig } from '../../shared/config/schema';
 import { lockAllowsMutation, lockBeyondDeadlineMs, mutationMayBeStale } from '../../shared/config/timing';
 import type { ClusterConfig } from '../../shared/config/validate';
 import { decide, patchForFailedAction } from '../../shared/core/decide';
-import { type GroupObservation, type GroupState, initialGroupState } from '../../shared/core/model';
+import {
+  type GroupLock,
+  type GroupObservation,
+  type GroupState,
+  initialGroupState,
+  sameLockAcquisition,
+} from '../../shared/core/model';
 import type { Action, Plan } from '../../shared/core/plan';
 import type {
   Clock,
@@ -226,6 +232,13 @@ async function steadyGroups(
   return out;
 }
 
+/**
+ * A new acquisition name for each lock this process takes (unique with the holder's name, which
+ * is unique per invocation); a counter rather than a random id keeps the simulation replayable.
+ */
+let acquisitions = 0;
+const nextAcquisition = () => String(++acquisitions);
+
 /** Takes the group's lock (kicking a busy holder once), or says why not. Never throws. */
 async function lockGroup(
   deps: ReconcileDeps,
@@ -244,11 +257,12 @@ async function lockGroup(
       config.timing,
     );
 
+  // Each attempt its own acquisition: see GroupLock.acquisition.
   const acquire = () =>
     store.acquireLock(
       cluster,
       initialGroupState(group, clock.now()),
-      { holder, expiresAt: lockExpiresAt },
+      { holder, expiresAt: lockExpiresAt, acquisition: nextAcquisition() },
       clock.now(),
     );
   try {
@@ -319,6 +333,8 @@ async function reconcileGroup(
   const cluster = snapshot.stored.config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
   let state = locked;
+  // The lock as we took it: a record whose lock is another acquisition is no longer ours.
+  const mine: GroupLock = locked.lock ?? { holder, expiresAt: Number.NEGATIVE_INFINITY };
 
   const alerts: Promise<void>[] = [];
   let released = false;
@@ -339,7 +355,7 @@ async function reconcileGroup(
       }
       if (outcome.rounds > 0) {
         const fresh = await store.getGroup(cluster, group.name);
-        if (!fresh || fresh.lock?.holder !== holder) {
+        if (!fresh || !sameLockAcquisition(fresh.lock, mine)) {
           // Our lock expired and someone else took over: stop touching this group.
           outcome.status = 'deadline';
           break;
@@ -362,14 +378,14 @@ async function reconcileGroup(
           wait <= (options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS) &&
           clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS
         ) {
-          await sleepUnlessKicked(deps, cluster, group.name, kickSeen, wait + 1, signal);
+          await sleepUnlessKicked(deps, cluster, group.name, mine, kickSeen, wait + 1, signal);
           continue;
         }
         if (wait !== undefined) {
           outcome.status = 'waiting';
           outcome.requeueAfterMs = wait;
         }
-        if (await store.releaseLock(cluster, group.name, holder, kickSeen)) {
+        if (await store.releaseLock(cluster, group.name, mine, kickSeen)) {
           released = true;
           break;
         }
@@ -409,12 +425,11 @@ async function reconcileGroup(
     log.error('reconcile of group failed', { cluster, group: group.name, error: outcome.error });
   } finally {
     if (!released) {
-      await within(CLEANUP_TIMEOUT_MS, store.releaseLock(cluster, group.name, holder, Number.NaN)).catch(
-        (e) =>
-          log.warn('lock release failed; the lock runs out by itself', {
-            group: group.name,
-            error: errorMessage(e),
-          }),
+      await within(CLEANUP_TIMEOUT_MS, store.releaseLock(cluster, group.name, mine, Number.NaN)).catch((e) =>
+        log.warn('lock release failed; the lock runs out by itself', {
+          group: group.name,
+          error: errorMessage(e),
+        }),
       );
     }
     await within(CLEANUP_TIMEOUT_MS, Promise.allSettled(alerts)).catch(() =>
@@ -820,6 +835,7 @@ async function sleepUnlessKicked(
   deps: ReconcileDeps,
   cluster: string,
   group: string,
+  mine: GroupLock,
   kickSeen: number,
   ms: number,
   signal: AbortSignal,
@@ -831,7 +847,7 @@ async function sleepUnlessKicked(
     await deps.clock.sleep(Math.min(left, KICK_POLL_MS), signal);
     if (deps.clock.now() >= until || signal.aborted) return;
     const fresh = await deps.store.getGroup(cluster, group).catch(() => undefined);
-    if (fresh && (fresh.kick !== kickSeen || fresh.lock?.holder !== deps.holder)) {
+    if (fresh && (fresh.kick !== kickSeen || !sameLockAcquisition(fresh.lock, mine))) {
       deps.log.info('woken by a kick while waiting', { cluster, group, leftMs: until - deps.clock.now() });
       return;
     }

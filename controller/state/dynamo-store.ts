@@ -31,13 +31,14 @@ import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from
 import { configHash } from '../../shared/config/hash';
 import { CONFIG_GZ_MAX_BYTES, CONFIG_INLINE_MAX_BYTES } from '../../shared/config/limits';
 import type { ClusterConfig } from '../../shared/config/load';
-import type {
-  GroupLock,
-  GroupState,
-  Heartbeat,
-  NodeFact,
-  RequestKind,
-  RequestView,
+import {
+  type GroupLock,
+  type GroupState,
+  type Heartbeat,
+  type NodeFact,
+  type RequestKind,
+  type RequestView,
+  sameLockAcquisition,
 } from '../../shared/core/model';
 import type { GroupPatch } from '../../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../../shared/core/ports';
@@ -475,19 +476,32 @@ export class DynamoStore implements StateStore {
     return toGroupState(('updated' in result && result.updated) || {});
   }
 
-  async releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean> {
+  async releaseLock(cluster: string, group: string, lock: GroupLock, kickSeen: number): Promise<boolean> {
     const checkKick = !Number.isNaN(kickSeen);
+    const { holder, acquisition } = lock;
+    const conditions = ['#lock.#holder = :holder'];
+    const names: Record<string, string> = { '#lock': 'lock', '#holder': 'holder' };
+    const values: Record<string, unknown> = { ':holder': holder };
+    if (acquisition !== undefined) {
+      conditions.push('#lock.#acq = :acq');
+      names['#acq'] = 'acquisition';
+      values[':acq'] = acquisition;
+    }
+    if (checkKick) {
+      conditions.push('kick = :kick');
+      values[':kick'] = kickSeen;
+    }
     const result = await this.conditionalUpdate(
       keys.group(cluster, group),
       `group ${cluster}/${group}`,
       {
         UpdateExpression: 'REMOVE #lock',
-        ConditionExpression: `#lock.#holder = :holder${checkKick ? ' AND kick = :kick' : ''}`,
-        ExpressionAttributeNames: { '#lock': 'lock', '#holder': 'holder' },
-        ExpressionAttributeValues: { ':holder': holder, ...(checkKick ? { ':kick': kickSeen } : {}) },
+        ConditionExpression: conditions.join(' AND '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       },
       // Not ours any more: nothing to release. Ours but kicked: the caller looks once more.
-      async () => (await this.getGroup(cluster, group))?.lock?.holder !== holder,
+      async () => !sameLockAcquisition((await this.getGroup(cluster, group))?.lock, lock),
     );
     return 'lost' in result ? result.lost : true;
   }

@@ -18,6 +18,17 @@ export interface GroupLock {
   holder: string;
   /** Controller wall clock (ms). The holder aborts in-flight calls before this. */
   expiresAt: number;
+  /**
+   * Which of the holder's acquisitions this is. A holder may take its lock again (a retry inside
+   * its invocation); the release of an earlier acquisition that was given up on but still lands
+   * must not remove the later one. Absent in locks of older controller versions.
+   */
+  acquisition?: string;
+}
+
+/** `current` is the very acquisition `mine` of the lock (same holder, same acquisition). */
+export function sameLockAcquisition(current: GroupLock | undefined, mine: GroupLock): boolean {
+  return current?.holder === mine.holder && current.acquisition === mine.acquisition;
 }
 
 /** What a node that may be dead was last seen doing, recorded by reconcile (controller clock). */

@@ -67,9 +67,10 @@ export interface StateStore {
   acquireLock(cluster: string, initial: GroupState, lock: GroupLock, now: number): Promise<GroupState>;
   /**
    * Lets go of the lock unless the record was kicked since `kickSeen`; returns false when kicked
-   * (the caller should decide once more) and true when released (or no longer ours).
+   * (the caller should decide once more) and true when released (or no longer ours: another
+   * holder's, or another acquisition of the same holder).
    */
-  releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean>;
+  releaseLock(cluster: string, group: string, lock: GroupLock, kickSeen: number): Promise<boolean>;
   /** Tells the current lock holder that something changed and it should look again. */
   kick(cluster: string, group: string): Promise<void>;
   /** Conditional update at `guard.epoch` by the lock holder; `bumpEpoch` makes it a takeover. */

@@ -206,13 +206,26 @@ describe('DynamoStore on moto', () => {
 
     // A kick makes release fail once so the holder looks again.
     await store.kick('orders', g);
-    expect(await store.releaseLock('orders', g, 'inv-b', taken.kick)).toBe(false);
+    expect(await store.releaseLock('orders', g, taken.lock!, taken.kick)).toBe(false);
     const fresh = await store.getGroup('orders', g);
     expect(fresh?.kick).toBe(taken.kick + 1);
-    expect(await store.releaseLock('orders', g, 'inv-b', fresh!.kick)).toBe(true);
+    expect(await store.releaseLock('orders', g, taken.lock!, fresh!.kick)).toBe(true);
     expect((await store.getGroup('orders', g))?.lock).toBeUndefined();
     // Releasing a lock one does not hold is a no-op.
-    expect(await store.releaseLock('orders', g, 'inv-z', 0)).toBe(true);
+    expect(await store.releaseLock('orders', g, { holder: 'inv-z', expiresAt: 0 }, 0)).toBe(true);
+  });
+
+  it("lets a late release of an earlier acquisition leave the holder's later one alone (a retry inside an invocation)", async () => {
+    const g = `lock-${uniqueName('g')}`;
+    const initial = initialGroupState({ ...group, name: g }, 100);
+    const first = { holder: 'inv-a', expiresAt: 10_000, acquisition: '1' };
+    await store.acquireLock('orders', initial, first, 100);
+    const second = await store.acquireLock('orders', initial, { ...first, acquisition: '2' }, 200);
+    // The first attempt's release, given up on, lands now: not ours any more, nothing removed.
+    expect(await store.releaseLock('orders', g, first, Number.NaN)).toBe(true);
+    expect((await store.getGroup('orders', g))?.lock).toEqual(second.lock);
+    expect(await store.releaseLock('orders', g, second.lock!, Number.NaN)).toBe(true);
+    expect((await store.getGroup('orders', g))?.lock).toBeUndefined();
   });
 
   it('gives a new group to exactly one of several invocations racing for it', async () => {

@@ -332,6 +332,50 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(outcome.groups[0]).toMatchObject({ status: 'converged', owner: 'node1', phase: 'Online' });
   });
 
+  it("a retry's release that lands late does not remove the lock of the holder's next attempt", async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
+    // Attempt 1's release is given up on (held back here); attempt 2, the same holder, takes the
+    // lock and is deciding when attempt 1's release finally lands.
+    const held: (() => Promise<boolean>)[] = [];
+    let attempt = 1;
+    const late = Object.create(store) as DynamoStore;
+    late.releaseLock = async (...args: Parameters<DynamoStore['releaseLock']>) => {
+      if (attempt === 1) {
+        held.push(() => store.releaseLock(...args));
+        return true;
+      }
+      return store.releaseLock(...args);
+    };
+    const deps = {
+      store: late,
+      cloud,
+      notifier: { publish: async () => undefined },
+      clock: systemClock,
+      log,
+      holder: 'inv-retrying',
+    };
+    await reconcileCluster(deps, cluster, { deadline: Date.now() + 20_000 });
+    expect(held).toHaveLength(1);
+    attempt = 2;
+    const second = await store.acquireLock(
+      cluster,
+      (await store.getGroup(cluster, 'db'))!,
+      { holder: 'inv-retrying', expiresAt: Date.now() + 20_000, acquisition: 'attempt-2' },
+      Date.now(),
+    );
+    expect(await held[0]!()).toBe(true);
+    // Still attempt 2's: another invocation finds the group busy.
+    expect((await store.getGroup(cluster, 'db'))?.lock).toEqual(second.lock);
+    await expect(
+      store.acquireLock(cluster, second, { holder: 'inv-other', expiresAt: Date.now() + 20_000 }, Date.now()),
+    ).rejects.toBeInstanceOf(LockBusyError);
+  });
+
   it('processes a move request once and takes over a lock whose holder died', async () => {
     const cluster = uniqueName('c');
     await store.applyConfig(config(cluster), { now: Date.now() });
