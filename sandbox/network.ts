@@ -155,7 +155,7 @@ export interface SandboxTiming {
 export function sandboxConfig(
   net: SandboxNetwork,
   timing: SandboxTiming,
-  app: { start: string; stop: string },
+  app: { start: string; stop: string; timeoutSec?: number },
   witnessPort: number,
 ): ClusterConfig {
   return parseClusterConfig({
@@ -190,7 +190,7 @@ export function sandboxConfig(
           name: `${name}-app`,
           start: app.start,
           stop: app.stop,
-          timeoutSec: 20,
+          timeoutSec: app.timeoutSec ?? 20,
         });
       return {
         name,

@@ -22,10 +22,9 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -91,6 +90,29 @@ export interface SandboxOptions {
   scheduleMs?: number | null;
   /** Progress lines (the demo prints them; tests collect them). */
   say?: (line: string) => void;
+  /** A running emulator to use (`npm run chaos` runs several sandboxes on one); default: start one. */
+  endpoint?: string;
+  /** An agent bundle already built (scripts/agent-build.mjs) to run; default: build one. */
+  agentScript?: string;
+  /** The exec resource's commands (default: sandbox/app.mjs, an HTTP server) and its timeoutSec [20]. */
+  app?: { start: string; stop: string; timeoutSec?: number };
+  /** More environment for every process of a node: its agent and the SSM commands run there. */
+  nodeEnv?: (node: string, dir: string) => Record<string, string>;
+  /**
+   * Every controller invocation passes through this before it runs (`run` starts it): `npm run
+   * chaos` delays and duplicates events here, as EventBridge and the stream mapping may.
+   */
+  deliver?: (trigger: string, run: () => Promise<unknown>) => void;
+  /** Wraps the controller's dependencies once built (chaos stalls a call after its fence). */
+  wrapController?: (deps: ControllerDeps, clients: ReturnType<typeof createAwsClients>) => ControllerDeps;
+  /** Time an invocation may run (Lambda's timeout), from which its lock's expiry follows [20000]. */
+  invocationMs?: number;
+  /** The emulated softdog's soft_margin, at most (lease - fenceMargin) in whole seconds [1]. */
+  watchdogTimeoutSec?: number;
+  /** The agents' --log-level [warn]. */
+  agentLogLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Called after the emulated watchdog reset a node (everything of the node was killed). */
+  onReset?: (node: SandboxNode, overdueMs: number) => void;
 }
 
 /** Where one group's entry points point, and where its node-side part runs. */
@@ -132,14 +154,12 @@ export interface ScenarioResult {
   groups: GroupResult[];
 }
 
-class SandboxNode implements EmulatedInstance {
+export class SandboxNode implements EmulatedInstance {
   agent: ChildProcess | undefined;
   isUp = true;
   readonly dir: string;
   /** The node's emulated watchdog device (softdog): a file the agent writes one byte to per feed. */
   readonly watchdog: string;
-  private watchdogSize = 0;
-  private watchdogFedAt = 0;
   resets = 0;
   constructor(
     readonly name: 'node1' | 'node2',
@@ -168,8 +188,35 @@ class SandboxNode implements EmulatedInstance {
   killApps(): void {
     for (const pid of this.appPids()) process.kill(pid, 'SIGKILL');
   }
+  /**
+   * Kills every process of the node, whatever it is (agent, stop scripts, guards run by SSM,
+   * applications, their children): each carries SANDBOX_NODE_DIR in its environment.
+   */
+  killEverything(): number[] {
+    const marker = `SANDBOX_NODE_DIR=${this.dir}\0`;
+    const killed: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      try {
+        if (`${readFileSync(`/proc/${pid}/environ`, 'latin1')}\0`.includes(marker)) {
+          process.kill(pid, 'SIGKILL');
+          killed.push(pid);
+        }
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    return killed;
+  }
+  /** Up: not halted by the sandbox, and not reset by its watchdog (watchdog-emulator.mjs) since it booted. */
   up(): boolean {
-    return this.isUp;
+    return this.isUp && !existsSync(join(this.dir, 'down'));
+  }
+  /** The node boots: whatever reset it is behind it. */
+  boot(): void {
+    rmSync(join(this.dir, 'down'), { force: true });
+    this.isUp = true;
   }
   env(): Record<string, string> {
     return {
@@ -180,38 +227,11 @@ class SandboxNode implements EmulatedInstance {
       FAILOVER_AGENT_VIP_DEV: 'eth0',
       SANDBOX_NODE_DIR: this.dir,
       SANDBOX_NODE: this.name,
+      ...this.extraEnv,
     };
   }
-  /**
-   * The emulated softdog: armed by the first byte, disarmed by the magic 'V'; when not fed for
-   * its timeout it resets the node: everything running there dies at once.
-   */
-  checkWatchdog(now: number, timeoutMs: number, say: (line: string) => void): void {
-    let size = 0;
-    try {
-      size = statSync(this.watchdog).size;
-    } catch {
-      return;
-    }
-    if (size !== this.watchdogSize) {
-      this.watchdogSize = size;
-      this.watchdogFedAt = now;
-      return;
-    }
-    if (size === 0 || now - this.watchdogFedAt <= timeoutMs) return;
-    const last = readFileSync(this.watchdog, 'utf8').slice(-1);
-    if (last === 'V') return;
-    const apps = this.appPids().length;
-    this.agent?.kill('SIGKILL');
-    this.killApps();
-    this.clearAddresses();
-    this.resets++;
-    this.watchdogSize = 0;
-    writeFileSync(this.watchdog, '');
-    say(
-      `  [watchdog] ${this.name} reset: not fed for ${now - this.watchdogFedAt} ms${apps > 0 ? ', applications killed' : ''}`,
-    );
-  }
+  /** More environment for the node's processes (SandboxOptions.nodeEnv). */
+  extraEnv: Record<string, string> = {};
 
   /** A group's application pid while it runs (a zombie waiting to be reaped does not run). */
   appPid(group: string): number | undefined {
@@ -270,7 +290,8 @@ export class Sandbox {
   readonly nodes = new Map<string, SandboxNode>();
   private poller: StreamPoller | undefined;
   private schedule: NodeJS.Timeout | undefined;
-  private watchdogTimer: NodeJS.Timeout | undefined;
+  /** The nodes' softdogs (watchdog-emulator.mjs). */
+  private watchdogs: ChildProcess | undefined;
   private runner!: LocalRunCommand;
   private agentScript = '';
   private invocations = 0;
@@ -282,6 +303,11 @@ export class Sandbox {
     this.timing = options.timing ?? { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 100 };
     this.scheduleMs = options.scheduleMs === undefined ? 5_000 : options.scheduleMs;
     this.shapes = options.groups ?? [FULL_GROUP];
+    this.options = options;
+  }
+  private readonly options: SandboxOptions;
+  get watchdogTimeoutSec(): number {
+    return this.options.watchdogTimeoutSec ?? WATCHDOG_TIMEOUT_SEC;
   }
 
   /** The sandbox's first group: the one whose owner each fault hits. */
@@ -295,27 +321,30 @@ export class Sandbox {
    */
   async start(): Promise<void> {
     this.root = mkdtempSync(join(tmpdir(), 'failover-sandbox-'));
-    this.emulator = await startEmulator({
-      endpoint: process.env.SANDBOX_EMULATOR_URL,
-      log: (l: string) => this.say(`  ${l}`),
-    });
+    // An emulator handed over is the caller's to check and stop (a busy one may answer slowly).
+    this.emulator = this.options.endpoint
+      ? { endpoint: this.options.endpoint, stop: async () => undefined }
+      : await startEmulator({
+          endpoint: process.env.SANDBOX_EMULATOR_URL,
+          log: (l: string) => this.say(`  ${l}`),
+        });
     const endpoint = this.emulator!.endpoint;
     Object.assign(process.env, SANDBOX_CREDENTIALS);
     this.aws = { region: 'us-east-1', endpoint };
     this.clients = createAwsClients(this.aws);
 
     // The agent the nodes run is the one `npm run build:agent` ships: same build, same options.
-    this.say('building the agent bundle (npm run build:agent)...');
-    this.agentScript = (await buildAgent(join(this.root, 'failover-agent.mjs'))).outfile;
-    chmodSync(this.agentScript, 0o755);
+    if (this.options.agentScript) this.agentScript = this.options.agentScript;
+    else {
+      this.say('building the agent bundle (npm run build:agent)...');
+      this.agentScript = (await buildAgent(join(this.root, 'failover-agent.mjs'))).outfile;
+      chmodSync(this.agentScript, 0o755);
+    }
 
     await this.createAccount(Number(new URL(endpoint).port));
     await this.createNodes(Number(new URL(endpoint).port));
     this.createController();
-    this.watchdogTimer = setInterval(() => {
-      for (const n of this.nodes.values())
-        n.checkWatchdog(Date.now(), WATCHDOG_TIMEOUT_SEC * 1000 + 200, this.say);
-    }, 100);
+    this.startWatchdogs();
     // The agents first, the controller once both hold a lease: the first reconcile then sees both
     // nodes and starts each group on its first node in priority order (started the other way round,
     // whichever agent renewed first would get every group, correctly but not reproducibly).
@@ -335,14 +364,7 @@ export class Sandbox {
     this.net = await buildNetwork(this.clients.ec2, this.clients.route53, this.shapes);
     this.store = new DynamoStore(`failover-sandbox-${randomBytes(3).toString('hex')}`, this.aws);
     await this.store.createTable();
-    const app = join(REPO, 'sandbox', 'app.mjs');
-    // One application process per group (FAILOVER_GROUP is set by the guard and the agent's stops).
-    const pidFile = '"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.pid"';
-    const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.log" 2>&1 & echo $! > ${pidFile})`;
-    // "Alive" means running: a zombie waiting for init to reap it (slow on some hosts) is gone.
-    const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
-    const stop = `if [ -f ${pidFile} ]; then p=$(cat ${pidFile}); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f ${pidFile}; fi; true`;
-    this.config = sandboxConfig(this.net, this.timing, { start, stop }, motoPort);
+    this.config = sandboxConfig(this.net, this.timing, this.options.app ?? appCommands(), motoPort);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
     this.say(
       `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,
@@ -359,10 +381,9 @@ export class Sandbox {
     for (const n of this.net.nodes) {
       const proxy = new CuttableProxy(motoPort);
       await proxy.start();
-      this.nodes.set(
-        n.name,
-        new SandboxNode(n.name, n.instanceId, n.eni, n.privateIp, this.root, proxy, base),
-      );
+      const node = new SandboxNode(n.name, n.instanceId, n.eni, n.privateIp, this.root, proxy, base);
+      node.extraEnv = this.options.nodeEnv?.(n.name, node.dir) ?? {};
+      this.nodes.set(n.name, node);
     }
   }
 
@@ -406,6 +427,7 @@ export class Sandbox {
       clock: systemClock,
       log,
     };
+    this.deps = this.options.wrapController?.(this.deps, controllerClients) ?? this.deps;
   }
 
   /** The stream mapping and the schedule start invoking the controller, and a first reconcile runs. */
@@ -474,20 +496,80 @@ export class Sandbox {
     run: (ctx: { holder: string; deadline: number; account: string; region: string }) => Promise<unknown>,
     detail = '',
   ): Promise<unknown> {
-    this.trace.invoked(trigger, detail);
-    const ctx = {
-      holder: `sandbox:${trigger}:${++this.invocations}`,
-      deadline: Date.now() + 20_000,
-      account: '123456789012',
-      region: 'us-east-1',
+    const once = () => {
+      this.trace.invoked(trigger, detail);
+      const ctx = {
+        holder: `sandbox:${trigger}:${++this.invocations}`,
+        deadline: Date.now() + (this.options.invocationMs ?? 20_000),
+        account: '123456789012',
+        region: 'us-east-1',
+      };
+      const p = run(ctx).catch((e) => this.say(`  ${trigger} invocation failed: ${(e as Error).message}`));
+      this.pending.add(p);
+      void p.finally(() => this.pending.delete(p));
+      return p;
     };
-    const p = run(ctx).catch((e) => this.say(`  ${trigger} invocation failed: ${(e as Error).message}`));
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
-    return p;
+    const deliver = this.options.deliver;
+    if (!deliver) return once();
+    // Resolves with the first delivery (a duplicate is another invocation of its own, as a retry).
+    return new Promise((resolve) =>
+      deliver(trigger, () => {
+        const p = once();
+        void p.then(resolve);
+        return p;
+      }),
+    );
+  }
+
+  /**
+   * The emulated softdog of every node, in a process of its own at a raised priority (see
+   * watchdog-emulator.mjs): checked every 5 ms against the time of the last feed itself, so a reset
+   * comes when softdog's would, not when a busy sandbox gets round to it.
+   */
+  private startWatchdogs(): void {
+    const spec = {
+      timeoutMs: this.watchdogTimeoutSec * 1000,
+      pollMs: 5,
+      nodes: [...this.nodes.values()].map((n) => ({ name: n.name, dir: n.dir })),
+    };
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'sandbox', 'watchdog-emulator.mjs'), JSON.stringify(spec)],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      if (child.pid) setPriority(child.pid, -10);
+    } catch {
+      // Not root: the default priority.
+    }
+    let rest = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        const reset = JSON.parse(line) as {
+          node: string;
+          notFedMs: number;
+          overdueMs: number;
+          killed: number;
+        };
+        const n = this.nodes.get(reset.node);
+        if (!n) continue;
+        n.isUp = false;
+        n.resets++;
+        this.say(
+          `  [watchdog] ${n.name} reset: not fed for ${reset.notFedMs} ms (timeout ${spec.timeoutMs} ms), ${reset.killed} processes killed`,
+        );
+        this.options.onReset?.(n, reset.overdueMs);
+      }
+    });
+    this.watchdogs = child;
   }
 
   startAgent(n: SandboxNode): void {
+    n.boot();
     const args = [
       this.agentScript,
       '--cluster',
@@ -501,11 +583,11 @@ export class Sandbox {
       '--state-dir',
       join(n.dir, 'state'),
       '--log-level',
-      'warn',
+      this.options.agentLogLevel ?? 'warn',
       '--watchdog-device',
       n.watchdog,
       '--watchdog-timeout-sec',
-      String(WATCHDOG_TIMEOUT_SEC),
+      String(this.watchdogTimeoutSec),
     ];
     const out = join(n.dir, 'agent.log');
     const child = spawn(process.execPath, args, {
@@ -522,7 +604,6 @@ export class Sandbox {
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
     n.agent = child;
-    n.isUp = true;
   }
 
   /** Reads where every group's entry points point, who runs its application and holds its VIP. */
@@ -950,12 +1031,15 @@ export class Sandbox {
 
   async stop(): Promise<void> {
     if (this.schedule) clearInterval(this.schedule);
-    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.watchdogs?.stdin?.end();
+    this.watchdogs?.kill('SIGKILL');
     await this.poller?.stop();
     await Promise.allSettled([...this.pending]);
     for (const n of this.nodes.values()) {
       n.agent?.kill('SIGKILL');
       n.killApps();
+      // Whatever else still runs there (a stop script, a guard, a writer whose pid file is gone).
+      n.killEverything();
       await n.proxy.stop();
     }
     await this.emulator?.stop();
@@ -966,6 +1050,18 @@ export class Sandbox {
   get workDir(): string {
     return this.root;
   }
+}
+
+/** The default application: sandbox/app.mjs, one process per group, its pid in the node's directory. */
+function appCommands(): { start: string; stop: string } {
+  const app = join(REPO, 'sandbox', 'app.mjs');
+  // One application process per group (FAILOVER_GROUP is set by the guard and the agent's stops).
+  const pidFile = '"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.pid"';
+  const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.log" 2>&1 & echo $! > ${pidFile})`;
+  // "Alive" means running: a zombie waiting for init to reap it (slow on some hosts) is gone.
+  const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
+  const stop = `if [ -f ${pidFile} ]; then p=$(cat ${pidFile}); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f ${pidFile}; fi; true`;
+  return { start, stop };
 }
 
 /** "db = vip 172.16.0.10 + eip 54.x + dns db.sandbox.internal. + exec" */

@@ -1,0 +1,173 @@
+/**
+ * `npm run chaos`: the nemesis. Starts one emulator, builds the agent bundle once, starts `lanes`
+ * sandbox clusters on that emulator, and hands runs to whichever lane is free; each run draws its
+ * plan from its own seed (faults.ts), injects it on real processes, heals it, waits until one owner
+ * holds every entry point, and checks the shared ledger (checker.ts).
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+// @ts-expect-error plain ESM script without type declarations
+import { buildAgent } from '../../scripts/agent-build.mjs';
+// @ts-expect-error plain ESM script without type declarations
+import { startEmulator } from '../../scripts/emulator.mjs';
+// @ts-expect-error plain ESM script without type declarations
+import { ensureFaketime } from '../../scripts/install-faketime.mjs';
+import { FAULT_KINDS, type FaultKind, PERTURBATION_KINDS, planRun, type RunPlan, runSeed } from './faults';
+import { ChaosLane, PLAN_TIMING, type RunResult } from './lane';
+
+export interface ChaosOptions {
+  runs: number;
+  lanes: number;
+  /** The session's seed: run i plays the plan of runSeed(seed, i). */
+  seed: number;
+  /** Play only the run with this seed (its full log is printed). */
+  replay?: number;
+  /** Progress lines. */
+  say: (line: string) => void;
+  /** Called as each run ends. */
+  onRun?: (r: RunResult) => void;
+  /** Keep the work directory (agent logs, ledgers). */
+  keep?: boolean;
+}
+
+export interface ChaosSummary {
+  runs: RunResult[];
+  wallMs: number;
+  lanes: number;
+  seed: number;
+  /** Whether wall clocks could jump (libfaketime found). */
+  faketime: boolean;
+  /** Worst lateness of an emulated watchdog reset, ms. */
+  maxResetLateMs: number;
+  workDir: string;
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
+  const started = Date.now();
+  const root = mkdtempSync(join(tmpdir(), 'failover-chaos-'));
+  let faketime: string | undefined;
+  try {
+    faketime = ensureFaketime({ log: (l: string) => o.say(l) });
+  } catch (e) {
+    o.say(`libfaketime could not be installed: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (!faketime) o.say('without libfaketime the clock-jump fault injects nothing (counted, not skipped)');
+  const emulator = await startEmulator({
+    endpoint: process.env.SANDBOX_EMULATOR_URL,
+    log: (l: string) => o.say(l),
+  });
+  o.say('building the agent bundle once (npm run build:agent)...');
+  const agentScript = (await buildAgent(join(root, 'failover-agent.mjs'))).outfile as string;
+  // SSM runs it as the failover-agent command.
+  chmodSync(agentScript, 0o755);
+
+  const plans: RunPlan[] =
+    o.replay !== undefined
+      ? [planRun(o.replay, PLAN_TIMING)]
+      : Array.from({ length: o.runs }, (_, i) => planRun(runSeed(o.seed, i), PLAN_TIMING));
+  const laneCount = Math.max(1, Math.min(o.lanes, plans.length));
+  const lanes: ChaosLane[] = [];
+  const results: RunResult[] = [];
+  try {
+    // One after another: each builds its account in the emulator and waits for its agents.
+    for (let i = 0; i < laneCount; i++) {
+      const lane = new ChaosLane({
+        index: i + 1,
+        endpoint: emulator.endpoint,
+        agentScript,
+        faketime,
+        root,
+        say: o.say,
+        verbose: o.replay !== undefined,
+      });
+      lanes.push(lane);
+      await lane.start();
+    }
+    let next = 0;
+    await Promise.all(
+      lanes.map(async (lane) => {
+        while (next < plans.length) {
+          const index = next++;
+          const r = await lane.run(index, plans[index]!);
+          results.push(r);
+          o.onRun?.(r);
+        }
+      }),
+    );
+  } finally {
+    await Promise.allSettled(lanes.map((l) => l.stop()));
+    await emulator.stop();
+    if (!o.keep) rmSync(root, { recursive: true, force: true });
+  }
+  results.sort((a, b) => a.index - b.index);
+  return {
+    runs: results,
+    wallMs: Date.now() - started,
+    lanes: laneCount,
+    seed: o.seed,
+    faketime: faketime !== undefined,
+    maxResetLateMs: Math.max(0, ...lanes.map((l) => l.maxResetLateMs)),
+    workDir: root,
+  };
+}
+
+/** min / median / p95 / max of a list (nearest rank). */
+export function spread(values: readonly number[]): { min: number; median: number; p95: number; max: number } {
+  const v = [...values].sort((a, b) => a - b);
+  const at = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))]!;
+  return { min: v[0]!, median: at(0.5), p95: at(0.95), max: v[v.length - 1]! };
+}
+
+/** The closing report: runs, faults by kind with recovery times, violations with their seeds. */
+export function report(s: ChaosSummary): string {
+  const out: string[] = [];
+  const bad = s.runs.filter((r) => r.violations.length > 0);
+  out.push(
+    `chaos: ${s.runs.length} runs on ${s.lanes} lane(s) in ${(s.wallMs / 1000).toFixed(0)} s (session seed ${s.seed}), ${bad.length} with violations`,
+  );
+  out.push('');
+  out.push('| fault | runs | owner moved | failover / recovery s: min | median | p95 | max | violations |');
+  out.push('|---|---|---|---|---|---|---|---|');
+  const row = (name: string, runs: RunResult[]) => {
+    const times = runs.map((r) => r.recoveredMs / 1000).filter(Number.isFinite);
+    const t = times.length > 0 ? spread(times) : undefined;
+    const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
+    const moved = runs.filter((r) => r.to !== null && r.to !== r.from).length;
+    out.push(
+      `| ${name} | ${runs.length} | ${moved} | ${f(t?.min)} | ${f(t?.median)} | ${f(t?.p95)} | ${f(t?.max)} | ${runs.filter((r) => r.violations.length > 0).length} |`,
+    );
+  };
+  for (const kind of FAULT_KINDS as readonly FaultKind[]) {
+    const runs = s.runs.filter((r) => r.plan.fault.kind === kind);
+    if (runs.length > 0) row(kind, runs);
+  }
+  for (const kind of PERTURBATION_KINDS) {
+    const runs = s.runs.filter((r) => r.plan.perturbations.some((p) => p.kind === kind));
+    if (runs.length > 0) row(`+ ${kind}`, runs);
+  }
+  row('all', s.runs);
+  out.push('');
+  out.push(
+    'Times run from the fault to the first moment, stable for a heartbeat, at which one owner held the record, every entry point (routes, EIP, DNS), the VIP on its interface and the only running writer, with both agents renewing; "+" rows are runs that had that event perturbation on top of their fault.',
+  );
+  if (!s.faketime) out.push('libfaketime was missing: clock-jump runs injected nothing.');
+  out.push(
+    `Worst lateness of an emulated watchdog reset (10 ms polling): ${s.maxResetLateMs.toFixed(0)} ms.`,
+  );
+  if (bad.length > 0) {
+    out.push('');
+    out.push(`VIOLATIONS (${bad.length} runs; replay one with npm run chaos -- --replay SEED):`);
+    for (const r of bad) {
+      out.push(`  run ${r.index} seed ${r.seed} (${r.plan.fault.kind}):`);
+      for (const v of r.violations) out.push(`    - ${v}`);
+    }
+  }
+  const noted = s.runs.filter((r) => r.notes.length > 0);
+  if (noted.length > 0) {
+    out.push('');
+    out.push('notes:');
+    for (const r of noted) for (const n of r.notes) out.push(`  run ${r.index} seed ${r.seed}: ${n}`);
+  }
+  return out.join('\n');
+}
