@@ -111,7 +111,7 @@ function tradeoffTimings(): { label: string; timing: SandboxTiming }[] {
 function resolved(t: SandboxTiming): SandboxTiming {
   return {
     ...t,
-    fenceMarginMs: t.fenceMarginMs ?? defaultFenceMarginMs(t.heartbeatIntervalMs, t.leaseMs),
+    fenceMarginMs: t.fenceMarginMs ?? defaultFenceMarginMs(t.leaseMs),
     heartbeatRetryMs: t.heartbeatRetryMs ?? defaultHeartbeatRetryMs(t.heartbeatIntervalMs),
   };
 }

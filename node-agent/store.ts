@@ -11,7 +11,7 @@
  */
 
 import { type AwsOptions, awsOptionsFromEnv, DEFAULT_AWS_OPTIONS } from '../shared/aws/options';
-import type { Timing } from '../shared/config/timing';
+import { daemonCallTimeouts, type Timing } from '../shared/config/timing';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { StoredConfig } from '../shared/core/ports';
 import { tableError } from '../shared/table/errors';
@@ -29,16 +29,7 @@ import {
 } from './dynamodb';
 import { AGENT_VERSION } from './version';
 
-/** Per-call timeouts of the daemon: a third of lease - fenceMargin, between 250 ms and 3 s. */
-export function daemonCallTimeouts(timing: Pick<Timing, 'leaseMs' | 'fenceMarginMs'> | undefined): {
-  requestTimeoutMs: number;
-  connectionTimeoutMs: number;
-} {
-  const request = timing
-    ? Math.min(3000, Math.max(250, Math.floor((timing.leaseMs - timing.fenceMarginMs) / 3)))
-    : 2000;
-  return { requestTimeoutMs: request, connectionTimeoutMs: Math.min(1000, request) };
-}
+export { daemonCallTimeouts } from '../shared/config/timing';
 
 /** AWS options of the daemon (environment, region, one attempt, lease-derived timeouts). */
 export function daemonAwsOptions(

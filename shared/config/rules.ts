@@ -10,7 +10,13 @@ import {
   DEFAULT_MONITOR_INTERVAL_MS,
 } from './defaults';
 import { type CheckContext, monitorKind, RESOURCE_KINDS, resourceKind } from './kinds';
-import { defaultHeartbeatRetryMs } from './timing';
+import {
+  defaultFenceMarginMs,
+  defaultHeartbeatRetryMs,
+  heartbeatRetryMs,
+  lostRenewalsProblem,
+  TOLERATED_LOST_RENEWALS,
+} from './timing';
 
 type Raw = Record<string, unknown>;
 
@@ -21,32 +27,14 @@ export {
   DEFAULT_MONITOR_INTERVAL_MS,
 } from './defaults';
 
-/** Renewals lost in a row that a valid timing must survive without the agent fencing itself. */
-export const TOLERATED_LOST_RENEWALS = 3;
+export { TOLERATED_LOST_RENEWALS } from './timing';
 
 const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-/**
- * Default fence margin: 1 s for the stop scripts to finish before the lease ends, but never more
- * than a third of the lease. (`heartbeatIntervalMs` is unused since the margin stopped depending on
- * it; kept so that callers need not change.)
- */
-export function defaultFenceMarginMs(_heartbeatIntervalMs: number, leaseMs: number): number {
-  return Math.max(1, Math.min(1000, Math.floor(leaseMs / 3)));
-}
-
-export { defaultHeartbeatRetryMs } from './timing';
-
-/**
- * Time from the last acknowledged renewal until the renewal after `lost` lost ones is sent: the
- * next heartbeat, then one retry per lost renewal after the first.
- */
-export function renewalAfterLostMs(heartbeatIntervalMs: number, retryMs: number, lost: number): number {
-  return heartbeatIntervalMs + lost * retryMs;
-}
+export { defaultFenceMarginMs, defaultHeartbeatRetryMs, renewalAfterLostMs } from './timing';
 
 /** The timing a cluster gets when its definition says nothing (every default resolved). */
 export function defaultTiming(): {
@@ -62,7 +50,7 @@ export function defaultTiming(): {
     heartbeatIntervalMs,
     leaseMs,
     maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
-    fenceMarginMs: defaultFenceMarginMs(heartbeatIntervalMs, leaseMs),
+    fenceMarginMs: defaultFenceMarginMs(leaseMs),
     heartbeatRetryMs: defaultHeartbeatRetryMs(heartbeatIntervalMs),
   };
 }
@@ -95,27 +83,35 @@ function timingIssues(timing: Raw, add: Add): void {
   const hb = num(timing.heartbeatIntervalMs) ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const lease = num(timing.leaseMs) ?? DEFAULT_LEASE_MS;
   const explicitMargin = num(timing.fenceMarginMs);
-  const margin = explicitMargin ?? defaultFenceMarginMs(hb, lease);
-  const retry = num(timing.heartbeatRetryMs) ?? defaultHeartbeatRetryMs(hb);
+  const margin = explicitMargin ?? defaultFenceMarginMs(lease);
+  const explicitRetry = num(timing.heartbeatRetryMs);
+  const retry = heartbeatRetryMs({
+    heartbeatIntervalMs: hb,
+    ...(explicitRetry !== undefined ? { heartbeatRetryMs: explicitRetry } : {}),
+  });
   if (retry > hb) {
     add(
       'timing.heartbeatRetryMs',
       `heartbeatRetryMs (${retry}) must not exceed heartbeatIntervalMs (${hb}): it is how soon an unacknowledged renewal is retried; write heartbeatRetryMs: ${defaultHeartbeatRetryMs(hb)}`,
     );
+    return;
   }
   // The agent fences itself (lease - margin) after the send of its last acknowledged renewal; the
   // renewal that follows TOLERATED_LOST_RENEWALS lost ones must still fit in that window.
-  const needed = renewalAfterLostMs(hb, retry, TOLERATED_LOST_RENEWALS);
-  if (retry <= hb && lease - margin < needed) {
-    const minLease =
-      explicitMargin !== undefined
-        ? needed + explicitMargin
-        : needed + 1000 >= 3000
-          ? needed + 1000
-          : Math.ceil(needed * 1.5);
+  const problem = lostRenewalsProblem(
+    {
+      heartbeatIntervalMs: hb,
+      leaseMs: lease,
+      fenceMarginMs: margin,
+      maxClockSkewMs: 0,
+      heartbeatRetryMs: retry,
+    },
+    explicitMargin !== undefined,
+  );
+  if (problem) {
     add(
       timing.leaseMs === undefined ? 'timing' : 'timing.leaseMs',
-      `the agent would fence itself ${lease - margin} ms after its last renewal (leaseMs ${lease} - fenceMarginMs ${margin}), but ${TOLERATED_LOST_RENEWALS} lost renewals in a row (the next heartbeat after ${hb} ms, then retries every ${retry} ms) take ${needed} ms; write leaseMs: ${minLease} or more, or lower heartbeatIntervalMs`,
+      `the agent would fence itself ${lease - margin} ms after its last renewal (leaseMs ${lease} - fenceMarginMs ${margin}), but ${TOLERATED_LOST_RENEWALS} lost renewals in a row (the next heartbeat after ${hb} ms, then retries every ${retry} ms) take ${problem.neededMs} ms; write leaseMs: ${problem.minLeaseMs} or more, or lower heartbeatIntervalMs`,
     );
   }
 }

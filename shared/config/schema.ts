@@ -9,6 +9,7 @@ import * as fields from './fields';
 import { awsId, int, ipv4, nameSchema, text } from './fields';
 import { type Builders, MONITOR_KINDS, RESOURCE_KINDS } from './kinds';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_CLOCK_SKEW_MS } from './rules';
+import { TIMING_LIMITS } from './timing';
 
 export { nameSchema, recoverySchema } from './fields';
 /** Each kind's own resource type (VipResource, ExecResource, ...) comes with its kind. */
@@ -30,18 +31,34 @@ const monitorSchemas = MONITOR_KINDS.map((k) => k.schema(builders)) as unknown a
 /** Lease and heartbeat timing. All values are milliseconds. */
 export const timingSchema = z.strictObject({
   /** How often each agent renews its lease. */
-  heartbeatIntervalMs: int('heartbeatIntervalMs', 100, 60_000).default(DEFAULT_HEARTBEAT_INTERVAL_MS),
+  heartbeatIntervalMs: int(
+    'heartbeatIntervalMs',
+    TIMING_LIMITS.heartbeatIntervalMs.min,
+    TIMING_LIMITS.heartbeatIntervalMs.max,
+  ).default(DEFAULT_HEARTBEAT_INTERVAL_MS),
   /** A node counts as alive while its last renewal is younger than this (plus maxClockSkewMs). */
-  leaseMs: int('leaseMs', 300, 600_000).default(DEFAULT_LEASE_MS),
+  leaseMs: int('leaseMs', TIMING_LIMITS.leaseMs.min, TIMING_LIMITS.leaseMs.max).default(DEFAULT_LEASE_MS),
   /** Largest clock difference tolerated between controller invocations (and, for display, agents). */
-  maxClockSkewMs: int('maxClockSkewMs', 0, 10_000).default(DEFAULT_MAX_CLOCK_SKEW_MS),
+  maxClockSkewMs: int(
+    'maxClockSkewMs',
+    TIMING_LIMITS.maxClockSkewMs.min,
+    TIMING_LIMITS.maxClockSkewMs.max,
+  ).default(DEFAULT_MAX_CLOCK_SKEW_MS),
   /** The agent fences itself this long before its lease ends. Default: 1000, at most lease/3. */
-  fenceMarginMs: int('fenceMarginMs', 1, 600_000).optional(),
+  fenceMarginMs: int(
+    'fenceMarginMs',
+    TIMING_LIMITS.fenceMarginMs.min,
+    TIMING_LIMITS.fenceMarginMs.max,
+  ).optional(),
   /**
    * While a renewal is unacknowledged (lost or slow), the agent sends the next one after this long
    * instead of a whole heartbeat interval. Default: heartbeatIntervalMs / 2, at most 250.
    */
-  heartbeatRetryMs: int('heartbeatRetryMs', 50, 60_000).optional(),
+  heartbeatRetryMs: int(
+    'heartbeatRetryMs',
+    TIMING_LIMITS.heartbeatRetryMs.min,
+    TIMING_LIMITS.heartbeatRetryMs.max,
+  ).optional(),
 });
 
 export const nodeSchema = z.strictObject({

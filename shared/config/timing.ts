@@ -1,3 +1,27 @@
+/**
+ * Every interval the no-split-brain argument rests on, derived in one place from the definition's
+ * timing and the node's reported facts. The validator, the agent, the guard, the controller and the
+ * simulation all call these functions; nothing else does lease arithmetic (test/unit/timing-owner).
+ * Import-free on purpose: the agent bundle and the schema both read it.
+ *
+ * Timeline of one acknowledged renewal sent at s (the agent's CLOCK_MONOTONIC), lease L, fence
+ * margin M, watchdog timeout S (softdog soft_margin):
+ *
+ *   s                         s+L-M                      s+L
+ *   |--- guard admits starts --|=== self-fence: stop ======|  controller may promote a peer once
+ *   |--- watchdog fed while something runs only if t+S <= s+L --|  the silence is proven (below)
+ *
+ * - Fence deadline s+L-M: the agent stops everything that runs here; the guard admits no start.
+ * - Lease end s+L: with an armed watchdog the node is stopped or reset by then, whatever the agent
+ *   does: a feed while something may run is only made if the lease outlasts the timeout, and a feed
+ *   while nothing runs ("idle feed") is announced in agent.json first (`idleFeedBound`) so that the
+ *   guard admits no start that an idle feed could outlive (`watchdogProblem`).
+ * - The controller never compares two monotonic clocks: a peer's (or its own) first read F of the
+ *   renewal token satisfies s <= F, so a silence of `requiredSilenceMs` measured from F proves the
+ *   node has stopped. A wall-clock comparison (the node's own `sentAt` against the controller's
+ *   clock) adds `maxClockSkewMs`.
+ */
+
 /** Lease timing with every default resolved (see shared/config/schema.ts for meanings). */
 export interface Timing {
   heartbeatIntervalMs: number;
@@ -11,6 +35,24 @@ export interface Timing {
   heartbeatRetryMs?: number;
 }
 
+/**
+ * The accepted range of each timing field, in ms: the schema checks them, and the agent checks a
+ * stored definition against them again before adopting it (a lease near 1e12 would overflow timers).
+ */
+export const TIMING_LIMITS = {
+  heartbeatIntervalMs: { min: 100, max: 60_000 },
+  leaseMs: { min: 300, max: 600_000 },
+  maxClockSkewMs: { min: 0, max: 10_000 },
+  fenceMarginMs: { min: 1, max: 600_000 },
+  heartbeatRetryMs: { min: 50, max: 60_000 },
+} as const satisfies Record<keyof Timing, { min: number; max: number }>;
+
+/** The longest delay setTimeout honours (2^31 - 1 ms); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Renewals lost in a row that a valid timing must survive without the agent fencing itself. */
+export const TOLERATED_LOST_RENEWALS = 3;
+
 /** Default retry interval of an unacknowledged renewal: half a heartbeat, at most 250 ms. */
 export function defaultHeartbeatRetryMs(heartbeatIntervalMs: number): number {
   return Math.max(50, Math.min(250, Math.floor(heartbeatIntervalMs / 2)));
@@ -19,4 +61,251 @@ export function defaultHeartbeatRetryMs(heartbeatIntervalMs: number): number {
 /** How soon an unacknowledged renewal is retried (the definition's value, else the default). */
 export function heartbeatRetryMs(timing: Pick<Timing, 'heartbeatIntervalMs' | 'heartbeatRetryMs'>): number {
   return timing.heartbeatRetryMs ?? defaultHeartbeatRetryMs(timing.heartbeatIntervalMs);
+}
+
+/** Default fence margin: 1 s for the stop scripts to finish before the lease ends, at most lease/3. */
+export function defaultFenceMarginMs(leaseMs: number): number {
+  return Math.max(1, Math.min(1000, Math.floor(leaseMs / 3)));
+}
+
+/**
+ * Time from the last acknowledged renewal until the renewal after `lost` lost ones is sent: the
+ * next heartbeat, then one retry per lost renewal after the first.
+ */
+export function renewalAfterLostMs(heartbeatIntervalMs: number, retryMs: number, lost: number): number {
+  return heartbeatIntervalMs + lost * retryMs;
+}
+
+/**
+ * Why a timing cannot hold TOLERATED_LOST_RENEWALS lost renewals before the fence deadline (the
+ * shortest lease that would), or undefined when it can.
+ */
+export function lostRenewalsProblem(
+  t: Timing,
+  explicitMargin: boolean,
+): { neededMs: number; minLeaseMs: number } | undefined {
+  const retry = heartbeatRetryMs(t);
+  const needed = renewalAfterLostMs(t.heartbeatIntervalMs, retry, TOLERATED_LOST_RENEWALS);
+  if (t.leaseMs - t.fenceMarginMs >= needed) return undefined;
+  const minLeaseMs = explicitMargin
+    ? needed + t.fenceMarginMs
+    : needed + 1000 >= 3000
+      ? needed + 1000
+      : Math.ceil(needed * 1.5);
+  return { neededMs: needed, minLeaseMs };
+}
+
+// ------------------------------------------------------------------------------------------------
+// The node: fence deadline, lease end, watchdog feeding, guard admission
+
+/** One acknowledged renewal: when it was sent (agent's monotonic clock) and the timing it carried. */
+export interface AckedRenewal {
+  sentMono: number;
+  leaseMs: number;
+  fenceMarginMs: number;
+}
+
+/** The self-fence deadline of a renewal: stop everything, admit nothing, from here on. */
+export function fenceDeadlineMono(r: AckedRenewal): number {
+  return r.sentMono + r.leaseMs - r.fenceMarginMs;
+}
+
+/** The end of a renewal's lease: by then the node has stopped (or been reset) if it has not renewed. */
+export function leaseEndMono(r: AckedRenewal): number {
+  return r.sentMono + r.leaseMs;
+}
+
+/** The lease end written next to a fence deadline in agent.json (the margin is written too). */
+export function leaseEndFromDeadline(deadlineMono: number, fenceMarginMs: number): number {
+  return deadlineMono + fenceMarginMs;
+}
+
+/** A feed at `nowMono` keeps the watchdog quiet until at most the lease end: allowed whatever runs. */
+export function leaseCoversFeed(nowMono: number, watchdogMs: number, leaseEnd: number): boolean {
+  return nowMono + watchdogMs <= leaseEnd;
+}
+
+/**
+ * An idle feed (nothing runs here) must be made within this long of its announcement in agent.json;
+ * a later one is skipped and announced again.
+ */
+export const IDLE_FEED_WINDOW_MS = 250;
+
+/** What agent.json announces before an idle feed: no reset before this time is promised. */
+export function idleFeedBound(nowMono: number, watchdogMs: number): number {
+  return nowMono + IDLE_FEED_WINDOW_MS + watchdogMs;
+}
+
+/** An announced idle feed may still be made at `nowMono` (its reset stays within the bound). */
+export function idleFeedAllowed(nowMono: number, watchdogMs: number, announcedBound: number): boolean {
+  return nowMono + watchdogMs <= announcedBound;
+}
+
+/**
+ * Whether a device timeout suits the lease: a feed covered by the lease must be possible between an
+ * acknowledgement and the fence deadline, or a node running a group would be reset while healthy.
+ */
+export function watchdogFits(watchdogMs: number, t: Pick<Timing, 'leaseMs' | 'fenceMarginMs'>): boolean {
+  return watchdogMs > 0 && watchdogMs <= t.leaseMs - t.fenceMarginMs;
+}
+
+/** The largest softdog soft_margin (whole seconds) that suits the lease; 0 when none does. */
+export function largestFittingWatchdogSec(t: Pick<Timing, 'leaseMs' | 'fenceMarginMs'>): number {
+  return Math.floor((t.leaseMs - t.fenceMarginMs) / 1000);
+}
+
+/** The watchdog is fed every quarter of its timeout, between 100 ms and 1 s. */
+export function watchdogFeedIntervalMs(watchdogMs: number): number {
+  return Math.min(1000, Math.max(100, Math.floor(watchdogMs / 4)));
+}
+
+/**
+ * agent.json's deadline is rewritten when it has moved this far (it is never later than the real
+ * one, so the guard may refuse a little early, never start late).
+ */
+export function leaseFileRewriteMs(t: Pick<Timing, 'leaseMs' | 'fenceMarginMs'>): number {
+  return (t.leaseMs - t.fenceMarginMs) / 4;
+}
+
+/**
+ * Why the watchdog's promise would not cover a start admitted now, or undefined when it does: an
+ * idle feed announced in agent.json (`idleFeedResetBy`) may keep the node alive past the lease end,
+ * so a start admitted now could outlive the lease if the agent froze. Without a watchdog the guard
+ * relies on the self-fence alone (the controller then waits for the stop scripts too).
+ */
+export function watchdogProblem(lease: {
+  leaseUntilMono: number;
+  fenceMarginMs: number;
+  idleFeedResetBy?: number;
+}): string | undefined {
+  if (lease.idleFeedResetBy === undefined) return undefined;
+  const leaseEnd = leaseEndFromDeadline(lease.leaseUntilMono, lease.fenceMarginMs);
+  if (lease.idleFeedResetBy <= leaseEnd) return undefined;
+  return `the watchdog was last fed while nothing ran here and may not reset the node until ${Math.round(lease.idleFeedResetBy - leaseEnd)} ms after the lease ends; wait for the next renewal`;
+}
+
+/** Per-call timeouts of the daemon: a third of lease - fenceMargin, between 250 ms and 3 s. */
+export function daemonCallTimeouts(timing: Pick<Timing, 'leaseMs' | 'fenceMarginMs'> | undefined): {
+  requestTimeoutMs: number;
+  connectionTimeoutMs: number;
+} {
+  const request = timing
+    ? Math.min(3000, Math.max(250, Math.floor((timing.leaseMs - timing.fenceMarginMs) / 3)))
+    : 2000;
+  return { requestTimeoutMs: request, connectionTimeoutMs: Math.min(1000, request) };
+}
+
+/** While a transition is seen the agent reads the cluster every retry interval for this long. */
+export function fastFollowMs(t: Pick<Timing, 'leaseMs'>): number {
+  return 2 * t.leaseMs;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The controller: liveness and the silence that proves a stop
+
+/** The lease the controller applies to a node: the longer of its own and the cluster's. */
+export function effectiveLeaseMs(reportedLeaseMs: number, t: Pick<Timing, 'leaseMs'>): number {
+  return Math.max(Number(reportedLeaseMs) || 0, t.leaseMs);
+}
+
+/**
+ * How old (controller clock minus the node's `sentAt`) a renewal may be while the node still counts
+ * as alive: its lease plus the clock skew.
+ */
+export function liveWindowMs(reportedLeaseMs: number, t: Pick<Timing, 'leaseMs' | 'maxClockSkewMs'>): number {
+  return effectiveLeaseMs(reportedLeaseMs, t) + t.maxClockSkewMs;
+}
+
+/** What a node's heartbeat promises about its silence (model.ts Heartbeat.fence). */
+export interface FencePromise {
+  maxStopMs: number;
+  watchdogMs?: number;
+}
+
+/** Whether the node's reported watchdog suits its lease (an unsuitable one is not relied on). */
+export function reliesOnWatchdog(
+  promise: FencePromise | undefined,
+  reportedLeaseMs: number,
+  t: Pick<Timing, 'leaseMs' | 'fenceMarginMs'>,
+): boolean {
+  const w = promise?.watchdogMs;
+  if (w === undefined) return false;
+  return watchdogFits(w, { leaseMs: effectiveLeaseMs(reportedLeaseMs, t), fenceMarginMs: t.fenceMarginMs });
+}
+
+/**
+ * The silence (since the first read of the node's current renewal) after which the node has
+ * certainly finished fencing: the lease when a suitable watchdog is armed (it resets the node by
+ * the lease end); otherwise the lease plus the longest its stop scripts may take.
+ */
+export function requiredSilenceMs(
+  promise: FencePromise | undefined,
+  reportedLeaseMs: number,
+  t: Pick<Timing, 'leaseMs' | 'fenceMarginMs'>,
+  fallbackStopMs: number,
+): number {
+  const lease = effectiveLeaseMs(reportedLeaseMs, t);
+  if (reliesOnWatchdog(promise, reportedLeaseMs, t)) return lease;
+  return lease + (promise?.maxStopMs ?? fallbackStopMs);
+}
+
+/**
+ * The node's own send time (its wall clock) is old enough, by the controller's clock, for the
+ * silence: evidence that no other node can forge (only the node writes its item).
+ */
+export function sentLongAgo(
+  sentAt: number,
+  neededMs: number,
+  now: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): boolean {
+  return now - sentAt >= neededMs + t.maxClockSkewMs;
+}
+
+/** When `sentLongAgo` becomes true: milliseconds from `now` (0 when it already is). */
+export function sentLongAgoInMs(
+  sentAt: number,
+  neededMs: number,
+  now: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): number {
+  return Math.max(0, sentAt + neededMs + t.maxClockSkewMs - now);
+}
+
+/** The controller's own first sight of a token, held long enough (its clocks differ by the skew). */
+export function controllerSawSilence(
+  firstSeenAt: number,
+  neededMs: number,
+  now: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): boolean {
+  return now - firstSeenAt >= neededMs + t.maxClockSkewMs;
+}
+
+/** Milliseconds until `controllerSawSilence` becomes true (0 when it already is). */
+export function controllerSawSilenceInMs(
+  firstSeenAt: number,
+  neededMs: number,
+  now: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): number {
+  return Math.max(0, firstSeenAt + neededMs + t.maxClockSkewMs - now);
+}
+
+/**
+ * How long after a start (or a restart) the owner's own report of its group is trusted to reflect
+ * it: two renewals, plus the skew between the agent's and the controller's clocks.
+ */
+export function reportGraceMs(t: Pick<Timing, 'heartbeatIntervalMs' | 'maxClockSkewMs'>): number {
+  return 2 * t.heartbeatIntervalMs + t.maxClockSkewMs;
+}
+
+/**
+ * A mutating AWS call may start only while the invocation's lock outlasts its worst case: every
+ * attempt timing out, plus the slack for the server to apply a request the client gave up on.
+ */
+export const MUTATION_SERVER_SLACK_MS = 1_000;
+
+export function mutationWorstCaseMs(call: { maxAttempts: number; attemptTimeoutMs: number }): number {
+  return call.maxAttempts * call.attemptTimeoutMs + MUTATION_SERVER_SLACK_MS;
 }

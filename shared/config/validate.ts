@@ -37,8 +37,7 @@ export function validateClusterConfig(input: unknown): ValidationResult {
   const data = parsed.data;
   const timing = {
     ...data.timing,
-    fenceMarginMs:
-      data.timing.fenceMarginMs ?? defaultFenceMarginMs(data.timing.heartbeatIntervalMs, data.timing.leaseMs),
+    fenceMarginMs: data.timing.fenceMarginMs ?? defaultFenceMarginMs(data.timing.leaseMs),
     heartbeatRetryMs:
       data.timing.heartbeatRetryMs ?? defaultHeartbeatRetryMs(data.timing.heartbeatIntervalMs),
   };

@@ -12,11 +12,14 @@
  */
 import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../config/kinds';
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
-import { heartbeatRetryMs, type Timing } from '../config/timing';
+import { controllerSawSilenceInMs, heartbeatRetryMs, reportGraceMs, type Timing } from '../config/timing';
 import {
   INSTANCE_GOING_DOWN_STATES,
   isLive,
   leaseAgeMs,
+  peerProofPendingMs,
+  recentForMs,
+  recentlyRenewed,
   requiredSilenceMs,
   silenceProof,
   stopEvidence,
@@ -328,11 +331,7 @@ function chooseOwner(ctx: Ctx): Ownership {
         );
       if (hb && doubted) {
         // A peer already finds the owner silent: look again when its lease runs out.
-        ctx.requeue =
-          Math.max(
-            0,
-            hb.sentAt + Math.max(hb.leaseMs, ctx.timing.leaseMs) + ctx.timing.maxClockSkewMs - ctx.now,
-          ) + 1;
+        ctx.requeue = recentForMs(hb, ctx.now, ctx.timing) + 1;
       }
       if (group.failback && state.phase === 'Online' && state.healthySince !== null) {
         const better = candidates(ctx, owner).find(
@@ -393,7 +392,7 @@ function stillLeaving(ctx: Ctx, node: string): boolean {
   return (
     hb?.state === 'leaving' &&
     !Object.values(hb.groups).every((g) => g.state === 'stopped') &&
-    leaseAgeMs(hb, ctx.now) <= Math.max(hb.leaseMs, ctx.timing.leaseMs) + ctx.timing.maxClockSkewMs
+    recentlyRenewed(hb, ctx.now, ctx.timing)
   );
 }
 
@@ -459,10 +458,7 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
       group.fencing === 'stop-instance' &&
       obs !== undefined &&
       !(obs.instance && INSTANCE_GOING_DOWN_STATES.has(obs.instance.state));
-    if (
-      hb?.state === 'leaving' &&
-      leaseAgeMs(hb, now) <= Math.max(hb.leaseMs, timing.leaseMs) + timing.maxClockSkewMs
-    ) {
+    if (hb?.state === 'leaving' && recentlyRenewed(hb, now, timing)) {
       // A planned shutdown under way: its agent is stopping the group and says so when done.
       ctx.reasons.push(`waiting for ${node} to finish its planned shutdown (stopping ${group.name})`);
       requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, heartbeatRetryMs(timing));
@@ -541,13 +537,12 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
     if (!suspect || suspect.token !== hb.token) {
       suspects[node] = { token: hb.token, firstSeenAt: now };
       suspectsChanged = true;
-      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, needed + timing.maxClockSkewMs);
-    } else {
-      requeueAfterMs = Math.min(
-        requeueAfterMs ?? Number.POSITIVE_INFINITY,
-        suspect.firstSeenAt + needed + timing.maxClockSkewMs - now,
-      );
     }
+    // Reconcile's own sight of the token proves the silence in time; a peer's report sooner, once
+    // the node's own send time corroborates it.
+    const own = controllerSawSilenceInMs(suspects[node]!.firstSeenAt, needed, now, timing);
+    const peer = peerProofPendingMs(node, ctx.obs.nodes, now, timing, fallbackStopMs(ctx, node));
+    requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, own, (peer ?? own) + 1);
     ctx.reasons.push(`waiting for ${node} to fence itself (renewal ${hb.token} unchanged)`);
   }
 
@@ -812,7 +807,7 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
   const out: MonitorFinding[] = [];
   const byName = new Map(group.resources.map((r) => [r.name, r]));
   const hb = obs.nodes[owner]?.heartbeat;
-  const grace = 2 * timing.heartbeatIntervalMs + timing.maxClockSkewMs;
+  const grace = reportGraceMs(timing);
 
   // Entry points, checked by reconcile.
   for (const r of group.resources) {

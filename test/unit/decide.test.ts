@@ -365,7 +365,7 @@ describe('demote before promote', () => {
   it('without a watchdog, waits for the lease plus the longest self-fence; with a hard fence, never trusts silence', () => {
     const noWatchdog = { fence: { maxStopMs: 20_000 } };
     const heartbeats = (silentForMs: number) => ({
-      node1: { sentAt: NOW - 30_000, token: 'a/9', ...noWatchdog },
+      node1: { sentAt: NOW - 31_000, token: 'a/9', ...noWatchdog },
       node2: { peers: { node1: { token: 'a/9', silentForMs } } },
     });
     expect(
@@ -389,23 +389,63 @@ describe('demote before promote', () => {
     expect(find(fenced, 'update')?.set.mayRun).toBeUndefined();
   });
 
-  it('treats a silent owner as gone on a peer’s proof, even while its wall clock still looks live', () => {
-    // The owner's renewal is 9 s old by its clock (lease 10 s): a peer saw the token unchanged for 10 s.
+  it('takes a group from a silent owner on a peer’s proof once the owner’s own send time agrees (the honest path)', () => {
+    // Lease 10 s, skew 500 ms: the owner's own renewal was sent 10.5 s ago by the controller's
+    // clock and a peer saw its token unchanged for 10 s: one reconcile moves the group.
     const heartbeats = {
-      node1: { sentAt: NOW - 9_000, token: 'a/5' },
+      node1: { sentAt: NOW - 10_500, token: 'a/5' },
       node2: { peers: { node1: { token: 'a/5', silentForMs: 10_000 } } },
     };
-    expect(find(decide(observe({ state: online('node1'), heartbeats })), 'takeover')).toMatchObject({
-      to: 'node2',
-    });
-    // Only doubted, not proven: look again when the lease ends.
+    const plan = decide(observe({ state: online('node1'), heartbeats }));
+    expect(find(plan, 'takeover')).toMatchObject({ to: 'node2' });
+    // and the next round confirms the stop on the same proof, without waiting.
+    const next = decide(observe({ state: { ...moving, mayRun: ['node1', 'node2'] }, heartbeats }));
+    expect(find(next, 'update')?.set.mayRun).toEqual(['node2']);
+    // Only doubted, not proven: look again when the owner's renewal stops counting as recent.
     const doubted = {
       node1: { sentAt: NOW - 9_000, token: 'a/5' },
       node2: { peers: { node1: { token: 'a/5', silentForMs: 6_000 } } },
     };
-    const plan = decide(observe({ state: online('node1'), heartbeats: doubted }));
-    expect(plan.actions).toEqual([]);
-    expect(plan.requeueAfterMs).toBe(1_501);
+    const waiting = decide(observe({ state: online('node1'), heartbeats: doubted }));
+    expect(waiting.actions).toEqual([]);
+    expect(waiting.requeueAfterMs).toBe(1_501);
+  });
+
+  it('never demotes a live owner on one node’s word: a false silence claim in a standby’s own item takes nothing (finding 3)', () => {
+    // node2 (a bug, a bad clock, a compromised instance) writes that node1's current renewal has
+    // not changed for a minute; node1 renewed 1 s ago by its own clock.
+    const forged = {
+      node1: { sentAt: NOW - 1_000, token: 'a/5' },
+      node2: { peers: { node1: { token: 'a/5', silentForMs: 60_000 } } },
+    };
+    const plan = decide(observe({ state: online('node1'), heartbeats: forged }));
+    expect(find(plan, 'takeover')).toBeUndefined();
+    expect(find(plan, 'update')).toBeUndefined();
+    // Nor while a failover is under way: node1, alive, is stopped through its guard first.
+    const moving2 = decide(observe({ state: moving, heartbeats: forged }));
+    expect(types(moving2)).toEqual(['deactivate', 'update']);
+    expect(
+      stopEvidence(
+        'node1',
+        'db',
+        { ...initialGroupState(config().groups[0]!, 0), ...moving },
+        observe({ heartbeats: forged }).nodes,
+        NOW,
+        config().timing,
+      ),
+    ).toBeUndefined();
+  });
+
+  it('accepts reconcile’s own sight of the unchanged renewal as proof without any peer', () => {
+    const heartbeats = { node1: { sentAt: NOW - 2_000, token: 'a/9' } };
+    const state = {
+      ...initialGroupState(config().groups[0]!, 0),
+      ...moving,
+      suspects: { node1: { token: 'a/9', firstSeenAt: NOW - 10_500 } },
+    };
+    expect(stopEvidence('node1', 'db', state, observe({ heartbeats }).nodes, NOW, config().timing)).toMatch(
+      /reconcile saw node1's renewal a\/9 unchanged for 10500 ms/,
+    );
   });
 
   it('accepts the agent’s own report at the current epoch, or a stopped instance', () => {
