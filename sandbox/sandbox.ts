@@ -213,6 +213,19 @@ export class SandboxNode implements EmulatedInstance {
   up(): boolean {
     return this.isUp && !existsSync(join(this.dir, 'down'));
   }
+  /**
+   * The node crashes (power loss, kernel panic): down at once, every process killed, its addresses
+   * and its watchdog gone with it; it stays down until it boots (startAgent). Returns the pids killed.
+   */
+  crash(): number[] {
+    writeFileSync(join(this.dir, 'down'), String(Date.now()));
+    this.isUp = false;
+    this.agent?.kill('SIGKILL');
+    const killed = this.killEverything();
+    this.clearAddresses();
+    writeFileSync(this.watchdog, '');
+    return killed;
+  }
   /** The node boots: whatever reset it is behind it. */
   boot(): void {
     rmSync(join(this.dir, 'down'), { force: true });

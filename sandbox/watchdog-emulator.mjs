@@ -6,10 +6,11 @@
 // the node is marked down (a `down` file, so that SSM delivers nothing more to it), every process
 // carrying the node's SANDBOX_NODE_DIR in its environment is SIGKILLed at once, its interface
 // addresses are gone. Armed by the first byte, disarmed by the magic 'V'; a re-open (the agent
-// restarted, the file truncated) neither feeds nor disarms it. Each reset is one JSON line on stdout.
+// restarted, the file truncated) neither feeds nor disarms it; a node marked down (crashed or reset,
+// until it boots) has none running. Each reset is one JSON line on stdout.
 //
 //   node watchdog-emulator.mjs '{"timeoutMs":1000,"pollMs":5,"nodes":[{"name":"node1","dir":"/tmp/..."}]}'
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const { timeoutMs, pollMs, nodes } = JSON.parse(process.argv[2] ?? '{}');
@@ -36,6 +37,11 @@ function killEverything(dir) {
 function check(node) {
   const s = state.get(node.name);
   const file = join(node.dir, 'watchdog');
+  // A node that is down (reset, crashed, halted) has no watchdog running until it boots again.
+  if (existsSync(join(node.dir, 'down'))) {
+    Object.assign(s, { armed: false, size: 0, mtime: 0 });
+    return;
+  }
   let st;
   try {
     st = statSync(file);

@@ -1,9 +1,12 @@
 /**
- * `npm run chaos [-- --runs 200] [--lanes 3] [--seed N] [--keep]`: the nemesis on real processes in
+ * `npm run chaos [-- --runs 200] [--lanes 3] [--seed N] [--cover] [--keep] [--quiet]`: the nemesis on real processes in
  * the sandbox (sandbox/chaos/): random, seeded faults against two real agents of the shipped bundle,
  * the real controller code and the emulator, with a writer appending to a shared ledger as the
  * application; prints the runs, the faults by kind with failover times, the violations with their
  * seeds, and exits 1 on any violation.
+ *
+ * --cover: run i's fault is the (i mod n)-th kind (a short session covers every kind); --quiet:
+ * only violations and the closing report.
  *
  * `npm run chaos -- --replay SEED`: plays the run of that seed alone and prints its whole log
  * (the nemesis' actions, the controller's decisions, the agents' logs).
@@ -20,6 +23,7 @@ const { values } = parseArgs({
     replay: { type: 'string' },
     keep: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
+    cover: { type: 'boolean', default: false },
   },
 });
 const int = (name: string, text: string | undefined): number | undefined => {
@@ -42,6 +46,7 @@ const summary = await runChaos({
   seed,
   ...(replay !== undefined ? { replay } : {}),
   keep: values.keep,
+  cover: values.cover,
   say: (line) => console.log(`${stamp()} ${line}`),
   onRun: (r) => {
     const verdict = r.violations.length > 0 ? 'VIOLATION' : 'ok';

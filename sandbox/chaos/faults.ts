@@ -146,6 +146,20 @@ export function planRun(seed: number, t: PlanTiming): RunPlan {
   return { seed, fault, perturbations };
 }
 
+/**
+ * The plan of run `index` of a session; with `cover`, the first seed (of a fixed sequence) whose
+ * fault is the (index mod n)-th kind, so that a short session covers every kind and each run still
+ * replays from its seed alone.
+ */
+export function sessionPlan(session: number, index: number, t: PlanTiming, cover = false): RunPlan {
+  if (!cover) return planRun(runSeed(session, index), t);
+  const want = FAULT_KINDS[index % FAULT_KINDS.length];
+  for (let attempt = 0; ; attempt++) {
+    const plan = planRun(runSeed(session, index * 1000 + attempt), t);
+    if (plan.fault.kind === want) return plan;
+  }
+}
+
 /** One line: what the run does. */
 export function describePlan(plan: RunPlan): string {
   const f = plan.fault;

@@ -73,8 +73,13 @@ export interface RunResult {
   /** The owner when the run began, and at its end. */
   from: string;
   to: string | null;
-  /** From the fault to every entry point, the VIP and the application on the final owner (ms). */
+  /**
+   * From the fault to the moment every entry point, the VIP and the only writer were on the final
+   * owner for good (ms); 0 when the service was never seen disrupted.
+   */
   recoveredMs: number;
+  /** Whether the service was seen disrupted at all (moved, stopped, an entry point elsewhere). */
+  disrupted: boolean;
   /** Safety (writers overlapping) and liveness (not converged) problems; empty: the run passed. */
   violations: string[];
   /** Anomalies that are not violations (e.g. a late watchdog reset of the emulation). */
@@ -98,6 +103,8 @@ export class ChaosLane {
     after?: { cluster: string; group: string; holder: string };
   } = { armed: false };
   private stopping = false;
+  /** Nodes with a boot pending (a crash and its watchdog must not boot a node twice). */
+  private readonly booting = new Set<string>();
   private starting = false;
   /** Worst lateness of an emulated watchdog reset (its polling), ms. */
   maxResetLateMs = 0;
@@ -225,7 +232,10 @@ export class ChaosLane {
   /** The node boots again after `bootMs`: nothing of before runs, its state directory stays. */
   private reboot(node: SandboxNode, bootMs: number): void {
     node.isUp = false;
+    if (this.booting.has(node.name)) return;
+    this.booting.add(node.name);
     setTimeout(() => {
+      this.booting.delete(node.name);
       if (this.stopping) return;
       node.forgetApps();
       node.clearAddresses();
@@ -297,35 +307,95 @@ export class ChaosLane {
   // ------------------------------------------------------------------------------------------
   // One run
 
-  /** Every group on one owner (its record, entry points, VIP, application), both agents renewing. */
-  private async converged(): Promise<{ ok: boolean; e: EntryPoints[] }> {
+  /**
+   * Where the cluster stands: `service` when the group is wholly on one owner (its record Online,
+   * every entry point, the VIP on that owner's interface only, the only running writer), `healthy`
+   * when both agents renew as well.
+   */
+  private async look(): Promise<{ service: boolean; healthy: boolean; e: EntryPoints[] }> {
+    // The cheap parts first (one read, local files): the describe calls of the entry points are
+    // what the emulator is slowest at, and it serves the agents and the controller meanwhile.
+    const group = this.sandbox.primary;
+    const record = (await this.sandbox.store.listGroups('sandbox')).find((g) => g.group === group);
+    const nodes = [...this.sandbox.nodes.values()];
+    const apps = nodes.filter((n) => n.appPid(group) !== undefined).map((n) => n.name);
+    const vip = this.sandbox.net.groups[0]?.vip;
+    const holders = nodes.filter((n) => vip !== undefined && n.addresses().includes(vip)).map((n) => n.name);
+    const owner = record?.owner;
+    const local =
+      owner &&
+      record.phase === 'Online' &&
+      apps.length === 1 &&
+      apps[0] === owner &&
+      holders.length === 1 &&
+      holders[0] === owner;
+    if (!local) return { service: false, healthy: false, e: [] };
     const e = await this.sandbox.entryPoints();
-    const ok = e.every((g) => g.owner !== null && Sandbox.consistent(g, g.owner, this.sandbox.shapes[0]!));
-    if (!ok) return { ok, e };
+    const service = e.every(
+      (g) => g.owner !== null && Sandbox.consistent(g, g.owner, this.sandbox.shapes[0]!),
+    );
+    if (!service) return { service, healthy: false, e };
     const hbs = await this.sandbox.store.getHeartbeats('sandbox', ['node1', 'node2']);
     const now = Date.now();
     const live = Object.values(hbs).filter(
       (h) => h.state === 'running' && now - h.sentAt < CHAOS_TIMING.leaseMs,
     );
-    return { ok: live.length === 2, e };
+    return { service, healthy: live.length === 2, e };
   }
 
-  /** Waits until converged; the time of the first converged look of the final stretch. */
-  private async waitConverged(timeoutMs: number): Promise<{ at: number; e: EntryPoints[] }> {
-    const started = Date.now();
-    let since = Number.NaN;
+  /**
+   * Looks every 200 ms from now on. `settled(timeoutMs)` resolves once the cluster has been healthy
+   * for a heartbeat (not a moment between two moves), with the start of the service's final
+   * stretch: when the group last became wholly available, which is the failover time of a fault
+   * that moved it; `disrupted` tells whether it was ever seen otherwise.
+   */
+  private watch(): {
+    settled: (timeoutMs: number) => Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }>;
+  } {
+    let serviceSince = Number.NaN;
+    let healthySince = Number.NaN;
+    let disrupted = false;
     let last: EntryPoints[] = [];
-    while (Date.now() - started < timeoutMs) {
-      const c = await this.converged().catch(() => ({ ok: false, e: last }));
-      last = c.e;
-      if (c.ok) {
-        if (Number.isNaN(since)) since = Date.now();
-        // Stable for a heartbeat: not a moment between two moves.
-        if (Date.now() - since >= CHAOS_TIMING.heartbeatIntervalMs) return { at: since, e: last };
-      } else since = Number.NaN;
-      await sleep(100);
-    }
-    return { at: Number.NaN, e: last };
+    let stopped = false;
+    let done: (() => void) | undefined;
+    const loop = (async () => {
+      while (!stopped) {
+        const c = await this.look().catch(() => ({ service: false, healthy: false, e: [] as EntryPoints[] }));
+        const now = Date.now();
+        if (c.e.length > 0) last = c.e;
+        if (c.service) {
+          if (Number.isNaN(serviceSince)) serviceSince = now;
+        } else {
+          serviceSince = Number.NaN;
+          disrupted = true;
+        }
+        if (c.service && c.healthy) {
+          if (Number.isNaN(healthySince)) healthySince = now;
+        } else healthySince = Number.NaN;
+        if (done && now - healthySince >= CHAOS_TIMING.heartbeatIntervalMs) done();
+        await sleep(200);
+      }
+    })();
+    return {
+      settled: async (timeoutMs) => {
+        const ok = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), timeoutMs);
+          done = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+        stopped = true;
+        await loop;
+        if (ok) return { at: serviceSince, e: last, disrupted };
+        // Where everything stands, for the report.
+        return { at: Number.NaN, e: await this.sandbox.entryPoints().catch(() => last), disrupted };
+      },
+    };
+  }
+
+  private waitConverged(timeoutMs: number): Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }> {
+    return this.watch().settled(timeoutMs);
   }
 
   private nodesByRole(e: EntryPoints[]): { owner: SandboxNode; standby: SandboxNode } {
@@ -349,7 +419,7 @@ export class ChaosLane {
     let pre = await this.waitConverged(CONVERGE_TIMEOUT_MS);
     if (!Number.isFinite(pre.at)) {
       notes.push(`the lane had not settled before the run: ${Sandbox.describeAll(pre.e)}; start requested`);
-      await this.requestStart();
+      await this.requestStart().catch((e) => this.log(`the start request failed: ${(e as Error).message}`));
       pre = await this.waitConverged(CONVERGE_TIMEOUT_MS);
     }
     const { owner, standby } = this.nodesByRole(pre.e);
@@ -362,16 +432,22 @@ export class ChaosLane {
     this.t0 = Date.now();
     this.log(`fault: ${plan.fault.kind} on ${target.name}`);
     const faultAt = Date.now();
+    const watch = this.watch();
     try {
       await this.inject(plan.fault, target, owner, standby);
     } catch (e) {
       notes.push(`the fault could not be injected: ${(e as Error).message}`);
     }
     this.log('healed; waiting for one owner with every entry point');
-    const done = await this.waitConverged(CONVERGE_TIMEOUT_MS);
+    const done = await watch.settled(CONVERGE_TIMEOUT_MS);
     this.perturbations = [];
     this.stall = { armed: false };
-    const recoveredMs = Number.isFinite(done.at) ? done.at - faultAt : Number.NaN;
+    // A fault that never took the service away (a short cut, the standby's) recovered at once.
+    const recoveredMs = Number.isFinite(done.at)
+      ? done.disrupted
+        ? Math.max(0, done.at - faultAt)
+        : 0
+      : Number.NaN;
     if (!Number.isFinite(done.at))
       violations.push(
         `not converged ${CONVERGE_TIMEOUT_MS / 1000} s after the fault was healed: ${Sandbox.describeAll(done.e)}`,
@@ -399,6 +475,7 @@ export class ChaosLane {
       from: owner.name,
       to: done.e[0]?.owner ?? null,
       recoveredMs,
+      disrupted: done.disrupted,
       violations,
       notes,
       log: this.lines,
@@ -420,10 +497,7 @@ export class ChaosLane {
         return;
       case 'sigkill-node': {
         this.log(`${target.name} crashes: SIGKILL to every process of the node`);
-        target.isUp = false;
-        target.agent?.kill('SIGKILL');
-        const killed = target.killEverything();
-        target.clearAddresses();
+        const killed = target.crash();
         this.log(`killed ${killed.length} processes of ${target.name}`);
         this.reboot(target, f.bootMs ?? REBOOT_MS);
         return;
