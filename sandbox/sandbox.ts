@@ -306,6 +306,10 @@ export class Sandbox {
   /** The nodes' softdogs (watchdog-emulator.mjs). */
   private watchdogs: ChildProcess | undefined;
   private runner!: LocalRunCommand;
+  /** Every SSM command the sandbox ran for the controller, with its outcome. */
+  get commands(): LocalRunCommand['history'] {
+    return this.runner.history;
+  }
   private agentScript = '';
   private invocations = 0;
   readonly transitions: TransitionEvent[] = [];

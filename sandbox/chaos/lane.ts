@@ -141,8 +141,10 @@ export class ChaosLane {
       invocationMs: INVOCATION_MS,
       watchdogTimeoutSec: WATCHDOG_TIMEOUT_SEC,
       app: { start, stop, timeoutSec: STOP_TIMEOUT_SEC },
-      say: (line) =>
-        this.starting ? this.o.say(`lane ${this.o.index}: ${line.trim()}`) : this.log(line.trim()),
+      say: (line) => {
+        if (!this.starting) this.log(line.trim());
+        else if (!line.trim().startsWith('controller')) this.o.say(`lane ${this.o.index}: ${line.trim()}`);
+      },
       agentLogLevel: this.o.verbose ? 'info' : 'warn',
       nodeEnv: (_node, dir) => this.nodeEnv(dir),
       deliver: (trigger, run) => this.deliver(trigger, run),
@@ -460,6 +462,7 @@ export class ChaosLane {
     // the very end of the run is seen in this run.
     await sleep(100);
     for (const o of this.ledger.check(index)) violations.push(describeOverlap(o, this.origin));
+    this.logCommands(wallStart);
     const last = this.ledger.lastWriter();
     if (last) this.log(`last writer: ${describeInterval(last, this.origin)}`);
     for (const n of this.sandbox.nodes.values()) {
@@ -481,6 +484,20 @@ export class ChaosLane {
       log: this.lines,
       wallMs: Date.now() - wallStart,
     };
+  }
+
+  /** The SSM commands of the run (through the guard), each with its outcome, into the run's log. */
+  private logCommands(since: number): void {
+    const names = new Map([...this.sandbox.nodes.values()].map((n) => [n.instanceId, n.name]));
+    for (const c of this.sandbox.commands) {
+      if (c.at < since) continue;
+      const epoch = /--epoch (\d+)/.exec(c.line)?.[1] ?? '?';
+      const action = /--action (\w+)/.exec(c.line)?.[1] ?? 'start';
+      const said = `${c.run.stdout}${c.run.stderr}`.trim().split('\n').slice(-2).join(' | ');
+      this.lines.push(
+        `${`+${((c.at - this.t0) / 1000).toFixed(3)}s`.padStart(9)} [ssm] ${names.get(c.instanceId) ?? c.instanceId}: guard ${action} at epoch ${epoch} -> ${c.run.status} (${c.run.code}) ${said}`,
+      );
+    }
   }
 
   /** Injects the fault, holds it, and heals it (returns when healed). */

@@ -54,6 +54,8 @@ export interface ChaosSummary {
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   const started = Date.now();
+  // Every decision and action of the controllers goes into the run's log (printed for a violation).
+  process.env.SANDBOX_VERBOSE = '1';
   const root = mkdtempSync(join(tmpdir(), 'failover-chaos-'));
   let faketime: string | undefined;
   try {
