@@ -10,6 +10,7 @@
  *   controller/      shared                             what the Lambda functions ship
  *   functions/       controller, shared                 the Lambda handlers
  *   node-agent/      shared (no SDK clients, no zod)    what the agent bundle ships
+ *   node-agent/core  timing, kinds, model (no IO)       the agent's pure core (agent, guard, sim)
  *   cli/             controller, shared                 failoverctl (and what only it uses)
  *   sandbox/, bench/ anything but test/                 the local sandbox and the benchmarks
  */
@@ -77,6 +78,28 @@ module.exports = {
       severity: 'error',
       from: { path: '^(shared|controller|functions|node-agent|cli|sandbox|bench|scripts|testkit)/' },
       to: { path: '^test/' },
+    },
+    {
+      name: 'agent-core-is-pure',
+      comment:
+        'The agent core (lease and fence, watchdog rule, admission, claims, following) runs in the agent, the guard and the simulation alike: time, timers and IO are passed in.',
+      severity: 'error',
+      from: { path: '^node-agent/core/' },
+      to: {
+        pathNot: [
+          '^node-agent/core/',
+          '^shared/config/(timing|kinds)\\.ts$',
+          '^shared/core/model\\.ts$',
+          '^shared/base/',
+        ],
+      },
+    },
+    {
+      name: 'agent-core-without-builtins',
+      comment: 'No file system, processes or timers in the agent core: the caller does the IO.',
+      severity: 'error',
+      from: { path: '^node-agent/core/' },
+      to: { dependencyTypes: ['core'] },
     },
     {
       name: 'agent-without-sdk-clients',

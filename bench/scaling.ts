@@ -258,6 +258,7 @@ function countedCloud(cloud: MemoryCloud, tally: Tally): Cloud {
       }
     },
     stopInstance: (id, ctx) => cloud.stopInstance(id, ctx),
+    mutationWorstCaseMs: cloud.mutationWorstCaseMs,
   };
 }
 

@@ -28,28 +28,39 @@ import { monitorKind } from '../shared/config/kinds';
 import type { ClusterConfig } from '../shared/config/load';
 import { defaultTiming } from '../shared/config/rules';
 import type { GroupConfig } from '../shared/config/schema';
-import { heartbeatRetryMs, type Timing } from '../shared/config/timing';
+import { storedDefinitionProblems } from '../shared/config/stored-check';
+import {
+  daemonCallTimeouts,
+  fastFollowMs,
+  heartbeatRetryMs,
+  leaseEndFromDeadline,
+  leaseFileRewriteMs,
+  type Timing,
+  watchdogFeedIntervalMs,
+} from '../shared/config/timing';
 import type { AgentGroupState, GroupState, Heartbeat } from '../shared/core/model';
 import { groupStopBudgetMs, hasApplication, interfaceAddresses } from '../shared/core/node-side';
 import type { Clock } from './clock';
-import { sleep } from './clock';
+import { realScheduler, sleep } from './clock';
+import { agentState, fencePromise, groupReports } from './core/claims';
+import { FenceTimer } from './core/fence-timer';
+import { activationWanted, GroupFollower, mustDemote } from './core/follow';
+import { type Ack, HeartbeatWriter, type ReportParts } from './core/heartbeat-writer';
+import { PeerWatcher } from './core/peers';
+import { WatchdogFeeder } from './core/watchdog-feeder';
 import { AgentError, EXIT } from './errors';
-import { FenceTimer } from './fence-timer';
 import { LockHandle, readLockOwner, tryLock } from './file-lock';
-import { GroupFollower, mustDemote } from './group-follower';
 import { GroupStopper } from './group-stopper';
 import { runGuard } from './guard';
-import { type Ack, HeartbeatWriter, type ReportParts } from './heartbeat';
 import type { Imds } from './imds';
 import { bootId, type LocalGroupRecord, type LocalState } from './local-state';
 import type { Logger } from './log';
 import { errorText } from './log';
 import { isAgentMonitor, monitorSpec, probeFor } from './monitors';
 import { MonitorRunner } from './monitors/runner';
-import { PeerWatcher } from './peers';
 import { processStartTime, sameProcessAlive } from './process-util';
 import { SpotWatcher } from './spot';
-import { type AgentStore, daemonCallTimeouts } from './store';
+import type { AgentStore } from './store';
 import type { VipOps } from './vip';
 import type { Watchdog } from './watchdog';
 import { Witnesses } from './witnesses';
@@ -82,10 +93,6 @@ const BOOT_ID = bootId();
 
 /** Retry failed fence stops at most this often. */
 const FENCE_RETRY_MS = 5000;
-/** Retry a failed start of a group without application (its addresses) at most this often. */
-const ACTIVATION_RETRY_MS = 5000;
-/** A transition seen by the agent makes it read the cluster every retry interval for this many leases. */
-const FAST_FOLLOW_LEASES = 2;
 /** A non-urgent stop waits for a start or stop in progress this long beyond the group's stop budget. */
 const STOP_LOCK_SLACK_MS = 10_000;
 /** At a planned shutdown: how long renewals in flight may take to land before the final report. */
@@ -95,9 +102,6 @@ const FINAL_REPORT_ATTEMPTS = 3;
 const FINAL_REPORT_RETRY_MS = 500;
 /** How often the definition is read again while it cannot be read at start. */
 const INITIAL_CONFIG_RETRY_MS = 1000;
-/** The watchdog is fed every quarter of its timeout, within these bounds. */
-const WATCHDOG_FEED_MIN_MS = 100;
-const WATCHDOG_FEED_MAX_MS = 1000;
 /** The definition is read again every CONFIG_REFRESH_HEARTBEATS heartbeats, within these bounds. */
 const CONFIG_REFRESH_HEARTBEATS = 10;
 const CONFIG_REFRESH_MIN_MS = 1000;
@@ -153,7 +157,14 @@ export class Agent {
   private nextConfigReadMono = 0;
   private writeFailures = 0;
   private leaseWritten = { flags: '', deadline: 0 };
-  private watchdogWarned = false;
+  /** Feeds the watchdog by the rule of core/watchdog-feeder.ts once the device is armed. */
+  private feeder: WatchdogFeeder | undefined;
+  /** The idle-feed bound a previous agent process of this boot announced in agent.json. */
+  private inheritedIdleBound = Number.NEGATIVE_INFINITY;
+  /** The newest idle-feed bound this process announced in agent.json. */
+  private announcedIdleBound = Number.NEGATIVE_INFINITY;
+  /** A stored definition version refused (the last good one stays in force). */
+  private rejected: { version: number; problem: string } | undefined;
   private resolveDone: ((code: number) => void) | undefined;
   private readonly done: Promise<number>;
 
@@ -163,7 +174,7 @@ export class Agent {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
-    this.fence = new FenceTimer(o.clock, () => this.onFenceDeadline());
+    this.fence = new FenceTimer(o.clock, () => this.onFenceDeadline(), realScheduler);
     this.stopper = new GroupStopper({
       state: o.state,
       log: o.log,
@@ -178,6 +189,7 @@ export class Agent {
       incarnation: this.incarnation,
       agentVersion: o.agentVersion,
       clock: o.clock,
+      scheduler: realScheduler,
       put: (hb) => this.store.putHeartbeat(hb),
       build: () => this.buildReport(),
       timing: () => this.timing(),
@@ -224,9 +236,11 @@ export class Agent {
       previous.node === this.o.node
     ) {
       this.fence.restore(previous.leaseUntilMono);
+      // Its idle watchdog feeds may still keep the node up: the guard must go on seeing them.
+      if (previous.idleFeedResetBy !== undefined) this.inheritedIdleBound = previous.idleFeedResetBy;
     }
-    const cached = state.readConfigCache();
-    if (cached?.config.cluster === this.o.cluster) {
+    const cached = this.readCachedDefinition();
+    if (cached) {
       for (const g of cached.config.groups) this.definitions.set(g.name, g);
     }
     this.writeLease();
@@ -307,6 +321,18 @@ export class Agent {
       try {
         const stored = await this.store.getConfig(this.o.cluster);
         if (!stored) throw await this.unknownCluster();
+        if (!this.acceptable(stored.config, stored.version)) {
+          // Never adopted: run on the last good definition this node cached, if any.
+          const cached = this.readCachedDefinition();
+          if (cached && cached.config.nodes.some((n) => n.name === this.o.node)) {
+            log.warn(
+              `running on the last good definition, version ${cached.version}, from ${this.o.state.dir}`,
+            );
+            this.applyConfig(cached.config, cached.version);
+            return true;
+          }
+          throw new Error(`definition version ${stored.version} is not usable and no good one is cached`);
+        }
         const node = stored.config.nodes.find((n) => n.name === this.o.node);
         if (!node) {
           throw new AgentError(
@@ -392,8 +418,6 @@ export class Agent {
       this.spot = new SpotWatcher(this.o.imds, this.o.log, () => this.writer.changed(), this.o.spotPollMs);
       this.spot.start();
     }
-    this.o.watchdog?.open();
-    this.armWatchdogFeed();
     this.tick();
   }
 
@@ -428,7 +452,7 @@ export class Agent {
     const records = this.checkLocal();
     // Backstop for the fence timer (a lost timer must not mean a missed fence).
     if (!this.fence.holdsLease() && records.some((r) => r.state !== 'stopped')) this.onFenceDeadline();
-    this.feedWatchdog(records);
+    this.feedWatchdog();
   }
 
   /**
@@ -462,7 +486,11 @@ export class Agent {
     const { log, clock } = this.o;
     this.everAcked = true;
     this.lastAckSentMono = Math.max(this.lastAckSentMono, ack.sentMono);
-    this.fence.ack(ack.seq, ack.sentMono, ack.timing.leaseMs, ack.timing.fenceMarginMs);
+    this.fence.ack(ack.seq, {
+      sentMono: ack.sentMono,
+      leaseMs: ack.timing.leaseMs,
+      fenceMarginMs: ack.timing.fenceMarginMs,
+    });
     if (this.writeFailures > 0) {
       log.info(`renewals acknowledged again after ${this.writeFailures} failed`);
       this.writeFailures = 0;
@@ -477,13 +505,6 @@ export class Agent {
     }
     // A change of the fenced flag is always written; a moved deadline only now and then.
     this.writeLease(false);
-    const lease = this.fence.lastAck;
-    if (this.o.watchdog && !this.o.watchdog.mayFeed(clock.mono(), false, lease) && !this.watchdogWarned) {
-      this.watchdogWarned = true;
-      log.warn(
-        `watchdog timeout ${this.o.watchdog.timeoutMs} ms is too long for lease ${lease.leaseMs} ms: it can only be fed while nothing runs; use soft_margin <= (lease - fenceMargin) seconds`,
-      );
-    }
     this.feedWatchdog();
   }
 
@@ -516,9 +537,7 @@ export class Agent {
       log.warn(
         'self-fence: no renewal acknowledged for lease - fenceMargin; stopping everything that runs here',
         {
-          lastAckSentMsAgo: Number.isFinite(last.sentMono)
-            ? Math.round(clock.mono() - last.sentMono)
-            : undefined,
+          lastAckSentMsAgo: last ? Math.round(clock.mono() - last.sentMono) : undefined,
           leaseMs: this.timing().leaseMs,
           fenceMarginMs: this.timing().fenceMarginMs,
           groups: running.map((r) => r.group),
@@ -542,26 +561,29 @@ export class Agent {
   }
 
   /**
-   * agent.json: what the guard checks before any start. Rewritten on every change of state, and
-   * when the deadline has moved a quarter of (lease - fenceMargin) past the one written: the guard
-   * then sees a deadline that is never later than the real one (so it may refuse a little early,
-   * never start late), without a file replace on every renewal.
+   * agent.json: what the guard checks before any start. Rewritten on every change of state, when
+   * an idle watchdog feed is announced, and when the deadline has moved a quarter of (lease -
+   * fenceMargin) past the one written: the guard then sees a deadline that is never later than the
+   * real one (so it may refuse a little early, never start late), without a file replace on every
+   * renewal. Returns false when the file could not be written.
    */
-  private writeLease(force = true): void {
+  private writeLease(force = true): boolean {
     const t = this.timing();
     const deadline = Number.isFinite(this.fence.deadline) ? this.fence.deadline : 0;
-    const flags = `${this.fenced}/${this.leaving}/${t.leaseMs}/${t.fenceMarginMs}`;
+    const idle = this.idleFeedBound();
+    const flags = `${this.fenced}/${this.leaving}/${t.leaseMs}/${t.fenceMarginMs}/${idle}/${JSON.stringify(this.o.watchdog?.status)}/${this.rejected?.version}`;
     const moved = deadline - this.leaseWritten.deadline;
     // A deadline that moved back (a shorter lease) is always written: never later than the real one.
+    // So is one whose lease end would leave an announced idle feed uncovered (the guard would refuse).
     if (
       !force &&
       flags === this.leaseWritten.flags &&
       moved >= 0 &&
-      moved < (t.leaseMs - t.fenceMarginMs) / 4
+      moved < leaseFileRewriteMs(t) &&
+      !(idle !== undefined && idle > leaseEndFromDeadline(this.leaseWritten.deadline, t.fenceMarginMs))
     ) {
-      return;
+      return true;
     }
-    this.leaseWritten = { flags, deadline };
     try {
       this.o.state.writeLease({
         pid: process.pid,
@@ -578,25 +600,55 @@ export class Agent {
         leaving: this.leaving,
         leaseMs: t.leaseMs,
         fenceMarginMs: t.fenceMarginMs,
+        ...(idle !== undefined ? { idleFeedResetBy: idle } : {}),
+        ...(this.o.watchdog ? { watchdog: this.o.watchdog.status } : {}),
+        ...(this.rejected ? { rejectedConfig: this.rejected } : {}),
         at: this.o.clock.wall(),
       });
+      this.leaseWritten = { flags, deadline };
+      return true;
     } catch (e) {
       this.o.log.error(`cannot write the lease file in ${this.o.state.dir}: ${errorText(e)}`);
+      return false;
     }
   }
 
-  private feedWatchdog(records?: LocalGroupRecord[]): void {
+  /** The idle-feed bound to publish: this process's announcements and its predecessor's. */
+  private idleFeedBound(): number | undefined {
+    const bound = Math.max(this.inheritedIdleBound, this.announcedIdleBound);
+    return Number.isFinite(bound) ? bound : undefined;
+  }
+
+  /**
+   * Opens the watchdog once a definition gives the lease, if the device's real timeout suits it
+   * (watchdog.ts), and starts feeding at once: the device resets the node S after it is opened.
+   */
+  private armWatchdog(timing: Timing): void {
     const wd = this.o.watchdog;
-    if (!wd) return;
-    const now = this.o.clock.mono();
-    // The lease outlasts the timeout: feed without reading the local state.
-    if (wd.mayFeed(now, false, this.fence.lastAck)) {
-      wd.feed();
-      return;
+    if (!wd || this.final || this.leaving) return;
+    wd.armFor(timing);
+    if (wd.armed && !this.feeder) {
+      this.feeder = new WatchdogFeeder(
+        {
+          now: () => this.o.clock.mono(),
+          feed: () => wd.feed(),
+          announce: (bound) => {
+            this.announcedIdleBound = Math.max(this.announcedIdleBound, bound);
+            return this.writeLease();
+          },
+          nothingRuns: () => this.localRecords()?.every((r) => r.state === 'stopped'),
+        },
+        wd.timeoutMs,
+        this.inheritedIdleBound,
+      );
+      this.feedWatchdog();
+      this.armWatchdogFeed();
     }
-    const known = records ?? this.localRecords();
-    const nothingRuns = known?.every((r) => r.state === 'stopped') ?? false;
-    if (wd.mayFeed(now, nothingRuns, this.fence.lastAck)) wd.feed();
+  }
+
+  /** One chance to feed, by the rule of core/watchdog-feeder.ts. */
+  private feedWatchdog(): void {
+    this.feeder?.tick(this.fence.leaseEnd);
   }
 
   /**
@@ -605,15 +657,12 @@ export class Agent {
    * healthy node because one tick or one renewal came late.
    */
   private armWatchdogFeed(): void {
-    const wd = this.o.watchdog;
-    if (!wd || this.final) return;
-    const ms = Number.isFinite(wd.timeoutMs)
-      ? Math.min(WATCHDOG_FEED_MAX_MS, Math.max(WATCHDOG_FEED_MIN_MS, Math.floor(wd.timeoutMs / 4)))
-      : WATCHDOG_FEED_MAX_MS;
+    const feeder = this.feeder;
+    if (!feeder || this.final) return;
     this.watchdogTimer = setTimeout(() => {
       this.feedWatchdog();
       this.armWatchdogFeed();
-    }, ms);
+    }, watchdogFeedIntervalMs(feeder.timeoutMs));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -621,34 +670,17 @@ export class Agent {
 
   private buildReport(): ReportParts {
     const now = this.o.clock.mono();
-    const groups: Heartbeat['groups'] = {};
-    const records = this.localRecords();
-    const local = new Map((records ?? []).map((r) => [r.group, r]));
-    for (const g of this.myGroups()) {
-      const rec = local.get(g.name);
-      groups[g.name] = {
-        epoch: Math.max(this.follower.seenEpoch(g.name), rec?.epoch ?? 0),
-        // Unreadable local state: "failed", never "stopped" (the controller counts it as running).
-        state: records === undefined ? 'failed' : (rec?.state ?? 'stopped'),
-      };
-    }
-    // A group removed from the definition while it still runs here is reported too.
-    for (const rec of local.values()) {
-      if (!groups[rec.group] && rec.state !== 'stopped') {
-        groups[rec.group] = {
-          epoch: Math.max(this.follower.seenEpoch(rec.group), rec.epoch),
-          state: rec.state,
-        };
-      }
-    }
     const monitors: ReportParts['monitors'] = {};
     for (const [name, { runner }] of this.monitors) monitors[name] = runner.report();
     const lease = this.timing().leaseMs;
+    const wd = this.o.watchdog;
     return {
-      // Leaving from the first moment of a planned shutdown: the controller moves the groups while
-      // their stop scripts run here (it promotes only once this node reports them stopped).
-      state: this.leaving ? 'leaving' : this.fenced ? 'fenced' : 'running',
-      groups,
+      state: agentState({ leaving: this.leaving, fenced: this.fenced }),
+      groups: groupReports(
+        this.myGroups().map((g) => g.name),
+        this.localRecords(),
+        (g) => this.follower.seenEpoch(g),
+      ),
       monitors,
       isolated: this.witnesses?.isolated ?? false,
       ...(this.witnesses && this.witnesses.report().length > 0 ? { witnesses: this.witnesses.report() } : {}),
@@ -656,19 +688,12 @@ export class Agent {
       expiredPeers: this.peers.expired(now, lease),
       ...(this.spot?.spot ? { spot: this.spot.spot } : {}),
       ...(this.spot?.rebalance ? { rebalance: this.spot.rebalance } : {}),
-      fence: this.fenceReport(),
+      fence: fencePromise(
+        this.myGroups().map((g) => groupStopBudgetMs(g)),
+        wd ? { armed: wd.armed, timeoutMs: wd.timeoutMs } : undefined,
+      ),
+      ...(this.rejected ? { rejectedConfig: this.rejected } : {}),
     };
-  }
-
-  /**
-   * What the controller may rely on once this node goes silent (see shared/core/liveness.ts):
-   * with an armed watchdog the node is stopped or reset by the end of its lease; without one, the
-   * self-fence may take up to the sum of the stop timeouts of the groups it may run.
-   */
-  private fenceReport(): NonNullable<Heartbeat['fence']> {
-    const maxStopMs = this.myGroups().reduce((sum, g) => sum + groupStopBudgetMs(g), 0);
-    const wd = this.o.watchdog;
-    return { maxStopMs, ...(wd?.armed ? { watchdogMs: wd.timeoutMs } : {}) };
   }
 
   private myGroups(): GroupConfig[] {
@@ -846,7 +871,7 @@ export class Agent {
     if (transition !== this.fastFollow.key) {
       this.fastFollow = {
         key: transition,
-        until: transition ? now + FAST_FOLLOW_LEASES * this.timing().leaseMs : 0,
+        until: transition ? now + fastFollowMs(this.timing()) : 0,
       };
     }
     if (!transition || now >= this.fastFollow.until || this.fastTimer || this.leaving || this.final) return;
@@ -883,27 +908,25 @@ export class Agent {
    */
   private activateIfOwned(record: GroupState): void {
     const me = this.o.node;
-    const group = record.group;
-    const def = this.config?.groups.find((g) => g.name === group);
-    if (!def?.nodes.includes(me) || hasApplication(def)) return;
-    if (this.fenced || this.leaving || this.final || !this.fence.holdsLease()) return;
-    if (record.owner !== me || record.mode !== 'auto' || !record.mayRun.includes(me)) return;
-    if (record.phase !== 'Starting' && record.phase !== 'Online') return;
-    if (this.activating.has(group) || this.stopper.isStopping(group)) return;
-    let local: LocalGroupRecord | undefined;
+    const def = this.config?.groups.find((g) => g.name === record.group);
+    if (!def) return;
+    let local: LocalGroupRecord | undefined | 'unreadable';
     try {
-      local = this.o.state.readGroup(group);
+      local = this.o.state.readGroup(record.group);
     } catch {
-      return; // unreadable local state: never start on top of it
+      local = 'unreadable';
     }
-    if (local && local.state !== 'stopped') {
-      // Running, starting or stopping at this epoch: nothing to do; at another epoch: the stale
-      // copy is stopped first (mustDemote). A failed start is tried again now and then.
-      if (local.state !== 'failed' || local.epoch !== record.epoch) return;
-      const tried = this.activationTried.get(group) ?? Number.NEGATIVE_INFINITY;
-      if (this.o.clock.mono() - tried < ACTIVATION_RETRY_MS) return;
-    }
-    void this.activate(def, record.epoch);
+    const tried = this.activationTried.get(record.group);
+    const wanted = activationWanted({
+      node: me,
+      record,
+      selfStarted: def.nodes.includes(me) && !hasApplication(def),
+      serving: !this.fenced && !this.leaving && !this.final && this.fence.holdsLease(),
+      busy: this.activating.has(record.group) || this.stopper.isStopping(record.group),
+      local,
+      sinceLastTryMs: tried === undefined ? Number.POSITIVE_INFINITY : this.o.clock.mono() - tried,
+    });
+    if (wanted) void this.activate(def, record.epoch);
   }
 
   private async activate(def: GroupConfig, epoch: number): Promise<void> {
@@ -969,7 +992,13 @@ export class Agent {
     this.nextConfigReadMono = this.o.clock.mono() + this.configRefreshMs();
     try {
       const stored = await this.store.getConfig(this.o.cluster);
-      if (stored && stored.version !== this.configVersion && !this.leaving) {
+      if (
+        stored &&
+        stored.version !== this.configVersion &&
+        stored.version !== this.rejected?.version &&
+        !this.leaving &&
+        this.acceptable(stored.config, stored.version)
+      ) {
         this.o.log.info(`cluster definition version ${stored.version} (was ${this.configVersion}): applying`);
         this.applyConfig(stored.config, stored.version);
       }
@@ -990,6 +1019,41 @@ export class Agent {
     );
   }
 
+  /**
+   * Checks a stored definition before it is adopted (shared/config/stored-check.ts). A refused
+   * version is logged once, reported in every heartbeat and in agent.json, and never adopted; the
+   * definition in force (and its stop scripts) stays.
+   */
+  private acceptable(config: unknown, version: number): config is ClusterConfig {
+    const problems = storedDefinitionProblems(config);
+    if (problems.length === 0) return true;
+    if (this.rejected?.version !== version) {
+      const problem =
+        problems.slice(0, 3).join('; ') + (problems.length > 3 ? `; and ${problems.length - 3} more` : '');
+      this.rejected = { version, problem };
+      this.o.log.error(
+        `refusing cluster definition version ${version}: ${problem}; keeping ${this.configVersion > 0 ? `version ${this.configVersion}` : 'none yet'}; fix it and apply again with "failoverctl apply -f cluster.yaml"`,
+      );
+      this.writeLease();
+      this.writer.changed();
+    }
+    return false;
+  }
+
+  /** The definition cached in the state directory, if it is this cluster's and sound. */
+  private readCachedDefinition(): { version: number; config: ClusterConfig } | undefined {
+    let cached: { version: number; config: unknown } | undefined;
+    try {
+      cached = this.o.state.readConfigCache();
+    } catch (e) {
+      this.o.log.warn(`cannot read the cached definition in ${this.o.state.dir}: ${errorText(e)}`);
+      return undefined;
+    }
+    if (!cached || storedDefinitionProblems(cached.config).length > 0) return undefined;
+    const config = cached.config as ClusterConfig;
+    return config.cluster === this.o.cluster ? { version: cached.version, config } : undefined;
+  }
+
   /** Applies a (new) cluster definition without a restart. */
   private applyConfig(config: ClusterConfig, version: number): void {
     const { log } = this.o;
@@ -1007,7 +1071,8 @@ export class Agent {
         `node ${this.o.node} is no longer in cluster ${this.o.cluster} (version ${version}); it reports no group`,
       );
     }
-    this.o.watchdog?.assumeTimeoutFor(config.timing.leaseMs, config.timing.fenceMarginMs);
+    if (this.rejected && this.rejected.version <= version) this.rejected = undefined;
+    this.armWatchdog(config.timing);
     if (JSON.stringify(before) !== JSON.stringify(config.timing)) {
       this.store = this.o.storeFor(config.timing);
       if (this.tickTimer) this.armTick();

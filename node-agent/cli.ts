@@ -23,7 +23,8 @@ options:
   --state-dir DIR             local state shared with the guard (env FAILOVER_AGENT_STATE_DIR;
                               default ${DEFAULT_STATE_DIR})
   --watchdog-device PATH      feed a watchdog device, e.g. /dev/watchdog (softdog)
-  --watchdog-timeout-sec S    the device's timeout (softdog soft_margin); default lease - fenceMargin
+  --watchdog-timeout-sec S    the device's timeout (softdog soft_margin), used only where
+                              /sys/class/watchdog has no entry for the device
   --log-level LEVEL           debug, info, warn, error (env FAILOVER_AGENT_LOG_LEVEL; default info)
   --version, --help
 

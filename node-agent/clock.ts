@@ -1,19 +1,11 @@
 /**
- * Time sources of the agent. Two clocks, on purpose:
- *
- * - `mono()` is CLOCK_MONOTONIC in milliseconds (`process.hrtime`), shared by every process of the
- *   machine: the agent writes its fence deadline on this clock into the state directory and the
- *   guard, a different process, compares it with its own reading. It never jumps with NTP or an
- *   operator's `date -s`, so every lease decision uses it.
- * - `wall()` is `Date.now()`: only written into reports (`sentAt`, `since`) for the controller,
- *   which never trusts an agent's wall clock for safety (see shared/core/liveness.ts).
+ * The agent's real time sources (node-agent/core/clock.ts explains the two clocks): CLOCK_MONOTONIC
+ * through process.hrtime, Date.now, and Node's timers as the core's scheduler.
  */
-export interface Clock {
-  /** Monotonic milliseconds, comparable between processes of the same boot. */
-  mono(): number;
-  /** Wall clock, ms since the epoch. */
-  wall(): number;
-}
+import { MAX_TIMER_MS } from '../shared/config/timing';
+import type { Clock, Scheduler } from './core/clock';
+
+export type { Clock, Scheduler } from './core/clock';
 
 /** CLOCK_MONOTONIC through process.hrtime, and Date.now. */
 export const systemClock: Clock = {
@@ -21,7 +13,21 @@ export const systemClock: Clock = {
   wall: () => Date.now(),
 };
 
+/**
+ * setTimeout and setImmediate as the core's scheduler. Delays are clamped to what setTimeout
+ * honours: a longer one would fire at once (a 1 ms timer loop for a lease near 1e12).
+ */
+export const realScheduler: Scheduler = {
+  after: (ms, fn) => {
+    const t = setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
+    return () => clearTimeout(t);
+  },
+  soon: (fn) => {
+    setImmediate(fn);
+  },
+};
+
 /** Resolves after `ms` (unref'd timers would let the process exit early, so this one is not). */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  return new Promise((resolve) => setTimeout(resolve, Math.min(MAX_TIMER_MS, Math.max(0, ms))));
 }

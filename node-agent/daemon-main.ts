@@ -14,7 +14,7 @@ import { createLogger, errorText, parseLogLevel } from './log';
 import { daemonAwsOptions, openStore } from './store';
 import { AGENT_VERSION } from './version';
 import { createVipOps } from './vip';
-import { Watchdog } from './watchdog';
+import { SYSFS_WATCHDOG, Watchdog } from './watchdog';
 
 /**
  * A full garbage collection this often when node runs with --expose-gc (the unit's flags). The
@@ -68,12 +68,13 @@ export async function daemonMain(argv: string[]): Promise<number> {
 
   let watchdog: Watchdog | undefined;
   if (args.watchdogDevice) {
-    // Without --watchdog-timeout-sec the agent assumes the recommended soft_margin, lease -
-    // fenceMargin in whole seconds, once the cluster definition is read.
+    // The timeout is read from sysfs (--watchdog-timeout-sec only where sysfs has no entry); the
+    // device is opened once the definition's lease is known, and only if the timeout suits it.
     watchdog = new Watchdog(
       args.watchdogDevice,
       args.watchdogTimeoutSec !== undefined ? args.watchdogTimeoutSec * 1000 : undefined,
       log,
+      env.FAILOVER_AGENT_SYSFS_WATCHDOG || SYSFS_WATCHDOG,
     );
   }
 

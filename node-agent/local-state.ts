@@ -67,6 +67,22 @@ export interface LeaseRecord {
   leaving: boolean;
   leaseMs: number;
   fenceMarginMs: number;
+  /**
+   * CLOCK_MONOTONIC ms: the latest reset an idle watchdog feed (made while nothing ran here) may
+   * have pushed the node to, announced BEFORE the feed (node-agent/core/watchdog-feeder.ts). The
+   * guard admits no start this could outlive. Absent without a watchdog.
+   */
+  idleFeedResetBy?: number;
+  /** The watchdog as the agent found it (for `failover-agent status` and the logs). */
+  watchdog?: {
+    device: string;
+    timeoutMs?: number;
+    source?: 'sysfs' | 'declared';
+    armed: boolean;
+    problem?: string;
+  };
+  /** A stored definition version the agent refused, and why (it keeps the last good one). */
+  rejectedConfig?: { version: number; problem: string };
   at: number;
 }
 

@@ -23,14 +23,25 @@ export function pidAlive(pid: number): boolean {
   return !isZombie(pid);
 }
 
-function isZombie(pid: number): boolean {
+/** The state letter of /proc/<pid>/stat (R, S, D, T, t, Z, X...), or undefined without /proc. */
+function procState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+function isZombie(pid: number): boolean {
+  const state = procState(pid);
+  return state === 'Z' || state === 'X';
+}
+
+/** The process is stopped by a signal (SIGSTOP) or traced: it runs no code until continued. */
+export function processFrozen(pid: number): boolean {
+  const state = procState(pid);
+  return state === 'T' || state === 't';
 }
 
 /**

@@ -49,6 +49,8 @@ export class MemoryCloud implements Cloud {
   /** Instance states set by the test (or a hard fence), over the world's. */
   readonly instances = new Map<string, InstanceView>();
   readonly resources: Record<ResourceConfig['type'], ResourceDriver>;
+  /** A simulated call takes tens of milliseconds; its worst case (every attempt lost) is this. */
+  readonly mutationWorstCaseMs = 2_000;
 
   constructor(private readonly world: MemoryCloudWorld) {
     const entryPoint: ResourceDriver = {

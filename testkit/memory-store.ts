@@ -44,6 +44,9 @@ export class MemoryStore implements StateStore {
   >();
   readonly facts = new Map<string, NodeFact[]>();
   readonly audit: AuditEvent[] = [];
+  /** Repair requests (store.requestRepair), and who listens for them (the simulated stream). */
+  readonly repairs: { cluster: string; group: string; by: string; why: string; at: number }[] = [];
+  onRepair: ((cluster: string, group: string) => void) | undefined;
   /** Largest epoch ever seen per group: epochs must never go back. */
   private readonly maxEpoch = new Map<string, number>();
   calls = 0;
@@ -210,6 +213,13 @@ export class MemoryStore implements StateStore {
 
   getFacts(): Promise<Record<string, NodeFact[]>> {
     return this.call('getFacts', () => Object.fromEntries([...this.facts].map(([k, v]) => [k, clone(v)])));
+  }
+
+  requestRepair(cluster: string, group: string, by: string, why: string, now: number): Promise<void> {
+    return this.call('requestRepair', () => {
+      this.repairs.push({ cluster, group, by, why, at: now });
+      this.onRepair?.(cluster, group);
+    });
   }
 
   appendAudit(event: AuditEvent): Promise<void> {

@@ -17,7 +17,14 @@
  *                                                have taken the lock.
  *
  * Every mutation of AWS is preceded by `store.fence()`: a conditional write that succeeds only if
- * the epoch is still the planned one and we still hold an unexpired lock.
+ * the epoch is still the planned one and we still hold an unexpired lock. AWS cannot make the
+ * mutation itself conditional, so two more rules bound what a late invocation can do:
+ *
+ * - no mutating call starts unless the lock outlasts the call's worst case (every attempt timing
+ *   out); the lock outlives the deadline by at least that much (shared/config/timing.ts);
+ * - a call that returns when, by our clock, another invocation may already hold the lock (we
+ *   stalled between the checks and the call: GC, a suspended `failoverctl`) may have landed stale:
+ *   we ask for a repair (store.requestRepair), a reconcile that checks the entry points at once.
  */
 import { setMaxListeners } from 'node:events';
 import {
@@ -29,6 +36,7 @@ import {
 } from '../../shared/base/errors';
 import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
+import { lockAllowsMutation, lockBeyondDeadlineMs, mutationMayBeStale } from '../../shared/config/timing';
 import { decide, patchForFailedAction } from '../../shared/core/decide';
 import { type GroupObservation, type GroupState, initialGroupState } from '../../shared/core/model';
 import type { Action, Plan } from '../../shared/core/plan';
@@ -207,7 +215,9 @@ async function lockGroup(
 ): Promise<{ state: GroupState } | { outcome: GroupOutcome }> {
   const { store, clock, holder, log } = deps;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
-  const lockExpiresAt = options.deadline + (options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS);
+  const lockExpiresAt =
+    options.deadline +
+    lockBeyondDeadlineMs(options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS, deps.cloud.mutationWorstCaseMs);
 
   const acquire = () =>
     store.acquireLock(
@@ -387,6 +397,8 @@ async function execute(
   /** When the group last became Starting (a takeover, in this plan or an earlier one): failover.completed's start. */
   let startingSince = initial.phase === 'Starting' ? initial.phaseSince : undefined;
   const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
+  const lockExpiresAt = initial.lock?.holder === holder ? initial.lock.expiresAt : Number.NEGATIVE_INFINITY;
+  const worstCase = cloud.mutationWorstCaseMs;
   const mutation = (): MutationContext => ({
     cluster,
     group: group.name,
@@ -396,12 +408,42 @@ async function execute(
     beforeMutation: async () => {
       const late = () =>
         new DeadlineExceededError(`reconcile deadline passed before a change to group ${group.name}`);
+      const short = () =>
+        new DeadlineExceededError(
+          `the lock of group ${group.name} has ${lockExpiresAt - clock.now()} ms left, less than a change may take (${worstCase} ms); leaving it to the next reconcile`,
+        );
       if (signal.aborted) throw late();
+      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase)) throw short();
       await store.fence(cluster, group.name, guard());
-      // The fence itself may have been slow: never start a mutation after the deadline.
+      // The fence itself may have been slow: never start a mutation after the deadline, nor one
+      // the lock would not outlast. (The abort signal is a timer: after a stall it fires late.)
       if (signal.aborted) throw late();
+      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase)) throw short();
     },
   });
+  /** After a resource action: a change that may have landed after the lock passed on is repaired. */
+  const repairIfStale = async (what: string) => {
+    const now = clock.now();
+    if (!mutationMayBeStale(now, lockExpiresAt, config.timing)) return;
+    deps.log.warn('a change may have landed after the lock expired; asking for a repair', {
+      cluster,
+      group: group.name,
+      epoch: state.epoch,
+      action: what,
+      lockExpiredMsAgo: now - lockExpiresAt,
+    });
+    await store
+      .requestRepair(
+        cluster,
+        group.name,
+        holder,
+        `${what} returned ${now - lockExpiresAt} ms after the lock of ${holder} expired`,
+        now,
+      )
+      .catch((e) =>
+        deps.log.error('cannot ask for a repair', { cluster, group: group.name, error: errorMessage(e) }),
+      );
+  };
 
   /** One resource action (or a hard fence); records a failure on the group before throwing it. */
   const runResourceAction = async (
@@ -479,6 +521,8 @@ async function execute(
         deps.log.warn('could not record the failure', { error: errorMessage(recordError) });
       }
       throw e;
+    } finally {
+      await repairIfStale(describeAction(action));
     }
   };
 

@@ -157,7 +157,7 @@ const streamRecord = z
   })
   .loose();
 
-/** The clusters that DynamoDB stream records (agent reports, requests) point at. Pure. */
+/** The clusters that DynamoDB stream records (agent reports, requests, repair requests) point at. Pure. */
 export function clustersFromStream(records: readonly unknown[]): { clusters: string[]; ignored: number } {
   const clusters = new Set<string>();
   let ignored = 0;
@@ -171,7 +171,7 @@ export function clustersFromStream(records: readonly unknown[]): { clusters: str
     }
     const heartbeat = /^NODE#([a-z0-9-]+)#[a-z0-9-]+$/.exec(pk);
     if (heartbeat && sk === 'HEARTBEAT') clusters.add(heartbeat[1]!);
-    else if (pk.startsWith('CLUSTER#') && sk?.startsWith('REQUEST#'))
+    else if (pk.startsWith('CLUSTER#') && (sk?.startsWith('REQUEST#') || sk?.startsWith('REPAIR#')))
       clusters.add(pk.slice('CLUSTER#'.length));
     else ignored++;
   }

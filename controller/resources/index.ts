@@ -5,6 +5,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { DEFAULT_AWS_OPTIONS } from '../../shared/aws/options';
+import { mutationWorstCaseMs } from '../../shared/config/timing';
 import type { Cloud } from '../../shared/core/ports';
 import { type AwsOptions, clientConfig } from '../aws/clients';
 import { addEmulatorDateCompat } from '../aws/emulator-compat';
@@ -45,5 +47,15 @@ export function createAwsCloud(
     describeInstances: (ids, signal) => describeInstances(clients.ec2, ids, signal),
     describeZones: (zones, signal) => describeZones(clients.ec2, zones, signal),
     stopInstance: (id, ctx) => stopInstance(clients.ec2, id, ctx),
+    mutationWorstCaseMs: mutationWorstCaseOf(aws),
   };
+}
+
+/** Every attempt of a call timing out: connecting, then waiting for the answer. */
+export function mutationWorstCaseOf(aws: AwsOptions): number {
+  const o = { ...DEFAULT_AWS_OPTIONS, ...aws };
+  return mutationWorstCaseMs({
+    maxAttempts: o.maxAttempts,
+    attemptTimeoutMs: o.connectionTimeoutMs + o.requestTimeoutMs,
+  });
 }

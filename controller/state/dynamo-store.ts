@@ -48,6 +48,8 @@ import { type AwsOptions, clientConfig } from '../aws/clients';
 /** Audit events and completed requests are kept this long (DynamoDB TTL). */
 export const AUDIT_RETENTION_DAYS = 30;
 const COMPLETED_REQUEST_RETENTION_DAYS = 7;
+/** A repair request only has to invoke reconcile once; TTL removes it later. */
+const REPAIR_RETENTION_S = 3600;
 const DAY_S = 86_400;
 
 /**
@@ -683,6 +685,27 @@ export class DynamoStore implements StateStore {
 
   // ------------------------------------------------------------------------------------------
   // Audit
+
+  /**
+   * One item per group, overwritten: its `reason: change` passes the stream filter, so the write
+   * invokes reconcile (controller/reconcile/triggers.ts clustersFromStream). Kept an hour.
+   */
+  async requestRepair(cluster: string, group: string, by: string, why: string, now: number): Promise<void> {
+    await this.send(
+      'PutItem',
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          ...keys.repair(cluster, group),
+          reason: 'change',
+          at: now,
+          by,
+          why,
+          expiresAt: Math.floor(now / 1000) + REPAIR_RETENTION_S,
+        },
+      }),
+    );
+  }
 
   async appendAudit(event: AuditEvent): Promise<void> {
     await this.send(

@@ -129,7 +129,7 @@ export function leaseCoversFeed(nowMono: number, watchdogMs: number, leaseEnd: n
  * An idle feed (nothing runs here) must be made within this long of its announcement in agent.json;
  * a later one is skipped and announced again.
  */
-export const IDLE_FEED_WINDOW_MS = 250;
+export const IDLE_FEED_WINDOW_MS = 100;
 
 /** What agent.json announces before an idle feed: no reset before this time is promised. */
 export function idleFeedBound(nowMono: number, watchdogMs: number): number {
@@ -308,4 +308,35 @@ export const MUTATION_SERVER_SLACK_MS = 1_000;
 
 export function mutationWorstCaseMs(call: { maxAttempts: number; attemptTimeoutMs: number }): number {
   return call.maxAttempts * call.attemptTimeoutMs + MUTATION_SERVER_SLACK_MS;
+}
+
+/**
+ * How long a reconcile's lock outlives its deadline: the configured slack, and at least the worst
+ * case of a mutating call started right before the deadline, so that the rule below never ends an
+ * invocation's useful time early.
+ *
+ *   invocation start          deadline                 lock expiresAt
+ *     |── mutations allowed ─────|── worst case of a call ──|
+ */
+export function lockBeyondDeadlineMs(slackMs: number, worstCaseMs: number): number {
+  return Math.max(slackMs, worstCaseMs);
+}
+
+/** A mutating call may start now only if the lock outlasts its worst case. */
+export function lockAllowsMutation(now: number, lockExpiresAt: number, worstCaseMs: number): boolean {
+  return lockExpiresAt - now > worstCaseMs;
+}
+
+/**
+ * After a mutating call returns: it may have landed after another invocation took the lock (the
+ * invocation stalled between its checks and the call: GC, a suspended process), so the change may
+ * be stale. Another invocation may take the lock once ITS clock passes expiresAt, and the clocks of
+ * two invocations differ by up to the skew.
+ */
+export function mutationMayBeStale(
+  nowAfter: number,
+  lockExpiresAt: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): boolean {
+  return nowAfter >= lockExpiresAt - t.maxClockSkewMs;
 }

@@ -120,6 +120,11 @@ export interface Heartbeat {
    * self-fence may take up to `maxStopMs` after the fence starts.
    */
   fence?: { maxStopMs: number; watchdogMs?: number };
+  /**
+   * A stored definition version this agent refused to adopt (it runs on the last good one) and
+   * why: a definition written to the table without `failoverctl apply`'s validation.
+   */
+  rejectedConfig?: { version: number; problem: string };
 }
 
 export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';

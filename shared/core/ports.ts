@@ -96,6 +96,12 @@ export interface StateStore {
   ): Promise<boolean>;
   getFacts(cluster: string): Promise<Record<string, NodeFact[]>>;
   appendAudit(event: AuditEvent): Promise<void>;
+  /**
+   * Asks for a reconcile of the group soon (an item the stream passes on): written by an invocation
+   * whose change may have landed after it lost the lock, so that a fresh one checks the entry
+   * points and repairs a stale change at once rather than at the next schedule.
+   */
+  requestRepair(cluster: string, group: string, by: string, why: string, now: number): Promise<void>;
 }
 
 export interface MutationContext {
@@ -178,6 +184,11 @@ export interface Cloud {
   describeZones(zones: readonly string[], signal: AbortSignal): Promise<Record<string, string>>;
   /** Hard fence (StopInstances with force). */
   stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome>;
+  /**
+   * The longest one mutating call may take, every attempt timing out (shared/config/timing.ts
+   * mutationWorstCaseMs): reconcile starts none unless its lock outlasts it.
+   */
+  readonly mutationWorstCaseMs: number;
 }
 
 /** A transition reconcile announces (EventBridge, SNS, the audit log); schema/transition-event.schema.json. */

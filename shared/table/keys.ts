@@ -7,6 +7,7 @@
  * | cluster config (history)  | CLUSTER#<c>            | CONFIG#<version:8>      |
  * | group state               | CLUSTER#<c>            | GROUP#<g>               |
  * | request                   | CLUSTER#<c>            | REQUEST#<id>            |
+ * | repair request (TTL)      | CLUSTER#<c>            | REPAIR#<g>              |
  * | fact from an event        | CLUSTER#<c>            | FACT#<node>#<kind>      |
  * | node heartbeat            | NODE#<c>#<node>        | HEARTBEAT               |
  * | audit event (TTL)         | AUDIT#<c>              | <iso time>#<suffix>     |
@@ -37,6 +38,7 @@ export const keys = {
   }),
   group: (cluster: string, group: string) => ({ pk: `CLUSTER#${cluster}`, sk: `GROUP#${group}` }),
   request: (cluster: string, id: string) => ({ pk: `CLUSTER#${cluster}`, sk: `REQUEST#${id}` }),
+  repair: (cluster: string, group: string) => ({ pk: `CLUSTER#${cluster}`, sk: `REPAIR#${group}` }),
   fact: (cluster: string, node: string, kind: string) => ({
     pk: `CLUSTER#${cluster}`,
     sk: `FACT#${node}#${kind}`,

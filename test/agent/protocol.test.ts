@@ -8,17 +8,16 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDaemonArgs, parseGuardArgs } from '../../node-agent/cli';
-import type { Clock } from '../../node-agent/clock';
+import { type Clock, realScheduler, type Scheduler } from '../../node-agent/clock';
+import { FenceTimer } from '../../node-agent/core/fence-timer';
+import { GroupFollower, mustDemote } from '../../node-agent/core/follow';
+import { fingerprint, HeartbeatWriter, type ReportParts } from '../../node-agent/core/heartbeat-writer';
+import { PeerWatcher } from '../../node-agent/core/peers';
+import { WatchdogFeeder } from '../../node-agent/core/watchdog-feeder';
 import { AgentError } from '../../node-agent/errors';
-import { FenceTimer, type Schedule } from '../../node-agent/fence-timer';
 import { acquireLock, LockHandle, LockTimeoutError, tryLock } from '../../node-agent/file-lock';
-import { GroupFollower, mustDemote } from '../../node-agent/group-follower';
-import { fingerprint, HeartbeatWriter, type ReportParts } from '../../node-agent/heartbeat';
 import { leaseProblem } from '../../node-agent/lease-check';
 import type { LeaseRecord } from '../../node-agent/local-state';
-import { createLogger } from '../../node-agent/log';
-import { PeerWatcher } from '../../node-agent/peers';
-import { Watchdog } from '../../node-agent/watchdog';
 import type { Timing } from '../../shared/config/timing';
 import type { Heartbeat } from '../../shared/core/model';
 import { removeTempDirs, tempDir } from './support';
@@ -30,13 +29,14 @@ function fakeTime(start = 1000) {
   let now = start;
   const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
   const clock: Clock = { mono: () => now, wall: () => 1_700_000_000_000 + now };
-  const schedule: Schedule = (fn, ms) => {
+  const after = (ms: number, fn: () => void) => {
     const t = { at: now + ms, fn, cancelled: false };
     timers.push(t);
     return () => {
       t.cancelled = true;
     };
   };
+  const schedule: Scheduler = { after, soon: (fn) => void after(0, fn) };
   const advance = (ms: number) => {
     const end = now + ms;
     for (;;) {
@@ -58,7 +58,7 @@ describe('fence timer', () => {
     const fence = new FenceTimer(t.clock, () => fired.push(t.now()), t.schedule);
     const sent = t.now();
     t.advance(400); // the answer comes 400 ms later
-    fence.ack(1, sent, 2000, 500);
+    fence.ack(1, { sentMono: sent, leaseMs: 2000, fenceMarginMs: 500 });
     expect(fence.deadline).toBe(sent + 1500);
     t.advance(1099);
     expect(fired).toEqual([]);
@@ -73,12 +73,12 @@ describe('fence timer', () => {
     const send1 = t.now();
     t.advance(250);
     const send2 = t.now();
-    expect(fence.ack(2, send2, 2000, 500)).toBe(true);
+    expect(fence.ack(2, { sentMono: send2, leaseMs: 2000, fenceMarginMs: 500 })).toBe(true);
     // Renewal 1 answers late: its send time is older, it must not move the deadline.
-    expect(fence.ack(1, send1, 2000, 500)).toBe(false);
+    expect(fence.ack(1, { sentMono: send1, leaseMs: 2000, fenceMarginMs: 500 })).toBe(false);
     expect(fence.deadline).toBe(send2 + 1500);
     t.advance(500);
-    fence.ack(3, t.now(), 2000, 500);
+    fence.ack(3, { sentMono: t.now(), leaseMs: 2000, fenceMarginMs: 500 });
     t.advance(1499);
     expect(fired).toEqual([]);
     t.advance(1);
@@ -90,7 +90,7 @@ describe('fence timer', () => {
     const fence = new FenceTimer(t.clock, () => undefined, t.schedule);
     fence.restore(t.now() + 300);
     expect(fence.holdsLease()).toBe(true);
-    fence.ack(1, t.now(), 1000, 250); // a shorter lease from a new definition
+    fence.ack(1, { sentMono: t.now(), leaseMs: 1000, fenceMarginMs: 250 }); // a shorter lease from a new definition
     expect(fence.deadline).toBe(t.now() + 750);
     t.advance(800);
     expect(fence.holdsLease()).toBe(false);
@@ -121,6 +121,7 @@ describe('heartbeat writer', () => {
       incarnation: 'inc',
       agentVersion: 'v',
       clock: t.clock,
+      scheduler: realScheduler,
       put,
       build: report,
       timing: () => timing,
@@ -193,6 +194,7 @@ describe('heartbeat writer', () => {
       incarnation: 'inc',
       agentVersion: 'v',
       clock: t.clock,
+      scheduler: realScheduler,
       put: (hb) => {
         written.push(hb.seq);
         return new Promise(() => undefined); // never answers
@@ -299,6 +301,30 @@ describe('guard lease check', () => {
     );
     expect(leaseProblem(lease({ bootId: 'a' }), who, clock, 'b')).toMatch(/previous boot/);
   });
+
+  it('refuses a start that an announced idle watchdog feed could outlive (finding 1)', () => {
+    // Lease end = 10_500 + 500 = 11_000. An idle feed announced up to 11_000 is covered.
+    expect(leaseProblem(lease({ idleFeedResetBy: 11_000 }), who, clock, undefined)).toBeUndefined();
+    // Lease 10 s, margin 2 s, watchdog 8 s: fed while nothing ran at 7.5 s after the send, the
+    // node would not reset before 15.5 s, 5.5 s after the lease ended.
+    expect(leaseProblem(lease({ idleFeedResetBy: 11_001 }), who, clock, undefined)).toMatch(
+      /watchdog was last fed while nothing ran here and may not reset the node until 1 ms after the lease ends/,
+    );
+  });
+
+  it('refuses a start while the agent is frozen (SIGSTOP): it could not fence itself', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+    try {
+      await new Promise((r) => child.on('spawn', r));
+      expect(leaseProblem(lease({ pid: child.pid! }), who, clock, undefined)).toBeUndefined();
+      child.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(leaseProblem(lease({ pid: child.pid! }), who, clock, undefined)).toMatch(/is stopped \(SIGSTOP/);
+      child.kill('SIGCONT');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 });
 
 describe('lock file', () => {
@@ -321,16 +347,63 @@ describe('lock file', () => {
   });
 });
 
-describe('watchdog rule', () => {
-  it('feeds while nothing runs, or while the lease lasts at least another timeout', () => {
-    const wd = new Watchdog('/dev/null', 4000, createLogger('t', 'error'));
-    const lastAck = { sentMono: 10_000, leaseMs: 10_000 };
-    expect(wd.mayFeed(16_000, false, lastAck)).toBe(true); // 16 + 4 <= 20
-    expect(wd.mayFeed(16_001, false, lastAck)).toBe(false);
-    expect(wd.mayFeed(99_000, true, lastAck)).toBe(true);
-    const dflt = new Watchdog('/dev/null', undefined, createLogger('t', 'error'));
-    dflt.assumeTimeoutFor(10_000, 2000);
-    expect(dflt.timeoutMs).toBe(8000);
+describe('watchdog rule (core/watchdog-feeder.ts)', () => {
+  /** A feeder over in-memory IO: what it fed, what it announced, what runs. */
+  function feeder(timeoutMs: number) {
+    let now = 10_000;
+    let running = false;
+    const fed: { at: number; kind: string }[] = [];
+    const announced: number[] = [];
+    const f = new WatchdogFeeder(
+      {
+        now: () => now,
+        feed: () => fed.push({ at: now, kind: '?' }),
+        announce: (b) => {
+          announced.push(b);
+          return true;
+        },
+        nothingRuns: () => !running,
+      },
+      timeoutMs,
+    );
+    return {
+      f,
+      fed,
+      announced,
+      at: (t: number) => {
+        now = t;
+      },
+      run: (r: boolean) => {
+        running = r;
+      },
+    };
+  }
+
+  it('feeds under the lease whatever runs, only while the lease outlasts the timeout', () => {
+    const w = feeder(4000);
+    w.run(true);
+    w.at(16_000);
+    expect(w.f.tick(20_000)).toBe('lease'); // 16 + 4 <= 20
+    w.at(16_001);
+    expect(w.f.tick(20_000)).toBe('none'); // something runs: no idle feed either
+    expect(w.fed).toHaveLength(1);
+  });
+
+  it('announces an idle feed before it reads what runs, and feeds only within the announcement', () => {
+    const w = feeder(4000);
+    w.at(99_000);
+    expect(w.f.tick(20_000)).toBe('idle');
+    expect(w.announced).toEqual([99_000 + 100 + 4000]);
+    expect(w.f.announced).toBe(103_100);
+    // Within the announcement: no new announcement needed.
+    w.at(99_050);
+    expect(w.f.tick(20_000)).toBe('idle');
+    expect(w.announced).toHaveLength(1);
+    // A start recorded meanwhile: the announcement is made, the feed is not.
+    w.run(true);
+    w.at(100_000);
+    expect(w.f.tick(20_000)).toBe('none');
+    expect(w.announced).toHaveLength(2);
   });
 });
 

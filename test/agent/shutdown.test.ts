@@ -49,7 +49,12 @@ describe('planned shutdown', () => {
     await setGroup(f, 'db', 'node1', 1);
     const stateDir = tempDir('state');
     const watchdog = path.join(tempDir('wd'), 'watchdog');
-    const agent = await startAgent({ f, node: 'node1', stateDir, args: ['--watchdog-device', watchdog] });
+    const agent = await startAgent({
+      f,
+      node: 'node1',
+      stateDir,
+      args: ['--watchdog-device', watchdog, '--watchdog-timeout-sec', '1'],
+    });
     agents.push(agent);
     await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
     const env = { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION };

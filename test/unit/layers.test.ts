@@ -63,6 +63,11 @@ describe('import rules', () => {
     file('controller/state/store.ts', "import { a } from '../../node-agent/agent';\nexport const s = a;\n");
     file('node-agent/agent.ts', "import { c } from '../cli/main';\nexport const a = c;\n");
     file('cli/main.ts', 'export const c = 1;\n');
+    file(
+      'node-agent/core/lease.ts',
+      "import { readFileSync } from 'node:fs';\nimport { l } from '../local-state';\nexport const x = [readFileSync, l];\n",
+    );
+    file('node-agent/local-state.ts', 'export const l = 1;\n');
     file('bench/run.ts', "import { k } from '../test/kit';\nexport const r = k;\n");
     file('test/kit.ts', 'export const k = 1;\n');
     file('controller/resources/vip.ts', "import { r } from '../reconcile/run';\nexport const v = r;\n");
@@ -70,6 +75,8 @@ describe('import rules', () => {
     const found = await violations(tmp, ['shared', 'controller', 'node-agent', 'cli', 'bench', 'test']);
     const names = [...new Set(found.map((f) => f.split(':')[0]))].sort();
     expect(names).toEqual([
+      'agent-core-is-pure',
+      'agent-core-without-builtins',
       'agent-on-shared',
       'base-stands-alone',
       'config-on-base',

@@ -12,9 +12,9 @@
  * - Writes may overlap (a slow one does not hold back the next renewal), at most `maxInFlight`.
  */
 
-import type { Timing } from '../shared/config/timing';
-import type { Heartbeat, MonitorReport } from '../shared/core/model';
-import type { Clock } from './clock';
+import type { Timing } from '../../shared/config/timing';
+import type { Heartbeat, MonitorReport } from '../../shared/core/model';
+import type { Clock, Scheduler } from './clock';
 
 /** Everything a heartbeat reports, before the renewal fields are added. */
 export interface ReportParts {
@@ -29,6 +29,7 @@ export interface ReportParts {
   spot?: Heartbeat['spot'];
   rebalance?: Heartbeat['rebalance'];
   fence?: Heartbeat['fence'];
+  rejectedConfig?: Heartbeat['rejectedConfig'];
 }
 
 /** The reportable part of a report: a difference here makes a write a `change`. */
@@ -46,6 +47,7 @@ export function fingerprint(p: ReportParts): string {
     x: p.expiredPeers,
     sp: p.spot ?? null,
     rb: p.rebalance ?? null,
+    rc: p.rejectedConfig?.version ?? null,
   });
 }
 
@@ -63,6 +65,7 @@ export interface WriterDeps {
   incarnation: string;
   agentVersion: string;
   clock: Clock;
+  scheduler: Scheduler;
   put(hb: Heartbeat): Promise<void>;
   build(): ReportParts;
   timing(): Timing;
@@ -99,7 +102,7 @@ export class HeartbeatWriter {
   changed(): void {
     if (this.changeQueued) return;
     this.changeQueued = true;
-    setImmediate(() => {
+    this.deps.scheduler.soon(() => {
       this.changeQueued = false;
       void this.write('change');
     });
@@ -114,9 +117,9 @@ export class HeartbeatWriter {
   drain(timeoutMs: number): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
+      const cancel = this.deps.scheduler.after(timeoutMs, resolve);
       this.idle.push(() => {
-        clearTimeout(timer);
+        cancel();
         resolve();
       });
     });
@@ -159,6 +162,7 @@ export class HeartbeatWriter {
       ...(parts.spot ? { spot: parts.spot } : {}),
       ...(parts.rebalance ? { rebalance: parts.rebalance } : {}),
       ...(parts.fence ? { fence: parts.fence } : {}),
+      ...(parts.rejectedConfig ? { rejectedConfig: parts.rejectedConfig } : {}),
     };
     const sentMono = deps.clock.mono();
     this.inFlight++;
@@ -175,7 +179,7 @@ export class HeartbeatWriter {
         this.changed();
       }
     };
-    const timer = setTimeout(release, deps.writeTimeoutMs?.() ?? 10_000);
+    const cancelTimer = deps.scheduler.after(deps.writeTimeoutMs?.() ?? 10_000, release);
     try {
       await deps.put(hb);
       this.stats.acked++;
@@ -190,7 +194,7 @@ export class HeartbeatWriter {
       deps.onError(e, hb);
       return false;
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
       release();
     }
   }

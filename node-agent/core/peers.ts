@@ -9,7 +9,7 @@
  * so `silentForMs = now - firstRead(T) >= lease` means the peer stopped serving. The first-read
  * time is taken when the read returns, never when it was sent (the write may have landed between).
  */
-import type { Heartbeat } from '../shared/core/model';
+import type { Heartbeat } from '../../shared/core/model';
 
 interface Seen {
   token: string;
