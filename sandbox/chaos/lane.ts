@@ -47,6 +47,8 @@ const RESTART_MS = 1000;
 const REBOOT_MS = 1500;
 /** A run that has not converged this long after its fault is healed is stuck. */
 const CONVERGE_TIMEOUT_MS = 45_000;
+/** A run ends no sooner than this after its fault was healed: a lease and a heartbeat. */
+const SETTLE_MIN_MS = CHAOS_TIMING.leaseMs + CHAOS_TIMING.heartbeatIntervalMs;
 /** The compressed schedule (1 minute in AWS). */
 const SCHEDULE_MS = 3000;
 /** Lambda's timeout in the lanes: short, so that a stalled invocation's lock runs out within a run. */
@@ -352,13 +354,18 @@ export class ChaosLane {
    * that moved it; `disrupted` tells whether it was ever seen otherwise.
    */
   private watch(): {
-    settled: (timeoutMs: number) => Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }>;
+    /** Settled for a heartbeat, and not sooner than `minMs` from now. */
+    settled: (
+      timeoutMs: number,
+      minMs: number,
+    ) => Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }>;
   } {
     let serviceSince = Number.NaN;
     let healthySince = Number.NaN;
     let disrupted = false;
     let last: EntryPoints[] = [];
     let stopped = false;
+    let notBefore = Number.POSITIVE_INFINITY;
     let done: (() => void) | undefined;
     const loop = (async () => {
       while (!stopped) {
@@ -374,12 +381,13 @@ export class ChaosLane {
         if (c.service && c.healthy) {
           if (Number.isNaN(healthySince)) healthySince = now;
         } else healthySince = Number.NaN;
-        if (done && now - healthySince >= CHAOS_TIMING.heartbeatIntervalMs) done();
+        if (done && now >= notBefore && now - healthySince >= CHAOS_TIMING.heartbeatIntervalMs) done();
         await sleep(200);
       }
     })();
     return {
-      settled: async (timeoutMs) => {
+      settled: async (timeoutMs, minMs) => {
+        notBefore = Date.now() + minMs;
         const ok = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), timeoutMs);
           done = () => {
@@ -397,7 +405,7 @@ export class ChaosLane {
   }
 
   private waitConverged(timeoutMs: number): Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }> {
-    return this.watch().settled(timeoutMs);
+    return this.watch().settled(timeoutMs, 0);
   }
 
   private nodesByRole(e: EntryPoints[]): { owner: SandboxNode; standby: SandboxNode } {
@@ -441,7 +449,9 @@ export class ChaosLane {
       notes.push(`the fault could not be injected: ${(e as Error).message}`);
     }
     this.log('healed; waiting for one owner with every entry point');
-    const done = await watch.settled(CONVERGE_TIMEOUT_MS);
+    // What a fault sets going may take a lease to show (a watchdog reset, a peer's silence proof):
+    // a run never ends sooner than that after its fault was healed.
+    const done = await watch.settled(CONVERGE_TIMEOUT_MS, SETTLE_MIN_MS);
     this.perturbations = [];
     this.stall = { armed: false };
     // A fault that never took the service away (a short cut, the standby's) recovered at once.
