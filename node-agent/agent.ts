@@ -483,7 +483,7 @@ export class Agent {
   // Renewals and the fence
 
   private onAck(ack: Ack): void {
-    const { log, clock } = this.o;
+    const { log } = this.o;
     this.everAcked = true;
     this.lastAckSentMono = Math.max(this.lastAckSentMono, ack.sentMono);
     this.fence.ack(ack.seq, {

@@ -26,7 +26,10 @@ export interface MemoryCloudWorld {
   /** One AWS call's round trip; may throw (throttling). Default: none. */
   rtt?(signal: AbortSignal): Promise<void>;
   /** A mutation fenced at `ctx.epoch` lands now: record it, or check it. */
-  land?(ctx: MutationContext, what: string): void | Promise<void>;
+  /** Between the fence and the call (a stall there is what the lock checks cannot prevent). */
+  afterFence?(ctx: MutationContext): Promise<void>;
+  /** A mutation lands (`key`: the entry point it moves, group/resource). */
+  land?(ctx: MutationContext, what: string, key?: string): void | Promise<void>;
   /** `exec` start / stop on the node: its guard. Resolves undefined when done, else why it refused. */
   guard(req: ResourceRequest, verb: 'start' | 'stop'): Promise<string | undefined>;
   /** State of an instance (default: running). */
@@ -41,6 +44,9 @@ export interface LandedMutation {
   epoch: number;
   holder: string;
 }
+
+/** A signal that never aborts: a request already on the wire reaches AWS whatever the caller does. */
+const NEVER = new AbortController().signal;
 
 export class MemoryCloud implements Cloud {
   /** group/resource -> node holding it (null: nowhere). */
@@ -92,9 +98,24 @@ export class MemoryCloud implements Cloud {
     await this.world.rtt?.(signal);
   }
 
-  private async land(ctx: MutationContext, what: string): Promise<void> {
+  /**
+   * The request of a mutating call: refused before it leaves if the caller already gave up (the
+   * SDK checks its abort signal), but once sent it reaches AWS whatever the caller does next.
+   */
+  private async send(ctx: MutationContext): Promise<void> {
+    await this.world.afterFence?.(ctx);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    await this.rtt(NEVER);
+  }
+
+  /** The answer's way back, which the caller may give up on. */
+  private async answer(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw signal.reason;
+  }
+
+  private async land(ctx: MutationContext, what: string, key?: string): Promise<void> {
     this.mutations.push({ what, epoch: ctx.epoch, holder: ctx.holder });
-    await this.world.land?.(ctx, what);
+    await this.world.land?.(ctx, what, key);
   }
 
   private async setEntry(req: ResourceRequest, target: string | null): Promise<ActionOutcome> {
@@ -103,15 +124,16 @@ export class MemoryCloud implements Cloud {
     if ((this.entry.get(key) ?? null) === target)
       return { changed: false, detail: `already on ${target ?? 'nothing'}` };
     await req.beforeMutation();
-    await this.rtt(req.signal);
-    await this.land(req, `${key} -> ${target ?? 'nothing'}`);
+    await this.send(req);
+    await this.land(req, `${key} -> ${target ?? 'nothing'}`, key);
     this.entry.set(key, target);
+    await this.answer(req.signal);
     return { changed: true, detail: `moved to ${target ?? 'nothing'}` };
   }
 
   private async ssm(req: ResourceRequest, verb: 'start' | 'stop'): Promise<ActionOutcome> {
     await req.beforeMutation();
-    await this.rtt(req.signal);
+    await this.send(req);
     await this.land(req, `ssm ${verb} ${req.group}@${req.node.name}`);
     // The command now runs on the node whatever happens to this invocation (SSM delivered it).
     const error = await this.world.guard(req, verb);
@@ -140,7 +162,7 @@ export class MemoryCloud implements Cloud {
 
   async stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome> {
     await ctx.beforeMutation();
-    await this.rtt(ctx.signal);
+    await this.send(ctx);
     await this.land(ctx, `stop-instance ${instanceId}`);
     if (this.world.stopInstance) this.world.stopInstance(instanceId);
     else this.instances.set(instanceId, { state: 'stopped' });

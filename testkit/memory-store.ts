@@ -38,6 +38,13 @@ export class MemoryStore implements StateStore {
   /** Past versions, for stale reads by agents. */
   private readonly groupHistory = new Map<string, { t: number; state: GroupState }[]>();
   readonly heartbeats = new Map<string, Heartbeat>();
+  /** Past heartbeats per node, for stale reads by agents (another replica, not yet updated). */
+  private readonly heartbeatHistory = new Map<string, Heartbeat[]>();
+  /**
+   * Called after a fence succeeds, before its answer reaches the invocation: a non-zero result is
+   * how long that invocation stalls there (GC, a suspended process), in the simulation's faults.
+   */
+  stallAfterFence: ((holder: string, group: string) => number) | undefined;
   readonly requests = new Map<
     string,
     RequestView & { status: 'pending' | 'done' | 'rejected'; message?: string }
@@ -170,10 +177,15 @@ export class MemoryStore implements StateStore {
     });
   }
 
-  fence(cluster: string, group: string, guard: WriteGuard): Promise<void> {
-    return this.call('fence', () => {
+  async fence(cluster: string, group: string, guard: WriteGuard): Promise<void> {
+    await this.call('fence', () => {
       this.checkGuard(this.key(cluster, group), guard);
     });
+    const stall = this.stallAfterFence?.(guard.holder, group) ?? 0;
+    if (stall > 0) {
+      this.world.note(`${guard.holder} stalls ${stall} ms after its fence of ${group}`);
+      await this.world.delay(stall);
+    }
   }
 
   getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
@@ -234,7 +246,12 @@ export class MemoryStore implements StateStore {
   /** The agent's own heartbeat item (a put). */
   agentPut(hb: Heartbeat): Promise<void> {
     return this.call('agentPut', () => {
-      this.heartbeats.set(`${hb.cluster}/${hb.node}`, clone(hb));
+      const key = `${hb.cluster}/${hb.node}`;
+      this.heartbeats.set(key, clone(hb));
+      const history = this.heartbeatHistory.get(key) ?? [];
+      history.push(clone(hb));
+      if (history.length > 8) history.shift();
+      this.heartbeatHistory.set(key, history);
     });
   }
 
@@ -256,10 +273,17 @@ export class MemoryStore implements StateStore {
     });
   }
 
-  /** Eventually consistent read of the peers' heartbeats. */
+  /** Eventually consistent read of the peers' heartbeats (possibly an older version of each). */
   agentReadHeartbeats(cluster: string): Promise<Heartbeat[]> {
     return this.call('agentReadHeartbeats', () =>
-      [...this.heartbeats.entries()].filter(([k]) => k.startsWith(`${cluster}/`)).map(([, v]) => clone(v)),
+      [...this.heartbeats.entries()]
+        .filter(([k]) => k.startsWith(`${cluster}/`))
+        .map(([k, v]) => {
+          const history = this.heartbeatHistory.get(k) ?? [];
+          if (history.length > 1 && this.world.rng.chance(this.faults.staleRead))
+            return clone(history[this.world.rng.int(Math.max(0, history.length - 4), history.length - 2)]!);
+          return clone(v);
+        }),
     );
   }
 

@@ -37,6 +37,7 @@ import {
 import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
 import { lockAllowsMutation, lockBeyondDeadlineMs, mutationMayBeStale } from '../../shared/config/timing';
+import type { ClusterConfig } from '../../shared/config/validate';
 import { decide, patchForFailedAction } from '../../shared/core/decide';
 import { type GroupObservation, type GroupState, initialGroupState } from '../../shared/core/model';
 import type { Action, Plan } from '../../shared/core/plan';
@@ -101,6 +102,8 @@ export interface ClusterOutcome {
 const DEFAULT_LOCK_SLACK_MS = 5_000;
 const DEFAULT_MAX_ROUNDS = 25;
 const DEFAULT_MAX_WAIT_MS = 30_000;
+/** After a busy holder's lock runs out, look again this much later (its clock may lag ours). */
+const LOCK_EXPIRY_GRACE_MS = 50;
 /** Stop starting new work this long before the deadline. */
 const DEADLINE_MARGIN_MS = 250;
 
@@ -133,7 +136,7 @@ export async function reconcileCluster(
     //    the describe calls of the read-only pass are reused.
     const snapshot = readOnly.afterLock();
     const locked = await Promise.all(
-      pending.map(async (group) => ({ group, lock: await lockGroup(deps, cluster, group, options) })),
+      pending.map(async (group) => ({ group, lock: await lockGroup(deps, stored.config, group, options) })),
     );
     const outcomes = await Promise.all(
       locked.map(({ group, lock }) =>
@@ -209,15 +212,20 @@ async function steadyGroups(
 /** Takes the group's lock (kicking a busy holder once), or says why not. Never throws. */
 async function lockGroup(
   deps: ReconcileDeps,
-  cluster: string,
+  config: ClusterConfig,
   group: GroupConfig,
   options: ReconcileOptions,
 ): Promise<{ state: GroupState } | { outcome: GroupOutcome }> {
   const { store, clock, holder, log } = deps;
+  const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
   const lockExpiresAt =
     options.deadline +
-    lockBeyondDeadlineMs(options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS, deps.cloud.mutationWorstCaseMs);
+    lockBeyondDeadlineMs(
+      options.lockSlackMs ?? DEFAULT_LOCK_SLACK_MS,
+      deps.cloud.mutationWorstCaseMs,
+      config.timing,
+    );
 
   const acquire = () =>
     store.acquireLock(
@@ -237,19 +245,42 @@ async function lockGroup(
       .kick(cluster, group.name)
       .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
     // Unless it let go just before the kick landed: then nobody would look. Try once more.
+    let busy: unknown;
     try {
       return { state: await acquire() };
     } catch (again) {
-      if (again instanceof LockBusyError || again instanceof ConflictError) {
-        log.info('group busy', {
+      if (!(again instanceof LockBusyError || again instanceof ConflictError))
+        return { outcome: { ...outcome, status: 'error', error: toOutcomeError(again) } };
+      busy = again;
+    }
+    // A holder that neither lets go nor answers the kick is dead or stalled: its lock runs out
+    // at expiresAt. Wait for that (when it comes before our deadline) rather than leave the group
+    // to the next trigger, which may be the 1-minute schedule.
+    if (busy instanceof LockBusyError) {
+      const wait = busy.expiresAt - clock.now() + LOCK_EXPIRY_GRACE_MS;
+      if (wait > 0 && clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS) {
+        log.info("group busy; waiting for the holder's lock to run out", {
           cluster,
           group: group.name,
-          holder: again instanceof LockBusyError ? again.holder : 'unknown',
+          holder: busy.holder,
+          waitMs: wait,
         });
-        return { outcome: { ...outcome, status: 'busy' } };
+        try {
+          await clock.sleep(wait);
+          return { state: await acquire() };
+        } catch (late) {
+          if (!(late instanceof LockBusyError || late instanceof ConflictError))
+            return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) } };
+          busy = late;
+        }
       }
-      return { outcome: { ...outcome, status: 'error', error: toOutcomeError(again) } };
     }
+    log.info('group busy', {
+      cluster,
+      group: group.name,
+      holder: busy instanceof LockBusyError ? busy.holder : 'unknown',
+    });
+    return { outcome: { ...outcome, status: 'busy' } };
   }
 }
 
@@ -410,15 +441,15 @@ async function execute(
         new DeadlineExceededError(`reconcile deadline passed before a change to group ${group.name}`);
       const short = () =>
         new DeadlineExceededError(
-          `the lock of group ${group.name} has ${lockExpiresAt - clock.now()} ms left, less than a change may take (${worstCase} ms); leaving it to the next reconcile`,
+          `the lock of group ${group.name} has ${lockExpiresAt - clock.now()} ms left, less than a change may take (${worstCase} ms) plus the controllers' clock skew (${config.timing.maxClockSkewMs} ms); leaving it to the next reconcile`,
         );
       if (signal.aborted) throw late();
-      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase)) throw short();
+      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase, config.timing)) throw short();
       await store.fence(cluster, group.name, guard());
       // The fence itself may have been slow: never start a mutation after the deadline, nor one
       // the lock would not outlast. (The abort signal is a timer: after a stall it fires late.)
       if (signal.aborted) throw late();
-      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase)) throw short();
+      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase, config.timing)) throw short();
     },
   });
   /** After a resource action: a change that may have landed after the lock passed on is repaired. */

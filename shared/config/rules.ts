@@ -111,7 +111,7 @@ function timingIssues(timing: Raw, add: Add): void {
   if (problem) {
     add(
       timing.leaseMs === undefined ? 'timing' : 'timing.leaseMs',
-      `the agent would fence itself ${lease - margin} ms after its last renewal (leaseMs ${lease} - fenceMarginMs ${margin}), but ${TOLERATED_LOST_RENEWALS} lost renewals in a row (the next heartbeat after ${hb} ms, then retries every ${retry} ms) take ${problem.neededMs} ms; write leaseMs: ${problem.minLeaseMs} or more, or lower heartbeatIntervalMs`,
+      `the agent would fence itself ${problem.fenceAfterMs} ms after its last renewal (leaseMs ${lease} minus fenceMarginMs ${margin}), but ${TOLERATED_LOST_RENEWALS} lost renewals in a row (the next heartbeat after ${hb} ms, then retries every ${retry} ms) take ${problem.neededMs} ms; write leaseMs: ${problem.minLeaseMs} or more, or lower heartbeatIntervalMs`,
     );
   }
 }

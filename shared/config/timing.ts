@@ -83,16 +83,17 @@ export function renewalAfterLostMs(heartbeatIntervalMs: number, retryMs: number,
 export function lostRenewalsProblem(
   t: Timing,
   explicitMargin: boolean,
-): { neededMs: number; minLeaseMs: number } | undefined {
+): { neededMs: number; minLeaseMs: number; fenceAfterMs: number } | undefined {
   const retry = heartbeatRetryMs(t);
   const needed = renewalAfterLostMs(t.heartbeatIntervalMs, retry, TOLERATED_LOST_RENEWALS);
-  if (t.leaseMs - t.fenceMarginMs >= needed) return undefined;
+  const fenceAfterMs = t.leaseMs - t.fenceMarginMs;
+  if (fenceAfterMs >= needed) return undefined;
   const minLeaseMs = explicitMargin
     ? needed + t.fenceMarginMs
     : needed + 1000 >= 3000
       ? needed + 1000
       : Math.ceil(needed * 1.5);
-  return { neededMs: needed, minLeaseMs };
+  return { neededMs: needed, minLeaseMs, fenceAfterMs };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -292,6 +293,11 @@ export function controllerSawSilenceInMs(
   return Math.max(0, firstSeenAt + neededMs + t.maxClockSkewMs - now);
 }
 
+/** The node's renewal was sent after `since` (controller clock), whatever the skew between them. */
+export function sentAfter(sentAt: number, since: number, t: Pick<Timing, 'maxClockSkewMs'>): boolean {
+  return sentAt > since + t.maxClockSkewMs;
+}
+
 /**
  * How long after a start (or a restart) the owner's own report of its group is trusted to reflect
  * it: two renewals, plus the skew between the agent's and the controller's clocks.
@@ -318,13 +324,29 @@ export function mutationWorstCaseMs(call: { maxAttempts: number; attemptTimeoutM
  *   invocation start          deadline                 lock expiresAt
  *     |── mutations allowed ─────|── worst case of a call ──|
  */
-export function lockBeyondDeadlineMs(slackMs: number, worstCaseMs: number): number {
-  return Math.max(slackMs, worstCaseMs);
+export function lockBeyondDeadlineMs(
+  slackMs: number,
+  worstCaseMs: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): number {
+  return Math.max(slackMs, worstCaseMs + t.maxClockSkewMs);
 }
 
-/** A mutating call may start now only if the lock outlasts its worst case. */
-export function lockAllowsMutation(now: number, lockExpiresAt: number, worstCaseMs: number): boolean {
-  return lockExpiresAt - now > worstCaseMs;
+/**
+ * A mutating call may start now only if the lock outlasts its worst case on every controller's
+ * clock: another invocation may take the lock once ITS clock passes expiresAt, up to the skew
+ * before ours does.
+ *
+ *   now            now + worst case      expiresAt − skew (another clock)   expiresAt (ours)
+ *    |── the call ──────|                         |── the lock may pass on ──|
+ */
+export function lockAllowsMutation(
+  now: number,
+  lockExpiresAt: number,
+  worstCaseMs: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): boolean {
+  return lockExpiresAt - now > worstCaseMs + t.maxClockSkewMs;
 }
 
 /**

@@ -12,7 +12,13 @@
  */
 import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../config/kinds';
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
-import { controllerSawSilenceInMs, heartbeatRetryMs, reportGraceMs, type Timing } from '../config/timing';
+import {
+  controllerSawSilenceInMs,
+  heartbeatRetryMs,
+  reportGraceMs,
+  sentAfter,
+  type Timing,
+} from '../config/timing';
 import {
   INSTANCE_GOING_DOWN_STATES,
   isLive,
@@ -892,7 +898,7 @@ function collectFindings(ctx: Ctx, owner: string): MonitorFinding[] {
     now - state.phaseSince > grace &&
     now - restartedAt > grace &&
     hb !== undefined &&
-    hb.sentAt > Math.max(state.phaseSince, restartedAt) + timing.maxClockSkewMs
+    sentAfter(hb.sentAt, Math.max(state.phaseSince, restartedAt), timing)
   ) {
     out.push({
       key,

@@ -141,7 +141,7 @@ export function silenceProof(
   const needed = requiredSilenceMs(hb, timing, fallbackStopMs);
   const why = reliesOnWatchdog(hb.fence, hb.leaseMs, timing)
     ? 'its watchdog guarantees it'
-    : `lease + up to ${needed - effectiveLeaseMs(hb.leaseMs, timing)} ms of stop scripts`;
+    : `lease + up to ${hb.fence?.maxStopMs ?? fallbackStopMs} ms of stop scripts`;
   const suspect = state.suspects[node];
   if (
     suspect &&

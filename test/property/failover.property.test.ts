@@ -12,16 +12,28 @@ describe('failover under random fault schedules', () => {
   it(`never two serving owners, epochs only grow, mutations only at the current epoch, and convergence (${RUNS} schedules)`, async () => {
     let schedules = 0;
     let takeovers = 0;
+    let resets = 0;
+    let forged = 0;
+    let repairRequests = 0;
+    const repairs: number[] = [];
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (scenario) => {
         schedules++;
         const result = await runScenario(scenario);
         takeovers += result.takeovers;
+        resets += result.resets;
+        forged += result.forgedClaims;
+        repairRequests += result.repairRequests;
+        for (const w of result.staleWrites) if (w.repairedAt !== undefined) repairs.push(w.repairedAt - w.at);
         expect(result.violations).toEqual([]);
       }),
       { numRuns: RUNS, endOnFailure: true },
     );
-    console.log(`property: ${schedules} fault schedules, ${takeovers} takeovers, 0 violations`);
+    repairs.sort((a, b) => a - b);
+    const q = (p: number) => repairs[Math.min(repairs.length - 1, Math.floor(p * repairs.length))] ?? 0;
+    console.log(
+      `property: ${schedules} fault schedules, ${takeovers} takeovers, ${resets} watchdog resets, ${forged} forged silence claims, ${repairs.length} stale changes repaired (median ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${q(1)} ms; ${repairRequests} repair requests), 0 violations`,
+    );
     expect(schedules).toBe(RUNS);
     // The schedules must actually exercise failover, or the invariants prove nothing.
     expect(takeovers).toBeGreaterThan(RUNS);
@@ -58,5 +70,62 @@ describe('the invariant checker itself', () => {
       if (result.violations.some((v) => /split brain/.test(v))) caught.push(seed);
     }
     expect(caught.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the findings of issue 15, on the shipped agent core', () => {
+  it('a standby that claims the owner silent in its own item takes nothing from the live owner (finding 3)', async () => {
+    const result = await runScenario(
+      {
+        seed: 7,
+        wildClocks: false,
+        watchdog: false,
+        faults: [{ kind: 'forge', node: 'node2', at: 10_000, duration: 40_000 }],
+      },
+      { keepLog: true },
+    );
+    expect(result.violations).toEqual([]);
+    // node1 keeps db, node3 keeps fip: no group changed hands (every epoch is still 1).
+    expect(result.takeovers).toBe(1);
+    expect(result.log.some((l) => l.includes('FAULT {"kind":"forge"'))).toBe(true);
+  });
+
+  it('a change that lands after its invocation lost the lock is repaired within a second, not at the next schedule (finding 4)', async () => {
+    // node1 dies; the invocation moving db to node2 stalls 20 s between its fence and its calls;
+    // node2 dies meanwhile and a later invocation moves db to node3; then the stalled changes
+    // land, pointing db at the dead node2.
+    for (const seed of [1, 2, 3]) {
+      const result = await runScenario({
+        seed,
+        wildClocks: false,
+        watchdog: true,
+        faults: [
+          { kind: 'crash', node: 'node1', at: 10_000, downFor: 60_000, instanceStopped: false },
+          { kind: 'stall', at: 10_000, duration: 6_000, p: 1, stallMs: 20_000, where: 'call' },
+          { kind: 'crash', node: 'node2', at: 17_000, downFor: 60_000, instanceStopped: false },
+        ],
+      });
+      expect(result.violations).toEqual([]);
+      expect(result.staleWrites.length).toBeGreaterThan(0);
+      for (const w of result.staleWrites) {
+        expect(w.repairedAt, w.what).toBeDefined();
+        expect(w.repairedAt! - w.at, w.what).toBeLessThan(1_500);
+      }
+      expect(result.repairRequests).toBeGreaterThan(0);
+    }
+  });
+
+  it('a stall while the fence is in flight lets no change through: the lock checks after it refuse (finding 4)', async () => {
+    const result = await runScenario({
+      seed: 1,
+      wildClocks: false,
+      watchdog: true,
+      faults: [
+        { kind: 'crash', node: 'node1', at: 10_000, downFor: 60_000, instanceStopped: false },
+        { kind: 'stall', at: 10_000, duration: 6_000, p: 1, stallMs: 20_000, where: 'fence' },
+      ],
+    });
+    expect(result.violations).toEqual([]);
+    expect(result.staleWrites).toEqual([]);
   });
 });

@@ -1,14 +1,19 @@
 /**
- * One fault schedule run end to end: three simulated nodes with agents, the in-memory state table
- * and cloud, and the *real* reconcile/decide code invoked the way AWS would invoke it (1-minute
- * schedule, stream records of agent changes and requests, EC2 state changes), with duplicated,
- * delayed, reordered and lost triggers, concurrent invocations, throttling, lost answers, stale
- * reads, crashes, partitions, paused agents, clock skew and jumps.
+ * One fault schedule run end to end: three simulated nodes running the shipped agent core
+ * (sim-node.ts), the in-memory state table and cloud, and the *real* reconcile/decide code invoked
+ * the way AWS would invoke it (1-minute schedule, stream records of agent changes, requests and
+ * repair requests, EC2 state changes), with duplicated, delayed, reordered and lost triggers,
+ * concurrent invocations whose clocks differ by up to maxClockSkewMs, throttling, lost answers,
+ * stale reads of group records and heartbeats, crashes, partitions, paused and killed agents,
+ * agent clock jumps, watchdogs that reset by their real feeding rule, stop scripts that fail or
+ * hang, reconcile invocations that stall after their fence longer than their lock, forged peer
+ * claims, failing monitors, Spot interruption notices, and `fencing: stop-instance`.
  *
  * Invariants are checked after every simulated event:
  *   - never two nodes running one group's application;
  *   - epochs never go back (MemoryStore) and every mutation lands at the current epoch, under the
- *     lock of the invocation that fenced it (SimCloud);
+ *     lock of the invocation that fenced it (SimCloud) — except a change of an invocation that
+ *     stalled after its fence, which AWS cannot refuse: it is counted, and must be repaired;
  * and once faults stop (all nodes healthy), convergence to exactly one Online owner that runs the
  * application and holds every entry point.
  */
@@ -16,7 +21,7 @@ import fc from 'fast-check';
 import { reconcileCluster } from '../../../controller/reconcile/reconcile';
 import { parseClusterConfig } from '../../../shared/config/load';
 import type { RequestKind } from '../../../shared/core/model';
-import { hasApplication, nodeStopBudgets } from '../../../shared/core/node-side';
+import { groupStopBudgetMs, hasApplication } from '../../../shared/core/node-side';
 import type { Log } from '../../../shared/core/ports';
 import { MemoryStore } from '../../../testkit/memory-store';
 import { World } from '../../../testkit/world';
@@ -38,7 +43,12 @@ export type Fault =
   | { kind: 'events'; at: number; duration: number; lose: number; duplicate: number; maxDelay: number }
   | { kind: 'burst'; at: number; count: number }
   | { kind: 'request'; at: number; request: RequestKind; to?: NodeName }
-  | { kind: 'tamper'; at: number; group: string; resource: string; node: NodeName };
+  | { kind: 'tamper'; at: number; group: string; resource: string; node: NodeName }
+  | { kind: 'stop-faults'; at: number; duration: number; fail: number; hang: number }
+  | { kind: 'forge'; node: NodeName; at: number; duration: number }
+  | { kind: 'stall'; at: number; duration: number; p: number; stallMs: number; where?: 'fence' | 'call' }
+  | { kind: 'monitor'; node: NodeName; group: 'db' | 'web'; at: number; duration: number }
+  | { kind: 'spot'; node: NodeName; at: number };
 
 export interface Scenario {
   seed: number;
@@ -47,9 +57,12 @@ export interface Scenario {
   wildClocks: boolean;
   /**
    * Nodes run an armed watchdog. Without one, a node whose agent dies or freezes while its
-   * application runs is not covered (documented): those faults are left out of such schedules.
+   * application runs, or whose stop script fails while it is cut off, is not covered
+   * (documented): those faults are left out of such schedules.
    */
   watchdog: boolean;
+  /** Group db uses `fencing: stop-instance` (the controller stops an unreachable old owner). */
+  hardFence?: boolean;
 }
 
 export const FAULT_WINDOW_MS = 90_000;
@@ -131,6 +144,35 @@ export const faultArb: fc.Arbitrary<Fault> = fc.oneof(
     resource: fc.constantFrom('vip', 'eip', 'dns'),
     node,
   }),
+  fc.record({
+    kind: fc.constant('stop-faults' as const),
+    at,
+    duration: fc.integer({ min: 1_000, max: 40_000 }),
+    fail: fc.double({ min: 0, max: 0.5, noNaN: true }),
+    hang: fc.double({ min: 0, max: 0.3, noNaN: true }),
+  }),
+  fc.record({
+    kind: fc.constant('forge' as const),
+    node,
+    at,
+    duration: fc.integer({ min: 1_000, max: 40_000 }),
+  }),
+  fc.record({
+    kind: fc.constant('stall' as const),
+    at,
+    duration: fc.integer({ min: 1_000, max: 30_000 }),
+    p: fc.double({ min: 0.05, max: 0.5, noNaN: true }),
+    // Longer than an invocation's lock (deadline 10 s + 5 s slack): its change lands stale.
+    stallMs: fc.integer({ min: 16_000, max: 40_000 }),
+  }),
+  fc.record({
+    kind: fc.constant('monitor' as const),
+    node,
+    group: fc.constantFrom('db' as const, 'web' as const),
+    at,
+    duration: fc.integer({ min: 1_000, max: 30_000 }),
+  }),
+  fc.record({ kind: fc.constant('spot' as const), node, at }),
 );
 
 export const scenarioArb: fc.Arbitrary<Scenario> = fc
@@ -139,61 +181,93 @@ export const scenarioArb: fc.Arbitrary<Scenario> = fc
     faults: fc.array(faultArb, { minLength: 1, maxLength: 14 }),
     wildClocks: fc.boolean(),
     watchdog: fc.boolean(),
+    hardFence: fc.boolean(),
   })
   .map((s) =>
-    s.watchdog ? s : { ...s, faults: s.faults.filter((f) => f.kind !== 'kill-agent' && f.kind !== 'pause') },
+    s.watchdog
+      ? s
+      : {
+          ...s,
+          faults: s.faults.filter(
+            (f) => f.kind !== 'kill-agent' && f.kind !== 'pause' && f.kind !== 'stop-faults',
+          ),
+        },
   );
 
-const CONFIG = parseClusterConfig({
-  cluster: 'sim',
-  region: 'us-east-1',
-  timing: { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 },
-  nodes: NODES.map((name, i) => ({
-    name,
-    instanceId: `i-${i + 1}`,
-    eni: `eni-${i + 1}`,
-    az: `us-east-1${'abc'[i]}`,
-    privateIp: `10.0.${i + 1}.10`,
-  })),
-  groups: [
-    {
-      name: 'db',
-      nodes: ['node1', 'node2', 'node3'],
-      stableAfterMs: 20_000,
-      resources: [
-        { type: 'vip', name: 'db-vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
-        { type: 'eip', name: 'db-eip', allocationId: 'eipalloc-1' },
-        {
-          type: 'dns',
-          name: 'db-dns',
-          hostedZoneId: 'Z1',
-          recordName: 'db.sim.internal',
-          deleteOnDeactivate: true,
-        },
-        { type: 'exec', name: 'db-app', start: '/opt/db/start', stop: '/opt/db/stop', timeoutSec: 5 },
-      ],
-    },
-    {
-      name: 'web',
-      nodes: ['node2', 'node3'],
-      stableAfterMs: 20_000,
-      resources: [
-        { type: 'vip', name: 'web-vip', ip: '172.16.0.20', vpcId: 'vpc-1' },
-        { type: 'exec', name: 'web-app', start: '/opt/web/start', stop: '/opt/web/stop', timeoutSec: 5 },
-      ],
-    },
-    {
-      // A floating IP without application: its agent brings it up (addresses on the interface).
-      name: 'fip',
-      nodes: ['node3', 'node1'],
-      stableAfterMs: 20_000,
-      resources: [
-        { type: 'vip', name: 'fip-vip', ip: '172.16.0.30', vpcId: 'vpc-1' },
-        { type: 'eip', name: 'fip-eip', allocationId: 'eipalloc-3' },
-      ],
-    },
-  ],
-});
+const configFor = (hardFence: boolean) =>
+  parseClusterConfig({
+    cluster: 'sim',
+    region: 'us-east-1',
+    timing: { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 },
+    nodes: NODES.map((name, i) => ({
+      name,
+      instanceId: `i-${i + 1}`,
+      eni: `eni-${i + 1}`,
+      az: `us-east-1${'abc'[i]}`,
+      privateIp: `10.0.${i + 1}.10`,
+    })),
+    groups: [
+      {
+        name: 'db',
+        nodes: ['node1', 'node2', 'node3'],
+        stableAfterMs: 20_000,
+        ...(hardFence ? { fencing: 'stop-instance' } : {}),
+        monitors: [
+          {
+            type: 'command',
+            name: 'db-check',
+            command: '/opt/db/check',
+            recovery: { restarts: 1, failovers: 2 },
+          },
+        ],
+        resources: [
+          { type: 'vip', name: 'db-vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
+          { type: 'eip', name: 'db-eip', allocationId: 'eipalloc-1' },
+          {
+            type: 'dns',
+            name: 'db-dns',
+            hostedZoneId: 'Z1',
+            recordName: 'db.sim.internal',
+            deleteOnDeactivate: true,
+          },
+          { type: 'exec', name: 'db-app', start: '/opt/db/start', stop: '/opt/db/stop', timeoutSec: 5 },
+        ],
+      },
+      {
+        name: 'web',
+        nodes: ['node2', 'node3'],
+        stableAfterMs: 20_000,
+        monitors: [
+          { type: 'command', name: 'web-check', command: '/opt/web/check', recovery: { failovers: 2 } },
+        ],
+        resources: [
+          { type: 'vip', name: 'web-vip', ip: '172.16.0.20', vpcId: 'vpc-1' },
+          { type: 'exec', name: 'web-app', start: '/opt/web/start', stop: '/opt/web/stop', timeoutSec: 5 },
+        ],
+      },
+      {
+        // A floating IP without application: its agent brings it up (addresses on the interface).
+        name: 'fip',
+        nodes: ['node3', 'node1'],
+        stableAfterMs: 20_000,
+        resources: [
+          { type: 'vip', name: 'fip-vip', ip: '172.16.0.30', vpcId: 'vpc-1' },
+          { type: 'eip', name: 'fip-eip', allocationId: 'eipalloc-3' },
+        ],
+      },
+    ],
+  });
+const CONFIGS = { soft: configFor(false), hard: configFor(true) };
+/** The definition a schedule runs (tests of the checker reuse it). */
+export const CONFIG = CONFIGS.soft;
+
+/** A change of a stalled invocation that landed after its lock passed on, and when it was repaired. */
+export interface StaleWrite {
+  at: number;
+  what: string;
+  key: string;
+  repairedAt?: number;
+}
 
 export interface ScenarioResult {
   violations: string[];
@@ -202,6 +276,9 @@ export interface ScenarioResult {
   mutations: number;
   fences: number;
   resets: number;
+  staleWrites: StaleWrite[];
+  repairRequests: number;
+  forgedClaims: number;
   log: string[];
 }
 
@@ -217,21 +294,58 @@ export interface RunOptions {
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<ScenarioResult> {
   const world = new World(scenario.seed, { keepLog: options.keepLog ?? false });
   const rng = world.rng;
-  const stored = { config: CONFIG, version: 1, hash: 'sim', appliedAt: 0 };
+  const config = scenario.hardFence ? CONFIGS.hard : CONFIGS.soft;
+  const stored = { config, version: 1, hash: 'sim', appliedAt: 0 };
   const store = new MemoryStore(world, stored);
   const nodes = new Map<string, SimNode>();
-  const cloud = new SimCloud(world, store, nodes);
-  const timing = CONFIG.timing;
+  const timing = config.timing;
+  // Invocations that stalled between a fence and a call: their late changes are expected (AWS
+  // cannot refuse them) and must be repaired. One that stalled DURING its fence must change
+  // nothing afterwards: its lock checks after the fence refuse. Until when each is stalled: its
+  // timers (the deadline's abort) fire only after the stall, as a stopped process's do.
+  const stalledCalls = new Set<string>(); // holder/group
+  const stalledUntil = new Map<string, number>();
+  const staleWrites: StaleWrite[] = [];
+  const stallFault: { p: number; stallMs: number; where?: 'fence' | 'call' } = { p: 0, stallMs: 0 };
+  /**
+   * Stalls come while the fence is in flight (the lock checks after it then refuse the change) or
+   * between the fence and the call (the change lands stale and must be repaired), half and half.
+   */
+  const stallFor = (holder: string, group: string, where: 'fence' | 'call') => {
+    if (stallFault.p === 0 || (stallFault.where !== undefined && stallFault.where !== where)) return 0;
+    if (!rng.chance(stallFault.where ? stallFault.p : stallFault.p / 2)) return 0;
+    if (where === 'call') stalledCalls.add(`${holder}/${group}`);
+    stalledUntil.set(holder, Math.max(stalledUntil.get(holder) ?? 0, world.t + stallFault.stallMs));
+    return stallFault.stallMs;
+  };
+  const cloud = new SimCloud(world, store, nodes, {
+    expectStale: (holder, group) => stalledCalls.has(`${holder}/${group}`),
+    onStale: (what, key) => staleWrites.push({ at: world.t, what, key }),
+    stallMs: (holder, group) => stallFor(holder, group, 'call'),
+  });
   let invocations = 0;
   let requestCount = 0;
+  let forgedClaims = 0;
   const eventFaults = { lose: 0, duplicate: 0, maxDelay: 300 };
+  store.stallAfterFence = (holder, group) => stallFor(holder, group, 'fence');
 
   const invoke = (why: string) => {
     const n = ++invocations;
+    // Controller clocks differ from each other by up to maxClockSkewMs.
     const offset = rng.int(-timing.maxClockSkewMs / 2, timing.maxClockSkewMs / 2);
+    const holder = `inv-${n}`;
     const clock = {
       now: () => world.t + offset,
-      sleep: (ms: number, signal?: AbortSignal) => world.delay(ms, signal),
+      sleep: async (ms: number, signal?: AbortSignal) => {
+        await world.delay(ms, signal);
+        // A stalled process runs its overdue timers after the code it resumes with.
+        for (
+          let until = stalledUntil.get(holder) ?? 0;
+          world.t <= until;
+          until = stalledUntil.get(holder) ?? 0
+        )
+          await world.delay(until - world.t + 1, signal);
+      },
     };
     world.note(`invoke #${n} (${why})`);
     const deps = {
@@ -240,7 +354,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       notifier: { publish: async () => undefined },
       clock,
       log: options.log ?? silent,
-      holder: `inv-${n}`,
+      holder,
     };
     reconcileCluster(deps, 'sim', { deadline: clock.now() + 10_000 }).then(
       (outcome) =>
@@ -256,24 +370,29 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const copies = rng.chance(eventFaults.duplicate) ? 2 : 1;
     for (let i = 0; i < copies; i++) world.after(rng.int(20, eventFaults.maxDelay), () => invoke(why));
   };
+  store.onRepair = (_cluster, group) => trigger(`stream: repair of ${group}`);
 
+  // The watchdog's timeout: at most lease - fenceMargin (the agent arms no longer one), varied.
+  const watchdogMs = scenario.watchdog
+    ? timing.leaseMs - timing.fenceMarginMs - (scenario.seed % 6) * 100
+    : undefined;
   for (const name of NODES) {
+    const mine = config.groups.filter((g) => g.nodes.includes(name));
     nodes.set(
       name,
       new SimNode(world, store, {
         cluster: 'sim',
         name,
-        instanceId: CONFIG.nodes.find((n) => n.name === name)!.instanceId,
-        groups: CONFIG.groups.filter((g) => g.nodes.includes(name)).map((g) => g.name),
-        selfStarted: CONFIG.groups
-          .filter((g) => g.nodes.includes(name) && !hasApplication(g))
-          .map((g) => g.name),
+        instanceId: config.nodes.find((n) => n.name === name)!.instanceId,
+        groups: mine.map((g) => g.name),
+        selfStarted: mine.filter((g) => !hasApplication(g)).map((g) => g.name),
+        stopBudgets: new Map(mine.map((g) => [g.name, groupStopBudgetMs(g)])),
+        monitors: new Map(mine.map((g) => [g.name, g.monitors.map((m) => m.name)])),
         timing,
         onChange: (n) => trigger(`stream: ${n} changed`),
         selfFence: options.mutant !== 'no-self-fence',
-        watchdog: scenario.watchdog,
+        watchdogMs,
         ...(options.mutant === 'understated-stop-time' ? { reportedStopMs: 0 } : {}),
-        maxStopMs: nodeStopBudgets(CONFIG).get(name) ?? 0,
       }),
     );
   }
@@ -288,7 +407,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
   const submit = (kind: RequestKind, to?: string) => {
     const id = `r${++requestCount}`;
-    for (const g of CONFIG.groups.map((x) => x.name)) {
+    for (const g of config.groups.map((x) => x.name)) {
       store.requests.set(`${id}-${g}`, {
         id: `${id}-${g}`,
         kind,
@@ -370,6 +489,41 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           if (cloud.entry.has(key)) cloud.entry.set(key, f.node);
           break;
         }
+        case 'stop-faults':
+          for (const n of nodes.values()) n.stopFaults = { fail: f.fail, hang: f.hang };
+          world.after(f.duration, () => {
+            for (const n of nodes.values()) n.stopFaults = { fail: 0, hang: 0 };
+          });
+          break;
+        case 'forge':
+          forgedClaims++;
+          sim(f.node).forging = true;
+          sim(f.node).agent?.localChanged();
+          world.after(f.duration, () => {
+            sim(f.node).forging = false;
+          });
+          break;
+        case 'stall':
+          Object.assign(stallFault, { p: f.p, stallMs: f.stallMs, where: f.where });
+          world.after(f.duration, () => Object.assign(stallFault, { p: 0, stallMs: 0, where: undefined }));
+          break;
+        case 'monitor': {
+          const name = `${f.group}-check`;
+          sim(f.node).monitorErrors.add(name);
+          sim(f.node).agent?.localChanged();
+          world.after(f.duration, () => {
+            sim(f.node).monitorErrors.delete(name);
+            sim(f.node).agent?.localChanged();
+          });
+          break;
+        }
+        case 'spot': {
+          const list = store.facts.get(f.node) ?? [];
+          list.push({ kind: 'spot-interruption', at: world.t, detail: 'instance-action stop (sim)' });
+          store.facts.set(f.node, list);
+          trigger('ec2: spot interruption warning');
+          break;
+        }
       }
     });
   }
@@ -380,30 +534,43 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     Object.assign(store.faults, { throttle: 0, lostResponse: 0, staleRead: 0 });
     cloud.throttle = 0;
     Object.assign(eventFaults, { lose: 0, duplicate: 0, maxDelay: 300 });
+    Object.assign(stallFault, { p: 0, stallMs: 0, where: undefined });
     for (const n of nodes.values()) {
       n.partitioned = false;
       n.paused = false;
+      n.forging = false;
+      n.stopFaults = { fail: 0, hang: 0 };
+      n.monitorErrors.clear();
       n.wallOffset = rng.int(-timing.maxClockSkewMs / 4, timing.maxClockSkewMs / 4);
       if (!n.up) n.boot();
       else if (!n.agentAlive) n.restartAgent();
+      n.agent?.localChanged();
     }
+    store.facts.clear();
     // An operator who stopped a group starts it again; a start of a running group changes nothing.
     submit('start');
   });
 
   const safety = () => {
-    for (const g of CONFIG.groups) {
+    for (const g of config.groups) {
       const runners = [...nodes.values()]
         .filter((n) => n.up && n.running.has(g.name))
         .map((n) => `${n.name}@${n.running.get(g.name)}`);
       if (runners.length > 1)
         world.violation(`split brain: group ${g.name} runs on ${runners.join(' and ')}`);
     }
+    // A stale change is repaired once its entry point is back on the group's owner.
+    for (const w of staleWrites) {
+      if (w.repairedAt !== undefined) continue;
+      const [group] = w.key.split('/');
+      const owner = store.groups.get(`sim/${group}`)?.owner ?? null;
+      if ((cloud.entry.get(w.key) ?? null) === owner) w.repairedAt = world.t;
+    }
   };
   await world.runUntil(CONVERGE_BY_MS, safety);
 
   if (world.violations.length === 0) {
-    for (const g of CONFIG.groups) {
+    for (const g of config.groups) {
       const rec = store.groups.get(`sim/${g.name}`);
       const runners = [...nodes.values()].filter((n) => n.running.has(g.name)).map((n) => n.name);
       const problems: string[] = [];
@@ -432,6 +599,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     mutations: cloud.mutations.length,
     fences: [...nodes.values()].reduce((a, n) => a + n.fences, 0),
     resets: [...nodes.values()].reduce((a, n) => a + n.resets, 0),
+    staleWrites,
+    repairRequests: store.repairs.length,
+    forgedClaims,
     log: world.log,
   };
 }

@@ -1,0 +1,311 @@
+/**
+ * `npm run mutants`: deliberate safety bugs in production code, applied one at a time to a copy of
+ * the repository, each run against the property suite (the random fault schedules and the findings'
+ * scenarios of test/property, on the shipped agent core and the real reconcile code). A mutant the
+ * suite does not catch is a hole in the safety evidence. Prints each mutant with killed / survived
+ * and what killed it, then `killed K/N`; exits 1 unless every mutant is killed.
+ *
+ *   npm run mutants                       every mutant, FAILOVER_PROPERTY_RUNS schedules each (150)
+ *   npm run mutants -- --only NAME[,NAME] some of them
+ *   npm run mutants -- --list             the list, without running
+ *   npm run mutants -- --jobs 2           copies run side by side (default: 2, this machine's cores)
+ *
+ * Each mutant is an exact text replacement; one that no longer matches its file (the code moved on)
+ * fails the run rather than pass silently.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+interface Mutant {
+  name: string;
+  /** The safety rule it breaks, in a sentence. */
+  breaks: string;
+  file: string;
+  find: string;
+  replace: string;
+}
+
+export const MUTANTS: Mutant[] = [
+  {
+    name: 'no-epoch-fence',
+    breaks: 'reconcile changes AWS without first checking that its epoch is current and its lock held',
+    file: 'controller/reconcile/reconcile.ts',
+    find: '      await store.fence(cluster, group.name, guard());\n',
+    replace: '',
+  },
+  {
+    name: 'watchdog-silence-lease-minus-margin',
+    breaks: "a watchdog node's silence is counted as lease - fenceMargin instead of the lease",
+    file: 'shared/config/timing.ts',
+    find: '  if (reliesOnWatchdog(promise, reportedLeaseMs, t)) return lease;',
+    replace: '  if (reliesOnWatchdog(promise, reportedLeaseMs, t)) return lease - t.fenceMarginMs;',
+  },
+  {
+    name: 'peer-claim-token-not-compared',
+    breaks: "a peer's silence report counts whichever renewal it watched, not only the current one",
+    file: 'shared/core/liveness.ts',
+    find: '    if (seen && seen.token === hb.token && seen.silentForMs >= needed) {',
+    replace: '    if (seen && seen.silentForMs >= needed) {',
+  },
+  {
+    name: 'peer-claim-alone',
+    breaks: "one node's word demotes another: a peer's report counts without the node's own send time",
+    file: 'shared/core/liveness.ts',
+    find: '  if (!sentLongAgo(hb.sentAt, needed, now, timing)) return undefined;\n',
+    replace: '',
+  },
+  {
+    name: 'stopped-report-any-epoch',
+    breaks: "a node's report that a group is stopped counts at any epoch, not only the current one",
+    file: 'shared/core/liveness.ts',
+    find: "  if (report && report.state === 'stopped' && report.epoch >= state.epoch) {",
+    replace: "  if (report && report.state === 'stopped') {",
+  },
+  {
+    name: 'guard-ignores-lease',
+    breaks: "the guard starts an application whatever the local agent's lease (dead, fenced, expired)",
+    file: 'node-agent/core/admission.ts',
+    find: '  if (!lease) {\n    return `no failover-agent has run',
+    replace:
+      '  if (lease || !lease) return undefined;\n  if (!lease) {\n    return `no failover-agent has run',
+  },
+  {
+    name: 'guard-ignores-epoch',
+    breaks: 'the guard starts an application for a record at another epoch (or naming another owner)',
+    file: 'node-agent/core/admission.ts',
+    find: '  if (record.owner !== node || record.epoch !== epoch) {',
+    replace: '  if (false) {',
+  },
+  {
+    name: 'agent-fences-late',
+    breaks: 'the agent starts its self-fence one heartbeat after its lease ends instead of before',
+    file: 'shared/config/timing.ts',
+    find: '  return r.sentMono + r.leaseMs - r.fenceMarginMs;',
+    replace: '  return r.sentMono + r.leaseMs + 500;',
+  },
+  {
+    name: 'lock-time-not-checked',
+    breaks: 'reconcile starts a change without checking by its clock that its lock outlasts the call',
+    file: 'shared/config/timing.ts',
+    find: '  return lockExpiresAt - now > worstCaseMs;',
+    replace: '  return true;',
+  },
+  {
+    name: 'wall-clock-as-stop-proof',
+    breaks: "the node's own wall clock (its send time, with no monotonic first read) proves it stopped",
+    file: 'shared/core/liveness.ts',
+    find: '  if (!sentLongAgo(hb.sentAt, needed, now, timing)) return undefined;\n',
+    replace:
+      "  if (now - hb.sentAt >= needed) return `${node}'s own send time is ${now - hb.sentAt} ms old`;\n  if (!sentLongAgo(hb.sentAt, needed, now, timing)) return undefined;\n",
+  },
+  {
+    name: 'stop-instance-not-confirmed',
+    breaks:
+      'an instance counts as stopped once StopInstances is sent (state stopping), not once it is stopped',
+    file: 'shared/core/liveness.ts',
+    find: "export const INSTANCE_DOWN_STATES: ReadonlySet<string> = new Set(['stopped', 'terminated']);",
+    replace:
+      "export const INSTANCE_DOWN_STATES: ReadonlySet<string> = new Set(['stopping', 'stopped', 'terminated']);",
+  },
+  {
+    name: 'mayrun-dropped-before-stop',
+    breaks: 'a live old owner leaves mayRun before its stop succeeded (the update is applied first)',
+    file: 'shared/core/decide.ts',
+    find: "      // Alive: stop it ourselves (through the agent's guard, at the current epoch), then it is out.\n      for (const r of execs)",
+    replace:
+      "      // Alive: stop it ourselves (through the agent's guard, at the current epoch), then it is out.\n      actions.push({ type: 'update', set: { mayRun: state.mayRun.filter((n) => n !== node) }, why: 'mutant' });\n      for (const r of execs)",
+  },
+  {
+    name: 'idle-feed-not-checked',
+    breaks: 'the guard admits a start that an idle watchdog feed could keep alive past the lease end',
+    file: 'node-agent/core/admission.ts',
+    find: '  return watchdogProblem(lease);\n}',
+    replace: '  return undefined;\n}',
+  },
+  {
+    name: 'no-repair-request',
+    breaks: 'a change that may have landed after the lock passed on is left to the next schedule',
+    file: 'controller/reconcile/reconcile.ts',
+    find: '    if (!mutationMayBeStale(now, lockExpiresAt, config.timing)) return;',
+    replace: '    return;',
+  },
+];
+
+const REPO = path.resolve(import.meta.dirname, '..');
+/** What a copy needs to run the property suite (node_modules is linked, not copied). */
+const COPY = [
+  'shared',
+  'controller',
+  'node-agent',
+  'testkit',
+  'test/property',
+  'package.json',
+  'tsconfig.json',
+  'vitest.config.ts',
+];
+
+interface Outcome {
+  mutant: Mutant;
+  killed: boolean;
+  by?: string;
+  ms: number;
+  error?: string;
+}
+
+function prepareCopy(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'failover-mutants-'));
+  for (const entry of COPY) cpSync(path.join(REPO, entry), path.join(dir, entry), { recursive: true });
+  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
+/** Applies one mutant to a copy; returns a function that puts the file back. */
+function apply(dir: string, m: Mutant): () => void {
+  const file = path.join(dir, m.file);
+  const original = readFileSync(file, 'utf8');
+  const count = original.split(m.find).length - 1;
+  if (count !== 1) {
+    throw new Error(
+      `mutant ${m.name}: its text occurs ${count} times in ${m.file} (expected once); update scripts/mutants.ts to the code as it is now`,
+    );
+  }
+  writeFileSync(file, original.replace(m.find, m.replace));
+  return () => writeFileSync(file, original);
+}
+
+/** Runs the property suite in `dir`; the first failing test and its message, or undefined. */
+function runSuite(dir: string, runs: number): Promise<{ failed?: string; error?: string }> {
+  const report = path.join(dir, 'mutant-report.json');
+  rmSync(report, { force: true });
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(REPO, 'node_modules/vitest/vitest.mjs'),
+        'run',
+        '--project',
+        'property',
+        '--reporter=json',
+        `--outputFile=${report}`,
+        '--bail=1',
+      ],
+      {
+        cwd: dir,
+        env: { ...process.env, FAILOVER_PROPERTY_RUNS: String(runs) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    child.on('exit', (code) => {
+      if (!existsSync(report)) {
+        resolve({
+          error: `vitest wrote no report (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`,
+        });
+        return;
+      }
+      const json = JSON.parse(readFileSync(report, 'utf8')) as {
+        testResults: {
+          message?: string;
+          assertionResults: { title: string; status: string; failureMessages: string[] }[];
+        }[];
+      };
+      for (const file of json.testResults) {
+        // A file that failed to load (a mutant that does not compile) is not a kill.
+        if (file.message && file.assertionResults.length === 0) {
+          resolve({ error: `the suite did not load: ${file.message.split('\n')[0]}` });
+          return;
+        }
+        const failed = file.assertionResults.find((a) => a.status === 'failed');
+        if (failed) {
+          const why = (failed.failureMessages[0] ?? '')
+            .split('\n')
+            .find((l) => /violation|split brain|expected|t=\d+/.test(l));
+          resolve({ failed: `"${failed.title}"${why ? `: ${why.trim().slice(0, 220)}` : ''}` });
+          return;
+        }
+      }
+      resolve({});
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      list: { type: 'boolean' },
+      jobs: { type: 'string' },
+      runs: { type: 'string' },
+    },
+  });
+  const wanted = values.only?.split(',').map((s) => s.trim());
+  const unknown = wanted?.filter((w) => !MUTANTS.some((m) => m.name === w)) ?? [];
+  if (unknown.length > 0) {
+    console.error(`unknown mutant ${unknown.join(', ')}; known: ${MUTANTS.map((m) => m.name).join(', ')}`);
+    return 2;
+  }
+  const mutants = wanted ? MUTANTS.filter((m) => wanted.includes(m.name)) : MUTANTS;
+  if (values.list) {
+    for (const m of mutants) console.log(`${m.name.padEnd(38)} ${m.file}\n${' '.repeat(39)}${m.breaks}`);
+    return 0;
+  }
+  const runs = Number(values.runs ?? process.env.FAILOVER_PROPERTY_RUNS ?? 150);
+  const jobs = Math.max(1, Number(values.jobs ?? 2));
+  console.log(`mutants: ${mutants.length}, property suite with ${runs} schedules each, ${jobs} at a time`);
+
+  // Every mutant must still apply before anything runs.
+  const check = prepareCopy();
+  try {
+    for (const m of mutants) apply(check, m)();
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  } finally {
+    rmSync(check, { recursive: true, force: true });
+  }
+
+  const started = Date.now();
+  const queue = [...mutants];
+  const outcomes: Outcome[] = [];
+  const worker = async () => {
+    const dir = prepareCopy();
+    try {
+      for (let m = queue.shift(); m; m = queue.shift()) {
+        const t0 = Date.now();
+        const restore = apply(dir, m);
+        try {
+          const r = await runSuite(dir, runs);
+          const o: Outcome = {
+            mutant: m,
+            killed: r.failed !== undefined,
+            ms: Date.now() - t0,
+            ...(r.failed ? { by: r.failed } : {}),
+            ...(r.error ? { error: r.error } : {}),
+          };
+          outcomes.push(o);
+          const mark = o.error ? 'ERROR   ' : o.killed ? 'killed  ' : 'SURVIVED';
+          console.log(`${mark} ${m.name} (${Math.round(o.ms / 1000)} s) — ${m.breaks}`);
+          if (o.by) console.log(`         by ${o.by}`);
+          if (o.error) console.log(`         ${o.error}`);
+        } finally {
+          restore();
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, mutants.length) }, worker));
+  const killed = outcomes.filter((o) => o.killed && !o.error).length;
+  console.log(`\n${Math.round((Date.now() - started) / 1000)} s in all`);
+  console.log(`killed ${killed}/${mutants.length}`);
+  return killed === mutants.length ? 0 : 1;
+}
+
+process.exitCode = await main();
