@@ -54,6 +54,7 @@ import { buildAgent } from '../scripts/agent-build.mjs';
 import { startEmulator } from '../scripts/emulator.mjs';
 import type { AwsOptions } from '../shared/aws/options';
 import type { ClusterConfig } from '../shared/config/load';
+import { largestFittingWatchdogSec, watchdogFits } from '../shared/config/timing';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
 import { keys } from '../shared/table/keys';
@@ -79,8 +80,6 @@ const SANDBOX_CREDENTIALS = {
   AWS_SECRET_ACCESS_KEY: 'sandbox',
   AWS_REGION: 'us-east-1',
 };
-/** The emulated softdog's soft_margin: at most lease - fenceMargin (1.5 s here), in whole seconds. */
-const WATCHDOG_TIMEOUT_SEC = 1;
 
 export interface SandboxOptions {
   timing?: SandboxTiming;
@@ -107,7 +106,10 @@ export interface SandboxOptions {
   wrapController?: (deps: ControllerDeps, clients: ReturnType<typeof createAwsClients>) => ControllerDeps;
   /** Time an invocation may run (Lambda's timeout), from which its lock's expiry follows [20000]. */
   invocationMs?: number;
-  /** The emulated softdog's soft_margin, at most (lease - fenceMargin) in whole seconds [1]. */
+  /**
+   * The emulated softdog's soft_margin in whole seconds, published in the nodes' sysfs for the
+   * agents to read; it must suit the lease (shared/config/timing.ts watchdogFits) [the largest that does].
+   */
   watchdogTimeoutSec?: number;
   /** The agents' --log-level [warn]. */
   agentLogLevel?: 'debug' | 'info' | 'warn' | 'error';
@@ -158,7 +160,10 @@ export class SandboxNode implements EmulatedInstance {
   agent: ChildProcess | undefined;
   isUp = true;
   readonly dir: string;
-  /** The node's emulated watchdog device (softdog): a file the agent writes one byte to per feed. */
+  /**
+   * The node's emulated watchdog device (softdog): a link to a pseudo-terminal, a character device
+   * that watchdog-emulator.py reads, with its timeout in the sandbox's sysfs tree.
+   */
   readonly watchdog: string;
   resets = 0;
   constructor(
@@ -173,7 +178,6 @@ export class SandboxNode implements EmulatedInstance {
     this.dir = join(root, name);
     mkdirSync(join(this.dir, 'state'), { recursive: true });
     this.watchdog = join(this.dir, 'watchdog');
-    writeFileSync(this.watchdog, '');
     writeFakeIp(this.dir);
   }
   /** The node's interface addresses (what its fake `ip` holds). */
@@ -209,7 +213,7 @@ export class SandboxNode implements EmulatedInstance {
     }
     return killed;
   }
-  /** Up: not halted by the sandbox, and not reset by its watchdog (watchdog-emulator.mjs) since it booted. */
+  /** Up: not halted by the sandbox, and not reset by its watchdog (watchdog-emulator.py) since it booted. */
   up(): boolean {
     return this.isUp && !existsSync(join(this.dir, 'down'));
   }
@@ -223,7 +227,6 @@ export class SandboxNode implements EmulatedInstance {
     this.agent?.kill('SIGKILL');
     const killed = this.killEverything();
     this.clearAddresses();
-    writeFileSync(this.watchdog, '');
     return killed;
   }
   /** The node boots: whatever reset it is behind it. */
@@ -238,6 +241,8 @@ export class SandboxNode implements EmulatedInstance {
       FAILOVER_AGENT_STATE_DIR: join(this.dir, 'state'),
       FAILOVER_AGENT_IP_COMMAND: join(this.dir, 'ip'),
       FAILOVER_AGENT_VIP_DEV: 'eth0',
+      // The sandbox's sysfs tree: the agent reads its watchdog's timeout there (watchdog-emulator.py).
+      FAILOVER_AGENT_SYSFS_WATCHDOG: join(dirname(this.dir), 'sysfs'),
       SANDBOX_NODE_DIR: this.dir,
       SANDBOX_NODE: this.name,
       ...this.extraEnv,
@@ -303,7 +308,7 @@ export class Sandbox {
   readonly nodes = new Map<string, SandboxNode>();
   private poller: StreamPoller | undefined;
   private schedule: NodeJS.Timeout | undefined;
-  /** The nodes' softdogs (watchdog-emulator.mjs). */
+  /** The nodes' softdogs (watchdog-emulator.py). */
   private watchdogs: ChildProcess | undefined;
   private runner!: LocalRunCommand;
   /** Every SSM command the sandbox ran for the controller, with its outcome. */
@@ -323,8 +328,13 @@ export class Sandbox {
     this.options = options;
   }
   private readonly options: SandboxOptions;
+  /** The nodes' softdog timeout: as given, else the largest that suits the lease. */
   get watchdogTimeoutSec(): number {
-    return this.options.watchdogTimeoutSec ?? WATCHDOG_TIMEOUT_SEC;
+    return this.options.watchdogTimeoutSec ?? largestFittingWatchdogSec(this.config.timing);
+  }
+  /** The sandbox's sysfs tree (FAILOVER_AGENT_SYSFS_WATCHDOG), written by watchdog-emulator.py. */
+  private get sysfs(): string {
+    return join(this.root, 'sysfs');
   }
 
   /** The sandbox's first group: the one whose owner each fault hits. */
@@ -361,7 +371,7 @@ export class Sandbox {
     await this.createAccount(Number(new URL(endpoint).port));
     await this.createNodes(Number(new URL(endpoint).port));
     this.createController();
-    this.startWatchdogs();
+    await this.startWatchdogs();
     // The agents first, the controller once both hold a lease: the first reconcile then sees both
     // nodes and starts each group on its first node in priority order (started the other way round,
     // whichever agent renewed first would get every group, correctly but not reproducibly).
@@ -540,49 +550,65 @@ export class Sandbox {
 
   /**
    * The emulated softdog of every node, in a process of its own at a raised priority (see
-   * watchdog-emulator.mjs): checked every 5 ms against the time of the last feed itself, so a reset
-   * comes when softdog's would, not when a busy sandbox gets round to it.
+   * watchdog-emulator.py): a character device per node whose timeout the agent reads from the
+   * sandbox's sysfs tree, as it reads softdog's; a reset comes the timeout after the last byte was
+   * read, not when a busy sandbox gets round to it. Resolves once the devices exist.
    */
-  private startWatchdogs(): void {
+  private async startWatchdogs(): Promise<void> {
+    const timeoutMs = this.watchdogTimeoutSec * 1000;
+    if (!watchdogFits(timeoutMs, this.config.timing))
+      throw new Error(
+        `the sandbox's softdog (${this.watchdogTimeoutSec} s) does not suit lease ${this.config.timing.leaseMs} ms with fence margin ${this.config.timing.fenceMarginMs} ms: the agents would run unarmed`,
+      );
     const spec = {
-      timeoutMs: this.watchdogTimeoutSec * 1000,
+      timeoutMs,
       pollMs: 5,
+      sysfs: this.sysfs,
       nodes: [...this.nodes.values()].map((n) => ({ name: n.name, dir: n.dir })),
     };
     const child = spawn(
-      process.execPath,
-      [join(REPO, 'sandbox', 'watchdog-emulator.mjs'), JSON.stringify(spec)],
-      {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
+      process.env.SANDBOX_PYTHON ?? 'python3',
+      [join(REPO, 'sandbox', 'watchdog-emulator.py'), JSON.stringify(spec)],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
     );
-    try {
-      if (child.pid) setPriority(child.pid, -10);
-    } catch {
-      // Not root: the default priority.
-    }
+    this.watchdogs = child;
     let rest = '';
+    let ready: (() => void) | undefined;
+    const devices = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      child.once('error', reject);
+      child.once('exit', (code) =>
+        reject(new Error(`the watchdog emulator exited (${code}) before its devices were ready`)),
+      );
+    });
     child.stdout?.on('data', (d: Buffer) => {
       const lines = (rest + d.toString()).split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) {
-        const reset = JSON.parse(line) as {
-          node: string;
-          notFedMs: number;
-          overdueMs: number;
-          killed: number;
-        };
-        const n = this.nodes.get(reset.node);
+        const msg = JSON.parse(line) as
+          | { ready: true }
+          | { node: string; notFedMs: number; overdueMs: number; killed: number };
+        if ('ready' in msg) {
+          // Raised once it runs (the interpreter may be started through a shim that execs it).
+          try {
+            if (child.pid) setPriority(child.pid, -10);
+          } catch {
+            // Not root: the default priority.
+          }
+          ready?.();
+          continue;
+        }
+        const n = this.nodes.get(msg.node);
         if (!n) continue;
         n.isUp = false;
         n.resets++;
         this.say(
-          `  [watchdog] ${n.name} reset: not fed for ${reset.notFedMs} ms (timeout ${spec.timeoutMs} ms), ${reset.killed} processes killed`,
+          `  [watchdog] ${n.name} reset: not fed for ${msg.notFedMs} ms (timeout ${timeoutMs} ms), ${msg.killed} processes killed`,
         );
-        this.options.onReset?.(n, reset.overdueMs);
+        this.options.onReset?.(n, msg.overdueMs);
       }
     });
-    this.watchdogs = child;
+    await devices;
   }
 
   startAgent(n: SandboxNode): void {
@@ -601,10 +627,9 @@ export class Sandbox {
       join(n.dir, 'state'),
       '--log-level',
       this.options.agentLogLevel ?? 'warn',
+      // No --watchdog-timeout-sec: the agent reads the device's timeout from sysfs, as on a node.
       '--watchdog-device',
       n.watchdog,
-      '--watchdog-timeout-sec',
-      String(this.watchdogTimeoutSec),
     ];
     const out = join(n.dir, 'agent.log');
     const child = spawn(process.execPath, args, {

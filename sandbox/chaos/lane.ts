@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ControllerDeps } from '../../controller/reconcile/entry';
 import type { DynamoStore } from '../../controller/state/dynamo-store';
+import { effectiveLeaseMs, liveWindowMs, sentLongAgo } from '../../shared/config/timing';
 import { FULL_GROUP } from '../network';
 import { type EntryPoints, Sandbox, type SandboxNode } from '../sandbox';
 import { describeInterval, LedgerChecker, type Overlap } from './checker';
@@ -28,12 +29,6 @@ const WRITER = join(REPO, 'sandbox', 'chaos', 'writer.mjs');
 
 /** The lanes' timing: a short lease so that a run (fault, failover, recovery) takes seconds. */
 export const CHAOS_TIMING = { heartbeatIntervalMs: 1000, leaseMs: 3000, maxClockSkewMs: 200 };
-/**
- * The softdog's soft_margin: lease - fenceMargin (3000 - 1000 ms), the longest the rule allows, so
- * that an agent starved by a loaded machine (the lanes share 2 cores with everything else) is not
- * reset for its feeds coming late.
- */
-const WATCHDOG_TIMEOUT_SEC = 2;
 /** The exec resource's timeoutSec: the stop budget a slow stop stays under and a hanging one exceeds. */
 export const STOP_TIMEOUT_SEC = 6;
 export const PLAN_TIMING: PlanTiming = {
@@ -47,8 +42,11 @@ const RESTART_MS = 1000;
 const REBOOT_MS = 1500;
 /** A run that has not converged this long after its fault is healed is stuck. */
 const CONVERGE_TIMEOUT_MS = 45_000;
-/** A run ends no sooner than this after its fault was healed: a lease and a heartbeat. */
-const SETTLE_MIN_MS = CHAOS_TIMING.leaseMs + CHAOS_TIMING.heartbeatIntervalMs;
+/**
+ * A run ends no sooner than this after its fault was healed: the time a silent node still counts as
+ * alive (its lease and the clock skew, shared/config/timing.ts) and a heartbeat.
+ */
+const SETTLE_MIN_MS = liveWindowMs(0, CHAOS_TIMING) + CHAOS_TIMING.heartbeatIntervalMs;
 /** The compressed schedule (1 minute in AWS). */
 const SCHEDULE_MS = 3000;
 /** Lambda's timeout in the lanes: short, so that a stalled invocation's lock runs out within a run. */
@@ -141,7 +139,6 @@ export class ChaosLane {
       timing: CHAOS_TIMING,
       scheduleMs: SCHEDULE_MS,
       invocationMs: INVOCATION_MS,
-      watchdogTimeoutSec: WATCHDOG_TIMEOUT_SEC,
       app: { start, stop, timeoutSec: STOP_TIMEOUT_SEC },
       say: (line) => {
         if (!this.starting) this.log(line.trim());
@@ -342,7 +339,9 @@ export class ChaosLane {
     const hbs = await this.sandbox.store.getHeartbeats('sandbox', ['node1', 'node2']);
     const now = Date.now();
     const live = Object.values(hbs).filter(
-      (h) => h.state === 'running' && now - h.sentAt < CHAOS_TIMING.leaseMs,
+      (h) =>
+        h.state === 'running' &&
+        !sentLongAgo(h.sentAt, effectiveLeaseMs(h.leaseMs, CHAOS_TIMING), now, CHAOS_TIMING),
     );
     return { service, healthy: live.length === 2, e };
   }
