@@ -9,7 +9,11 @@
  * only violations and the closing report.
  *
  * `npm run chaos -- --replay SEED`: plays the run of that seed alone and prints its whole log
- * (the nemesis' actions, the controller's decisions, the agents' logs).
+ * (the nemesis' actions, the controller's decisions, the agents' logs): the same plan (fault,
+ * target role, timing, perturbations); the processes' interleaving is the machine's.
+ *
+ * `--mutant NAME` (sandbox/chaos/mutants.ts): the agents run a deliberate bug, so that one can see
+ * the checker catch it; the exit status is still 1 on any violation.
  */
 import { parseArgs } from 'node:util';
 import { report, runChaos } from '../sandbox/chaos/nemesis';
@@ -24,6 +28,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
     cover: { type: 'boolean', default: false },
+    mutant: { type: 'string' },
   },
 });
 const int = (name: string, text: string | undefined): number | undefined => {
@@ -47,6 +52,7 @@ const summary = await runChaos({
   ...(replay !== undefined ? { replay } : {}),
   keep: values.keep,
   cover: values.cover,
+  ...(values.mutant !== undefined ? { mutant: values.mutant } : {}),
   say: (line) => console.log(`${stamp()} ${line}`),
   onRun: (r) => {
     const verdict = r.violations.length > 0 ? 'VIOLATION' : 'ok';

@@ -6,7 +6,8 @@
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 // @ts-expect-error plain ESM script without type declarations
 import { buildAgent } from '../../scripts/agent-build.mjs';
 // @ts-expect-error plain ESM script without type declarations
@@ -22,6 +23,9 @@ import {
   sessionPlan,
 } from './faults';
 import { ChaosLane, PLAN_TIMING, type RunResult } from './lane';
+import { type AgentMutant, agentMutant, mutantPlugin } from './mutants';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface ChaosOptions {
   runs: number;
@@ -30,6 +34,10 @@ export interface ChaosOptions {
   seed: number;
   /** Play only the run with this seed (its full log is printed). */
   replay?: number;
+  /** Play these plans (tests that need one fault exactly; `runs` and `seed` are then ignored). */
+  plans?: readonly RunPlan[];
+  /** Run an agent with this deliberate bug (mutants.ts): the checker must catch it. */
+  mutant?: string;
   /** Progress lines. */
   say: (line: string) => void;
   /** Called as each run ends. */
@@ -50,6 +58,8 @@ export interface ChaosSummary {
   /** Worst lateness of an emulated watchdog reset, ms. */
   maxResetLateMs: number;
   workDir: string;
+  /** The agents ran this deliberate bug (mutants.ts). */
+  mutant?: AgentMutant;
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
@@ -69,14 +79,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
     log: (l: string) => o.say(l),
   });
   o.say('building the agent bundle once (npm run build:agent)...');
-  const agentScript = (await buildAgent(join(root, 'failover-agent.mjs'))).outfile as string;
+  const mutant = o.mutant === undefined ? undefined : agentMutant(o.mutant);
+  if (mutant) o.say(`the agents run a DELIBERATE BUG, mutant ${mutant.name}: ${mutant.breaks}`);
+  const agentScript = (
+    await buildAgent(join(root, 'failover-agent.mjs'), {
+      plugins: mutant ? [mutantPlugin(mutant, REPO)] : [],
+    })
+  ).outfile as string;
   // SSM runs it as the failover-agent command.
   chmodSync(agentScript, 0o755);
 
   const plans: RunPlan[] =
     o.replay !== undefined
       ? [planRun(o.replay, PLAN_TIMING)]
-      : Array.from({ length: o.runs }, (_, i) => sessionPlan(o.seed, i, PLAN_TIMING, o.cover));
+      : o.plans !== undefined
+        ? [...o.plans]
+        : Array.from({ length: o.runs }, (_, i) => sessionPlan(o.seed, i, PLAN_TIMING, o.cover));
   const laneCount = Math.max(1, Math.min(o.lanes, plans.length));
   const lanes: ChaosLane[] = [];
   const results: RunResult[] = [];
@@ -120,6 +138,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
     faketime: faketime !== undefined,
     maxResetLateMs: Math.max(0, ...lanes.map((l) => l.maxResetLateMs)),
     workDir: root,
+    ...(mutant ? { mutant } : {}),
   };
 }
 
@@ -134,6 +153,7 @@ export function spread(values: readonly number[]): { min: number; median: number
 export function report(s: ChaosSummary): string {
   const out: string[] = [];
   const bad = s.runs.filter((r) => r.violations.length > 0);
+  if (s.mutant) out.push(`DELIBERATE BUG in the agents, mutant ${s.mutant.name}: ${s.mutant.breaks}`);
   out.push(
     `chaos: ${s.runs.length} runs on ${s.lanes} lane(s) in ${(s.wallMs / 1000).toFixed(0)} s (session seed ${s.seed}), ${bad.length} with violations`,
   );
@@ -169,7 +189,7 @@ export function report(s: ChaosSummary): string {
   );
   if (!s.faketime) out.push('libfaketime was missing: clock-jump runs injected nothing.');
   out.push(
-    `Worst lateness of an emulated watchdog reset (10 ms polling): ${s.maxResetLateMs.toFixed(0)} ms.`,
+    `Worst lateness of an emulated watchdog reset (its 5 ms polling, and the machine): ${s.maxResetLateMs.toFixed(0)} ms.`,
   );
   if (bad.length > 0) {
     out.push('');
