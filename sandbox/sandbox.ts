@@ -81,6 +81,9 @@ const SANDBOX_CREDENTIALS = {
   AWS_REGION: 'us-east-1',
 };
 
+/** Per-attempt timeout of the sandbox's own AWS calls (not the controller's, not the agents'). */
+const SETUP_REQUEST_TIMEOUT_MS = 20_000;
+
 export interface SandboxOptions {
   timing?: SandboxTiming;
   /** The groups of the sandbox's cluster (network.ts); default: one group with everything. */
@@ -358,7 +361,9 @@ export class Sandbox {
     const endpoint = this.emulator!.endpoint;
     Object.assign(process.env, SANDBOX_CREDENTIALS);
     this.aws = { region: 'us-east-1', endpoint };
-    this.clients = createAwsClients(this.aws);
+    // The sandbox's own calls (building the account, reading what the entry points say) wait for a
+    // busy emulator on a loaded machine; the controller's and the agents' keep the product's timeouts.
+    this.clients = createAwsClients({ ...this.aws, requestTimeoutMs: SETUP_REQUEST_TIMEOUT_MS });
 
     // The agent the nodes run is the one `npm run build:agent` ships: same build, same options.
     if (this.options.agentScript) this.agentScript = this.options.agentScript;
@@ -389,7 +394,10 @@ export class Sandbox {
       `creating the account in the emulator: VPC, 2 subnets in 2 AZs, 2 instances, 2 route tables, a private hosted zone, and for ${this.shapes.length} group(s) their VIP routes and Elastic IPs...`,
     );
     this.net = await buildNetwork(this.clients.ec2, this.clients.route53, this.shapes);
-    this.store = new DynamoStore(`failover-sandbox-${randomBytes(3).toString('hex')}`, this.aws);
+    this.store = new DynamoStore(`failover-sandbox-${randomBytes(3).toString('hex')}`, {
+      ...this.aws,
+      requestTimeoutMs: SETUP_REQUEST_TIMEOUT_MS,
+    });
     await this.store.createTable();
     this.config = sandboxConfig(this.net, this.timing, this.options.app ?? appCommands(), motoPort);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });

@@ -82,6 +82,10 @@ export interface RunResult {
   disrupted: boolean;
   /** Safety (writers overlapping) and liveness (not converged) problems; empty: the run passed. */
   violations: string[];
+  /** Overlapping writers the checker found in this run: of two nodes, and of one node. */
+  overlaps: { twoNodes: number; oneNode: number };
+  /** The run did not converge (one owner with every entry point) in time. */
+  stuck: boolean;
   /** Anomalies that are not violations (e.g. a late watchdog reset of the emulation). */
   notes: string[];
   log: string[];
@@ -470,7 +474,8 @@ export class ChaosLane {
     // Writers still running keep appending: read once more a moment later, so that an overlap at
     // the very end of the run is seen in this run.
     await sleep(100);
-    for (const o of this.ledger.check(index)) violations.push(describeOverlap(o, this.origin));
+    const found = this.ledger.check(index);
+    for (const o of found) violations.push(describeOverlap(o, this.origin));
     this.logCommands(wallStart);
     const last = this.ledger.lastWriter();
     if (last) this.log(`last writer: ${describeInterval(last, this.origin)}`);
@@ -489,6 +494,11 @@ export class ChaosLane {
       recoveredMs,
       disrupted: done.disrupted,
       violations,
+      overlaps: {
+        twoNodes: found.filter((o) => o.kind === 'two-nodes').length,
+        oneNode: found.filter((o) => o.kind === 'one-node-two-writers').length,
+      },
+      stuck: !Number.isFinite(done.at),
       notes,
       log: this.lines,
       wallMs: Date.now() - wallStart,

@@ -184,6 +184,11 @@ export function report(s: ChaosSummary): string {
   }
   row('all', s.runs);
   out.push('');
+  const sum = (f: (r: RunResult) => number) => s.runs.reduce((a, r) => a + f(r), 0);
+  out.push(
+    `runs ${s.runs.length}; takeovers (owner moved) ${s.runs.filter((r) => r.to !== null && r.to !== r.from).length}; overlaps: two nodes writing at once ${sum((r) => r.overlaps.twoNodes)}, two writers on one node ${sum((r) => r.overlaps.oneNode)}; runs not converged ${s.runs.filter((r) => r.stuck).length}; session seed ${s.seed}`,
+  );
+  out.push('');
   out.push(
     'Service back: from the fault to the moment one owner held the record (Online), every entry point (both routes, the EIP, the record), the VIP on its interface and the only running writer, for good (the run ends once that and both agents renewing held for a heartbeat), over the runs whose service was seen disrupted (polled every 200 ms). "+" rows are runs that had that event perturbation on top of their fault.',
   );
