@@ -54,7 +54,7 @@ import { buildAgent } from '../scripts/agent-build.mjs';
 import { startEmulator } from '../scripts/emulator.mjs';
 import type { AwsOptions } from '../shared/aws/options';
 import type { ClusterConfig } from '../shared/config/load';
-import { largestFittingWatchdogSec, watchdogFits } from '../shared/config/timing';
+import { watchdogFits } from '../shared/config/timing';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
 import { keys } from '../shared/table/keys';
@@ -80,6 +80,15 @@ const SANDBOX_CREDENTIALS = {
   AWS_SECRET_ACCESS_KEY: 'sandbox',
   AWS_REGION: 'us-east-1',
 };
+
+/**
+ * The nodes' softdog timeout unless told: 1 s. A feed must stay within the lease of the last
+ * acknowledged renewal (it may come until send + lease - timeout, shared/config/timing.ts
+ * leaseCoversFeed), so the shorter the timeout the later a slow acknowledgement may still feed it:
+ * the largest timeout that fits (lease - fenceMargin) would leave a node only the fence margin
+ * after each send, and on a loaded machine with a busy emulator it would be reset while healthy.
+ */
+const WATCHDOG_TIMEOUT_SEC = 1;
 
 /** Per-attempt timeout of the sandbox's own AWS calls (not the controller's, not the agents'). */
 const SETUP_REQUEST_TIMEOUT_MS = 20_000;
@@ -111,7 +120,7 @@ export interface SandboxOptions {
   invocationMs?: number;
   /**
    * The emulated softdog's soft_margin in whole seconds, published in the nodes' sysfs for the
-   * agents to read; it must suit the lease (shared/config/timing.ts watchdogFits) [the largest that does].
+   * agents to read; it must suit the lease (shared/config/timing.ts watchdogFits) [1].
    */
   watchdogTimeoutSec?: number;
   /** The agents' --log-level [warn]. */
@@ -331,9 +340,9 @@ export class Sandbox {
     this.options = options;
   }
   private readonly options: SandboxOptions;
-  /** The nodes' softdog timeout: as given, else the largest that suits the lease. */
+  /** The nodes' softdog timeout (checked against the lease when the sandbox starts). */
   get watchdogTimeoutSec(): number {
-    return this.options.watchdogTimeoutSec ?? largestFittingWatchdogSec(this.config.timing);
+    return this.options.watchdogTimeoutSec ?? WATCHDOG_TIMEOUT_SEC;
   }
   /** The sandbox's sysfs tree (FAILOVER_AGENT_SYSFS_WATCHDOG), written by watchdog-emulator.py. */
   private get sysfs(): string {
@@ -645,12 +654,17 @@ export class Sandbox {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stamp = () => new Date().toISOString().slice(11, 23);
-    const append = (d: Buffer) =>
-      writeFileSync(
-        out,
-        d.toString().replace(/^(?=.)/gm, () => `${stamp()} `),
-        { flag: 'a' },
-      );
+    const append = (d: Buffer) => {
+      try {
+        writeFileSync(
+          out,
+          d.toString().replace(/^(?=.)/gm, () => `${stamp()} `),
+          { flag: 'a' },
+        );
+      } catch {
+        // The sandbox was stopped and its directory removed while the agent's last words arrived.
+      }
+    };
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
     n.agent = child;
