@@ -178,12 +178,18 @@ export class ChaosLane {
 
   /** `failoverctl start db`: what an operator does for a group that failed on every node. */
   private async requestStart(): Promise<void> {
-    const r = await this.sandbox.store.putRequest(
-      'sandbox',
-      { kind: 'start', group: this.sandbox.primary, by: 'chaos (operator)' },
-      Date.now(),
-    );
-    this.log(`requested: start ${this.sandbox.primary} (${r.id}), as an operator would`);
+    try {
+      const r = await this.sandbox.store.putRequest(
+        'sandbox',
+        { kind: 'start', group: this.sandbox.primary, by: 'chaos (operator)' },
+        Date.now(),
+      );
+      this.log(`requested: start ${this.sandbox.primary} (${r.id}), as an operator would`);
+    } catch (e) {
+      // A busy emulator: an attempt that landed but whose answer was lost makes its retry
+      // conflict; the request is there, or the wait that follows shows that it is not.
+      this.log(`request to start ${this.sandbox.primary}: ${(e as Error).message}`);
+    }
   }
 
   async stop(): Promise<void> {

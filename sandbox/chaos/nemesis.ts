@@ -110,9 +110,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
         say: o.say,
         verbose: o.replay !== undefined,
       });
-      lanes.push(lane);
-      await lane.start();
+      try {
+        await lane.start();
+        lanes.push(lane);
+      } catch (e) {
+        // A loaded machine may keep a lane from starting; the others take its runs.
+        o.say(`lane ${i + 1} left out: ${(e as Error).message.split('\n')[0]}`);
+        await lane.stop().catch(() => undefined);
+        if (i === laneCount - 1 && lanes.length === 0) throw e;
+      }
     }
+    if (lanes.length === 0) throw new Error('no lane started');
     let next = 0;
     await Promise.all(
       lanes.map(async (lane) => {
@@ -133,7 +141,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   return {
     runs: results,
     wallMs: Date.now() - started,
-    lanes: laneCount,
+    lanes: lanes.length,
     seed: o.seed,
     faketime: faketime !== undefined,
     maxResetLateMs: Math.max(0, ...lanes.map((l) => l.maxResetLateMs)),
