@@ -5,6 +5,9 @@
  * application; prints the runs, the faults by kind with failover times, the violations with their
  * seeds, and exits 1 on any violation.
  *
+ * --minutes M: no new run is started M minutes after the session's start (the report says how many
+ * of the runs asked for were played).
+ *
  * --cover: run i's fault is the (i mod n)-th kind (a short session covers every kind); --quiet:
  * only violations and the closing report.
  *
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     quiet: { type: 'boolean', default: false },
     cover: { type: 'boolean', default: false },
     mutant: { type: 'string' },
+    minutes: { type: 'string' },
   },
 });
 const int = (name: string, text: string | undefined): number | undefined => {
@@ -53,6 +57,7 @@ const summary = await runChaos({
   keep: values.keep,
   cover: values.cover,
   ...(values.mutant !== undefined ? { mutant: values.mutant } : {}),
+  ...(values.minutes !== undefined ? { budgetMs: (int('minutes', values.minutes) ?? 0) * 60_000 } : {}),
   say: (line) => console.log(`${stamp()} ${line}`),
   onRun: (r) => {
     const verdict = r.violations.length > 0 ? 'VIOLATION' : 'ok';

@@ -46,10 +46,14 @@ export interface ChaosOptions {
   keep?: boolean;
   /** Run i's fault is the (i mod n)-th kind, so that a short session covers every kind. */
   cover?: boolean;
+  /** Hand out no new run after this many ms from the start (runs under way finish). */
+  budgetMs?: number;
 }
 
 export interface ChaosSummary {
   runs: RunResult[];
+  /** Runs asked for (more than `runs` when the time budget ran out). */
+  planned: number;
   wallMs: number;
   lanes: number;
   seed: number;
@@ -122,9 +126,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
     }
     if (lanes.length === 0) throw new Error('no lane started');
     let next = 0;
+    const within = () => o.budgetMs === undefined || Date.now() - started < o.budgetMs;
     await Promise.all(
       lanes.map(async (lane) => {
-        while (next < plans.length) {
+        while (next < plans.length && within()) {
           const index = next++;
           const r = await lane.run(index, plans[index]!);
           results.push(r);
@@ -138,7 +143,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
     if (!o.keep) rmSync(root, { recursive: true, force: true });
   }
   results.sort((a, b) => a.index - b.index);
+  if (results.length < plans.length)
+    o.say(`time budget spent: ${results.length} of ${plans.length} runs played`);
   return {
+    planned: plans.length,
     runs: results,
     wallMs: Date.now() - started,
     lanes: lanes.length,
@@ -163,7 +171,7 @@ export function report(s: ChaosSummary): string {
   const bad = s.runs.filter((r) => r.violations.length > 0);
   if (s.mutant) out.push(`DELIBERATE BUG in the agents, mutant ${s.mutant.name}: ${s.mutant.breaks}`);
   out.push(
-    `chaos: ${s.runs.length} runs on ${s.lanes} lane(s) in ${(s.wallMs / 1000).toFixed(0)} s (session seed ${s.seed}), ${bad.length} with violations`,
+    `chaos: ${s.runs.length}${s.planned > s.runs.length ? ` of ${s.planned} (time budget spent)` : ''} runs on ${s.lanes} lane(s) in ${(s.wallMs / 1000).toFixed(0)} s (session seed ${s.seed}), ${bad.length} with violations`,
   );
   out.push('');
   out.push(
