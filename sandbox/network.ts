@@ -157,6 +157,8 @@ export function sandboxConfig(
   timing: SandboxTiming,
   app: { start: string; stop: string; timeoutSec?: number },
   witnessPort: number,
+  /** Per group: how long Online and healthy resets its recovery counters [the product's default]. */
+  stableAfterMs?: number,
 ): ClusterConfig {
   return parseClusterConfig({
     cluster: 'sandbox',
@@ -195,6 +197,7 @@ export function sandboxConfig(
       return {
         name,
         nodes: [...g.shape.nodes],
+        ...(stableAfterMs !== undefined ? { stableAfterMs } : {}),
         resources,
         monitors: [
           { type: 'az', name: `${name}-az` },

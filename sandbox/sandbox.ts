@@ -125,6 +125,8 @@ export interface SandboxOptions {
   watchdogTimeoutSec?: number;
   /** The agents' --log-level [warn]. */
   agentLogLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** The groups' stableAfterMs (recovery counters reset once healthy this long) [the product's 10 min]. */
+  stableAfterMs?: number;
   /** Called after the emulated watchdog reset a node (everything of the node was killed). */
   onReset?: (node: SandboxNode, overdueMs: number) => void;
 }
@@ -408,7 +410,13 @@ export class Sandbox {
       requestTimeoutMs: SETUP_REQUEST_TIMEOUT_MS,
     });
     await this.store.createTable();
-    this.config = sandboxConfig(this.net, this.timing, this.options.app ?? appCommands(), motoPort);
+    this.config = sandboxConfig(
+      this.net,
+      this.timing,
+      this.options.app ?? appCommands(),
+      motoPort,
+      this.options.stableAfterMs,
+    );
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
     this.say(
       `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,

@@ -54,6 +54,8 @@ const CONVERGE_TIMEOUT_MS = 150_000;
 const SETTLE_MIN_MS = liveWindowMs(0, CHAOS_TIMING) + CHAOS_TIMING.heartbeatIntervalMs;
 /** The compressed schedule (1 minute in AWS). */
 const SCHEDULE_MS = 3000;
+/** The groups' stableAfterMs in the lanes: a few heartbeats. */
+const STABLE_AFTER_MS = 5000;
 /** Lambda's timeout in the lanes: short, so that a stalled invocation's lock runs out within a run. */
 const INVOCATION_MS = 10_000;
 
@@ -148,6 +150,11 @@ export class ChaosLane {
       timing: CHAOS_TIMING,
       scheduleMs: SCHEDULE_MS,
       invocationMs: INVOCATION_MS,
+      // Runs are independent: a group healthy for a few seconds after one run's fault starts the
+      // next with its recovery counters reset. With the product's 10 minutes, a lane's faults use
+      // up the one failover the agent's "stopped" report allows, and the group, rightly by that
+      // policy, stays down after the next reset of its owner (final action none).
+      stableAfterMs: STABLE_AFTER_MS,
       app: { start, stop, timeoutSec: STOP_TIMEOUT_SEC },
       say: (line) => {
         if (!this.starting) this.log(line.trim());
