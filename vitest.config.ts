@@ -43,6 +43,17 @@ export default defineConfig({
         },
       },
       {
+        // `npm run chaos`, short: last and alone, since its lanes of real processes on 2 cores would
+        // upset the timing of every other project (and be upset by it).
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
+          testTimeout: 900_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         test: {
           name: 'agent',
           include: ['test/agent/**/*.test.ts'],

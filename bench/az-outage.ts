@@ -50,6 +50,7 @@ import { systemClock } from '../controller/reconcile/clock';
 import { type ControllerDeps, handleEventBridge, handleStream } from '../controller/reconcile/entry';
 import { isThrottle } from '../controller/reconcile/metrics';
 import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { ensureGuardDocument } from '../controller/resources/guard-document';
 import { DynamoStore } from '../controller/state/dynamo-store';
 import type { AwsOptions } from '../shared/aws/options';
 import { type ClusterConfig, parseClusterConfig } from '../shared/config/load';
@@ -61,6 +62,9 @@ import { anyImage, bareZoneId } from '../testkit/emulator-network';
 import { countSdkCalls } from '../testkit/sdk-calls';
 import { type BenchRow, percentile, type Say } from './report';
 import { seedEntryPoints, steadyGroupState, writeGroupRecords } from './scaling-seed';
+
+/** The guard's SSM document in the bench's account (a deployment's is failover-guard-<stage>). */
+const BENCH_GUARD_DOCUMENT = 'failover-guard-bench';
 
 const SECTION = 'AZ outage (emulator)';
 const FAILED_AZ = 'us-east-1a';
@@ -541,7 +545,9 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
   const activated = new Map<string, Map<string, number>>();
   const errors: string[] = [];
   let t0 = Number.POSITIVE_INFINITY;
-  const base = createAwsCloud(aws, { agentPath: '/usr/local/bin/failover-agent', table }, clients);
+  // The guard's SSM document, as a deployment creates it (moto refuses an unknown document).
+  await ensureGuardDocument(clients.ssm, BENCH_GUARD_DOCUMENT, '/usr/local/bin/failover-agent');
+  const base = createAwsCloud(aws, { document: BENCH_GUARD_DOCUMENT }, clients);
   const watch = (d: ResourceDriver): ResourceDriver => ({
     ...d,
     activate: async (req) => {
@@ -618,20 +624,25 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
     if (Date.now() >= t0) queued.push({ cluster, node });
   });
 
-  // SSM: each start command that reaches a live node is the guard's start there.
+  // SSM: each start command that reaches a live node is the guard's start there. The guard
+  // document's parameters name the group, epoch and action; the instance names the node.
   const doubleRun: string[] = [];
+  const byInstance = new Map<string, { cluster: string; node: string }>();
+  for (const c of configs.values())
+    for (const n of c.nodes) byInstance.set(n.instanceId, { cluster: c.cluster, node: n.name });
   clients.ssm.middlewareStack.add(
     (next) => async (args) => {
       const result = await next(args);
       const input = (args as { input?: { InstanceIds?: string[]; Parameters?: Record<string, string[]> } })
         .input;
-      const lines = input?.Parameters?.commands ?? [];
-      for (const line of lines) {
-        for (const m of line.matchAll(
-          /--cluster (\S+) --node (\S+) .*?--group (\S+) --epoch (\d+) --action start/g,
-        )) {
-          const [, cluster, node, group] = m as unknown as [string, string, string, string];
-          const epoch = Number(m[4]);
+      const p = input?.Parameters;
+      if (p?.action?.[0] === 'start' && p.group?.[0] && p.epoch?.[0]) {
+        const group = p.group[0];
+        const epoch = Number(p.epoch[0]);
+        for (const id of input?.InstanceIds ?? []) {
+          const where = byInstance.get(id);
+          if (!where) continue;
+          const { cluster, node } = where;
           const other = agents.nodes.get(`${cluster}/${node === 'node1' ? 'node2' : 'node1'}`);
           const otherRuns = other?.groups.get(group);
           // The other node may run it only if it is gone (silent past its lease) or stopped it.

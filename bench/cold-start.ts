@@ -10,13 +10,21 @@
  * function with the SDK loaded from node_modules (unbundled), as a runtime-provided SDK would load.
  * Build outputs go to a temporary directory, never into the repository.
  *
- *   npx tsx bench/cold-start.ts            # prints the rows as a Markdown table (progress on stderr)
+ * Then, for the memory sizes serverless.yml may choose (MEMORY_SIZES_MB), the same init runs under a
+ * CPU quota of the share of a vCPU Lambda gives that memory (a cgroup's CFS quota), with the monthly
+ * Lambda compute cost of that size from the cost model: the table the memory of each function is
+ * chosen from (README "Deployment settings").
+ *
+ *   npx tsx bench/cold-start.ts [--memory-of reconcileStream,...]   # Markdown table (progress on stderr)
  */
 import { spawn } from 'node:child_process';
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   unlinkSync,
@@ -29,6 +37,7 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, type Format, type Metafile, type Platform } from 'esbuild';
 import { parse } from 'yaml';
+import { estimate, formatUsd } from '../cli/cost';
 import { type BenchRow, formatSpread, renderTable, type Say, spread } from './report';
 
 const REPO = path.resolve(import.meta.dirname, '..');
@@ -38,6 +47,7 @@ const TARGET = '<= 300 KB minified (SDK excluded)';
 /** The AWS SDK v3 as a Lambda runtime ships it. */
 const SDK_EXTERNAL = ['@aws-sdk/*', '@smithy/*'];
 const INIT_RUNS = 7;
+const QUOTA_RUNS = 3;
 
 /** The part of serverless.yml's `custom.esbuild` that shapes the bundle. */
 interface EsbuildConfig {
@@ -188,7 +198,60 @@ if (typeof handler !== 'function') {
 process.stdout.write(JSON.stringify({ bootMs: t0, importMs: t1 - t0, startToHandlerMs: t1 }));
 `;
 
-function runInit(runner: string, file: string, exportName: string): Promise<InitSample> {
+/**
+ * Lambda gives CPU in proportion to memory: one full vCPU at 1,769 MB. The memory sizes the init is
+ * measured at, under a CFS quota of that share of one CPU (cgroup v1 `cpu` or v2 `cpu.max`).
+ */
+export const MEMORY_SIZES_MB = [256, 512, 1024, 1769] as const;
+const FULL_VCPU_MB = 1769;
+const CFS_PERIOD_US = 100_000;
+
+/** A cgroup with a CPU quota that new processes can be put in, or why there is none. */
+interface CpuQuota {
+  /** Where a child writes its pid to enter the group. */
+  procs: string;
+  remove(): void;
+}
+
+function cpuQuota(name: string, share: number): CpuQuota | { unavailable: string } {
+  const quota = Math.max(1_000, Math.round(share * CFS_PERIOD_US));
+  const v1 = '/sys/fs/cgroup/cpu';
+  const v2 = '/sys/fs/cgroup';
+  // The groups an interrupted run left behind, once empty.
+  for (const root of [v1, v2])
+    for (const old of existsSync(root) ? readdirSync(root) : [])
+      if (old.startsWith('failover-cold-start-'))
+        try {
+          rmdirSync(path.join(root, old));
+        } catch {
+          // still in use, or not ours to remove
+        }
+  try {
+    if (existsSync(path.join(v1, 'cpu.cfs_quota_us'))) {
+      const dir = path.join(v1, name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+      writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quota));
+      return { procs: path.join(dir, 'cgroup.procs'), remove: () => rmdirSync(dir) };
+    }
+    if (existsSync(path.join(v2, 'cgroup.controllers'))) {
+      const dir = path.join(v2, name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'cpu.max'), `${quota} ${CFS_PERIOD_US}`);
+      return { procs: path.join(dir, 'cgroup.procs'), remove: () => rmdirSync(dir) };
+    }
+    return { unavailable: 'no cgroup cpu controller' };
+  } catch (e) {
+    return { unavailable: `cgroup not writable (${(e as Error).message.split('\n')[0]})` };
+  }
+}
+
+function runInit(
+  runner: string,
+  file: string,
+  exportName: string,
+  cgroupProcs?: string,
+): Promise<InitSample> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_REGION: 'us-east-1',
@@ -200,11 +263,19 @@ function runInit(runner: string, file: string, exportName: string): Promise<Init
   delete env.NODE_OPTIONS;
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [runner, pathToFileURL(file).href, exportName], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
+    const args = [runner, pathToFileURL(file).href, exportName];
+    // Under a quota: a shell enters the group, then becomes node (same pid, so all its threads).
+    const child = cgroupProcs
+      ? spawn('/bin/sh', ['-c', `echo $$ > "$0" && exec "$@"`, cgroupProcs, process.execPath, ...args], {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 60_000,
+        })
+      : spawn(process.execPath, args, {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 60_000,
+        });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -227,11 +298,63 @@ function runInit(runner: string, file: string, exportName: string): Promise<Init
 }
 
 /** One untimed run first, so that every timed run finds the file in the page cache alike. */
-async function measureInit(runner: string, file: string, exportName: string): Promise<InitSample[]> {
-  await runInit(runner, file, exportName);
+async function measureInit(
+  runner: string,
+  file: string,
+  exportName: string,
+  cgroupProcs?: string,
+): Promise<InitSample[]> {
+  await runInit(runner, file, exportName, cgroupProcs);
   const samples: InitSample[] = [];
-  for (let i = 0; i < INIT_RUNS; i++) samples.push(await runInit(runner, file, exportName));
+  // Under a small quota one run takes seconds: fewer runs there.
+  const runs = cgroupProcs ? QUOTA_RUNS : INIT_RUNS;
+  for (let i = 0; i < runs; i++) samples.push(await runInit(runner, file, exportName, cgroupProcs));
   return samples;
+}
+
+/**
+ * Module init of one function's deployed bundle at the CPU share each memory size gets, with the
+ * monthly Lambda compute cost of that size from the cost model (the default deployment: the
+ * schedule every minute and the stream's reconciles, all at that size: an upper bound for the event
+ * functions, which run only on events).
+ */
+async function initByMemory(fn: LambdaFunction, file: string, runner: string, say: Say): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const mb of MEMORY_SIZES_MB) {
+    const share = Math.min(1, mb / FULL_VCPU_MB);
+    const quota = cpuQuota(`failover-cold-start-${process.pid}-${mb}`, share);
+
+    const cost = estimate({ lambdaMemoryMb: mb }).onDemand.lines.filter((l) =>
+      l.priceKey.startsWith('lambdaGbSecond'),
+    );
+    const usd = cost.reduce((sum, l) => sum + l.usdPerMonth, 0);
+    if ('unavailable' in quota) {
+      say(`  ${mb} MB: not measured: ${quota.unavailable}`);
+      rows.push({
+        section: SECTION,
+        metric: `${fn.name}: module init at ${mb} MB (${(share * 100).toFixed(0)} % of a vCPU)`,
+        value: 'not measured',
+        note: `${quota.unavailable}: run as a user who may create cgroups. Lambda compute at this size ${formatUsd(usd)}/month`,
+      });
+      continue;
+    }
+    try {
+      const samples = await measureInit(runner, file, fn.exportName, quota.procs);
+      const init = spread(samples.map((s) => s.startToHandlerMs));
+      say(
+        `  ${mb} MB (${(share * 100).toFixed(1)} % CPU): start -> handler ${formatSpread(init, 'ms', 0)}; Lambda compute ${formatUsd(usd)}/month`,
+      );
+      rows.push({
+        section: SECTION,
+        metric: `${fn.name}: process start -> handler at ${mb} MB (CPU quota ${(share * 100).toFixed(1)} % of one CPU)`,
+        value: formatSpread(init, 'ms', 0),
+        note: `cgroup CFS quota ${Math.round(share * CFS_PERIOD_US)} us per ${CFS_PERIOD_US} us, as Lambda's share of a vCPU at this memory (full vCPU at ${FULL_VCPU_MB} MB); a CPU of this machine, not Graviton. Lambda compute of the default deployment at this size: ${formatUsd(usd)}/month`,
+      });
+    } finally {
+      quota.remove();
+    }
+  }
+  return rows;
 }
 
 /**
@@ -298,7 +421,11 @@ async function sdkShare(
   return rows;
 }
 
-export async function runColdStartBench(opts: { say: Say }): Promise<BenchRow[]> {
+export async function runColdStartBench(opts: {
+  say: Say;
+  /** Functions measured at each memory size (default: every one). */
+  only?: string[];
+}): Promise<BenchRow[]> {
   const { say } = opts;
   const { esbuild: cfg, functions } = readServerless();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cold-start-bench-'));
@@ -393,6 +520,8 @@ export async function runColdStartBench(opts: { say: Say }): Promise<BenchRow[]>
         value: formatSpread(startSpread, 'ms', 1),
         note: `performance.now() in the child; Node bootstrap alone median ${boot.median.toFixed(1)} ms; spawn -> exit seen by the parent median ${wall.median.toFixed(1)} ms`,
       });
+      if (!opts.only || opts.only.includes(fn.name))
+        rows.push(...(await initByMemory(fn, all.file, runner, say)));
     }
     rows.push(...(await sdkShare(dir, cfg, runner, [...sdkPackages].sort(), sdkExternalBuilds[0], say)));
   } finally {
@@ -402,6 +531,12 @@ export async function runColdStartBench(opts: { say: Say }): Promise<BenchRow[]>
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const rows = await runColdStartBench({ say: (line) => process.stderr.write(`${line}\n`) });
+  const memoryOf = process.argv.includes('--memory-of')
+    ? (process.argv[process.argv.indexOf('--memory-of') + 1] ?? '').split(',')
+    : undefined;
+  const rows = await runColdStartBench({
+    say: (line) => process.stderr.write(`${line}\n`),
+    ...(memoryOf ? { only: memoryOf } : {}),
+  });
   console.log(renderTable(rows));
 }

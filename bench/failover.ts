@@ -145,10 +145,13 @@ export interface FailoverBenchOptions {
   scenarios?: readonly ScenarioName[];
   /** Runs of the scenarios other than the silent crash (default: `runs`): their spread is small. */
   eventRuns?: number;
+  /** Share of the controller's EC2 and Route 53 calls throttled (sandbox `throttle`). */
+  throttle?: { share: number; seed?: number };
 }
 
 export type ScenarioName =
   | 'silent-crash'
+  | 'instance-stop'
   | 'clean-stop'
   | 'ec2-stopping'
   | 'ec2-shutting-down'
@@ -157,6 +160,7 @@ export type ScenarioName =
 
 export const ALL_SCENARIOS: readonly ScenarioName[] = [
   'silent-crash',
+  'instance-stop',
   'clean-stop',
   'ec2-stopping',
   'ec2-shutting-down',
@@ -166,6 +170,8 @@ export const ALL_SCENARIOS: readonly ScenarioName[] = [
 
 export interface FailoverBenchResult {
   runs: Record<ScenarioName, FailoverRun[]>;
+  /** Controller calls answered with a throttling error (the `throttle` option). */
+  throttledCalls: number;
   steadyStateMutating: number;
   steadyStateCalls: number;
   routeTables: number;
@@ -174,7 +180,12 @@ export interface FailoverBenchResult {
 
 /** Runs the scenarios in one sandbox; every run must end with one owner and no double run. */
 export async function runFailoverScenarios(o: FailoverBenchOptions): Promise<FailoverBenchResult> {
-  const sandbox = new Sandbox({ say: (l) => o.say(`  ${l}`), scheduleMs: null, timing: o.timing });
+  const sandbox = new Sandbox({
+    say: (l) => o.say(`  ${l}`),
+    scheduleMs: null,
+    timing: o.timing,
+    ...(o.throttle ? { throttle: o.throttle } : {}),
+  });
   const runs = Object.fromEntries(ALL_SCENARIOS.map((s) => [s, [] as FailoverRun[]])) as Record<
     ScenarioName,
     FailoverRun[]
@@ -193,7 +204,7 @@ export async function runFailoverScenarios(o: FailoverBenchOptions): Promise<Fai
       .filter((e): e is Extract<TraceEvent, { kind: 'aws' }> => e.kind === 'aws');
     const heartbeatItemBytes = await sandbox.heartbeatItemBytes('node1');
 
-    for (const name of o.scenarios ?? ALL_SCENARIOS) {
+    for (const name of o.scenarios ?? ALL_SCENARIOS.filter((n) => n !== 'instance-stop')) {
       const count = name === 'silent-crash' ? o.runs : (o.eventRuns ?? o.runs);
       for (let i = 0; i < count; i++) {
         const { owner, standby } = await sandbox.current();
@@ -216,6 +227,7 @@ export async function runFailoverScenarios(o: FailoverBenchOptions): Promise<Fai
     }
     return {
       runs,
+      throttledCalls: sandbox.throttledCalls,
       steadyStateMutating: steady.filter((c) => c.mutating && c.service !== 'dynamodb').length,
       steadyStateCalls: steady.length,
       routeTables: sandbox.net.routeTables.length,
@@ -230,6 +242,8 @@ function scenario(sandbox: Sandbox, name: ScenarioName): Promise<ScenarioResult>
   switch (name) {
     case 'silent-crash':
       return sandbox.silentCrash();
+    case 'instance-stop':
+      return sandbox.instanceStop();
     case 'clean-stop':
       return sandbox.cleanStop();
     case 'ec2-stopping':
@@ -327,6 +341,44 @@ export function failoverRows(label: string, timing: SandboxTiming, r: FailoverBe
     target: '0',
     met: r.steadyStateMutating === 0,
   });
+  return rows;
+}
+
+/** min / median / p95 / max of a sample, in seconds. */
+function distribution(ms: number[]): string {
+  const v = ms.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return 'no successful run';
+  const at = (q: number) => v[Math.min(v.length - 1, Math.ceil(q * v.length) - 1)]! / 1000;
+  return `${(v[0]! / 1000).toFixed(2)} / ${spread(v.map((x) => x / 1000)).median.toFixed(2)} / ${at(0.95).toFixed(2)} / ${(v.at(-1)! / 1000).toFixed(2)} s (${v.length} runs)`;
+}
+
+/**
+ * Failovers with and without throttling side by side: each scenario's switch time (fault to every
+ * entry point on the new node) unthrottled and with `share` of the controller's EC2 and Route 53
+ * calls answered with throttling errors; the target is 2x the unthrottled median.
+ */
+export function throttledRows(
+  share: number,
+  plain: FailoverBenchResult,
+  throttled: FailoverBenchResult & { throttledCalls: number },
+): BenchRow[] {
+  const section = 'failover under throttling (sandbox)';
+  const rows: BenchRow[] = [];
+  for (const name of ['silent-crash', 'instance-stop'] as const) {
+    const base = plain.runs[name].map((x) => x.breakdown?.switchedMs ?? Number.NaN);
+    const hit = throttled.runs[name].map((x) => x.breakdown?.switchedMs ?? Number.NaN);
+    if (!base.some(Number.isFinite) || !hit.some(Number.isFinite)) continue;
+    const baseMedian = spread(base).median;
+    const hitMedian = spread(hit).median;
+    rows.push({
+      section,
+      metric: `${name === 'silent-crash' ? 'silent crash' : 'instance stop (StopInstances: EC2 event, SIGTERM, stopped)'} -> switched: unthrottled | ${Math.round(share * 100)} % of EC2/Route 53 calls throttled (min / median / p95 / max)`,
+      value: `${distribution(base)} | ${distribution(hit)}`,
+      target: `throttled median <= 2x unthrottled (${((2 * baseMedian) / 1000).toFixed(2)} s)`,
+      met: hitMedian <= 2 * baseMedian,
+      note: `x${(hitMedian / baseMedian).toFixed(2)}; ${throttled.throttledCalls} calls throttled in the throttled runs (RequestLimitExceeded / Throttling, seeded), retried by the SDK within 100-200 ms and then by reconcile with backoff`,
+    });
+  }
   return rows;
 }
 

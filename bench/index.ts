@@ -37,6 +37,7 @@ import {
   type FailoverBenchResult,
   failoverRows,
   runFailoverScenarios,
+  throttledRows,
   timingFor,
 } from './failover';
 import { type KeepalivedFallback, type KeepalivedResult, runKeepalivedBench } from './keepalived';
@@ -46,6 +47,7 @@ import { runScalingBench } from './scaling';
 
 const SECTIONS = [
   'failover',
+  'throttled',
   'tradeoff',
   'az-outage',
   'scaling',
@@ -200,6 +202,36 @@ async function failoverSection(): Promise<void> {
 
 const tradeoffMeasured = new Map<string, FailoverBenchResult>();
 
+/** Silent crash and instance stop with 0 % and 30 % of the controller's EC2 / Route 53 calls throttled. */
+async function throttledSection(): Promise<void> {
+  const share = 0.3;
+  const timing = resolved(defaultTiming());
+  const scenarios = ['silent-crash', 'instance-stop'] as const;
+  say(`throttling: ${runs} silent crashes and instance stops, through the fault proxy, 0 % throttled`);
+  const plain = await runFailoverScenarios({
+    say,
+    runs,
+    timing,
+    label: 'unthrottled',
+    scenarios,
+    throttle: { share: 0 },
+  });
+  say(`throttling: the same with ${share * 100} % of the controller's EC2 and Route 53 calls throttled`);
+  const throttled = await runFailoverScenarios({
+    say,
+    runs,
+    timing,
+    label: `${share * 100} % throttled`,
+    scenarios,
+    throttle: { share, seed: 1616 },
+  });
+  rows.push(...throttledRows(share, plain, throttled));
+  details.push(
+    ...breakdownLines('unthrottled', plain),
+    ...breakdownLines(`${share * 100} % throttled`, throttled),
+  );
+}
+
 async function tradeoffSection(): Promise<void> {
   const lines = [
     '| lease | heartbeat / retry / fence margin | silent crash -> switched (min / median / p95 / max) | DynamoDB latency tolerated: one renewal / after 3 lost | heartbeat writes per node | $ per two-node cluster-month, provisioned / on-demand (100 clusters per table) |',
@@ -240,6 +272,7 @@ async function tradeoffSection(): Promise<void> {
 
 try {
   if (want('failover')) await failoverSection();
+  if (want('throttled')) await throttledSection();
   if (want('tradeoff')) await tradeoffSection();
   if (want('az-outage')) rows.push(...(await runAzOutageBench({ say })));
   if (want('scaling')) rows.push(...(await runScalingBench({ say })));

@@ -741,7 +741,7 @@ async function onMoto(
   countClient(clients.ec2, 'ec2', tally);
   countClient(clients.route53, 'route53', tally);
   countClient(clients.ssm, 'ssm', tally);
-  const cloud = createAwsCloud(aws, { agentPath: '/usr/local/bin/failover-agent', table }, clients);
+  const cloud = createAwsCloud(aws, { document: 'failover-guard' }, clients);
   const spanned = spanMethods(store, tally);
 
   const configs = new Map<string, ClusterConfig>();

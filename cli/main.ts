@@ -17,6 +17,7 @@ import { CLI_VERSION } from './version';
  * bundle each command is a chunk of its own (scripts/build.mjs).
  */
 const commands = {
+  agent: () => import('./commands/agent'),
   apply: () => import('./commands/apply'),
   cancel: () => import('./commands/cancel'),
   console: () => import('./console/command'),
@@ -47,6 +48,12 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
   const run = (fn: () => Promise<number>) => async () => {
     code = await fn();
   };
+  const positiveSecondsArg = (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`expected a number of seconds above 0, got "${v}"`);
+    return n;
+  };
 
   program
     .command('validate')
@@ -55,9 +62,46 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
     .option('--json', 'print the normalized definition as JSON')
     .action((opts) => run(async () => (await commands.validate()).validateCommand(out, opts))());
 
+  const agent = program.command('agent').description('install and upgrade the node agent through AWS (SSM)');
+  const releaseFlags = (cmd: Command) =>
+    cmd
+      .option('--release <dir>', 'release directory with manifest.json (default: dist/release/<version>)')
+      .option(
+        '--version <version>',
+        'release version (with --sha256-linux and --sha256-windows instead of --release)',
+      )
+      .option('--sha256-linux <sum>', 'SHA-256 of the Linux archive')
+      .option('--sha256-windows <sum>', 'SHA-256 of the Windows archive');
+  releaseFlags(
+    agent
+      .command('install')
+      .description(
+        "install or upgrade the agent on a cluster's instances with the deployment's install document; reports per instance",
+      )
+      .option('--cluster <name>', 'cluster (default: the only one in the table)')
+      .option('--node <name...>', 'only these nodes (default: every node of the cluster)')
+      .option(
+        '--document <name>',
+        'install document (default: failover-agent-install-<stage> of the table failover-state-<stage>)',
+      )
+      .option('--watchdog <seconds>', 'Linux nodes: load softdog with this soft_margin and feed it')
+      .option('--wait <seconds>', 'wait this long for every instance', positiveSecondsArg, 600),
+  ).action((opts) => run(async () => (await commands.agent()).agentInstallCommand(out, globals(), opts))());
+  releaseFlags(
+    agent
+      .command('user-data')
+      .description('print a user-data snippet that installs the agent at the first boot of a new instance')
+      .requiredOption('--platform <platform>', 'linux or windows')
+      .requiredOption('--bucket <name>', "the deployment's agent bucket (stack output AgentBucketName)")
+      .option('--cluster <name>', 'cluster (default: found from the instance id)')
+      .option('--node <name>', 'node (default: found from the instance id)'),
+  ).action((opts) => run(async () => (await commands.agent()).agentUserDataCommand(out, globals(), opts))());
+
   program
     .command('init')
-    .description('create the state table where no deployment made it (for local runs)')
+    .description(
+      'create the state table and the guard SSM documents where no deployment made them (for local runs)',
+    )
     .action(() => run(async () => (await commands.init()).initCommand(out, globals()))());
 
   program
@@ -185,10 +229,16 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
   program
     .command('doctor')
     .description(
-      'preflight check of an account before go-live: instances, ENIs, routes, EIPs, zones, permissions',
+      "preflight check of an account before go-live: instances, ENIs, routes, EIPs, zones, the deployed role's permissions, tags, SSM registration",
     )
     .option('-f, --file <file>', 'check this definition instead of the stored one')
     .option('--cluster <name>', 'cluster (default: the only one in the table)')
+    .option('--role <name|arn>', "the controller's role (default: the deployment's, from the table name)")
+    .option(
+      '--managed-tag <value>',
+      'the failover:managed value of the deployment (default: failover-controller-<stage>)',
+    )
+    .option('--document <name>', "the guard's SSM document (default: failover-guard-<stage>)")
     .option('--json', 'machine-readable output')
     .action((opts) => run(async () => (await commands.doctor()).doctorCommand(out, globals(), opts))());
 
@@ -201,6 +251,15 @@ export async function main(argv: string[], out: Io = processIo): Promise<number>
     .option('--account <id>', '12-digit account id for the ARNs')
     .option('--event-bus <name>', 'event bus name or ARN for transition events')
     .option('--topic-arn <arn>', 'SNS topic for alerts')
+    .option('--document <name>', 'the guard SSM document (default: $FAILOVER_SSM_DOCUMENT or failover-guard)')
+    .option(
+      '--windows-document <name>',
+      "the guard document's PowerShell variant for Windows nodes (default: $FAILOVER_SSM_DOCUMENT_WINDOWS or the guard document's name with -windows)",
+    )
+    .option(
+      '--agent-bucket <name>',
+      "agent: may read the agent's releases from this bucket (stack output AgentBucketName)",
+    )
     .action((opts) => run(async () => (await commands.iamPolicy()).iamPolicyCommand(out, globals(), opts))());
 
   program

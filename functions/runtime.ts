@@ -12,7 +12,12 @@ import {
   createControllerDeps,
   invocationFromLambda,
 } from '../controller/reconcile/controller';
-import type { ControllerDeps, InvocationContext, InvocationResult } from '../controller/reconcile/entry';
+import {
+  type ControllerDeps,
+  type InvocationContext,
+  type InvocationResult,
+  ReconcileFailedError,
+} from '../controller/reconcile/entry';
 import type { Log } from '../shared/core/ports';
 import { countThrottles, instrumentDeps, publishMetrics } from './metrics';
 
@@ -38,8 +43,16 @@ function controller(account: string | undefined): ControllerDeps {
   return deps;
 }
 
+/**
+ * How the invocation reports a reconcile that failed: `throw` fails the invocation (EventBridge:
+ * Lambda retries it and counts it in Errors); `batch-items` returns the failed records
+ * (`batchItemFailures`, the stream mapping's ReportBatchItemFailures).
+ */
+export type FailureReport = 'throw' | 'batch-items';
+
 export function reconcileHandler<E>(
   run: (deps: ControllerDeps, event: E, ctx: InvocationContext) => Promise<InvocationResult>,
+  report: FailureReport = 'throw',
 ) {
   return middy<E, InvocationResult, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
@@ -48,7 +61,6 @@ export function reconcileHandler<E>(
       let result: InvocationResult | undefined;
       try {
         result = await run(controller(invocation.account), event, invocation);
-        return result;
       } finally {
         // Metrics never fail an invocation: a publishing problem is logged, not thrown.
         try {
@@ -57,5 +69,8 @@ export function reconcileHandler<E>(
           logger.warn('could not publish metrics', { error: (e as Error).message });
         }
       }
+      const failures = result.failures ?? [];
+      if (report === 'throw' && failures.length > 0) throw new ReconcileFailedError(failures);
+      return result;
     });
 }

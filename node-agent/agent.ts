@@ -86,6 +86,8 @@ export interface AgentOptions {
   configRefreshMs?: number;
   spotPollMs?: number;
   pingCommand?: string;
+  /** Called with every acknowledged renewal (the daemon writes `failover-agent status`'s file). */
+  onAcked?: (ack: Ack) => void;
 }
 
 const PID_START = processStartTime(process.pid);
@@ -506,6 +508,7 @@ export class Agent {
     // A change of the fenced flag is always written; a moved deadline only now and then.
     this.writeLease(false);
     this.feedWatchdog();
+    this.o.onAcked?.(ack);
   }
 
   private onWriteError(e: unknown, hb: Heartbeat): void {

@@ -10,6 +10,7 @@ import { DEFAULT_STATE_DIR } from './local-state';
 /** `failover-agent --help`. */
 export const DAEMON_USAGE = `usage: failover-agent [--cluster NAME --node NAME] [options]
        failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]
+       failover-agent status [--state-dir DIR] [--json]
 
 The node agent: renews this node's lease in the state table, runs the local monitors and the
 partition witnesses, fences itself when it loses its lease, and stops its groups on SIGTERM.
@@ -26,17 +27,58 @@ options:
   --watchdog-timeout-sec S    the device's timeout (softdog soft_margin), used only where
                               /sys/class/watchdog has no entry for the device
   --log-level LEVEL           debug, info, warn, error (env FAILOVER_AGENT_LOG_LEVEL; default info)
+  --settings FILE             KEY=VALUE lines read into the environment first (the Windows
+                              service's settings, %ProgramData%\\failover-agent\\agent.env)
   --version, --help
 
 AWS_ENDPOINT_URL overrides the DynamoDB endpoint; credentials come from the instance profile.
 Exit codes: 0 clean shutdown, 1 failure, 2 usage, 3 cluster/node/table not found.`;
 
+/** `failover-agent status --help`. */
+export const STATUS_USAGE = `usage: failover-agent status [--state-dir DIR] [--json]
+
+What the local agent holds, from its state directory alone (no AWS access): the lease (age of the
+last acknowledged renewal, time left before the self-fence), the groups running here and the
+addresses they hold, the watchdog, the monitors and witnesses as last reported.
+
+options:
+  --state-dir DIR             the agent's (env FAILOVER_AGENT_STATE_DIR; default ${DEFAULT_STATE_DIR})
+  --json                      the same as JSON
+
+Exit codes: 0 the agent runs and holds its lease, 1 it does not, 2 usage.`;
+
+export interface StatusArgs {
+  stateDir: string;
+  json: boolean;
+  help: boolean;
+}
+
+/** `failover-agent status` flags; throws AgentError(2) naming the bad flag. */
+export function parseStatusArgs(argv: string[], env: Record<string, string | undefined>): StatusArgs {
+  const { values, positionals } = parse(
+    argv,
+    { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    STATUS_USAGE,
+  );
+  if (positionals.length > 0) throw usageError(`unexpected argument "${positionals[0]}"`, STATUS_USAGE);
+  const v = values as Record<string, string | boolean | undefined>;
+  return {
+    stateDir:
+      (typeof v['state-dir'] === 'string' ? v['state-dir'] : undefined) ??
+      env.FAILOVER_AGENT_STATE_DIR ??
+      DEFAULT_STATE_DIR,
+    json: v.json === true,
+    help: v.help === true,
+  };
+}
+
 /** `failover-agent guard --help`. */
 export const GUARD_USAGE = `usage: failover-agent guard --group G --epoch N [--action start|stop] [options] -- COMMAND [ARGS...]
+       failover-agent guard --group G --resource R --epoch N --action start|stop [options]
 
 Runs COMMAND only if the state table names this node owner of G at epoch N (start) or G is at
 epoch N (stop), and, for a start, the local agent holds a live lease. One COMMAND argument runs
-through /bin/sh -c; several run without a shell.
+through /bin/sh -c (PowerShell on Windows); several run without a shell.
 
 options:
   --group G                   the group
@@ -48,9 +90,14 @@ options:
   --region REGION             default: AWS_REGION, else the local agent's
   --state-dir DIR             as the agent's (env FAILOVER_AGENT_STATE_DIR)
   --lock-timeout-ms MS        wait this long for another start/stop of G (default 60000)
+  --resource R                run the stored start/stop of exec resource R (no COMMAND)
 
 Exit codes: 0 done, 1 failure (e.g. DynamoDB unreachable), 2 usage, 3 refused: stale epoch or not
-the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.`;
+the owner, 4 refused: no live lease, 5 busy / interrupted by a self-fence, 10 COMMAND failed.
+
+With --resource R (what the controller's SSM documents run, on Linux and on Windows), COMMAND is the
+start or stop of the exec resource R of G in the stored cluster definition (PowerShell text on a
+Windows node), and the addresses are the group's.`;
 
 export interface DaemonArgs {
   cluster?: string;
@@ -61,8 +108,34 @@ export interface DaemonArgs {
   watchdogDevice?: string;
   watchdogTimeoutSec?: number;
   logLevel?: string;
+  /**
+   * `--settings FILE`. Not `--env-file`: node itself looks for that flag anywhere in its argv, even
+   * after the script, and exits 9 when the file is missing (nodejs/node#54232).
+   */
+  settingsFile?: string;
   help: boolean;
   version: boolean;
+}
+
+/**
+ * KEY=VALUE lines (systemd's EnvironmentFile syntax, without its quoting rules): blank lines and
+ * `#` comments are skipped; a value is everything after the first `=`, trimmed. Throws naming the
+ * line that is neither.
+ */
+export function parseEnvFile(text: string, file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(line);
+    if (!m)
+      throw new AgentError(
+        EXIT.usage,
+        `${file}:${i + 1}: "${line.slice(0, 60)}" is not KEY=VALUE; fix or remove the line`,
+      );
+    out[m[1]!] = m[2]!.trim();
+  });
+  return out;
 }
 
 function usageError(message: string, usage: string): AgentError {
@@ -101,6 +174,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
       'watchdog-device': { type: 'string' },
       'watchdog-timeout-sec': { type: 'string' },
       'log-level': { type: 'string' },
+      settings: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -130,6 +204,7 @@ export function parseDaemonArgs(argv: string[], env: Record<string, string | und
   if (wdt !== undefined) out.watchdogTimeoutSec = wdt;
   const level = str('log-level') ?? env.FAILOVER_AGENT_LOG_LEVEL;
   if (level) out.logLevel = level;
+  if (str('settings')) out.settingsFile = str('settings')!;
   return out;
 }
 
@@ -149,6 +224,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
       vip: { type: 'string', multiple: true },
       dev: { type: 'string' },
       'lock-timeout-ms': { type: 'string' },
+      resource: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     GUARD_USAGE,
@@ -171,8 +247,23 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
   if (action !== 'start' && action !== 'stop') {
     throw usageError(`--action must be start or stop, got "${action}"`, GUARD_USAGE);
   }
-  if (positionals.length === 0) {
-    throw usageError('COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh', GUARD_USAGE);
+  const resource = str('resource');
+  if (resource !== undefined) {
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(resource))
+      throw usageError(
+        `--resource "${resource}" is not a resource name (lowercase letters, digits, dashes)`,
+        GUARD_USAGE,
+      );
+    if (positionals.length > 0)
+      throw usageError(
+        '--resource takes its command from the stored definition: give no COMMAND',
+        GUARD_USAGE,
+      );
+  } else if (positionals.length === 0) {
+    throw usageError(
+      'COMMAND is missing: put it after "--", e.g. -- /opt/app/start.sh (or --resource R to run the stored one)',
+      GUARD_USAGE,
+    );
   }
   const vips = (values.vip as string[] | undefined) ?? [];
   for (const vip of vips) {
@@ -189,6 +280,7 @@ export function parseGuardArgs(argv: string[], env: Record<string, string | unde
     vips,
     command: positionals,
   };
+  if (resource !== undefined) out.resource = resource;
   for (const k of ['cluster', 'node', 'table', 'region', 'dev'] as const) {
     const value = str(k);
     if (value !== undefined) out[k] = value;

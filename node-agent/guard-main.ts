@@ -2,8 +2,9 @@
 
 import { GUARD_USAGE, parseGuardArgs } from './cli';
 import { systemClock } from './clock';
-import { EXIT } from './errors';
+import { AgentError, EXIT } from './errors';
 import { runGuard } from './guard';
+import { withStoredCommand } from './guard-resource';
 import { createVipOps } from './vip';
 
 /** Parses the guard flags and runs it; resolves with the exit code. */
@@ -13,7 +14,15 @@ export async function guardMain(argv: string[]): Promise<number> {
     process.stdout.write(`${GUARD_USAGE}\n`);
     return EXIT.ok;
   }
-  return runGuard(args, {
+  let resolved = args;
+  try {
+    resolved = await withStoredCommand(args, process.env);
+  } catch (e) {
+    if (!(e instanceof AgentError)) throw e;
+    process.stderr.write(`failover-agent guard: ${e.message}\n`);
+    return e.exitCode;
+  }
+  return runGuard(resolved, {
     env: process.env,
     clock: systemClock,
     vip: createVipOps(process.env),

@@ -49,6 +49,8 @@ export interface GuardArgs {
   lockTimeoutMs: number;
   /** The start or stop command; empty for the agent's own start of a group without application. */
   command: string[];
+  /** The exec resource whose stored start/stop is the command (guard-resource.ts fills `command` from it). */
+  resource?: string;
 }
 
 export interface GuardDeps {

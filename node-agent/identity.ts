@@ -31,15 +31,17 @@ export async function resolveIdentity(options: {
     );
   }
   let instanceId: string;
+  let arn: string;
   try {
     instanceId = await imds.instanceId();
+    arn = await imds.instanceArn();
   } catch (e) {
     throw new AgentError(
       EXIT.failed,
-      `cannot read the instance id from IMDS at ${imds.endpoint} (${errorText(e)}); run on EC2 with IMDSv2 enabled, or pass --cluster NAME --node NAME`,
+      `cannot read the instance identity from IMDS at ${imds.endpoint} (${errorText(e)}); run on EC2 with IMDSv2 enabled, or pass --cluster NAME --node NAME`,
     );
   }
-  const found = await store.findInstance(instanceId);
+  const found = await store.findInstance(arn);
   if (!found) {
     throw new AgentError(
       EXIT.notFound,

@@ -4,6 +4,7 @@
  * from AWS_EC2_METADATA_SERVICE_ENDPOINT (the AWS SDK's name), so tests serve it on loopback;
  * AWS_EC2_METADATA_DISABLED=true turns it off.
  */
+import { instanceArn } from '../shared/table/keys';
 import type { Clock } from './clock';
 import { httpRequest } from './http-request';
 
@@ -97,6 +98,26 @@ export class Imds {
     const id = await this.get('/latest/meta-data/instance-id');
     if (!id) throw new ImdsError(`IMDS at ${this.endpoint} has no instance-id`);
     return id.trim();
+  }
+
+  /**
+   * The instance's ARN, as IAM's `ec2:SourceInstanceARN` names it, from the instance identity
+   * document (account, region, instance id).
+   */
+  async instanceArn(): Promise<string> {
+    const doc = await this.get('/latest/dynamic/instance-identity/document');
+    let parsed: { accountId?: unknown; region?: unknown; instanceId?: unknown } = {};
+    try {
+      parsed = JSON.parse(doc ?? '{}');
+    } catch {
+      // reported below
+    }
+    const { accountId, region, instanceId } = parsed;
+    if (typeof accountId !== 'string' || typeof region !== 'string' || typeof instanceId !== 'string')
+      throw new ImdsError(
+        `IMDS at ${this.endpoint} has no instance identity document (accountId, region, instanceId)`,
+      );
+    return instanceArn({ region, account: accountId }, instanceId);
   }
 
   async region(): Promise<string | undefined> {

@@ -2,7 +2,7 @@
 # Installs (or upgrades) the failover node agent on an EC2 instance. Run as root:
 #
 #   sudo ./install.sh --bundle ./failover-agent.mjs [--cluster orders --node node1] \
-#        [--table failover-state] [--region us-east-1] [--watchdog 8]
+#        [--table failover-state] [--region us-east-1] [--watchdog 8] [--node-bin PATH]
 #
 # It installs
 #   /opt/failover-agent/failover-agent.mjs        the bundled agent (npm run build:agent)
@@ -13,6 +13,9 @@
 #   /var/lib/failover-agent                       state shared by the agent and the guard (0700)
 # and with --watchdog S loads the softdog module with soft_margin=S (persistently) and makes the
 # agent feed /dev/watchdog; S should be at most lease - fenceMargin, in seconds.
+#
+# Node.js 22 LTS is preferred (node-22, node22, then node); 20 still runs, with a warning.
+# Run again with the same bundle while the service runs, it changes nothing and says so.
 #
 # Then it enables and starts the service. On an upgrade (the service already runs) the agent is
 # restarted with SIGKILL, not stopped: a stop (SIGTERM) would stop every group here and fail them
@@ -35,7 +38,7 @@ NODE_BIN=""
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 die() {
@@ -79,10 +82,19 @@ if [ -z "$PREFIX" ] && [ "$(id -u)" != 0 ]; then
   die "run as root (sudo $0 ...)"
 fi
 
-NODE_BIN=${NODE_BIN:-$(command -v node || true)}
-[ -n "$NODE_BIN" ] || die "node not found; install Node.js 20 or later (Amazon Linux 2023: dnf install nodejs20) or pass --node-bin PATH"
+# Node.js 22 LTS first (Amazon Linux 2023's nodejs22 installs node-22), then whatever `node` is.
+if [ -z "$NODE_BIN" ]; then
+  for candidate in node-22 node22 /usr/bin/node-22 node; do
+    NODE_BIN=$(command -v "$candidate" 2>/dev/null || true)
+    [ -n "$NODE_BIN" ] && break
+  done
+fi
+[ -n "$NODE_BIN" ] || die "node not found; install Node.js 22 LTS (Amazon Linux 2023: dnf install nodejs22) or pass --node-bin PATH"
 NODE_MAJOR=$("$NODE_BIN" -p 'process.versions.node.split(".")[0]')
-[ "$NODE_MAJOR" -ge 20 ] || die "$NODE_BIN is Node.js $NODE_MAJOR; the agent needs 20 or later"
+[ "$NODE_MAJOR" -ge 20 ] || die "$NODE_BIN is Node.js $NODE_MAJOR; the agent needs 20 or later (22 LTS recommended: dnf install nodejs22)"
+if [ "$NODE_MAJOR" -lt 22 ]; then
+  echo "install.sh: $NODE_BIN is Node.js $NODE_MAJOR, past its end of life; the agent runs on it, but install Node.js 22 LTS (dnf install nodejs22) and run install.sh again" >&2
+fi
 
 OPT="$PREFIX/opt/failover-agent"
 ETC="$PREFIX/etc/failover-agent"
@@ -91,6 +103,18 @@ UNIT="$PREFIX/etc/systemd/system/failover-agent.service"
 BIN="$PREFIX/usr/local/bin/failover-agent"
 mkdir -p "$OPT" "$ETC" "$(dirname "$UNIT")" "$(dirname "$BIN")"
 mkdir -p -m 0700 "$STATE"
+
+# The same bundle and unit already in place and running: nothing to do (a State Manager association
+# runs this again and again; restarting the agent for nothing is not free).
+SAME=0
+if [ -f "$OPT/failover-agent.mjs" ] && cmp -s "$BUNDLE" "$OPT/failover-agent.mjs" && [ -f "$UNIT" ] \
+  && sed "s#@NODE@#$NODE_BIN#" "$UNIT_SRC" | cmp -s - "$UNIT"; then
+  SAME=1
+fi
+if [ "$SAME" = 1 ] && [ "$SYSTEMD" = 1 ] && systemctl is-active --quiet failover-agent; then
+  echo "install.sh: failover-agent $("$NODE_BIN" "$OPT/failover-agent.mjs" --version 2>/dev/null) is installed and running; nothing to do"
+  exit 0
+fi
 
 install -m 0644 "$BUNDLE" "$OPT/failover-agent.mjs.new"
 mv -f "$OPT/failover-agent.mjs.new" "$OPT/failover-agent.mjs"

@@ -19,9 +19,13 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFile
 import path from 'node:path';
 import type { ClusterConfig } from '../shared/config/load';
 import type { AgentGroupState } from '../shared/core/model';
+import { currentPlatform } from './platform';
 
-/** Default state directory; `--state-dir` or FAILOVER_AGENT_STATE_DIR override it. */
-export const DEFAULT_STATE_DIR = '/var/lib/failover-agent';
+/**
+ * Default state directory (/var/lib/failover-agent, %ProgramData%\failover-agent on Windows);
+ * `--state-dir` or FAILOVER_AGENT_STATE_DIR override it.
+ */
+export const DEFAULT_STATE_DIR = currentPlatform().defaultStateDir;
 
 /** A guard run in progress (or interrupted) for a group. */
 export interface GuardRun {
@@ -98,13 +102,9 @@ export function checkGroupName(group: string): string {
   return group;
 }
 
-/** The kernel boot id (CLOCK_MONOTONIC values are comparable within one boot only). */
+/** The boot id (CLOCK_MONOTONIC values are comparable within one boot only). */
 export function bootId(): string | undefined {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return undefined;
-  }
+  return currentPlatform().bootId();
 }
 
 function readJson<T>(file: string): T | undefined {

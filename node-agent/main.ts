@@ -5,10 +5,13 @@
 import { AgentError, EXIT } from './errors';
 import { errorText } from './log';
 
-/** Entry point: `failover-agent [run] ...` or `failover-agent guard ...`; resolves with the exit code. */
+/** Entry point: `failover-agent [run] ...`, `failover-agent guard ...` or `failover-agent status`; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   try {
+    if (argv[0] === 'status') {
+      const { statusMain } = await import('./status-main');
+      return statusMain(argv.slice(1));
+    }
     if (argv[0] === 'guard') {
       const { guardMain } = await import('./guard-main');
       return await guardMain(argv.slice(1));

@@ -11,13 +11,14 @@
  */
 
 import { type AwsOptions, awsOptionsFromEnv, DEFAULT_AWS_OPTIONS } from '../shared/aws/options';
+import { NotFoundError } from '../shared/base/errors';
 import { daemonCallTimeouts, type Timing } from '../shared/config/timing';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { StoredConfig } from '../shared/core/ports';
 import { tableError } from '../shared/table/errors';
 import { toGroupState, toStoredConfig } from '../shared/table/items';
-import { CLUSTER_REGISTRY_PK, keys, type TableKey } from '../shared/table/keys';
-import { type BatchGetRound, readClusterState } from '../shared/table/reads';
+import { CLUSTER_REGISTRY_PK, heartbeatKeys, keys, type TableKey } from '../shared/table/keys';
+import { type BatchGetRound, KeyScopes, readClusterState } from '../shared/table/reads';
 import {
   type AttributeValue,
   type CallOptions,
@@ -64,7 +65,8 @@ export interface AgentStore {
   readonly table: string;
   getConfig(cluster: string): Promise<StoredConfig | undefined>;
   listClusters(): Promise<string[]>;
-  findInstance(instanceId: string): Promise<{ cluster: string; node: string } | undefined>;
+  /** Which cluster and node an instance belongs to, by the instance's ARN (its own: IAM allows no other). */
+  findInstance(instanceArn: string): Promise<{ cluster: string; node: string } | undefined>;
   getGroup(cluster: string, group: string): Promise<GroupState | undefined>;
   readClusterState(
     cluster: string,
@@ -104,17 +106,35 @@ export function openStore(
   });
 }
 
+/**
+ * The definitions read lately, per table (the daemon opens a new store when its timeouts change):
+ * where each node's heartbeat lives.
+ */
+const scopesByTable = new Map<string, KeyScopes>();
+
 const keyOf = (k: TableKey): Record<string, AttributeValue> => ({
   pk: { S: k.pk },
   sk: { S: k.sk },
 });
 
 class TableStore implements AgentStore {
+  private readonly scopes: KeyScopes;
   constructor(
     readonly table: string,
     private readonly client: DynamoDbClient,
     private readonly call: CallOptions,
-  ) {}
+  ) {
+    const scopes = scopesByTable.get(table) ?? new KeyScopes();
+    scopesByTable.set(table, scopes);
+    this.scopes = scopes;
+  }
+
+  /** Where a cluster's heartbeats live: the definition read lately, or read now. */
+  private async scope(cluster: string) {
+    const known = this.scopes.get(cluster);
+    if (known) return known;
+    return (await this.getConfig(cluster))?.config ?? { cluster, region: '', nodes: [] };
+  }
 
   /** Calls DynamoDB, turning its errors into domain errors that name the table and what to do. */
   private async send<T>(action: string, input: Record<string, unknown>): Promise<T> {
@@ -140,7 +160,10 @@ class TableStore implements AgentStore {
    */
   async getConfig(cluster: string): Promise<StoredConfig | undefined> {
     const item = await this.getItem(keys.config(cluster), true);
-    return item ? toStoredConfig(item) : undefined;
+    if (!item) return undefined;
+    const stored = await toStoredConfig(item);
+    this.scopes.learn(stored.config);
+    return stored;
   }
 
   async listClusters(): Promise<string[]> {
@@ -163,8 +186,8 @@ class TableStore implements AgentStore {
   }
 
   /** Which cluster and node an instance belongs to. */
-  async findInstance(instanceId: string): Promise<{ cluster: string; node: string } | undefined> {
-    const item = await this.getItem(keys.instance(instanceId), false);
+  async findInstance(instanceArn: string): Promise<{ cluster: string; node: string } | undefined> {
+    const item = await this.getItem(keys.instance(instanceArn), false);
     return item ? { cluster: String(item.cluster), node: String(item.node) } : undefined;
   }
 
@@ -174,20 +197,24 @@ class TableStore implements AgentStore {
     return item ? toGroupState(item) : undefined;
   }
 
+  /** Writes this node's heartbeat at its own key: the ARN of its instance (the only key IAM lets it write). */
   async putHeartbeat(hb: Heartbeat): Promise<void> {
-    await this.send('PutItem', {
-      TableName: this.table,
-      Item: marshallItem({ ...keys.heartbeat(hb.cluster, hb.node), ...hb }),
-    });
+    const key = heartbeatKeys(await this.scope(hb.cluster)).key(hb.node);
+    if (!key)
+      throw new NotFoundError(
+        'NODE_NOT_FOUND',
+        `node ${hb.node} is not in the definition of cluster ${hb.cluster}`,
+      );
+    await this.send('PutItem', { TableName: this.table, Item: marshallItem({ ...key, ...hb }) });
   }
 
   /** Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent. */
-  readClusterState(
+  async readClusterState(
     cluster: string,
     groups: readonly string[],
     nodes: readonly string[],
   ): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }> {
-    return readClusterState(this.batchRound, cluster, groups, nodes);
+    return readClusterState(this.batchRound, await this.scope(cluster), groups, nodes);
   }
 
   /** One BatchGetItem call on the table (shared/table/reads.ts does the chunking and retries). */

@@ -155,8 +155,10 @@ export interface SandboxTiming {
 export function sandboxConfig(
   net: SandboxNetwork,
   timing: SandboxTiming,
-  app: { start: string; stop: string },
+  app: { start: string; stop: string; timeoutSec?: number },
   witnessPort: number,
+  /** Per group: how long Online and healthy resets its recovery counters [the product's default]. */
+  stableAfterMs?: number,
 ): ClusterConfig {
   return parseClusterConfig({
     cluster: 'sandbox',
@@ -190,11 +192,12 @@ export function sandboxConfig(
           name: `${name}-app`,
           start: app.start,
           stop: app.stop,
-          timeoutSec: 20,
+          timeoutSec: app.timeoutSec ?? 20,
         });
       return {
         name,
         nodes: [...g.shape.nodes],
+        ...(stableAfterMs !== undefined ? { stableAfterMs } : {}),
         resources,
         monitors: [
           { type: 'az', name: `${name}-az` },

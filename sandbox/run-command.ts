@@ -1,8 +1,11 @@
 /**
  * SSM Run Command for emulated instances. moto records a SendCommand and reports Success at once
- * without running anything; the sandbox runs each command itself, as the instance's SSM agent
- * would, and answers GetCommandInvocation with the real outcome (exit code, output). It is a
- * middleware on the controller's own SSM client: the controller code is unchanged.
+ * without running anything (and checks no parameter against the document); the sandbox does what
+ * SSM and the instance's SSM agent would: it reads the document from the emulator, refuses
+ * parameters the document does not allow (InvalidParameters, before anything runs), renders the
+ * document's shell steps with them, runs them, and answers GetCommandInvocation with the real
+ * outcome (exit code, output). It is a middleware on the controller's own SSM client: the controller
+ * code is unchanged.
  */
 import { spawn } from 'node:child_process';
 import type { SSMClient } from '@aws-sdk/client-ssm';
@@ -22,12 +25,78 @@ interface Run {
   stderr: string;
 }
 
+/** What the sandbox reads of a Command document (schema 2.2, shell steps). */
+export interface CommandDocument {
+  parameters?: Record<
+    string,
+    { default?: string; allowedValues?: readonly string[]; allowedPattern?: string }
+  >;
+  mainSteps: { action: string; inputs: { runCommand: string[]; timeoutSeconds?: string } }[];
+}
+
+/** An SSM error as the SDK raises it (name = AWS code). */
+function ssmError(name: string, message: string): Error {
+  const e = new Error(message);
+  e.name = name;
+  return Object.assign(e, { $metadata: { httpStatusCode: 400 } });
+}
+
+/**
+ * The document's shell script and timeout for these parameters, as SSM renders them; throws
+ * InvalidParameters for a parameter missing, unknown, or outside its allowed values or pattern.
+ */
+export function renderDocument(
+  doc: CommandDocument,
+  given: Record<string, string[]>,
+  /** The steps rendered: the shell ones (what a Linux node runs), or the PowerShell ones (tests). */
+  stepAction: 'aws:runShellScript' | 'aws:runPowerShellScript' = 'aws:runShellScript',
+): { script: string; timeoutSec: number } {
+  const declared = doc.parameters ?? {};
+  const values: Record<string, string> = {};
+  for (const name of Object.keys(given))
+    if (!(name in declared))
+      throw ssmError('InvalidParameters', `parameter "${name}" is not in the document`);
+  for (const [name, spec] of Object.entries(declared)) {
+    const value = given[name]?.[0] ?? spec.default;
+    if (value === undefined) throw ssmError('InvalidParameters', `parameter "${name}" is required`);
+    if (spec.allowedValues && !spec.allowedValues.includes(value))
+      throw ssmError(
+        'InvalidParameters',
+        `parameter "${name}" must be one of ${spec.allowedValues.join(', ')}`,
+      );
+    if (spec.allowedPattern && !new RegExp(spec.allowedPattern).test(value))
+      throw ssmError('InvalidParameters', `parameter "${name}" does not match ${spec.allowedPattern}`);
+    values[name] = value;
+  }
+  const fill = (text: string) =>
+    text.replace(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g, (_, name: string) => values[name] ?? '');
+  const steps = doc.mainSteps.filter((step) => step.action === stepAction);
+  return {
+    script: steps.flatMap((step) => step.inputs.runCommand.map(fill)).join('\n'),
+    timeoutSec: Number(fill(steps[0]?.inputs.timeoutSeconds ?? '3600')),
+  };
+}
+
 export class LocalRunCommand {
   private readonly runs = new Map<string, Run>();
   /** Every command run, for the timeline: [instanceId, command line, status]. */
   readonly history: { at: number; instanceId: string; line: string; run: Run }[] = [];
+  private readonly documents = new Map<string, Promise<CommandDocument>>();
 
-  constructor(private readonly instances: Map<string, EmulatedInstance>) {}
+  constructor(
+    private readonly instances: Map<string, EmulatedInstance>,
+    /** Reads a document from the emulator (GetDocument). */
+    private readonly readDocument: (name: string) => Promise<CommandDocument>,
+  ) {}
+
+  private document(name: string): Promise<CommandDocument> {
+    let doc = this.documents.get(name);
+    if (!doc) {
+      doc = this.readDocument(name);
+      this.documents.set(name, doc);
+    }
+    return doc;
+  }
 
   attach(ssm: SSMClient): void {
     ssm.middlewareStack.add(
@@ -35,6 +104,7 @@ export class LocalRunCommand {
         const input = args.input as {
           CommandId?: string;
           InstanceIds?: string[];
+          DocumentName?: string;
           Parameters?: Record<string, string[]>;
         };
         if (context.commandName === 'GetCommandInvocationCommand' && input.CommandId) {
@@ -54,13 +124,16 @@ export class LocalRunCommand {
             } as never;
           }
         }
+        // SSM checks the parameters against the document before it sends anything.
+        const rendered =
+          context.commandName === 'SendCommandCommand' && input.DocumentName
+            ? renderDocument(await this.document(input.DocumentName), input.Parameters ?? {})
+            : undefined;
         const result = await next(args);
-        if (context.commandName === 'SendCommandCommand') {
+        if (rendered) {
           const id = (result.output as { Command?: { CommandId?: string } }).Command?.CommandId;
           const instanceId = input.InstanceIds?.[0];
-          const line = input.Parameters?.commands?.[0];
-          const timeoutSec = Number(input.Parameters?.executionTimeout?.[0] ?? 60);
-          if (id && instanceId && line) this.start(id, instanceId, line, timeoutSec);
+          if (id && instanceId) this.start(id, instanceId, rendered.script, rendered.timeoutSec);
         }
         return result;
       },

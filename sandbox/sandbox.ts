@@ -22,10 +22,9 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -43,11 +42,13 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { GetDocumentCommand } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../controller/aws/clients';
 import { addEmulatorDateCompat } from '../controller/aws/emulator-compat';
 import { systemClock } from '../controller/reconcile/clock';
 import { type ControllerDeps, handleEventBridge, handleStream } from '../controller/reconcile/entry';
 import { createAwsClients, createAwsCloud } from '../controller/resources';
+import { ensureGuardDocument } from '../controller/resources/guard-document';
 import { DynamoStore } from '../controller/state/dynamo-store';
 // @ts-expect-error plain ESM script without type declarations
 import { buildAgent } from '../scripts/agent-build.mjs';
@@ -55,9 +56,11 @@ import { buildAgent } from '../scripts/agent-build.mjs';
 import { startEmulator } from '../scripts/emulator.mjs';
 import type { AwsOptions } from '../shared/aws/options';
 import type { ClusterConfig } from '../shared/config/load';
+import { watchdogFits } from '../shared/config/timing';
 import type { GroupState } from '../shared/core/model';
 import type { Log, TransitionEvent } from '../shared/core/ports';
-import { keys } from '../shared/table/keys';
+import { heartbeatKeys, keys } from '../shared/table/keys';
+import { type FaultProxy, startFaultProxy } from '../testkit/fault-proxy';
 import { clearFakeIp, fakeIpAddresses, writeFakeIp } from './fake-ip';
 import {
   buildNetwork,
@@ -69,7 +72,7 @@ import {
   sandboxConfig,
 } from './network';
 import { CuttableProxy } from './proxy';
-import { type EmulatedInstance, LocalRunCommand } from './run-command';
+import { type CommandDocument, type EmulatedInstance, LocalRunCommand } from './run-command';
 import { StreamPoller } from './stream';
 import { ControllerTrace } from './trace';
 
@@ -80,8 +83,20 @@ const SANDBOX_CREDENTIALS = {
   AWS_SECRET_ACCESS_KEY: 'sandbox',
   AWS_REGION: 'us-east-1',
 };
-/** The emulated softdog's soft_margin: at most lease - fenceMargin (1.5 s here), in whole seconds. */
+/** The guard's SSM document in the sandbox's account (a deployment's is failover-guard-<stage>). */
+const SANDBOX_GUARD_DOCUMENT = 'failover-guard-sandbox';
+
+/**
+ * The nodes' softdog timeout unless told: 1 s. A feed must stay within the lease of the last
+ * acknowledged renewal (it may come until send + lease - timeout, shared/config/timing.ts
+ * leaseCoversFeed), so the shorter the timeout the later a slow acknowledgement may still feed it:
+ * the largest timeout that fits (lease - fenceMargin) would leave a node only the fence margin
+ * after each send, and on a loaded machine with a busy emulator it would be reset while healthy.
+ */
 const WATCHDOG_TIMEOUT_SEC = 1;
+
+/** Per-attempt timeout of the sandbox's own AWS calls (not the controller's, not the agents'). */
+const SETUP_REQUEST_TIMEOUT_MS = 20_000;
 
 export interface SandboxOptions {
   timing?: SandboxTiming;
@@ -91,6 +106,41 @@ export interface SandboxOptions {
   scheduleMs?: number | null;
   /** Progress lines (the demo prints them; tests collect them). */
   say?: (line: string) => void;
+  /**
+   * The controller's AWS calls go through a fault proxy (testkit/fault-proxy.ts) that answers this
+   * share of its EC2 and Route 53 calls with AWS's throttling errors (RequestLimitExceeded,
+   * Throttling), seeded: an account at its API rate limits. 0 still routes through the proxy, for a
+   * like-for-like comparison.
+   */
+  throttle?: { share: number; seed?: number };
+  /** A running emulator to use (`npm run chaos` runs several sandboxes on one); default: start one. */
+  endpoint?: string;
+  /** An agent bundle already built (scripts/agent-build.mjs) to run; default: build one. */
+  agentScript?: string;
+  /** The exec resource's commands (default: sandbox/app.mjs, an HTTP server) and its timeoutSec [20]. */
+  app?: { start: string; stop: string; timeoutSec?: number };
+  /** More environment for every process of a node: its agent and the SSM commands run there. */
+  nodeEnv?: (node: string, dir: string) => Record<string, string>;
+  /**
+   * Every controller invocation passes through this before it runs (`run` starts it): `npm run
+   * chaos` delays and duplicates events here, as EventBridge and the stream mapping may.
+   */
+  deliver?: (trigger: string, run: () => Promise<unknown>) => void;
+  /** Wraps the controller's dependencies once built (chaos stalls a call after its fence). */
+  wrapController?: (deps: ControllerDeps, clients: ReturnType<typeof createAwsClients>) => ControllerDeps;
+  /** Time an invocation may run (Lambda's timeout), from which its lock's expiry follows [20000]. */
+  invocationMs?: number;
+  /**
+   * The emulated softdog's soft_margin in whole seconds, published in the nodes' sysfs for the
+   * agents to read; it must suit the lease (shared/config/timing.ts watchdogFits) [1].
+   */
+  watchdogTimeoutSec?: number;
+  /** The agents' --log-level [warn]. */
+  agentLogLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** The groups' stableAfterMs (recovery counters reset once healthy this long) [the product's 10 min]. */
+  stableAfterMs?: number;
+  /** Called after the emulated watchdog reset a node (everything of the node was killed). */
+  onReset?: (node: SandboxNode, overdueMs: number) => void;
 }
 
 /** Where one group's entry points point, and where its node-side part runs. */
@@ -132,14 +182,15 @@ export interface ScenarioResult {
   groups: GroupResult[];
 }
 
-class SandboxNode implements EmulatedInstance {
+export class SandboxNode implements EmulatedInstance {
   agent: ChildProcess | undefined;
   isUp = true;
   readonly dir: string;
-  /** The node's emulated watchdog device (softdog): a file the agent writes one byte to per feed. */
+  /**
+   * The node's emulated watchdog device (softdog): a link to a pseudo-terminal, a character device
+   * that watchdog-emulator.py reads, with its timeout in the sandbox's sysfs tree.
+   */
   readonly watchdog: string;
-  private watchdogSize = 0;
-  private watchdogFedAt = 0;
   resets = 0;
   constructor(
     readonly name: 'node1' | 'node2',
@@ -153,7 +204,6 @@ class SandboxNode implements EmulatedInstance {
     this.dir = join(root, name);
     mkdirSync(join(this.dir, 'state'), { recursive: true });
     this.watchdog = join(this.dir, 'watchdog');
-    writeFileSync(this.watchdog, '');
     writeFakeIp(this.dir);
   }
   /** The node's interface addresses (what its fake `ip` holds). */
@@ -168,8 +218,47 @@ class SandboxNode implements EmulatedInstance {
   killApps(): void {
     for (const pid of this.appPids()) process.kill(pid, 'SIGKILL');
   }
+  /**
+   * Kills every process of the node, whatever it is (agent, stop scripts, guards run by SSM,
+   * applications, their children): each carries SANDBOX_NODE_DIR in its environment.
+   */
+  killEverything(): number[] {
+    const marker = `SANDBOX_NODE_DIR=${this.dir}\0`;
+    const killed: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      try {
+        if (`${readFileSync(`/proc/${pid}/environ`, 'latin1')}\0`.includes(marker)) {
+          process.kill(pid, 'SIGKILL');
+          killed.push(pid);
+        }
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    return killed;
+  }
+  /** Up: not halted by the sandbox, and not reset by its watchdog (watchdog-emulator.py) since it booted. */
   up(): boolean {
-    return this.isUp;
+    return this.isUp && !existsSync(join(this.dir, 'down'));
+  }
+  /**
+   * The node crashes (power loss, kernel panic): down at once, every process killed, its addresses
+   * and its watchdog gone with it; it stays down until it boots (startAgent). Returns the pids killed.
+   */
+  crash(): number[] {
+    writeFileSync(join(this.dir, 'down'), String(Date.now()));
+    this.isUp = false;
+    this.agent?.kill('SIGKILL');
+    const killed = this.killEverything();
+    this.clearAddresses();
+    return killed;
+  }
+  /** The node boots: whatever reset it is behind it. */
+  boot(): void {
+    rmSync(join(this.dir, 'down'), { force: true });
+    this.isUp = true;
   }
   env(): Record<string, string> {
     return {
@@ -178,40 +267,15 @@ class SandboxNode implements EmulatedInstance {
       FAILOVER_AGENT_STATE_DIR: join(this.dir, 'state'),
       FAILOVER_AGENT_IP_COMMAND: join(this.dir, 'ip'),
       FAILOVER_AGENT_VIP_DEV: 'eth0',
+      // The sandbox's sysfs tree: the agent reads its watchdog's timeout there (watchdog-emulator.py).
+      FAILOVER_AGENT_SYSFS_WATCHDOG: join(dirname(this.dir), 'sysfs'),
       SANDBOX_NODE_DIR: this.dir,
       SANDBOX_NODE: this.name,
+      ...this.extraEnv,
     };
   }
-  /**
-   * The emulated softdog: armed by the first byte, disarmed by the magic 'V'; when not fed for
-   * its timeout it resets the node: everything running there dies at once.
-   */
-  checkWatchdog(now: number, timeoutMs: number, say: (line: string) => void): void {
-    let size = 0;
-    try {
-      size = statSync(this.watchdog).size;
-    } catch {
-      return;
-    }
-    if (size !== this.watchdogSize) {
-      this.watchdogSize = size;
-      this.watchdogFedAt = now;
-      return;
-    }
-    if (size === 0 || now - this.watchdogFedAt <= timeoutMs) return;
-    const last = readFileSync(this.watchdog, 'utf8').slice(-1);
-    if (last === 'V') return;
-    const apps = this.appPids().length;
-    this.agent?.kill('SIGKILL');
-    this.killApps();
-    this.clearAddresses();
-    this.resets++;
-    this.watchdogSize = 0;
-    writeFileSync(this.watchdog, '');
-    say(
-      `  [watchdog] ${this.name} reset: not fed for ${now - this.watchdogFedAt} ms${apps > 0 ? ', applications killed' : ''}`,
-    );
-  }
+  /** More environment for the node's processes (SandboxOptions.nodeEnv). */
+  extraEnv: Record<string, string> = {};
 
   /** A group's application pid while it runs (a zombie waiting to be reaped does not run). */
   appPid(group: string): number | undefined {
@@ -258,6 +322,9 @@ export class Sandbox {
    */
   readonly instanceStates = new Map<string, string>();
   private emulator: { endpoint: string; stop: () => Promise<void> } | undefined;
+  /** In front of the emulator for the controller's calls when `throttle` is set. */
+  private faultProxy: FaultProxy | undefined;
+  private readonly throttle: { share: number; seed?: number } | undefined;
   private root = '';
   private aws!: AwsOptions;
   private clients!: ReturnType<typeof createAwsClients>;
@@ -270,8 +337,13 @@ export class Sandbox {
   readonly nodes = new Map<string, SandboxNode>();
   private poller: StreamPoller | undefined;
   private schedule: NodeJS.Timeout | undefined;
-  private watchdogTimer: NodeJS.Timeout | undefined;
+  /** The nodes' softdogs (watchdog-emulator.py). */
+  private watchdogs: ChildProcess | undefined;
   private runner!: LocalRunCommand;
+  /** Every SSM command the sandbox ran for the controller, with its outcome. */
+  get commands(): LocalRunCommand['history'] {
+    return this.runner.history;
+  }
   private agentScript = '';
   private invocations = 0;
   readonly transitions: TransitionEvent[] = [];
@@ -282,6 +354,22 @@ export class Sandbox {
     this.timing = options.timing ?? { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 100 };
     this.scheduleMs = options.scheduleMs === undefined ? 5_000 : options.scheduleMs;
     this.shapes = options.groups ?? [FULL_GROUP];
+    this.throttle = options.throttle;
+    this.options = options;
+  }
+
+  /** Controller calls answered with a throttling error so far (the `throttle` option). */
+  get throttledCalls(): number {
+    return this.faultProxy?.throttled ?? 0;
+  }
+  private readonly options: SandboxOptions;
+  /** The nodes' softdog timeout (checked against the lease when the sandbox starts). */
+  get watchdogTimeoutSec(): number {
+    return this.options.watchdogTimeoutSec ?? WATCHDOG_TIMEOUT_SEC;
+  }
+  /** The sandbox's sysfs tree (FAILOVER_AGENT_SYSFS_WATCHDOG), written by watchdog-emulator.py. */
+  private get sysfs(): string {
+    return join(this.root, 'sysfs');
   }
 
   /** The sandbox's first group: the one whose owner each fault hits. */
@@ -295,27 +383,43 @@ export class Sandbox {
    */
   async start(): Promise<void> {
     this.root = mkdtempSync(join(tmpdir(), 'failover-sandbox-'));
-    this.emulator = await startEmulator({
-      endpoint: process.env.SANDBOX_EMULATOR_URL,
-      log: (l: string) => this.say(`  ${l}`),
-    });
+    // An emulator handed over is the caller's to check and stop (a busy one may answer slowly).
+    this.emulator = this.options.endpoint
+      ? { endpoint: this.options.endpoint, stop: async () => undefined }
+      : await startEmulator({
+          endpoint: process.env.SANDBOX_EMULATOR_URL,
+          log: (l: string) => this.say(`  ${l}`),
+        });
     const endpoint = this.emulator!.endpoint;
     Object.assign(process.env, SANDBOX_CREDENTIALS);
     this.aws = { region: 'us-east-1', endpoint };
-    this.clients = createAwsClients(this.aws);
+    // The sandbox's own calls (building the account, reading what the entry points say) wait for a
+    // busy emulator on a loaded machine; the controller's and the agents' keep the product's timeouts.
+    this.clients = createAwsClients({ ...this.aws, requestTimeoutMs: SETUP_REQUEST_TIMEOUT_MS });
 
     // The agent the nodes run is the one `npm run build:agent` ships: same build, same options.
-    this.say('building the agent bundle (npm run build:agent)...');
-    this.agentScript = (await buildAgent(join(this.root, 'failover-agent.mjs'))).outfile;
-    chmodSync(this.agentScript, 0o755);
+    if (this.options.agentScript) this.agentScript = this.options.agentScript;
+    else {
+      this.say('building the agent bundle (npm run build:agent)...');
+      this.agentScript = (await buildAgent(join(this.root, 'failover-agent.mjs'))).outfile;
+      chmodSync(this.agentScript, 0o755);
+    }
 
     await this.createAccount(Number(new URL(endpoint).port));
     await this.createNodes(Number(new URL(endpoint).port));
+    if (this.throttle) {
+      this.faultProxy = await startFaultProxy(endpoint);
+      this.faultProxy.throttle(
+        (_action, service) => service === 'ec2' || service === 'route53',
+        this.throttle.share,
+        this.throttle.seed ?? 1,
+      );
+      this.say(
+        `the controller's EC2 and Route 53 calls go through a proxy that throttles ${Math.round(this.throttle.share * 100)} % of them`,
+      );
+    }
     this.createController();
-    this.watchdogTimer = setInterval(() => {
-      for (const n of this.nodes.values())
-        n.checkWatchdog(Date.now(), WATCHDOG_TIMEOUT_SEC * 1000 + 200, this.say);
-    }, 100);
+    await this.startWatchdogs();
     // The agents first, the controller once both hold a lease: the first reconcile then sees both
     // nodes and starts each group on its first node in priority order (started the other way round,
     // whichever agent renewed first would get every group, correctly but not reproducibly).
@@ -333,17 +437,23 @@ export class Sandbox {
       `creating the account in the emulator: VPC, 2 subnets in 2 AZs, 2 instances, 2 route tables, a private hosted zone, and for ${this.shapes.length} group(s) their VIP routes and Elastic IPs...`,
     );
     this.net = await buildNetwork(this.clients.ec2, this.clients.route53, this.shapes);
-    this.store = new DynamoStore(`failover-sandbox-${randomBytes(3).toString('hex')}`, this.aws);
+    this.store = new DynamoStore(`failover-sandbox-${randomBytes(3).toString('hex')}`, {
+      ...this.aws,
+      requestTimeoutMs: SETUP_REQUEST_TIMEOUT_MS,
+    });
     await this.store.createTable();
-    const app = join(REPO, 'sandbox', 'app.mjs');
-    // One application process per group (FAILOVER_GROUP is set by the guard and the agent's stops).
-    const pidFile = '"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.pid"';
-    const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.log" 2>&1 & echo $! > ${pidFile})`;
-    // "Alive" means running: a zombie waiting for init to reap it (slow on some hosts) is gone.
-    const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
-    const stop = `if [ -f ${pidFile} ]; then p=$(cat ${pidFile}); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f ${pidFile}; fi; true`;
-    this.config = sandboxConfig(this.net, this.timing, { start, stop }, motoPort);
+    this.config = sandboxConfig(
+      this.net,
+      this.timing,
+      this.options.app ?? appCommands(),
+      motoPort,
+      this.options.stableAfterMs,
+    );
+    // The guard's SSM document, as the deployment creates it, for the agent bundle the nodes run.
+    await ensureGuardDocument(this.clients.ssm, SANDBOX_GUARD_DOCUMENT, this.agentScript);
     await this.store.applyConfig(this.config, { now: Date.now(), by: 'sandbox' });
+    // As stored: with the account apply recorded (the instances' ARNs key their heartbeats).
+    this.config = (await this.store.getConfig('sandbox'))?.config ?? this.config;
     this.say(
       `applied cluster sandbox: lease ${this.config.timing.leaseMs} ms, heartbeat ${this.config.timing.heartbeatIntervalMs} ms, fence margin ${this.config.timing.fenceMarginMs} ms; ${this.net.groups.map(describeGroup).join('; ')}`,
     );
@@ -359,10 +469,9 @@ export class Sandbox {
     for (const n of this.net.nodes) {
       const proxy = new CuttableProxy(motoPort);
       await proxy.start();
-      this.nodes.set(
-        n.name,
-        new SandboxNode(n.name, n.instanceId, n.eni, n.privateIp, this.root, proxy, base),
-      );
+      const node = new SandboxNode(n.name, n.instanceId, n.eni, n.privateIp, this.root, proxy, base);
+      node.extraEnv = this.options.nodeEnv?.(n.name, node.dir) ?? {};
+      this.nodes.set(n.name, node);
     }
   }
 
@@ -371,8 +480,16 @@ export class Sandbox {
    * instances. It has clients of its own, so that the trace counts its calls and nothing else.
    */
   private createController(): void {
-    const controllerClients = createAwsClients(this.aws);
-    this.runner = new LocalRunCommand(new Map([...this.nodes.values()].map((n) => [n.instanceId, n])));
+    const controllerClients = createAwsClients(
+      this.faultProxy ? { ...this.aws, endpoint: this.faultProxy.endpoint } : this.aws,
+    );
+    this.runner = new LocalRunCommand(
+      new Map([...this.nodes.values()].map((n) => [n.instanceId, n])),
+      async (name) =>
+        JSON.parse(
+          (await this.clients.ssm.send(new GetDocumentCommand({ Name: name }))).Content ?? '{}',
+        ) as CommandDocument,
+    );
     this.runner.attach(controllerClients.ssm);
     this.emulateInstanceStates(controllerClients.ec2);
     this.controllerStore = new DynamoStore(this.store.table, this.aws);
@@ -381,11 +498,7 @@ export class Sandbox {
     this.trace.countCalls(controllerClients.route53, 'route53');
     this.trace.countCalls(controllerClients.ssm, 'ssm');
     this.trace.wrapAudit(this.controllerStore);
-    const cloud = createAwsCloud(
-      this.aws,
-      { agentPath: this.agentScript, table: this.store.table },
-      controllerClients,
-    );
+    const cloud = createAwsCloud(this.aws, { document: SANDBOX_GUARD_DOCUMENT }, controllerClients);
     this.trace.wrapDrivers(cloud);
     // SANDBOX_VERBOSE=1 prints every decision and action of the controller as well.
     const verbose = process.env.SANDBOX_VERBOSE === '1';
@@ -406,6 +519,7 @@ export class Sandbox {
       clock: systemClock,
       log,
     };
+    this.deps = this.options.wrapController?.(this.deps, controllerClients) ?? this.deps;
   }
 
   /** The stream mapping and the schedule start invoking the controller, and a first reconcile runs. */
@@ -414,7 +528,11 @@ export class Sandbox {
     const dynamodb = new DynamoDBClient(clientConfig(this.aws));
     for (const client of [streams, dynamodb]) addEmulatorDateCompat(client);
     this.poller = new StreamPoller(dynamodb, streams, this.store.table, (records) =>
-      this.invoke('stream', (ctx) => handleStream(this.deps, records, ctx), describeRecords(records)),
+      this.invoke(
+        'stream',
+        (ctx) => handleStream(this.deps, { Records: records }, ctx),
+        describeRecords(records),
+      ),
     );
     await this.poller.start();
     if (this.scheduleMs !== null) {
@@ -474,20 +592,96 @@ export class Sandbox {
     run: (ctx: { holder: string; deadline: number; account: string; region: string }) => Promise<unknown>,
     detail = '',
   ): Promise<unknown> {
-    this.trace.invoked(trigger, detail);
-    const ctx = {
-      holder: `sandbox:${trigger}:${++this.invocations}`,
-      deadline: Date.now() + 20_000,
-      account: '123456789012',
-      region: 'us-east-1',
+    const once = () => {
+      this.trace.invoked(trigger, detail);
+      const ctx = {
+        holder: `sandbox:${trigger}:${++this.invocations}`,
+        deadline: Date.now() + (this.options.invocationMs ?? 20_000),
+        account: '123456789012',
+        region: 'us-east-1',
+      };
+      const p = run(ctx).catch((e) => this.say(`  ${trigger} invocation failed: ${(e as Error).message}`));
+      this.pending.add(p);
+      void p.finally(() => this.pending.delete(p));
+      return p;
     };
-    const p = run(ctx).catch((e) => this.say(`  ${trigger} invocation failed: ${(e as Error).message}`));
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
-    return p;
+    const deliver = this.options.deliver;
+    if (!deliver) return once();
+    // Resolves with the first delivery (a duplicate is another invocation of its own, as a retry).
+    return new Promise((resolve) =>
+      deliver(trigger, () => {
+        const p = once();
+        void p.then(resolve);
+        return p;
+      }),
+    );
+  }
+
+  /**
+   * The emulated softdog of every node, in a process of its own at a raised priority (see
+   * watchdog-emulator.py): a character device per node whose timeout the agent reads from the
+   * sandbox's sysfs tree, as it reads softdog's; a reset comes the timeout after the last byte was
+   * read, not when a busy sandbox gets round to it. Resolves once the devices exist.
+   */
+  private async startWatchdogs(): Promise<void> {
+    const timeoutMs = this.watchdogTimeoutSec * 1000;
+    if (!watchdogFits(timeoutMs, this.config.timing))
+      throw new Error(
+        `the sandbox's softdog (${this.watchdogTimeoutSec} s) does not suit lease ${this.config.timing.leaseMs} ms with fence margin ${this.config.timing.fenceMarginMs} ms: the agents would run unarmed`,
+      );
+    const spec = {
+      timeoutMs,
+      pollMs: 5,
+      sysfs: this.sysfs,
+      nodes: [...this.nodes.values()].map((n) => ({ name: n.name, dir: n.dir })),
+    };
+    const child = spawn(
+      process.env.SANDBOX_PYTHON ?? 'python3',
+      [join(REPO, 'sandbox', 'watchdog-emulator.py'), JSON.stringify(spec)],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    this.watchdogs = child;
+    let rest = '';
+    let ready: (() => void) | undefined;
+    const devices = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      child.once('error', reject);
+      child.once('exit', (code) =>
+        reject(new Error(`the watchdog emulator exited (${code}) before its devices were ready`)),
+      );
+    });
+    child.stdout?.on('data', (d: Buffer) => {
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        const msg = JSON.parse(line) as
+          | { ready: true }
+          | { node: string; notFedMs: number; overdueMs: number; killed: number };
+        if ('ready' in msg) {
+          // Raised once it runs (the interpreter may be started through a shim that execs it).
+          try {
+            if (child.pid) setPriority(child.pid, -10);
+          } catch {
+            // Not root: the default priority.
+          }
+          ready?.();
+          continue;
+        }
+        const n = this.nodes.get(msg.node);
+        if (!n) continue;
+        n.isUp = false;
+        n.resets++;
+        this.say(
+          `  [watchdog] ${n.name} reset: not fed for ${msg.notFedMs} ms (timeout ${timeoutMs} ms), ${msg.killed} processes killed`,
+        );
+        this.options.onReset?.(n, msg.overdueMs);
+      }
+    });
+    await devices;
   }
 
   startAgent(n: SandboxNode): void {
+    n.boot();
     const args = [
       this.agentScript,
       '--cluster',
@@ -501,11 +695,10 @@ export class Sandbox {
       '--state-dir',
       join(n.dir, 'state'),
       '--log-level',
-      'warn',
+      this.options.agentLogLevel ?? 'warn',
+      // No --watchdog-timeout-sec: the agent reads the device's timeout from sysfs, as on a node.
       '--watchdog-device',
       n.watchdog,
-      '--watchdog-timeout-sec',
-      String(WATCHDOG_TIMEOUT_SEC),
     ];
     const out = join(n.dir, 'agent.log');
     const child = spawn(process.execPath, args, {
@@ -513,16 +706,20 @@ export class Sandbox {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stamp = () => new Date().toISOString().slice(11, 23);
-    const append = (d: Buffer) =>
-      writeFileSync(
-        out,
-        d.toString().replace(/^(?=.)/gm, () => `${stamp()} `),
-        { flag: 'a' },
-      );
+    const append = (d: Buffer) => {
+      try {
+        writeFileSync(
+          out,
+          d.toString().replace(/^(?=.)/gm, () => `${stamp()} `),
+          { flag: 'a' },
+        );
+      } catch {
+        // The sandbox was stopped and its directory removed while the agent's last words arrived.
+      }
+    };
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
     n.agent = child;
-    n.isUp = true;
   }
 
   /** Reads where every group's entry points point, who runs its application and holds its VIP. */
@@ -874,7 +1071,7 @@ export class Sandbox {
     const out = await this.store.client.send(
       new GetItemCommand({
         TableName: this.store.table,
-        Key: marshallKey(keys.heartbeat('sandbox', node)),
+        Key: marshallKey({ ...(heartbeatKeys(this.config).key(node) ?? keys.heartbeat('sandbox', node)) }),
         ConsistentRead: true,
       }),
     );
@@ -950,14 +1147,18 @@ export class Sandbox {
 
   async stop(): Promise<void> {
     if (this.schedule) clearInterval(this.schedule);
-    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.watchdogs?.stdin?.end();
+    this.watchdogs?.kill('SIGKILL');
     await this.poller?.stop();
     await Promise.allSettled([...this.pending]);
     for (const n of this.nodes.values()) {
       n.agent?.kill('SIGKILL');
       n.killApps();
+      // Whatever else still runs there (a stop script, a guard, a writer whose pid file is gone).
+      n.killEverything();
       await n.proxy.stop();
     }
+    await this.faultProxy?.close();
     await this.emulator?.stop();
     if (this.root && existsSync(this.root) && !process.env.SANDBOX_KEEP)
       rmSync(this.root, { recursive: true, force: true });
@@ -966,6 +1167,18 @@ export class Sandbox {
   get workDir(): string {
     return this.root;
   }
+}
+
+/** The default application: sandbox/app.mjs, one process per group, its pid in the node's directory. */
+function appCommands(): { start: string; stop: string } {
+  const app = join(REPO, 'sandbox', 'app.mjs');
+  // One application process per group (FAILOVER_GROUP is set by the guard and the agent's stops).
+  const pidFile = '"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.pid"';
+  const start = `(setsid nohup "${process.execPath}" "${app}" >>"$SANDBOX_NODE_DIR/app-$FAILOVER_GROUP.log" 2>&1 & echo $! > ${pidFile})`;
+  // "Alive" means running: a zombie waiting for init to reap it (slow on some hosts) is gone.
+  const alive = `[ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null`;
+  const stop = `if [ -f ${pidFile} ]; then p=$(cat ${pidFile}); kill "$p" 2>/dev/null; for i in $(seq 50); do ${alive} || break; sleep 0.05; done; kill -9 "$p" 2>/dev/null; rm -f ${pidFile}; fi; true`;
+  return { start, stop };
 }
 
 /** "db = vip 172.16.0.10 + eip 54.x + dns db.sandbox.internal. + exec" */

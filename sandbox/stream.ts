@@ -7,6 +7,10 @@
  * a batch waiting on a lease does not hold up the next, and records that arrive while every slot
  * is busy are handed over together, in order, when one frees (unbounded concurrency would swamp
  * the emulator, whose DynamoDB answers one request at a time, and starve the agents' renewals).
+ *
+ * Like a mapping with ReportBatchItemFailures, a batch answered with `batchItemFailures` is handed
+ * over again from the first failed record on, at once, up to `maxRetries` times; then its records
+ * are dropped (the deployment sends them to the dead-letter queue) and `dropped` counts them.
  */
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -18,8 +22,15 @@ import {
 
 type StreamRecord = {
   eventName?: string;
-  dynamodb?: { Keys?: Record<string, { S?: string }>; NewImage?: Record<string, { S?: string }> };
+  dynamodb?: {
+    Keys?: Record<string, { S?: string }>;
+    NewImage?: Record<string, { S?: string }>;
+    SequenceNumber?: string;
+  };
 };
+
+/** What the handler answered (ReportBatchItemFailures). */
+export type BatchAnswer = { batchItemFailures?: { itemIdentifier: string }[] } | undefined;
 
 /** The same filter as the deployed event source mapping (see serverless.yml). */
 export function passesStreamFilter(r: StreamRecord): boolean {
@@ -33,8 +44,14 @@ export class StreamPoller {
   private loop: Promise<void> | undefined;
   private inFlight = 0;
   private readonly queued: StreamRecord[] = [];
+  /** Retries so far of a record handed over again after a batch item failure, by sequence number. */
+  private readonly attempts = new Map<string, number>();
   invocations = 0;
   filteredOut = 0;
+  /** Records handed over again after a batch item failure. */
+  retried = 0;
+  /** Records dropped after `maxRetries` retries. */
+  dropped = 0;
 
   constructor(
     private readonly dynamodb: DynamoDBClient,
@@ -43,6 +60,7 @@ export class StreamPoller {
     private readonly deliver: (records: StreamRecord[]) => Promise<unknown>,
     private readonly pollMs = 250,
     private readonly maxInFlight = 3,
+    private readonly maxRetries = 3,
   ) {}
 
   /** Hands the queued records over as one batch when a slot is free. */
@@ -52,11 +70,33 @@ export class StreamPoller {
     this.inFlight++;
     this.invocations++;
     void this.deliver(batch)
+      .then((answer) => this.retryFailed(batch, answer as BatchAnswer))
       .catch(() => undefined)
       .finally(() => {
         this.inFlight--;
         this.dispatch();
       });
+  }
+
+  /** Hands the batch over again from its first failed record on, as the mapping does. */
+  private retryFailed(batch: StreamRecord[], answer: BatchAnswer): void {
+    const failed = new Set((answer?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    const from = batch.findIndex((r) => failed.has(r.dynamodb?.SequenceNumber ?? ''));
+    if (from < 0) return;
+    const again: StreamRecord[] = [];
+    for (const r of batch.slice(from)) {
+      const seq = r.dynamodb?.SequenceNumber ?? '';
+      const n = (this.attempts.get(seq) ?? 0) + 1;
+      if (n > this.maxRetries) {
+        this.dropped++;
+        this.attempts.delete(seq);
+        continue;
+      }
+      this.attempts.set(seq, n);
+      again.push(r);
+    }
+    this.retried += again.length;
+    this.queued.unshift(...again);
   }
 
   async start(): Promise<void> {

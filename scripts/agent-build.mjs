@@ -37,8 +37,14 @@ const sideEffectFree = {
   },
 };
 
-/** Builds the bundle; returns its path and size. */
-export async function buildAgent(outfile = path.join(REPO, 'dist', 'failover-agent.mjs')) {
+/**
+ * Builds the bundle; returns its path and size. `plugins`: more esbuild plugins (`npm run chaos --
+ * --mutant` builds an agent with a deliberate bug this way, never the shipped one).
+ */
+export async function buildAgent(
+  outfile = path.join(REPO, 'dist', 'failover-agent.mjs'),
+  { plugins = [] } = {},
+) {
   const { version } = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
   await build({
     entryPoints: [path.join(REPO, 'node-agent', 'bin.ts')],
@@ -55,7 +61,7 @@ export async function buildAgent(outfile = path.join(REPO, 'dist', 'failover-age
     legalComments: 'none',
     logLevel: 'warning',
     define: { __FAILOVER_AGENT_VERSION__: JSON.stringify(version) },
-    plugins: [sideEffectFree],
+    plugins: [sideEffectFree, ...plugins],
     // CommonJS parts of the SDK call require() for Node built-ins; give the ESM bundle one.
     banner: {
       js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",

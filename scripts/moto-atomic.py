@@ -10,6 +10,9 @@ Serializing makes every request wait behind all the others, which real DynamoDB 
 unrelated items: a burst of controller writes (many groups failing over at once) would delay the
 agents' lease renewals past their per-call timeout and make them fence themselves for a reason that
 only exists in the emulator. Heartbeat writes (PutItem of a HEARTBEAT item) therefore go first.
+
+It also answers two calls moto lacks, iam:SimulatePrincipalPolicy and ssm:DescribeInstanceInformation
+(`failoverctl doctor` checks the deployed role and SSM registration with them): see moto_extensions.py.
 """
 import argparse
 import io
@@ -20,6 +23,9 @@ import threading
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from moto_extensions import EmulatorExtensions  # noqa: E402
 
 
 class PriorityLock:
@@ -173,7 +179,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     install_cheap_transactions()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, SerializeDynamoDB(app), threaded=True, use_reloader=False)
+    run_simple(args.host, args.port, EmulatorExtensions(SerializeDynamoDB(app)), threaded=True, use_reloader=False)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,11 @@ export interface TwoNodeOptions {
   privateIps?: Record<NodeName, string>;
   /** Tags of each instance. */
   instanceTags?: (name: NodeName) => Tag[];
+  /**
+   * The instance profile both instances run with (the agents' role), by name: what an instance needs
+   * to register with SSM (the emulator's DescribeInstanceInformation follows it).
+   */
+  instanceProfile?: string;
   /** Nodes whose ENI keeps the source/destination check (default: none; a VIP needs it off). */
   keepSourceDestCheck?: readonly NodeName[];
   internetGateway?: boolean;
@@ -121,6 +126,7 @@ export async function buildTwoNodeNetwork(
           MaxCount: 1,
           SubnetId: subnetId,
           ...(o.privateIps ? { PrivateIpAddress: o.privateIps[name] } : {}),
+          ...(o.instanceProfile ? { IamInstanceProfile: { Name: o.instanceProfile } } : {}),
           ...(tags.length > 0 ? { TagSpecifications: [{ ResourceType: 'instance', Tags: tags }] } : {}),
         }),
       )

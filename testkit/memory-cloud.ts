@@ -12,7 +12,7 @@
 import { FailoverError } from '../shared/base/errors';
 import { RESOURCE_KINDS, resourceKind } from '../shared/config/kinds';
 import type { ResourceConfig } from '../shared/config/schema';
-import type { CheckResult, InstanceView } from '../shared/core/model';
+import type { CheckResult, InstanceStatus } from '../shared/core/model';
 import type {
   ActionOutcome,
   Cloud,
@@ -26,14 +26,18 @@ export interface MemoryCloudWorld {
   /** One AWS call's round trip; may throw (throttling). Default: none. */
   rtt?(signal: AbortSignal): Promise<void>;
   /** A mutation fenced at `ctx.epoch` lands now: record it, or check it. */
+  /** Before the caller's checks (its lock time, then its fence): a stall there is caught by them. */
+  beforeChecks?(ctx: MutationContext): Promise<void>;
   /** Between the fence and the call (a stall there is what the lock checks cannot prevent). */
   afterFence?(ctx: MutationContext): Promise<void>;
   /** A mutation lands (`key`: the entry point it moves, group/resource). */
   land?(ctx: MutationContext, what: string, key?: string): void | Promise<void>;
   /** `exec` start / stop on the node: its guard. Resolves undefined when done, else why it refused. */
   guard(req: ResourceRequest, verb: 'start' | 'stop'): Promise<string | undefined>;
+  /** The way back of a describe's answer, after AWS read the states it carries (a slow network). */
+  describeAnswered?(signal: AbortSignal): Promise<void>;
   /** State of an instance (default: running). */
-  instanceState?(instanceId: string): InstanceView['state'] | undefined;
+  instanceState?(instanceId: string): InstanceStatus['state'] | undefined;
   /** The hard fence: StopInstances on it. */
   stopInstance?(instanceId: string): void;
 }
@@ -53,7 +57,7 @@ export class MemoryCloud implements Cloud {
   readonly entry = new Map<string, string | null>();
   readonly mutations: LandedMutation[] = [];
   /** Instance states set by the test (or a hard fence), over the world's. */
-  readonly instances = new Map<string, InstanceView>();
+  readonly instances = new Map<string, InstanceStatus>();
   readonly resources: Record<ResourceConfig['type'], ResourceDriver>;
   /** A simulated call takes tens of milliseconds; its worst case (every attempt lost) is this. */
   readonly mutationWorstCaseMs = 2_000;
@@ -98,6 +102,12 @@ export class MemoryCloud implements Cloud {
     await this.world.rtt?.(signal);
   }
 
+  /** The caller's checks before a mutating call (a process may pause right before them). */
+  private async checks(ctx: MutationContext): Promise<void> {
+    await this.world.beforeChecks?.(ctx);
+    await ctx.beforeMutation();
+  }
+
   /**
    * The request of a mutating call: refused before it leaves if the caller already gave up (the
    * SDK checks its abort signal), but once sent it reaches AWS whatever the caller does next.
@@ -123,7 +133,7 @@ export class MemoryCloud implements Cloud {
     await this.rtt(req.signal);
     if ((this.entry.get(key) ?? null) === target)
       return { changed: false, detail: `already on ${target ?? 'nothing'}` };
-    await req.beforeMutation();
+    await this.checks(req);
     await this.send(req);
     await this.land(req, `${key} -> ${target ?? 'nothing'}`, key);
     this.entry.set(key, target);
@@ -132,7 +142,7 @@ export class MemoryCloud implements Cloud {
   }
 
   private async ssm(req: ResourceRequest, verb: 'start' | 'stop'): Promise<ActionOutcome> {
-    await req.beforeMutation();
+    await this.checks(req);
     await this.send(req);
     await this.land(req, `ssm ${verb} ${req.group}@${req.node.name}`);
     // The command now runs on the node whatever happens to this invocation (SSM delivered it).
@@ -145,13 +155,14 @@ export class MemoryCloud implements Cloud {
   async describeInstances(
     ids: readonly string[],
     signal: AbortSignal,
-  ): Promise<Record<string, InstanceView>> {
+  ): Promise<Record<string, InstanceStatus>> {
     await this.rtt(signal);
-    const out: Record<string, InstanceView> = {};
+    const out: Record<string, InstanceStatus> = {};
     for (const id of ids) {
       const state = this.instances.get(id)?.state ?? this.world.instanceState?.(id) ?? 'running';
       out[id] = { state };
     }
+    await this.world.describeAnswered?.(signal);
     return out;
   }
 
@@ -161,7 +172,7 @@ export class MemoryCloud implements Cloud {
   }
 
   async stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome> {
-    await ctx.beforeMutation();
+    await this.checks(ctx);
     await this.send(ctx);
     await this.land(ctx, `stop-instance ${instanceId}`);
     if (this.world.stopInstance) this.world.stopInstance(instanceId);

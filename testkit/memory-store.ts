@@ -5,7 +5,14 @@
  * use the `agent*` / `guard*` methods.
  */
 import { ConflictError, FailoverError, LockBusyError } from '../shared/base/errors';
-import type { GroupLock, GroupState, Heartbeat, NodeFact, RequestView } from '../shared/core/model';
+import {
+  type GroupLock,
+  type GroupState,
+  type Heartbeat,
+  type NodeFact,
+  type RequestView,
+  sameLockAcquisition,
+} from '../shared/core/model';
 import type { GroupPatch } from '../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../shared/core/ports';
 import type { World } from './world';
@@ -126,11 +133,11 @@ export class MemoryStore implements StateStore {
     });
   }
 
-  releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean> {
+  releaseLock(cluster: string, group: string, lock: GroupLock, kickSeen: number): Promise<boolean> {
     return this.call('releaseLock', () => {
       const key = this.key(cluster, group);
       const s = this.groups.get(key);
-      if (!s?.lock || s.lock.holder !== holder) return true;
+      if (!s || !sameLockAcquisition(s.lock, lock)) return true;
       if (!Number.isNaN(kickSeen) && s.kick !== kickSeen) return false;
       const { lock: _, ...rest } = s;
       this.save(key, rest);
@@ -273,12 +280,28 @@ export class MemoryStore implements StateStore {
     });
   }
 
+  /**
+   * Readers whose eventually consistent reads of heartbeats come from a replica that stopped
+   * applying updates (a lagging replica): the heartbeats as they were when it fell behind.
+   */
+  private readonly laggingReplicas = new Map<string, Map<string, Heartbeat>>();
+
+  /** `reader`'s heartbeat reads lag from now on (`false`: they catch up again). */
+  lagReplicaFor(reader: string, lagging: boolean): void {
+    if (lagging)
+      this.laggingReplicas.set(reader, new Map([...this.heartbeats].map(([k, v]) => [k, clone(v)])));
+    else this.laggingReplicas.delete(reader);
+  }
+
   /** Eventually consistent read of the peers' heartbeats (possibly an older version of each). */
-  agentReadHeartbeats(cluster: string): Promise<Heartbeat[]> {
+  agentReadHeartbeats(cluster: string, reader?: string): Promise<Heartbeat[]> {
+    const replica = reader === undefined ? undefined : this.laggingReplicas.get(reader);
     return this.call('agentReadHeartbeats', () =>
       [...this.heartbeats.entries()]
         .filter(([k]) => k.startsWith(`${cluster}/`))
         .map(([k, v]) => {
+          const lagging = replica?.get(k);
+          if (lagging) return clone(lagging);
           const history = this.heartbeatHistory.get(k) ?? [];
           if (history.length > 1 && this.world.rng.chance(this.faults.staleRead))
             return clone(history[this.world.rng.int(Math.max(0, history.length - 4), history.length - 2)]!);

@@ -3,27 +3,38 @@
  * and, when it fails, what to do. Exit 0 when nothing failed (warnings allowed), 1 otherwise.
  */
 import { StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { clientConfig } from '../../controller/aws/clients';
 import { errorMessage } from '../../controller/reconcile/observe';
 import { createAwsClients, createAwsCloud } from '../../controller/resources';
+import { LOCAL_GUARD_DOCUMENT } from '../../controller/resources/guard-document';
 import { describeInstances, describeZones } from '../../controller/resources/instances';
 import type { DynamoStore } from '../../controller/state/dynamo-store';
 import { awsErrorCode } from '../../shared/aws/errors';
 import type { ClusterConfig } from '../../shared/config/load';
+import { platformNotes } from '../../shared/core/platform-notes';
 import type { DescribeCache } from '../../shared/core/ports';
+import { partitionOf } from '../../shared/table/keys';
 import { loadCluster } from '../cluster';
 import { awsOptions, type GlobalFlags, type Io, openStore } from '../context';
+import {
+  type DeployedRole,
+  deployedRoleFindings,
+  deploymentOfTable,
+  type Finding,
+  MANAGED_TAG,
+  ssmRegistration,
+} from './doctor-role';
 import { loadDefinitionFile } from './validate';
 
-export interface Finding {
-  status: 'ok' | 'warn' | 'fail';
-  check: string;
-  detail: string;
-}
+export type { Finding } from './doctor-role';
 
 export async function runDoctor(
   config: ClusterConfig,
   clients: ReturnType<typeof createAwsClients>,
   emulated: boolean,
+  /** The deployed role's permissions are simulated instead (doctor-role.ts): no DryRun as the operator. */
+  roleSimulated = false,
 ): Promise<Finding[]> {
   const out: Finding[] = [];
   const add = (status: Finding['status'], check: string, detail: string) =>
@@ -56,6 +67,9 @@ export async function runDoctor(
     }
   });
 
+  // Windows nodes have no watchdog: say what that costs in failover time, and the fix.
+  for (const note of platformNotes(config)) add('warn', `platform ${note.node}`, note.message);
+
   await guard('instances', async () => {
     const views = await describeInstances(
       clients.ec2,
@@ -81,7 +95,7 @@ export async function runDoctor(
 
   // Each resource's own checks: its driver knows its AWS resource (controller/resources/).
   // No command is sent: the exec driver's options are never read here.
-  const drivers = createAwsCloud({}, { agentPath: '', table: '' }, clients).resources;
+  const drivers = createAwsCloud({}, { document: LOCAL_GUARD_DOCUMENT }, clients).resources;
   for (const g of config.groups) {
     const members = config.nodes.filter((n) => g.nodes.includes(n.name));
     for (const r of g.resources) {
@@ -98,11 +112,11 @@ export async function runDoctor(
           cache,
           signal,
           report: add,
-          dryRun: (check, call) => dryRun(add, check, emulated, call),
+          dryRun: (check, call) => (roleSimulated ? Promise.resolve() : dryRun(add, check, emulated, call)),
         }),
       );
     }
-    if (g.fencing === 'stop-instance' && members[0]) {
+    if (g.fencing === 'stop-instance' && members[0] && !roleSimulated) {
       await dryRun(add, `${g.name} permission ec2:StopInstances`, emulated, () =>
         clients.ec2.send(
           new StopInstancesCommand({ DryRun: true, InstanceIds: [members[0]!.instanceId], Force: true }),
@@ -164,26 +178,69 @@ async function dryRun(
   emulated: boolean,
   call: () => Promise<unknown>,
 ): Promise<void> {
+  const who = 'as your own credentials, not the deployed role (pass --role to simulate it)';
   if (emulated) {
-    add('warn', check, 'not probed: the emulator checks no permission; run doctor against the real account');
+    add(
+      'warn',
+      check,
+      `not probed: the emulator checks no permission on calls; pass --role to simulate the deployed role`,
+    );
     return;
   }
   try {
     await call();
-    add('ok', check, 'allowed');
+    add('ok', check, `allowed ${who}`);
   } catch (e) {
     const code = awsErrorCode(e);
-    if (code === 'DryRunOperation') add('ok', check, 'allowed (DryRun)');
+    if (code === 'DryRunOperation') add('ok', check, `allowed (DryRun) ${who}`);
     else if (code === 'UnauthorizedOperation' || code === 'AccessDenied')
       add('fail', check, `denied: attach the policy printed by "failoverctl iam-policy --role controller"`);
     else add('warn', check, `DryRun answered ${code}: ${errorMessage(e)}`);
   }
 }
 
+/**
+ * The deployed controller's role, its management tag and its guard document: from the options, else
+ * from the deployment's naming (table failover-state-<stage>, serverless.yml); undefined when neither
+ * tells (a local table).
+ */
+function deployedRole(
+  options: { role?: string; managedTag?: string; document?: string },
+  table: string,
+  region: string,
+  account: string | undefined,
+  env: Record<string, string | undefined>,
+): DeployedRole | undefined {
+  const named = deploymentOfTable(table, region);
+  const role = options.role ?? named?.role;
+  if (!role || !account) return undefined;
+  return {
+    arn: role.startsWith('arn:') ? role : `arn:${partitionOf(region)}:iam::${account}:role/${role}`,
+    managedTagValue: options.managedTag ?? named?.managedTagValue ?? 'failover-controller',
+    document: options.document ?? named?.document ?? env.FAILOVER_SSM_DOCUMENT ?? LOCAL_GUARD_DOCUMENT,
+    // The PowerShell variant's name follows the document's (failover-guard-<stage>-windows), unless
+    // the document itself came from the environment with its own.
+    ...(!options.document && !named && env.FAILOVER_SSM_DOCUMENT_WINDOWS
+      ? { windowsDocument: env.FAILOVER_SSM_DOCUMENT_WINDOWS }
+      : {}),
+    table,
+    account,
+    ...(env.FAILOVER_EVENT_BUS ? { eventBus: env.FAILOVER_EVENT_BUS } : {}),
+    ...(env.FAILOVER_ALERT_TOPIC_ARN ? { topicArn: env.FAILOVER_ALERT_TOPIC_ARN } : {}),
+  };
+}
+
 export async function doctorCommand(
   io: Io,
   flags: GlobalFlags,
-  options: { file?: string; cluster?: string; json?: boolean },
+  options: {
+    file?: string;
+    cluster?: string;
+    json?: boolean;
+    role?: string;
+    managedTag?: string;
+    document?: string;
+  },
 ): Promise<number> {
   const config = options.file
     ? await loadDefinitionFile(options.file)
@@ -192,8 +249,10 @@ export async function doctorCommand(
   if (!aws.region) aws.region = config.region;
   const findings: Finding[] = [];
   const store = openStore(io, flags, config.region);
+  let tableAccount: string | undefined;
   try {
     const table = await store.describeTable();
+    tableAccount = table?.TableArn?.split(':')[4];
     if (!table)
       findings.push({
         status: 'fail',
@@ -215,7 +274,37 @@ export async function doctorCommand(
   io.err(
     `checking cluster ${config.cluster} in ${aws.region}${aws.endpoint ? ` (endpoint ${aws.endpoint})` : ''}...`,
   );
-  findings.push(...(await runDoctor(config, createAwsClients(aws), aws.endpoint !== undefined)));
+  const clients = createAwsClients(aws);
+  const role = deployedRole(options, store.table, config.region, config.account ?? tableAccount, io.env);
+  if (!config.account)
+    findings.push({
+      status: 'warn',
+      check: 'account',
+      detail:
+        'the definition names no account: apply it with "failoverctl apply" (it records the account of the table, whose instance ARNs key the agents\' heartbeats)',
+    });
+  // Permissions as the deployed role: simulated, not probed with the operator's own credentials.
+  findings.push(...(await runDoctor(config, clients, aws.endpoint !== undefined, role !== undefined)));
+  if (role) {
+    io.err(
+      `simulating the deployed role ${role.arn} (tag ${MANAGED_TAG}=${role.managedTagValue}, document ${role.document})`,
+    );
+    findings.push(
+      ...(await deployedRoleFindings(
+        config,
+        { ...clients, iam: new IAMClient(clientConfig(aws)) },
+        role,
+        AbortSignal.timeout(120_000),
+      )),
+    );
+  } else {
+    findings.push({
+      status: 'warn',
+      check: 'deployed role',
+      detail: `not checked: table ${store.table} is not a deployment's (failover-state-<stage>); pass --role NAME (the stack's reconcile role) to simulate its permissions`,
+    });
+    findings.push(...(await ssmRegistration(config, clients.ssm, AbortSignal.timeout(60_000))));
+  }
   if (options.json) io.out(JSON.stringify(findings, null, 2));
   else {
     const mark = { ok: '✓', warn: '!', fail: '✗' } as const;

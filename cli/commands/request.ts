@@ -10,6 +10,7 @@
 import { reconcileCluster } from '../../controller/reconcile/reconcile';
 import type { DynamoStore, StoredRequest } from '../../controller/state/dynamo-store';
 import { FailoverError, InvalidRequestError } from '../../shared/base/errors';
+import { REQUEST_MAX_AGE_MS } from '../../shared/config/defaults';
 import type { ClusterConfig } from '../../shared/config/load';
 import type { RequestKind } from '../../shared/core/model';
 import { loadCluster } from '../cluster';
@@ -125,11 +126,20 @@ export async function awaitOutcomes(
   return submitted.map((r) => last.get(r.id)!);
 }
 
-/** The error a request still pending after the wait becomes: the controller may not be deployed. */
-export function pendingError(ids: readonly string[], waitSeconds: number): FailoverError {
+/**
+ * The error a request still pending after the wait becomes: what is pending, why it may be, when
+ * it expires by itself, and how to withdraw it now.
+ */
+export function pendingError(
+  pending: readonly Pick<StoredRequest, 'id' | 'kind' | 'group' | 'to' | 'createdAt'>[],
+  waitSeconds: number,
+): FailoverError {
+  const what = pending.map((r) => `${r.id} (${r.kind} ${r.group}${r.to ? ` to ${r.to}` : ''})`).join(', ');
+  const expires = new Date(Math.min(...pending.map((r) => r.createdAt)) + REQUEST_MAX_AGE_MS).toISOString();
+  const cancel = pending.map((r) => `"failoverctl cancel ${r.id}"`).join(', ');
   return new FailoverError(
     'REQUEST_PENDING',
-    `request ${ids.join(', ')} is still pending after ${waitSeconds} s: is the controller deployed in this account and region? For a local run add --local or run "failoverctl reconcile --once"`,
+    `request ${what} is still pending after ${waitSeconds} s: is the controller deployed in this account and region? For a local run add --local or run "failoverctl reconcile --once". Unless reconcile processes it first, it expires at ${expires} (${REQUEST_MAX_AGE_MS / 60_000} minutes after it was recorded) and nothing is done; to withdraw it now: ${cancel}`,
   );
 }
 
@@ -140,6 +150,10 @@ export async function requestCommand(
   group: string | undefined,
   options: RequestOptions,
 ): Promise<number> {
+  if (options.wait * 1000 > REQUEST_MAX_AGE_MS)
+    throw new InvalidRequestError(
+      `--wait ${options.wait} is longer than a request lives: reconcile rejects a request not processed within ${REQUEST_MAX_AGE_MS / 1000} s; use --wait ${REQUEST_MAX_AGE_MS / 1000} or less`,
+    );
   const store = openStore(io, flags);
   const stored = await loadCluster(store, options.cluster);
   const { config } = stored;
@@ -175,7 +189,7 @@ export async function requestCommand(
     },
     onWaiting: (left) => io.err(`  waiting for reconcile (${Math.ceil(left / 1000)} s left)...`),
   });
-  const pending = outcomes.filter((r) => r.status === 'pending').map((r) => r.id);
+  const pending = outcomes.filter((r) => r.status === 'pending');
   if (pending.length > 0) throw pendingError(pending, options.wait);
   if (code === EXIT.ok && kind !== 'suspend' && kind !== 'resume')
     io.err('follow the transition with "failoverctl status" or "failoverctl events --follow"');

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
 import { reconcileCluster } from '../../controller/reconcile/reconcile';
 import { createAwsCloud } from '../../controller/resources';
+import { LOCAL_GUARD_DOCUMENT } from '../../controller/resources/guard-document';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import type { AwsOptions } from '../../shared/aws/options';
 import { parseClusterConfig } from '../../shared/config/load';
@@ -50,8 +51,10 @@ export async function launchConsole(options: LaunchOptions): Promise<ConsoleServ
     validateConfig: parseClusterConfig,
   });
   const cloud = createAwsCloud(options.aws, {
-    agentPath: '/usr/local/bin/failover-agent',
-    table: options.table,
+    document: process.env.FAILOVER_SSM_DOCUMENT ?? LOCAL_GUARD_DOCUMENT,
+    ...(process.env.FAILOVER_SSM_DOCUMENT_WINDOWS
+      ? { windowsDocument: process.env.FAILOVER_SSM_DOCUMENT_WINDOWS }
+      : {}),
   });
   const source = new ConsoleSource({ store, cloud, readOnly: options.readOnly ?? false });
   let user = 'unknown';

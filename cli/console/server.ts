@@ -190,10 +190,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
         return {
           ok: false,
           outcome: 'pending',
-          message: pendingError(
-            pending.map((r) => r.id),
-            Math.round(waitMs / 1000),
-          ).message,
+          message: pendingError(pending, Math.round(waitMs / 1000)).message,
           requestIds: ids,
         };
       }

@@ -141,7 +141,8 @@ export class ConsoleSource {
     const stored = cache.stored;
     cache.observing = (async () => {
       const signal = AbortSignal.timeout(15_000);
-      const snapshot = new ReconcileSnapshot({ store, cloud }, stored, signal);
+      const deps = { store, cloud, clock: { now: this.now } };
+      const snapshot = new ReconcileSnapshot(deps, stored, signal);
       const checks: NonNullable<ClusterCache['observed']>['checks'] = {};
       const instances: Record<string, string> = {};
       let error: string | undefined;
@@ -156,7 +157,7 @@ export class ConsoleSource {
           stored.config.groups.map(async (group) => {
             const state = groups.find((g) => g.group === group.name);
             if (!state) return;
-            const obs = await observeGroup({ store, cloud }, snapshot, group, state, this.now, signal);
+            const obs = await observeGroup(deps, snapshot, group, state, this.now, signal);
             checks[group.name] = Object.fromEntries(
               Object.entries(obs.checks).map(([k, c]) => [k, { status: c.status, detail: c.detail }]),
             );

@@ -10,6 +10,7 @@ import type { Log } from '../../shared/core/ports';
 import { resolveTableName } from '../../shared/table/keys';
 import { createNotifier } from '../notify/notifier';
 import { createAwsClients, createAwsCloud } from '../resources';
+import { LOCAL_GUARD_DOCUMENT } from '../resources/guard-document';
 import { DynamoStore } from '../state/dynamo-store';
 import { systemClock } from './clock';
 import type { ControllerDeps, InvocationContext } from './entry';
@@ -17,8 +18,13 @@ import type { ControllerDeps, InvocationContext } from './entry';
 export interface ControllerSettings {
   table: string;
   aws: AwsOptions;
-  /** Path of failover-agent on the nodes, used in SSM commands. */
-  agentPath: string;
+  /** The guard's SSM Command document (serverless.yml GuardDocument; `failoverctl init` for local runs). */
+  ssmDocument: string;
+  /**
+   * Its PowerShell variant for Windows nodes (serverless.yml WindowsGuardDocument); default the
+   * Linux one's name with -windows.
+   */
+  ssmDocumentWindows?: string;
   eventBus?: string;
   topicArn?: string;
   /** Account of the deployment, stamped on transition events (Lambda: from the function's ARN). */
@@ -27,7 +33,7 @@ export interface ControllerSettings {
 
 export const DEFAULT_AGENT_PATH = '/usr/local/bin/failover-agent';
 
-/** FAILOVER_TABLE, FAILOVER_AGENT_PATH, FAILOVER_EVENT_BUS, FAILOVER_ALERT_TOPIC_ARN, AWS_REGION, AWS_ENDPOINT_URL. */
+/** FAILOVER_TABLE, FAILOVER_SSM_DOCUMENT[_WINDOWS], FAILOVER_EVENT_BUS, FAILOVER_ALERT_TOPIC_ARN, AWS_REGION, AWS_ENDPOINT_URL. */
 export function controllerSettingsFromEnv(
   env: Record<string, string | undefined>,
   overrides: Partial<ControllerSettings> = {},
@@ -35,7 +41,10 @@ export function controllerSettingsFromEnv(
   return {
     table: overrides.table ?? resolveTableName(undefined, env),
     aws: overrides.aws ?? awsOptionsFromEnv(env),
-    agentPath: overrides.agentPath ?? env.FAILOVER_AGENT_PATH ?? DEFAULT_AGENT_PATH,
+    ssmDocument: overrides.ssmDocument ?? env.FAILOVER_SSM_DOCUMENT ?? LOCAL_GUARD_DOCUMENT,
+    ...((overrides.ssmDocumentWindows ?? env.FAILOVER_SSM_DOCUMENT_WINDOWS)
+      ? { ssmDocumentWindows: overrides.ssmDocumentWindows ?? env.FAILOVER_SSM_DOCUMENT_WINDOWS }
+      : {}),
     ...((overrides.eventBus ?? env.FAILOVER_EVENT_BUS)
       ? { eventBus: overrides.eventBus ?? env.FAILOVER_EVENT_BUS }
       : {}),
@@ -63,7 +72,14 @@ export function createControllerDeps(
     for (const client of [store.client, clients.ec2, clients.route53, clients.ssm]) instrument(client);
   return {
     store,
-    cloud: createAwsCloud(settings.aws, { agentPath: settings.agentPath, table: settings.table }, clients),
+    cloud: createAwsCloud(
+      settings.aws,
+      {
+        document: settings.ssmDocument,
+        ...(settings.ssmDocumentWindows ? { windowsDocument: settings.ssmDocumentWindows } : {}),
+      },
+      clients,
+    ),
     notifier: createNotifier(
       {
         ...(settings.eventBus ? { eventBus: settings.eventBus } : {}),
@@ -78,8 +94,13 @@ export function createControllerDeps(
   };
 }
 
-/** Time kept back from the Lambda timeout to release locks and flush logs after the deadline. */
-export const LAMBDA_RESERVE_MS = 3_000;
+/**
+ * Time kept back from the Lambda timeout after the deadline: lock releases and alerts in flight
+ * (reconcile.ts CLEANUP_TIMEOUT_MS each, run side by side for every group), the audit of failures,
+ * metrics and logs. Without it a slow DynamoDB turned the cleanup into a Lambda timeout, hence a
+ * 1-minute async retry or a blocked stream shard.
+ */
+export const LAMBDA_RESERVE_MS = 5_000;
 
 export interface LambdaContextLike {
   awsRequestId: string;

@@ -11,7 +11,7 @@
 import { THROTTLING } from '../../shared/aws/errors';
 import type { Heartbeat } from '../../shared/core/model';
 import type { AuditEvent, TransitionEvent } from '../../shared/core/ports';
-import type { InvocationResult } from './entry';
+import { failuresOf, type InvocationResult } from './entry';
 
 export const METRICS_NAMESPACE = 'FailoverController';
 
@@ -192,11 +192,11 @@ export class ControllerMetrics {
   /** The invocation's outcome: each group's phase and status, failed clusters. */
   observeResult(result: InvocationResult): void {
     let notOnline = 0;
-    let errors = result.failed.length;
+    // Clusters that threw, and groups that ended in an error, at their deadline or unconverged.
+    const errors = (result.failures ?? failuresOf(result)).length;
     for (const c of result.clusters) {
       for (const g of c.groups) {
         this.add('ReconcileOutcome', 1, { outcome: g.status });
-        if (g.status === 'error') errors++;
         if (g.phase !== undefined) {
           const online = g.phase === 'Online' ? 1 : 0;
           this.add('GroupOnline', online, { cluster: c.cluster, group: g.group });

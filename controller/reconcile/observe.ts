@@ -21,12 +21,13 @@ import type {
   RequestView,
 } from '../../shared/core/model';
 import { nodeStopBudgets } from '../../shared/core/node-side';
-import type { Cloud, DescribeCache, StateStore, StoredConfig } from '../../shared/core/ports';
+import type { Clock, Cloud, DescribeCache, StateStore, StoredConfig } from '../../shared/core/ports';
 import { memo, SharedDescribeCache } from '../resources/describe-cache';
 
 export interface ObserveDeps {
   store: StateStore;
   cloud: Cloud;
+  clock: Pick<Clock, 'now'>;
 }
 
 export interface ClusterState {
@@ -92,8 +93,9 @@ export class ReconcileSnapshot {
    * the describe calls are reused (as a group's later rounds reuse instance and zone states), the
    * cluster's heartbeats, facts and requests are read again, after the locks.
    */
-  afterLock(): ReconcileSnapshot {
+  afterLock(options: { reuseDescribes: boolean }): ReconcileSnapshot {
     const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, this.shared, this.reads);
+    if (!options.reuseDescribes) return view;
     for (const [key, value] of this.cache) if (key !== STATE_KEY) view.cache.set(key, value);
     return view;
   }
@@ -101,8 +103,13 @@ export class ReconcileSnapshot {
   instances(): Promise<{ views: Record<string, InstanceView>; error?: string }> {
     const ids = this.stored.config.nodes.map((n) => n.instanceId);
     return this.memo('instances', async () => {
+      // Stamped before the call: a stopped state only proves something about renewals sent earlier.
+      const describedAt = this.deps.clock.now();
       try {
-        return { views: await this.deps.cloud.describeInstances(ids, this.signal) };
+        const described = await this.deps.cloud.describeInstances(ids, this.signal);
+        const views: Record<string, InstanceView> = {};
+        for (const [id, status] of Object.entries(described)) views[id] = { ...status, describedAt };
+        return { views };
       } catch (e) {
         return { views: {}, error: errorMessage(e) };
       }

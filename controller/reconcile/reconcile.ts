@@ -40,7 +40,13 @@ import type { GroupConfig } from '../../shared/config/schema';
 import { lockAllowsMutation, lockBeyondDeadlineMs, mutationMayBeStale } from '../../shared/config/timing';
 import type { ClusterConfig } from '../../shared/config/validate';
 import { decide, patchForFailedAction } from '../../shared/core/decide';
-import { type GroupObservation, type GroupState, initialGroupState } from '../../shared/core/model';
+import {
+  type GroupLock,
+  type GroupObservation,
+  type GroupState,
+  initialGroupState,
+  sameLockAcquisition,
+} from '../../shared/core/model';
 import type { Action, Plan } from '../../shared/core/plan';
 import type {
   Clock,
@@ -107,6 +113,18 @@ const DEFAULT_MAX_WAIT_MS = 30_000;
 const LOCK_EXPIRY_GRACE_MS = 50;
 /** Stop starting new work this long before the deadline. */
 const DEADLINE_MARGIN_MS = 250;
+/**
+ * A holder waiting on time reads its group this often: a kick (another trigger saw something new)
+ * ends the wait, so a new fact waits at most this long rather than up to DEFAULT_MAX_WAIT_MS.
+ */
+export const KICK_POLL_MS = 1_000;
+/**
+ * The lock release and the alerts still in flight when a group's reconcile ends (possibly at the
+ * deadline) get this long each: together well within the time the Lambda keeps after the deadline
+ * (controller.ts LAMBDA_RESERVE_MS), so a slow DynamoDB or SNS never turns into a Lambda timeout.
+ * A release that does not finish is harmless: the lock runs out by itself.
+ */
+export const CLEANUP_TIMEOUT_MS = 1_500;
 
 /** Reconcile every (or the hinted) group of one cluster. Never throws for one group's failure. */
 export async function reconcileCluster(
@@ -135,11 +153,16 @@ export async function reconcileCluster(
     // 2. Every remaining group's lock first, then they observe: their first rounds share one read
     //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
     //    after every lock was taken, as each group's own read was. Reads per cluster, not per group;
-    //    the describe calls of the read-only pass are reused.
-    const snapshot = readOnly.afterLock();
+    //    the describe calls of the read-only pass are reused, unless a lock was waited for
+    //    (whether the wait then won it or not): a dead holder's lock may take up to a minute to
+    //    run out, and instance states that old would move groups for nothing. Safety does not
+    //    rest on this: a stopped state counts as proof only for a node that has not renewed
+    //    since the describe (liveness.ts stopEvidence), however old the describe.
     const locked = await Promise.all(
       pending.map(async (group) => ({ group, lock: await lockGroup(deps, stored.config, group, options) })),
     );
+    const waited = locked.some(({ lock }) => lock.waited === true);
+    const snapshot = readOnly.afterLock({ reuseDescribes: !waited });
     const outcomes = await Promise.all(
       locked.map(({ group, lock }) =>
         'outcome' in lock
@@ -211,13 +234,20 @@ async function steadyGroups(
   return out;
 }
 
+/**
+ * A new acquisition name for each lock this process takes (unique with the holder's name, which
+ * is unique per invocation); a counter rather than a random id keeps the simulation replayable.
+ */
+let acquisitions = 0;
+const nextAcquisition = () => String(++acquisitions);
+
 /** Takes the group's lock (kicking a busy holder once), or says why not. Never throws. */
 async function lockGroup(
   deps: ReconcileDeps,
   config: ClusterConfig,
   group: GroupConfig,
   options: ReconcileOptions,
-): Promise<{ state: GroupState } | { outcome: GroupOutcome }> {
+): Promise<{ state: GroupState; waited?: true } | { outcome: GroupOutcome; waited?: true }> {
   const { store, clock, holder, log } = deps;
   const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
@@ -229,11 +259,12 @@ async function lockGroup(
       config.timing,
     );
 
+  // Each attempt its own acquisition: see GroupLock.acquisition.
   const acquire = () =>
     store.acquireLock(
       cluster,
       initialGroupState(group, clock.now()),
-      { holder, expiresAt: lockExpiresAt },
+      { holder, expiresAt: lockExpiresAt, acquisition: nextAcquisition() },
       clock.now(),
     );
   try {
@@ -248,6 +279,8 @@ async function lockGroup(
       .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
     // Unless it let go just before the kick landed: then nobody would look. Try once more.
     let busy: unknown;
+    // Set once we slept on a lock: the reads made before are that old, whatever comes next.
+    let waited: { waited?: true } = {};
     try {
       return { state: await acquire() };
     } catch (again) {
@@ -269,10 +302,11 @@ async function lockGroup(
         });
         try {
           await clock.sleep(wait);
-          return { state: await acquire() };
+          waited = { waited: true };
+          return { state: await acquire(), ...waited };
         } catch (late) {
           if (!(late instanceof LockBusyError || late instanceof ConflictError))
-            return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) } };
+            return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) }, ...waited };
           busy = late;
         }
       }
@@ -282,7 +316,7 @@ async function lockGroup(
       group: group.name,
       holder: busy instanceof LockBusyError ? busy.holder : 'unknown',
     });
-    return { outcome: { ...outcome, status: 'busy' } };
+    return { outcome: { ...outcome, status: 'busy' }, ...waited };
   }
 }
 
@@ -301,6 +335,8 @@ async function reconcileGroup(
   const cluster = snapshot.stored.config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
   let state = locked;
+  // The lock as we took it: a record whose lock is another acquisition is no longer ours.
+  const mine: GroupLock = locked.lock ?? { holder, expiresAt: Number.NEGATIVE_INFINITY };
 
   const alerts: Promise<void>[] = [];
   let released = false;
@@ -321,7 +357,7 @@ async function reconcileGroup(
       }
       if (outcome.rounds > 0) {
         const fresh = await store.getGroup(cluster, group.name);
-        if (!fresh || fresh.lock?.holder !== holder) {
+        if (!fresh || !sameLockAcquisition(fresh.lock, mine)) {
           // Our lock expired and someone else took over: stop touching this group.
           outcome.status = 'deadline';
           break;
@@ -344,14 +380,14 @@ async function reconcileGroup(
           wait <= (options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS) &&
           clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS
         ) {
-          await clock.sleep(wait + 1, signal);
+          await sleepUnlessKicked(deps, cluster, group.name, mine, kickSeen, wait + 1, signal);
           continue;
         }
         if (wait !== undefined) {
           outcome.status = 'waiting';
           outcome.requeueAfterMs = wait;
         }
-        if (await store.releaseLock(cluster, group.name, holder, kickSeen)) {
+        if (await store.releaseLock(cluster, group.name, mine, kickSeen)) {
           released = true;
           break;
         }
@@ -391,9 +427,19 @@ async function reconcileGroup(
     log.error('reconcile of group failed', { cluster, group: group.name, error: outcome.error });
   } finally {
     if (!released) {
-      await store.releaseLock(cluster, group.name, holder, Number.NaN).catch(() => undefined);
+      await within(CLEANUP_TIMEOUT_MS, store.releaseLock(cluster, group.name, mine, Number.NaN)).catch((e) =>
+        log.warn('lock release failed; the lock runs out by itself', {
+          group: group.name,
+          error: errorMessage(e),
+        }),
+      );
     }
-    await Promise.allSettled(alerts);
+    await within(CLEANUP_TIMEOUT_MS, Promise.allSettled(alerts)).catch(() =>
+      log.warn('alerts still in flight at the end of the reconcile', {
+        group: group.name,
+        count: alerts.length,
+      }),
+    );
   }
   outcome.epoch = state.epoch;
   outcome.owner = state.owner;
@@ -432,6 +478,15 @@ async function execute(
   const guard = () => ({ holder, epoch: state.epoch, now: clock.now() });
   const lockExpiresAt = initial.lock?.holder === holder ? initial.lock.expiresAt : Number.NEGATIVE_INFINITY;
   const worstCase = cloud.mutationWorstCaseMs;
+  /** A mutating call may start now: before the deadline, and the lock outlasts its worst case. */
+  const mayStart = () => {
+    if (signal.aborted)
+      throw new DeadlineExceededError(`reconcile deadline passed before a change to group ${group.name}`);
+    if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase, config.timing))
+      throw new DeadlineExceededError(
+        `the lock of group ${group.name} has ${lockExpiresAt - clock.now()} ms left, less than a change may take (${worstCase} ms) plus the controllers' clock skew (${config.timing.maxClockSkewMs} ms); leaving it to the next reconcile`,
+      );
+  };
   const mutation = (): MutationContext => ({
     cluster,
     group: group.name,
@@ -439,20 +494,13 @@ async function execute(
     holder,
     signal,
     beforeMutation: async () => {
-      const late = () =>
-        new DeadlineExceededError(`reconcile deadline passed before a change to group ${group.name}`);
-      const short = () =>
-        new DeadlineExceededError(
-          `the lock of group ${group.name} has ${lockExpiresAt - clock.now()} ms left, less than a change may take (${worstCase} ms) plus the controllers' clock skew (${config.timing.maxClockSkewMs} ms); leaving it to the next reconcile`,
-        );
-      if (signal.aborted) throw late();
-      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase, config.timing)) throw short();
+      mayStart();
       await store.fence(cluster, group.name, guard());
       // The fence itself may have been slow: never start a mutation after the deadline, nor one
       // the lock would not outlast. (The abort signal is a timer: after a stall it fires late.)
-      if (signal.aborted) throw late();
-      if (!lockAllowsMutation(clock.now(), lockExpiresAt, worstCase, config.timing)) throw short();
+      mayStart();
     },
+    assertMayStart: mayStart,
   });
   /** After a resource action: a change that may have landed after the lock passed on is repaired. */
   const repairIfStale = async (what: string) => {
@@ -782,3 +830,40 @@ function transitionEvent(
 }
 
 type StoredConfigLike = { cluster: string; nodes: readonly { name: string; instanceId: string }[] };
+
+/**
+ * Sleeps `ms` on the controller's clock, reading the group every KICK_POLL_MS: returns early when
+ * it was kicked (the caller observes again) or when the lock is no longer ours.
+ */
+async function sleepUnlessKicked(
+  deps: ReconcileDeps,
+  cluster: string,
+  group: string,
+  mine: GroupLock,
+  kickSeen: number,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const until = deps.clock.now() + ms;
+  for (;;) {
+    const left = until - deps.clock.now();
+    if (left <= 0 || signal.aborted) return;
+    await deps.clock.sleep(Math.min(left, KICK_POLL_MS), signal);
+    if (deps.clock.now() >= until || signal.aborted) return;
+    const fresh = await deps.store.getGroup(cluster, group).catch(() => undefined);
+    if (fresh && (fresh.kick !== kickSeen || !sameLockAcquisition(fresh.lock, mine))) {
+      deps.log.info('woken by a kick while waiting', { cluster, group, leftMs: until - deps.clock.now() });
+      return;
+    }
+  }
+}
+
+/** `promise`, or a rejection after `ms` of real time (the promise itself is left to finish). */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -21,6 +21,11 @@ export interface Batched<T> {
   signal: AbortSignal;
   /** The item's fence, run right before its batch is sent (ResourceRequest.beforeMutation). */
   fence: () => Promise<void>;
+  /**
+   * Its lock check once every item's fence is done (MutationContext.assertMayStart): a fast fence
+   * covers a call that starts then, not one held back by a slow fence of another item.
+   */
+  recheck?: () => void;
 }
 
 export interface TargetBatcherOptions {
@@ -44,7 +49,14 @@ export class TargetBatcher<T, R> {
    * `key` names what the item changes: two items with one key never share a batch. `fence` is run
    * right before the batch that carries the item is sent; the item is left out if it throws.
    */
-  submit(target: string, key: string, item: T, signal: AbortSignal, fence: () => Promise<void>): Promise<R> {
+  submit(
+    target: string,
+    key: string,
+    item: T,
+    signal: AbortSignal,
+    fence: () => Promise<void>,
+    recheck?: () => void,
+  ): Promise<R> {
     if (signal.aborted) return Promise.reject(signal.reason);
     let commit = this.targets.get(target);
     if (!commit) {
@@ -54,7 +66,7 @@ export class TargetBatcher<T, R> {
       });
       this.targets.set(target, commit);
     }
-    return commit.submit(key, { item, signal, fence });
+    return commit.submit(key, { item, signal, fence, ...(recheck ? { recheck } : {}) });
   }
 
   private async flush(target: string, batch: Batched<T>[]): Promise<Settled<R>[]> {
@@ -73,10 +85,23 @@ export class TargetBatcher<T, R> {
             ),
       ),
     );
-    // A fence may have been slow: an item whose deadline passed meanwhile is left out too.
-    const live = batch.filter((b, j) => fenced[j] && !b.signal.aborted);
-    for (const [j, b] of batch.entries())
-      if (fenced[j] && b.signal.aborted) out[j] = { ok: false, error: b.signal.reason };
+    // A fence may have been slow: an item whose deadline passed meanwhile, or whose lock would no
+    // longer outlast a call starting now, is left out too.
+    for (const [j, b] of batch.entries()) {
+      if (!fenced[j]) continue;
+      if (b.signal.aborted) {
+        out[j] = { ok: false, error: b.signal.reason };
+        fenced[j] = false;
+        continue;
+      }
+      try {
+        b.recheck?.();
+      } catch (error) {
+        out[j] = { ok: false, error };
+        fenced[j] = false;
+      }
+    }
+    const live = batch.filter((_, j) => fenced[j]);
     if (live.length === 0) return out;
     this.calls++;
     this.items += live.length;

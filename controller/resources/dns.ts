@@ -386,8 +386,10 @@ async function activate(
             why: `${req.cluster}/${req.group} epoch ${req.epoch}: ${req.node.name} active`,
           },
           req.signal,
-          // Fenced right before its zone's batch is sent: every change of a batch has its fence.
+          // Fenced right before its zone's batch is sent: every change of a batch has its fence,
+          // and its lock check again once the batch's fences are all done.
           req.beforeMutation,
+          req.assertMayStart,
         ),
       (e) => route53Error(e, 'route53:ChangeResourceRecordSets', `hosted zone ${zone}`, subject(r, zone)),
     );

@@ -10,7 +10,7 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { toDomainError } from '../../shared/aws/errors';
-import type { InstanceState, InstanceView } from '../../shared/core/model';
+import type { InstanceState, InstanceStatus } from '../../shared/core/model';
 import type { ActionOutcome, MutationContext } from '../../shared/core/ports';
 
 const STATES = new Set<InstanceState>([
@@ -30,8 +30,8 @@ export async function describeInstances(
   ec2: EC2Client,
   ids: readonly string[],
   signal: AbortSignal,
-): Promise<Record<string, InstanceView>> {
-  const out: Record<string, InstanceView> = {};
+): Promise<Record<string, InstanceStatus>> {
+  const out: Record<string, InstanceStatus> = {};
   if (ids.length === 0) return out;
   const context = { action: 'ec2:DescribeInstances', resource: `instances ${ids.join(', ')}` };
   try {

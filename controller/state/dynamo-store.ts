@@ -30,21 +30,29 @@ import { awsErrorCode, toDomainError } from '../../shared/aws/errors';
 import { FreshReads, GroupCommit, type Settled } from '../../shared/base/coalesce';
 import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../../shared/base/errors';
 import { configHash } from '../../shared/config/hash';
+import { CONFIG_GZ_MAX_BYTES, CONFIG_INLINE_MAX_BYTES } from '../../shared/config/limits';
 import type { ClusterConfig } from '../../shared/config/load';
-import type {
-  GroupLock,
-  GroupState,
-  Heartbeat,
-  NodeFact,
-  RequestKind,
-  RequestView,
+import {
+  type GroupLock,
+  type GroupState,
+  type Heartbeat,
+  type NodeFact,
+  type RequestKind,
+  type RequestView,
+  sameLockAcquisition,
 } from '../../shared/core/model';
 import type { GroupPatch } from '../../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../../shared/core/ports';
 import { tableError } from '../../shared/table/errors';
 import { GROUP_FIELDS, toGroupState, toStoredConfig } from '../../shared/table/items';
-import { CLUSTER_REGISTRY_PK, keys, type TableKey } from '../../shared/table/keys';
-import { type BatchGetRound, batchGetAll, readHeartbeats } from '../../shared/table/reads';
+import {
+  CLUSTER_REGISTRY_PK,
+  heartbeatKeys,
+  instanceArn,
+  keys,
+  type TableKey,
+} from '../../shared/table/keys';
+import { type BatchGetRound, batchGetAll, KeyScopes, readHeartbeats } from '../../shared/table/reads';
 import { type AwsOptions, clientConfig } from '../aws/clients';
 
 /** Audit events and completed requests are kept this long (DynamoDB TTL). */
@@ -60,9 +68,7 @@ const DAY_S = 86_400;
  * + exec as a map, while such a definition compresses about 30 times. Smaller ones stay readable
  * maps in the console. Readers accept both.
  */
-export const CONFIG_INLINE_MAX_BYTES = 256 * 1024;
-/** Largest gzipped definition stored (room left for the item's other attributes). */
-const CONFIG_GZ_MAX_BYTES = 350 * 1024;
+export { CONFIG_INLINE_MAX_BYTES };
 
 /** The attribute(s) that hold a definition in its config items. */
 function configAttributes(config: ClusterConfig): { config: ClusterConfig } | { configGz: Uint8Array } {
@@ -76,6 +82,9 @@ function configAttributes(config: ClusterConfig): { config: ClusterConfig } | { 
     );
   return { configGz: new Uint8Array(configGz) };
 }
+
+/** DynamoDB's largest transaction. */
+const TRANSACTION_MAX_ITEMS = 100;
 
 /** Every write of a group record is made by the lock holder at the epoch it read. */
 const GUARD_CONDITION = '#epoch = :epoch AND #lock.#holder = :holder AND #lock.#exp > :now';
@@ -154,6 +163,8 @@ export class DynamoStore implements StateStore {
   readonly doc: DynamoDBDocumentClient;
   readonly client: DynamoDBClient;
   private readonly inFlight: InFlight;
+  /** The definitions read or applied lately: where each node's heartbeat lives (keys.ts). */
+  private readonly scopes = new KeyScopes();
   private readonly shared = new FreshReads();
   private readonly groupReads = new GroupCommit<TableKey, Record<string, unknown> | undefined>(
     (batch) => this.readGroupItems(batch),
@@ -357,7 +368,18 @@ export class DynamoStore implements StateStore {
     if (!out.Item) return undefined;
     const source = `state table ${this.table}, cluster ${cluster}`;
     const validate = this.options.validateConfig;
-    return toStoredConfig(out.Item, validate ? (raw) => validate(raw, source) : undefined);
+    const stored = await toStoredConfig(out.Item, validate ? (raw) => validate(raw, source) : undefined);
+    this.scopes.learn(stored.config);
+    return stored;
+  }
+
+  /**
+   * The account of the table (from its ARN): the account of the nodes' instances, whose ARNs key
+   * their heartbeats and the instance index (keys.ts). One DescribeTable per apply.
+   */
+  private async tableAccount(): Promise<string | undefined> {
+    const arn = (await this.describeTable())?.TableArn;
+    return arn?.split(':')[4] || undefined;
   }
 
   /**
@@ -368,6 +390,7 @@ export class DynamoStore implements StateStore {
     config: ClusterConfig,
     options: { now: number; by?: string; expectedVersion?: number },
   ): Promise<ApplyResult> {
+    config = await this.withAccount(config);
     const hash = configHash(config);
     const previous = await this.getConfig(config.cluster);
     if (previous && previous.hash === hash)
@@ -385,43 +408,53 @@ export class DynamoStore implements StateStore {
       appliedAt: options.now,
       appliedBy: options.by ?? 'unknown',
     };
-    const removedInstances = (previous?.config.nodes ?? [])
-      .filter((n) => !config.nodes.some((m) => m.instanceId === n.instanceId))
-      .map((n) => n.instanceId);
+    const arnOf = (c: ClusterConfig, id: string) => instanceArn(c, id);
+    const kept = new Set(config.nodes.map((n) => arnOf(config, n.instanceId)));
+    const removedInstances = previous
+      ? previous.config.nodes.map((n) => arnOf(previous.config, n.instanceId)).filter((a) => !kept.has(a))
+      : [];
+    const core = [
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...keys.config(config.cluster), ...item },
+          ConditionExpression: previous ? 'version = :prev' : 'attribute_not_exists(pk)',
+          ...(previous ? { ExpressionAttributeValues: { ':prev': previous.version } } : {}),
+        },
+      },
+      { Put: { TableName: this.table, Item: { ...keys.configVersion(config.cluster, version), ...item } } },
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...keys.cluster(config.cluster), cluster: config.cluster, version },
+        },
+      },
+    ];
+    const indexPuts = config.nodes.map((n) => ({
+      ...keys.instance(arnOf(config, n.instanceId)),
+      cluster: config.cluster,
+      node: n.name,
+    }));
+    const indexDeletes = removedInstances.map((arn) => keys.instance(arn));
+    // One transaction when it fits (DynamoDB: 100 items); a larger cluster's instance index is
+    // written before (new entries) and after (removals) the definition's own transaction.
+    const atomic = core.length + indexPuts.length + indexDeletes.length <= TRANSACTION_MAX_ITEMS;
     try {
+      if (!atomic) await this.batchWrite(indexPuts.map((Item) => ({ PutRequest: { Item } })));
       await this.request(
         new TransactWriteCommand({
           TransactItems: [
-            {
-              Put: {
-                TableName: this.table,
-                Item: { ...keys.config(config.cluster), ...item },
-                ConditionExpression: previous ? 'version = :prev' : 'attribute_not_exists(pk)',
-                ...(previous ? { ExpressionAttributeValues: { ':prev': previous.version } } : {}),
-              },
-            },
-            {
-              Put: {
-                TableName: this.table,
-                Item: { ...keys.configVersion(config.cluster, version), ...item },
-              },
-            },
-            {
-              Put: {
-                TableName: this.table,
-                Item: { ...keys.cluster(config.cluster), cluster: config.cluster, version },
-              },
-            },
-            ...config.nodes.map((n) => ({
-              Put: {
-                TableName: this.table,
-                Item: { ...keys.instance(n.instanceId), cluster: config.cluster, node: n.name },
-              },
-            })),
-            ...removedInstances.map((id) => ({ Delete: { TableName: this.table, Key: keys.instance(id) } })),
+            ...core,
+            ...(atomic
+              ? [
+                  ...indexPuts.map((Item) => ({ Put: { TableName: this.table, Item } })),
+                  ...indexDeletes.map((Key) => ({ Delete: { TableName: this.table, Key } })),
+                ]
+              : []),
           ],
         }),
       );
+      if (!atomic) await this.batchWrite(indexDeletes.map((Key) => ({ DeleteRequest: { Key } })));
     } catch (e) {
       const domain = toDomainError(e, {
         action: 'dynamodb:TransactWriteItems',
@@ -435,7 +468,43 @@ export class DynamoStore implements StateStore {
       }
       throw domain;
     }
+    this.scopes.learn(config);
     return { changed: true, version, hash, ...(previous ? { previous } : {}) };
+  }
+
+  /** BatchWriteItem in chunks of 25, retrying what DynamoDB left unprocessed. */
+  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
+    for (let i = 0; i < requests.length; i += 25) {
+      let pending = requests.slice(i, i + 25);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= 5)
+          throw new InvalidRequestError(
+            `table ${this.table} kept refusing part of the instance index; apply again`,
+          );
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+        const out = await this.request<{ UnprocessedItems?: Record<string, Record<string, unknown>[]> }>(
+          new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+        );
+        pending = out.UnprocessedItems?.[this.table] ?? [];
+      }
+    }
+  }
+
+  /**
+   * The definition with the account of its instances: as written, or the table's. A definition
+   * naming another account than the table's is refused: the controller of this table acts in its
+   * own account only.
+   */
+  private async withAccount(config: ClusterConfig): Promise<ClusterConfig> {
+    const table = await this.tableAccount();
+    if (config.account && table && config.account !== table) {
+      throw new InvalidRequestError(
+        `cluster ${config.cluster} names account ${config.account}, but table ${this.table} is in account ${table}; apply it to a table of account ${config.account}, or fix account: in the definition`,
+        'ACCOUNT_MISMATCH',
+      );
+    }
+    const account = config.account ?? table;
+    return account ? { ...config, account } : config;
   }
 
   async listClusters(): Promise<string[]> {
@@ -455,11 +524,11 @@ export class DynamoStore implements StateStore {
     return items.map((i) => ({ cluster: String(i.sk), version: Number(i.version ?? 0) }));
   }
 
-  /** Which cluster and node an instance belongs to (for EC2 events). */
-  async findInstance(instanceId: string): Promise<{ cluster: string; node: string } | undefined> {
+  /** Which cluster and node an instance belongs to (for EC2 events), by the instance's ARN. */
+  async findInstance(arn: string): Promise<{ cluster: string; node: string } | undefined> {
     const out = await this.send<{ Item?: Record<string, unknown> }>(
       'GetItem',
-      new GetCommand({ TableName: this.table, Key: keys.instance(instanceId) }),
+      new GetCommand({ TableName: this.table, Key: keys.instance(arn) }),
     );
     return out.Item ? { cluster: String(out.Item.cluster), node: String(out.Item.node) } : undefined;
   }
@@ -527,19 +596,32 @@ export class DynamoStore implements StateStore {
     return toGroupState(('updated' in result && result.updated) || {});
   }
 
-  async releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean> {
+  async releaseLock(cluster: string, group: string, lock: GroupLock, kickSeen: number): Promise<boolean> {
     const checkKick = !Number.isNaN(kickSeen);
+    const { holder, acquisition } = lock;
+    const conditions = ['#lock.#holder = :holder'];
+    const names: Record<string, string> = { '#lock': 'lock', '#holder': 'holder' };
+    const values: Record<string, unknown> = { ':holder': holder };
+    if (acquisition !== undefined) {
+      conditions.push('#lock.#acq = :acq');
+      names['#acq'] = 'acquisition';
+      values[':acq'] = acquisition;
+    }
+    if (checkKick) {
+      conditions.push('kick = :kick');
+      values[':kick'] = kickSeen;
+    }
     const result = await this.conditionalUpdate(
       keys.group(cluster, group),
       `group ${cluster}/${group}`,
       {
         UpdateExpression: 'REMOVE #lock',
-        ConditionExpression: `#lock.#holder = :holder${checkKick ? ' AND kick = :kick' : ''}`,
-        ExpressionAttributeNames: { '#lock': 'lock', '#holder': 'holder' },
-        ExpressionAttributeValues: { ':holder': holder, ...(checkKick ? { ':kick': kickSeen } : {}) },
+        ConditionExpression: conditions.join(' AND '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       },
       // Not ours any more: nothing to release. Ours but kicked: the caller looks once more.
-      async () => (await this.getGroup(cluster, group))?.lock?.holder !== holder,
+      async () => !sameLockAcquisition((await this.getGroup(cluster, group))?.lock, lock),
       true,
     );
     return 'lost' in result ? result.lost : true;
@@ -637,17 +719,28 @@ export class DynamoStore implements StateStore {
   // ------------------------------------------------------------------------------------------
   // Heartbeats
 
+  /** Writes a heartbeat at its node's key (tests and tools; agents write their own). */
   async putHeartbeat(hb: Heartbeat): Promise<void> {
-    await this.send(
-      'PutItem',
-      new PutCommand({ TableName: this.table, Item: { ...keys.heartbeat(hb.cluster, hb.node), ...hb } }),
-    );
+    const key = heartbeatKeys(await this.scope(hb.cluster)).key(hb.node);
+    if (!key)
+      throw new NotFoundError(
+        'NODE_NOT_FOUND',
+        `node ${hb.node} is not in the definition of cluster ${hb.cluster}`,
+      );
+    await this.send('PutItem', new PutCommand({ TableName: this.table, Item: { ...key, ...hb } }));
   }
 
   async getHeartbeats(cluster: string, nodes: readonly string[]): Promise<Record<string, Heartbeat>> {
-    return this.shared.read(`heartbeats|${cluster}|${nodes.join(',')}`, () =>
-      readHeartbeats(this.batchRound, cluster, nodes, true),
+    return this.shared.read(`heartbeats|${cluster}|${nodes.join(',')}`, async () =>
+      readHeartbeats(this.batchRound, await this.scope(cluster), nodes, true),
     );
+  }
+
+  /** Where a cluster's heartbeats live: the definition read lately, or read now. */
+  private async scope(cluster: string) {
+    const known = this.scopes.get(cluster);
+    if (known) return known;
+    return (await this.getConfig(cluster))?.config ?? { cluster, region: '', nodes: [] };
   }
 
   /** One BatchGetItem call on the table (shared/table/reads.ts does the chunking and retries). */
@@ -836,7 +929,7 @@ export class DynamoStore implements StateStore {
 
   /**
    * One item per group, overwritten: its `reason: change` passes the stream filter, so the write
-   * invokes reconcile (controller/reconcile/triggers.ts clustersFromStream). Kept an hour.
+   * invokes reconcile (controller/reconcile/triggers.ts parseStreamBatch). Kept an hour.
    */
   async requestRepair(cluster: string, group: string, by: string, why: string, now: number): Promise<void> {
     await this.send(

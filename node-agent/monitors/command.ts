@@ -1,7 +1,7 @@
 import { describeExit, runCommand } from '../process-util';
 import { fail, ok, type Probe } from './probe';
 
-/** A custom check: the command (run with /bin/sh -c) exits 0. Killed with its children at the timeout. */
+/** A custom check: the command (run with /bin/sh -c, PowerShell on Windows) exits 0. Killed with its children at the timeout. */
 export function commandProbe(command: string): Probe {
   return async (signal, timeoutMs) => {
     const result = await runCommand({

@@ -2,14 +2,14 @@
  * ICMP echo through the system `ping` (Node has no raw sockets, and the agent does not run with
  * CAP_NET_RAW of its own). One packet, waiting at most the probe timeout.
  */
+import { currentPlatform } from '../platform';
 import { describeExit, runCommand } from '../process-util';
 import { fail, ok, type Probe } from './probe';
 
 export function pingProbe(host: string, pingCommand = 'ping'): Probe {
   return async (signal, timeoutMs) => {
-    const waitS = Math.max(1, Math.ceil(timeoutMs / 1000));
     const result = await runCommand({
-      argv: [pingCommand, '-n', '-c', '1', '-W', String(waitS), host],
+      argv: currentPlatform().pingArgv(pingCommand, host, timeoutMs),
       output: 'capture',
       timeoutMs: timeoutMs + 200,
       killGraceMs: 200,

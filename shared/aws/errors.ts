@@ -19,7 +19,7 @@ export class ThrottledError extends FailoverError {
   constructor(action: string, options: { cause?: unknown } = {}) {
     super(
       'THROTTLED',
-      `${action} was throttled by AWS after retries; it will be tried again by the next reconcile`,
+      `${action} was throttled by AWS after retries; reconcile tries again with backoff while its deadline allows, then reports the failure`,
       {
         ...options,
         retryable: true,

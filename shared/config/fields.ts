@@ -3,16 +3,15 @@
  * (kinds.ts): each names the field in its error and says what to write instead.
  */
 import * as z from 'zod';
-import { DEFAULT_MONITOR_INTERVAL_MS } from './defaults';
+import { DEFAULT_MONITOR_INTERVAL_MS, NAME_PATTERN } from './defaults';
+import { COMMAND_MAX_CHARS } from './limits';
 
 const NAME_HINT =
   'use 1-63 lowercase letters, digits and dashes, starting with a letter or digit, e.g. "db-1"';
 
-export const nameSchema = z
-  .string({ error: `expected a name: ${NAME_HINT}` })
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
-    error: NAME_HINT,
-  });
+export const nameSchema = z.string({ error: `expected a name: ${NAME_HINT}` }).regex(NAME_PATTERN, {
+  error: NAME_HINT,
+});
 
 export const ipv4 = (what: string) => z.ipv4({ error: `${what} must be an IPv4 address such as 10.0.1.10` });
 
@@ -26,6 +25,12 @@ export const text = (what: string, example: string) =>
   z
     .string({ error: `${what} must be a string, e.g. ${example}` })
     .min(1, { error: `${what} must not be empty, e.g. ${example}` });
+
+/** A shell command for the node (start, stop, a command monitor), at most COMMAND_MAX_CHARS long. */
+export const command = (what: string, example: string) =>
+  text(what, example).max(COMMAND_MAX_CHARS, {
+    error: `${what} is longer than ${COMMAND_MAX_CHARS} characters; put the script in a file on the nodes and give its path, e.g. ${example}`,
+  });
 
 export const awsId = (prefix: string, what: string) =>
   z

@@ -52,8 +52,12 @@ export interface GrantContext {
   /** `arn:<partition>:<service>:<region>:<account>:<resource>`; account '' for AWS-owned resources. */
   arn(service: string, resource: string, account?: string): string;
   partition: string;
+  /** The SSM Command document that runs the guard (the deployment creates it). */
+  document: string;
+  /** Its PowerShell variant for Windows nodes (the deployment creates it too). */
+  windowsDocument: string;
   /** The group's nodes. */
-  members: readonly { name: string; instanceId: string; eni?: string | undefined }[];
+  members: readonly { name: string; instanceId: string; eni?: string | undefined; platform?: string }[];
 }
 
 export interface ResourceKind<R = never> {
@@ -169,16 +173,24 @@ export const vip = {
     });
   },
   readActions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeRouteTables', 'ec2:DescribeVpcs'],
+  // IAM cannot limit a route's destination: ReplaceRoute on a table allows any route of it. The
+  // driver only ever touches the VIP's /32 (it reads the table first and names that destination).
   grants: (r, ctx) => [
     {
       sid: 'VipRoutesInVpc',
-      actions: ['ec2:CreateRoute', 'ec2:ReplaceRoute'],
+      actions: ['ec2:ReplaceRoute'],
       resources: [ctx.arn('ec2', 'route-table/*')],
-      condition: { StringEquals: { 'ec2:Vpc': [ctx.arn('ec2', `vpc/${r.vpcId}`)] } },
+      condition: {
+        ArnLike: { 'ec2:Vpc': [ctx.arn('ec2', `vpc/${r.vpcId}`)] },
+        ...(r.routeTableTag
+          ? { StringEquals: { [`aws:ResourceTag/${r.routeTableTag.key}`]: [r.routeTableTag.value] } }
+          : {}),
+      },
     },
     ...(r.routeTableIds?.length
       ? [
           {
+            // The listed tables: the route is created there when missing.
             sid: 'VipListedRouteTables',
             actions: ['ec2:CreateRoute', 'ec2:ReplaceRoute'],
             resources: r.routeTableIds.map((t) => ctx.arn('ec2', `route-table/${t}`)),
@@ -297,13 +309,13 @@ const execSchema = ({ z, f }: Builders) =>
   z.strictObject({
     type: z.literal('exec'),
     name: f.nameSchema,
-    start: f.text('start', '/opt/app/start.sh'),
-    stop: f.text('stop', '/opt/app/stop.sh'),
+    start: f.command('start', '/opt/app/start.sh'),
+    stop: f.command('stop', '/opt/app/stop.sh'),
     timeoutSec: f.int('timeoutSec', 1, 172_800).default(300),
     /** Asynchronous start: the command is recorded and its outcome checked by later reconciles. */
     async: f.bool('async').default(false),
-    /** SSM document that runs the command. */
-    document: f.text('document', 'AWS-RunShellScript').default('AWS-RunShellScript'),
+    /** Refused with the reason (see `check`): commands run through the deployment's guard document. */
+    document: z.unknown().optional(),
   });
 export type ExecResource = zod.output<ReturnType<typeof execSchema>>;
 
@@ -315,15 +327,27 @@ export const exec = {
   onNode: 'application',
   stopBudgetMs: (r) => r.timeoutSec * 1000,
   stopCommand: (r) => r.stop,
+  check: (raw, ctx) => {
+    if (raw.document !== undefined)
+      ctx.add(
+        `${ctx.path}.document`,
+        "document is no longer set per resource: every start and stop runs through the SSM document the deployment creates (failover-guard-<stage>, its PowerShell variant on Windows nodes), which runs only the node agent's guard; remove this line",
+      );
+  },
   readActions: ['ssm:GetCommandInvocation'],
-  grants: (r, ctx) => [
+  // Only the deployment's guard documents (guard-document.ts): they run nothing but the node agent's
+  // guard, which reads the command from the stored definition. No free shell command is sent, not
+  // even to Windows nodes (no AWS-RunShellScript, no AWS-RunPowerShellScript).
+  grants: (_r, ctx) => [
     {
       sid: 'RunCommand',
       actions: ['ssm:SendCommand'],
       resources: [
-        r.document.startsWith('AWS-')
-          ? ctx.arn('ssm', `document/${r.document}`, '')
-          : ctx.arn('ssm', `document/${r.document}`),
+        // Linux nodes get the shell document, Windows nodes its PowerShell variant; only those of
+        // the platforms the group's nodes run.
+        ...[
+          ...new Set(ctx.members.map((n) => (n.platform === 'windows' ? ctx.windowsDocument : ctx.document))),
+        ].map((doc) => ctx.arn('ssm', `document/${doc}`)),
         ...ctx.members.map((n) => ctx.arn('ec2', `instance/${n.instanceId}`)),
       ],
     },
@@ -482,7 +506,7 @@ export const MONITOR_KINDS = [
     port: f.int('port', 1, 65_535),
   })),
   agentMonitor('command', 'a command exits 0', ({ f }) => ({
-    command: f.text('command', '/opt/app/check.sh'),
+    command: f.command('command', '/opt/app/check.sh'),
   })),
   agentMonitor('dns', 'a name resolves (to the expected address)', ({ f }) => ({
     hostname: f.text('hostname', 'db.example.internal'),

@@ -8,8 +8,20 @@ import * as z from 'zod';
 import * as fields from './fields';
 import { awsId, int, ipv4, nameSchema, text } from './fields';
 import { type Builders, MONITOR_KINDS, RESOURCE_KINDS } from './kinds';
+import {
+  MAX_GROUPS,
+  MAX_MONITORS_PER_GROUP,
+  MAX_NODES,
+  MAX_RESOURCES_PER_GROUP,
+  MAX_WITNESSES,
+} from './limits';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_CLOCK_SKEW_MS } from './rules';
 import { TIMING_LIMITS } from './timing';
+
+/** A list of at most `max` items, whose error says why the limit is there. */
+const atMost = (what: string, max: number, why: string) => ({
+  error: `${what} lists more than ${max}; ${why}`,
+});
 
 export { nameSchema, recoverySchema } from './fields';
 /** Each kind's own resource type (VipResource, ExecResource, ...) comes with its kind. */
@@ -72,6 +84,15 @@ export const nodeSchema = z.strictObject({
       error: 'az must be an Availability Zone name such as us-east-1a',
     }),
   privateIp: ipv4('privateIp').optional(),
+  /**
+   * The node's operating system: `linux` (systemd, softdog) or `windows` (a Windows service, no
+   * watchdog: its silence is proven with its stop scripts' time, or fencing: stop-instance).
+   * Its starts and stops go through the deployment's guard document or its PowerShell variant
+   * accordingly (controller/resources/guard-document.ts).
+   */
+  platform: z
+    .enum(['linux', 'windows'], { error: 'platform must be one of: linux, windows' })
+    .default('linux'),
 });
 
 export const witnessSchema = z.discriminatedUnion(
@@ -126,8 +147,14 @@ export const groupSchema = z.strictObject({
     .default('none'),
   /** A failover counter is reset after the group has been Online and healthy this long. */
   stableAfterMs: int('stableAfterMs', 0, 86_400_000).default(600_000),
-  resources: z.array(resourceSchema, { error: 'resources must be a list' }).default([]),
-  monitors: z.array(monitorSchema, { error: 'monitors must be a list' }).default([]),
+  resources: z
+    .array(resourceSchema, { error: 'resources must be a list' })
+    .max(MAX_RESOURCES_PER_GROUP, atMost('resources', MAX_RESOURCES_PER_GROUP, 'split the group'))
+    .default([]),
+  monitors: z
+    .array(monitorSchema, { error: 'monitors must be a list' })
+    .max(MAX_MONITORS_PER_GROUP, atMost('monitors', MAX_MONITORS_PER_GROUP, 'split the group'))
+    .default([]),
 });
 
 export const clusterSchema = z.strictObject({
@@ -137,12 +164,34 @@ export const clusterSchema = z.strictObject({
     .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, {
       error: 'region must be an AWS region such as us-east-1',
     }),
+  /**
+   * The AWS account of the nodes' instances (12 digits). Optional: `failoverctl apply` records the
+   * account of the state table; the ARNs of the instances key their heartbeats (IAM names them).
+   */
+  account: z
+    .string({ error: 'account must be a 12-digit AWS account id such as "111122223333" (quoted)' })
+    .regex(/^\d{12}$/, { error: 'account must be a 12-digit AWS account id such as "111122223333" (quoted)' })
+    .optional(),
   timing: timingSchema.prefault({}),
   nodes: z
     .array(nodeSchema, { error: 'nodes must be a list' })
-    .min(1, { error: 'nodes must list at least one node' }),
-  witnesses: z.array(witnessSchema, { error: 'witnesses must be a list' }).default([]),
-  groups: z.array(groupSchema, { error: 'groups must be a list' }).default([]),
+    .min(1, { error: 'nodes must list at least one node' })
+    .max(
+      MAX_NODES,
+      atMost(
+        'nodes',
+        MAX_NODES,
+        "every agent reads every peer's heartbeat each heartbeat; split the nodes over several clusters",
+      ),
+    ),
+  witnesses: z
+    .array(witnessSchema, { error: 'witnesses must be a list' })
+    .max(MAX_WITNESSES, atMost('witnesses', MAX_WITNESSES, 'each is probed every heartbeat'))
+    .default([]),
+  groups: z
+    .array(groupSchema, { error: 'groups must be a list' })
+    .max(MAX_GROUPS, atMost('groups', MAX_GROUPS, 'split them over several clusters'))
+    .default([]),
 });
 
 export type ClusterInput = z.input<typeof clusterSchema>;

@@ -293,6 +293,14 @@ export function controllerSawSilenceInMs(
   return Math.max(0, firstSeenAt + neededMs + t.maxClockSkewMs - now);
 }
 
+/**
+ * The node's renewal was sent before `since` (controller clock), whatever the skew between them: no
+ * later renewal of it has been read yet.
+ */
+export function sentBefore(sentAt: number, since: number, t: Pick<Timing, 'maxClockSkewMs'>): boolean {
+  return sentAt + t.maxClockSkewMs < since;
+}
+
 /** The node's renewal was sent after `since` (controller clock), whatever the skew between them. */
 export function sentAfter(sentAt: number, since: number, t: Pick<Timing, 'maxClockSkewMs'>): boolean {
   return sentAt > since + t.maxClockSkewMs;

@@ -10,6 +10,7 @@
  *   5. starting: record the owner in `mayRun`, then activate resources in order
  *   6. online: monitors and the recovery policy (restart, failover, final action), failback
  */
+import { REQUEST_MAX_AGE_MS } from '../config/defaults';
 import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../config/kinds';
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
 import {
@@ -81,7 +82,9 @@ export function decide(obs: GroupObservation): Plan {
 
   describeNodes(ctx);
 
-  // 1. Maintenance and requests.
+  // 1. Maintenance and requests. A request older than REQUEST_MAX_AGE_MS is never carried out.
+  const expired = obs.requests.find((r) => obs.now - r.createdAt > REQUEST_MAX_AGE_MS);
+  if (expired) return plan([expireRequest(expired, obs.now)]);
   if (ctx.state.mode === 'maintenance') {
     const resume = obs.requests.find((r) => r.kind === 'resume');
     if (resume) return plan(resumeRequest(ctx, resume));
@@ -216,6 +219,15 @@ function candidates(ctx: Ctx, except?: string): string[] {
 
 // ------------------------------------------------------------------------------------------------
 // 1. Requests
+
+function expireRequest(r: RequestView, now: number): Action {
+  return {
+    type: 'complete-request',
+    id: r.id,
+    outcome: 'rejected',
+    message: `expired: ${r.kind}${r.to ? ` to ${r.to}` : ''} was recorded ${Math.round((now - r.createdAt) / 1000)} s ago, more than the ${REQUEST_MAX_AGE_MS / 1000} s a request waits for reconcile; nothing was done (submit it again if it is still wanted)`,
+  };
+}
 
 function resumeRequest(ctx: Ctx, r: RequestView): Action[] {
   return [

@@ -35,6 +35,7 @@ import {
   effectiveLeaseMs,
   liveWindowMs,
   reliesOnWatchdog,
+  sentBefore,
   sentLongAgo,
   sentLongAgoInMs,
   requiredSilenceMs as silenceNeededMs,
@@ -92,8 +93,14 @@ export function stopEvidence(
   } = {},
 ): string | undefined {
   const obs = nodes[node];
-  if (instanceDown(obs?.instance)) return `instance ${obs?.config.instanceId} is ${obs?.instance?.state}`;
   const hb = obs?.heartbeat;
+  // Timeline: describe sent at D says "stopped"; the instance may be started again right after, and
+  // its agent renews before its guard admits any start. So the state counts only for a node whose
+  // last renewal we read was sent before D: a describe reused from earlier in the invocation (a
+  // read-only pass, a lock wait) is as good as a fresh one for a node that has not renewed since.
+  if (instanceDown(obs?.instance) && (!hb || sentBefore(hb.sentAt, obs!.instance!.describedAt, timing))) {
+    return `instance ${obs?.config.instanceId} is ${obs?.instance?.state} (described after the node's last renewal)`;
+  }
   // Without any renewal on record we cannot know what it did; wait for a stop or the instance.
   if (!hb) return undefined;
 

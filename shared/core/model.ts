@@ -18,6 +18,17 @@ export interface GroupLock {
   holder: string;
   /** Controller wall clock (ms). The holder aborts in-flight calls before this. */
   expiresAt: number;
+  /**
+   * Which of the holder's acquisitions this is. A holder may take its lock again (a retry inside
+   * its invocation); the release of an earlier acquisition that was given up on but still lands
+   * must not remove the later one. Absent in locks of older controller versions.
+   */
+  acquisition?: string;
+}
+
+/** `current` is the very acquisition `mine` of the lock (same holder, same acquisition). */
+export function sameLockAcquisition(current: GroupLock | undefined, mine: GroupLock): boolean {
+  return current?.holder === mine.holder && current.acquisition === mine.acquisition;
 }
 
 /** What a node that may be dead was last seen doing, recorded by reconcile (controller clock). */
@@ -129,10 +140,20 @@ export interface Heartbeat {
 
 export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
 
-export interface InstanceView {
+/** An instance as EC2 describes it. */
+export interface InstanceStatus {
   state: InstanceState;
   /** EC2 status checks: false when impaired, undefined when unknown. */
   statusOk?: boolean;
+}
+
+/** An instance as one reconcile saw it, and when. */
+export interface InstanceView extends InstanceStatus {
+  /**
+   * Controller-clock time just before the describe call was sent. A stopped instance may be started
+   * again after it: a `stopped` state proves nothing about a renewal sent later (liveness.ts).
+   */
+  describedAt: number;
 }
 
 /** A fact carried by an event (Spot interruption, rebalance, Health), stored until it expires. */

@@ -9,7 +9,7 @@ import type {
   GroupLock,
   GroupState,
   Heartbeat,
-  InstanceView,
+  InstanceStatus,
   NodeFact,
   RequestView,
 } from './model';
@@ -67,9 +67,10 @@ export interface StateStore {
   acquireLock(cluster: string, initial: GroupState, lock: GroupLock, now: number): Promise<GroupState>;
   /**
    * Lets go of the lock unless the record was kicked since `kickSeen`; returns false when kicked
-   * (the caller should decide once more) and true when released (or no longer ours).
+   * (the caller should decide once more) and true when released (or no longer ours: another
+   * holder's, or another acquisition of the same holder).
    */
-  releaseLock(cluster: string, group: string, holder: string, kickSeen: number): Promise<boolean>;
+  releaseLock(cluster: string, group: string, lock: GroupLock, kickSeen: number): Promise<boolean>;
   /** Tells the current lock holder that something changed and it should look again. */
   kick(cluster: string, group: string): Promise<void>;
   /** Conditional update at `guard.epoch` by the lock holder; `bumpEpoch` makes it a takeover. */
@@ -112,6 +113,12 @@ export interface MutationContext {
   holder: string;
   /** Must be awaited immediately before every call that changes AWS; throws when the epoch is stale. */
   beforeMutation(): Promise<void>;
+  /**
+   * For a call that starts some time after its `beforeMutation` (a batched one waits for the other
+   * items' fences): throws unless a call starting now is still covered (deadline not passed, the
+   * lock outlasting the call's worst case). Absent: the caller's contexts never delay a call.
+   */
+  assertMayStart?(): void;
   signal: AbortSignal;
 }
 
@@ -179,7 +186,7 @@ export interface Cloud {
   describeInstances(
     instanceIds: readonly string[],
     signal: AbortSignal,
-  ): Promise<Record<string, InstanceView>>;
+  ): Promise<Record<string, InstanceStatus>>;
   /** One call for all zones of a reconcile. */
   describeZones(zones: readonly string[], signal: AbortSignal): Promise<Record<string, string>>;
   /** Hard fence (StopInstances with force). */

@@ -53,15 +53,24 @@ export function toHeartbeat(item: Record<string, unknown>): Heartbeat {
   return hb as unknown as Heartbeat;
 }
 
-/** Group records and heartbeats read together (one BatchGetItem), split by item kind. */
-export function toClusterState(items: readonly Record<string, unknown>[]): {
+/**
+ * Group records and heartbeats read together (one BatchGetItem), split by item kind. A heartbeat
+ * belongs to the node whose key it was read at (`nodeOf`); one that names another node is dropped.
+ */
+export function toClusterState(
+  items: readonly Record<string, unknown>[],
+  nodeOf: (pk: string) => string | undefined,
+): {
   groups: GroupState[];
   heartbeats: Record<string, Heartbeat>;
 } {
   const out = { groups: [] as GroupState[], heartbeats: {} as Record<string, Heartbeat> };
   for (const item of items) {
     if (String(item.sk).startsWith('GROUP#')) out.groups.push(toGroupState(item));
-    else if (item.sk === 'HEARTBEAT') out.heartbeats[String(item.node)] = toHeartbeat(item);
+    else if (item.sk === 'HEARTBEAT') {
+      const node = nodeOf(String(item.pk));
+      if (node !== undefined && item.node === node) out.heartbeats[node] = toHeartbeat(item);
+    }
   }
   return out;
 }

@@ -4,8 +4,8 @@
  * they have: keys and items are plain objects here; each store (un)marshals for its transport.
  */
 import type { GroupState, Heartbeat } from '../core/model';
-import { toClusterState, toHeartbeat } from './items';
-import { keys, type TableKey } from './keys';
+import { toClusterState } from './items';
+import { type HeartbeatKeyScope, heartbeatKeys, keys, type TableKey } from './keys';
 
 /** One BatchGetItem round on one table: the items it returned and the keys it left unprocessed. */
 export type BatchGetRound = (
@@ -39,21 +39,24 @@ export async function batchGetAll(
   return out;
 }
 
-/** Nodes' heartbeats, by node name. */
+/**
+ * Nodes' heartbeats, by node name. Each is read at its node's key (the ARN of the node's instance,
+ * keys.ts) and mapped to the node by that key, never by what the item says: an agent can write only
+ * its own key (IAM), so an item claiming another node's name there is a forgery and is dropped.
+ */
 export async function readHeartbeats(
   round: BatchGetRound,
-  cluster: string,
+  scope: HeartbeatKeyScope,
   nodes: readonly string[],
   consistent: boolean,
 ): Promise<Record<string, Heartbeat>> {
-  const out: Record<string, Heartbeat> = {};
+  const hk = heartbeatKeys(scope);
   const items = await batchGetAll(
     round,
-    nodes.map((n) => keys.heartbeat(cluster, n)),
+    nodes.flatMap((n) => hk.key(n) ?? []),
     consistent,
   );
-  for (const item of items) out[String(item.node)] = toHeartbeat(item);
-  return out;
+  return toClusterState(items, hk.nodeOf).heartbeats;
 }
 
 /**
@@ -63,14 +66,27 @@ export async function readHeartbeats(
  */
 export async function readClusterState(
   round: BatchGetRound,
-  cluster: string,
+  scope: HeartbeatKeyScope,
   groups: readonly string[],
   nodes: readonly string[],
 ): Promise<{ groups: GroupState[]; heartbeats: Record<string, Heartbeat> }> {
+  const hk = heartbeatKeys(scope);
   const items = await batchGetAll(
     round,
-    [...groups.map((g) => keys.group(cluster, g)), ...nodes.map((n) => keys.heartbeat(cluster, n))],
+    [...groups.map((g) => keys.group(scope.cluster, g)), ...nodes.flatMap((n) => hk.key(n) ?? [])],
     false,
   );
-  return toClusterState(items);
+  return toClusterState(items, hk.nodeOf);
+}
+
+/** The definitions a store has read lately, by cluster: where each node's heartbeat lives. */
+export class KeyScopes {
+  private readonly scopes = new Map<string, HeartbeatKeyScope>();
+  /** Remembers a definition just read or applied. */
+  learn(config: HeartbeatKeyScope): void {
+    this.scopes.set(config.cluster, config);
+  }
+  get(cluster: string): HeartbeatKeyScope | undefined {
+    return this.scopes.get(cluster);
+  }
 }

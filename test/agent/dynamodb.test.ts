@@ -25,8 +25,8 @@ import { openStore } from '../../node-agent/store';
 import { AwsApiError, AwsTimeoutError, ThrottledError, toDomainError } from '../../shared/aws/errors';
 import { ConflictError, NotFoundError } from '../../shared/base/errors';
 import { type GroupState, type Heartbeat, initialGroupState } from '../../shared/core/model';
-import { keys } from '../../shared/table/keys';
-import { createCluster, type Fixture, motoEndpoint, REGION, uniqueName } from './support';
+import { instanceArn, keys } from '../../shared/table/keys';
+import { createCluster, type Fixture, MOTO_ACCOUNT, motoEndpoint, REGION, uniqueName } from './support';
 
 const servers: http.Server[] = [];
 afterEach(async () => {
@@ -174,8 +174,11 @@ describe('the agent store reads and writes what DynamoStore does (moto)', () => 
     expect(await mine.listClusters()).toEqual(await f.store.listClusters());
     expect(await mine.listClusters()).toContain(f.cluster);
     const instanceId = f.config.nodes[1]!.instanceId;
-    expect(await mine.findInstance(instanceId)).toEqual({ cluster: f.cluster, node: 'node2' });
-    expect(await mine.findInstance('i-unknown')).toBeUndefined();
+    const arn = instanceArn({ region: REGION, account: MOTO_ACCOUNT }, instanceId);
+    expect(await mine.findInstance(arn)).toEqual({ cluster: f.cluster, node: 'node2' });
+    expect(
+      await mine.findInstance(instanceArn({ region: REGION, account: MOTO_ACCOUNT }, 'i-0123abcd')),
+    ).toBeUndefined();
 
     // A large definition is stored gzipped in a binary attribute.
     await f.store.doc.send(
@@ -194,12 +197,23 @@ describe('the agent store reads and writes what DynamoStore does (moto)', () => 
   });
 
   it('reads more than 100 keys (BatchGetItem pages)', async () => {
-    const f = await twoNodeCluster();
+    // The most a definition allows (100 nodes) and a few groups: one tick reads more than the 100
+    // keys a BatchGetItem takes.
+    const nodes = Array.from({ length: 100 }, (_, i) => `n${i}`);
+    const groups = Array.from({ length: 12 }, (_, i) => `g${i}`);
+    const f = await createCluster({
+      nodes: nodes.map((name, i) => ({
+        name,
+        instanceId: `i-0${randomBytes(7).toString('hex')}${i}`,
+        az: 'us-east-1a',
+      })),
+      groups: groups.map((name) => ({ name, nodes: ['n0'], resources: [] })),
+    });
     const mine = agentStore(f);
-    const nodes = Array.from({ length: 130 }, (_, i) => `n${i}`);
-    for (const n of ['n0', 'n64', 'n128']) await mine.putHeartbeat(sampleHeartbeat(f.cluster, n, 1));
-    const read = await mine.readClusterState(f.cluster, ['db'], nodes);
-    expect(Object.keys(read.heartbeats).sort()).toEqual(['n0', 'n128', 'n64']);
+    for (const n of ['n0', 'n64', 'n99']) await mine.putHeartbeat(sampleHeartbeat(f.cluster, n, 1));
+    const read = await mine.readClusterState(f.cluster, groups, nodes);
+    expect(nodes.length + groups.length).toBeGreaterThan(100);
+    expect(Object.keys(read.heartbeats).sort()).toEqual(['n0', 'n64', 'n99']);
   });
 
   it('a missing table is TABLE_NOT_FOUND, as with DynamoStore', async () => {

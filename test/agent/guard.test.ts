@@ -39,7 +39,11 @@ afterEach(async () => {
 });
 afterAll(() => removeTempDirs());
 
-async function setup(extraStart = '', timing = { heartbeatIntervalMs: 250, leaseMs: 1500 }) {
+async function setup(
+  extraStart = '',
+  timing = { heartbeatIntervalMs: 250, leaseMs: 1500 },
+  more: (app: ReturnType<typeof makeApp>) => { name: string; start: string; stop: string }[] = () => [],
+) {
   const app = makeApp(tempDir('app'));
   let start = app.start;
   if (extraStart) {
@@ -53,7 +57,10 @@ async function setup(extraStart = '', timing = { heartbeatIntervalMs: 250, lease
       {
         name: 'db',
         nodes: ['node1', 'node2'],
-        resources: [{ type: 'exec', name: 'app', start, stop: app.stop, timeoutSec: 20 }],
+        resources: [
+          { type: 'exec', name: 'app', start, stop: app.stop, timeoutSec: 20 },
+          ...more(app).map((r) => ({ type: 'exec' as const, timeoutSec: 20, ...r })),
+        ],
       },
     ],
   });
@@ -134,6 +141,49 @@ describe('guard', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('--resource runs the stored start and stop of the exec resource (what the SSM document sends), and nothing else', async () => {
+    const { app, f, stateDir } = await setup();
+    agents.push(await startAgent({ f, node: 'node1', stateDir }));
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    await setGroup(f, 'db', 'node1', 2);
+    // No cluster, node, table or command from the caller: the local agent's, and the definition's.
+    const byResource = (action: 'start' | 'stop', resource = 'app') =>
+      runGuard(
+        [
+          '--group',
+          'db',
+          '--resource',
+          resource,
+          '--epoch',
+          '2',
+          '--action',
+          action,
+          '--state-dir',
+          stateDir,
+        ],
+        [],
+        guardEnv,
+      );
+    const started = await byResource('start');
+    expect(started.code, started.stderr).toBe(0);
+    expect(app.alive()).toBe(true);
+    const unknown = await byResource('stop', 'other');
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/has no exec resource other in group db; nothing was run/);
+    expect(app.alive()).toBe(true);
+    const stopped = await byResource('stop');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(app.alive()).toBe(false);
+    // A command and --resource together are refused: the command can only come from the definition.
+    const both = await runGuard(
+      ['--group', 'db', '--resource', 'app', '--epoch', '2', '--state-dir', stateDir],
+      ['id'],
+      guardEnv,
+    );
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--resource takes its command from the stored definition: give no COMMAND');
+  });
+
   it('starts at the current epoch, reports it, refuses a stop from an older epoch, stops at the current one', async () => {
     const { app, f, stateDir } = await setup();
     agents.push(await startAgent({ f, node: 'node1', stateDir }));
@@ -168,6 +218,39 @@ describe('guard', () => {
       const r = await dbReport(f);
       return r?.state === 'stopped' && r.epoch === 2;
     });
+  });
+
+  it('--resource runs the stored text as written (quotes, expansions) after the same checks, its exit code deciding', async () => {
+    // What a Windows node's PowerShell guard document runs too: the text comes from the stored
+    // definition and reaches the platform's shell unchanged (/bin/sh here, powershell.exe there).
+    // A 4 s lease: this is not about timing, and a loaded machine must not fence the agent meanwhile.
+    const { app, f, stateDir } = await setup('', { heartbeatIntervalMs: 250, leaseMs: 4000 }, (a) => [
+      { name: 'text', start: `${a.start} && echo "it's $((6 * 7))"`, stop: a.stop },
+      { name: 'fails', start: 'exit 7', stop: 'true' },
+    ]);
+    agents.push(await startAgent({ f, node: 'node1', stateDir }));
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    await setGroup(f, 'db', 'node1', 2);
+    const byResource = (epoch: number, action: 'start' | 'stop', resource: string) =>
+      guard(stateDir, epoch, action, [], ['--resource', resource]);
+
+    const stale = await byResource(1, 'start', 'text');
+    expect(stale.code).toBe(3);
+    expect(app.alive()).toBe(false);
+
+    const started = await byResource(2, 'start', 'text');
+    expect(started.code, started.stderr).toBe(0);
+    expect(started.stdout).toContain("it's 42");
+    expect(app.alive()).toBe(true);
+    await waitFor('running at 2', async () => (await dbReport(f))?.state === 'running');
+
+    // The text's own exit code decides (10: COMMAND failed).
+    const failed = await byResource(2, 'start', 'fails');
+    expect(failed.code).toBe(10);
+
+    const stopped = await byResource(2, 'stop', 'text');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await waitFor('the app gone', () => !app.alive(), 2000);
   });
 
   it('reports "starting" while a start is under way, and a stop waits for it', async () => {

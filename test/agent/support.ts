@@ -76,12 +76,16 @@ export interface Fixture {
 }
 
 /** A fresh table holding one cluster definition. */
+/** The account of the emulator's resources (moto's default). */
+export const MOTO_ACCOUNT = '123456789012';
+
 export async function createCluster(input: Omit<ClusterInput, 'cluster' | 'region'>): Promise<Fixture> {
   const table = uniqueName('agent');
   const cluster = uniqueName('c');
   const store = new DynamoStore(table, { region: REGION, endpoint: motoEndpoint() });
   await store.createTable();
-  const config = parseClusterConfig({ cluster, region: REGION, ...input });
+  // moto's account, which apply would record anyway: the stored definition equals `config`.
+  const config = parseClusterConfig({ cluster, region: REGION, account: MOTO_ACCOUNT, ...input });
   await store.applyConfig(config, { now: Date.now(), by: 'test' });
   return { store, table, cluster, config };
 }
@@ -90,7 +94,7 @@ export async function applyConfig(
   f: Fixture,
   input: Omit<ClusterInput, 'cluster' | 'region'>,
 ): Promise<void> {
-  f.config = parseClusterConfig({ cluster: f.cluster, region: REGION, ...input });
+  f.config = parseClusterConfig({ cluster: f.cluster, region: REGION, account: MOTO_ACCOUNT, ...input });
   await f.store.applyConfig(f.config, { now: Date.now(), by: 'test' });
 }
 
@@ -486,6 +490,9 @@ export async function startImds(instanceId: string): Promise<ImdsServer> {
     };
     if (url === '/latest/meta-data/instance-id') send(instanceId);
     else if (url === '/latest/meta-data/placement/region') send(REGION);
+    else if (url === '/latest/dynamic/instance-identity/document')
+      // moto's account: the table's, which `apply` records in the definition.
+      send(JSON.stringify({ accountId: '123456789012', region: REGION, instanceId }));
     else if (url === '/latest/meta-data/spot/instance-action') send(state.spot && JSON.stringify(state.spot));
     else if (url === '/latest/meta-data/events/recommendations/rebalance')
       send(state.rebalance && JSON.stringify(state.rebalance));

@@ -29,7 +29,12 @@ const results: ScenarioResult[] = [];
 const initial = Object.fromEntries(ALL_SHAPES.map((s) => [s.name, s.nodes[0]!]));
 
 beforeAll(async () => {
-  await sandbox.start();
+  try {
+    await sandbox.start();
+  } catch (e) {
+    // Where the start-up stopped: the sandbox's progress lines (a slow emulator shows here).
+    throw new Error(`${(e as Error).message}\n${lines.join('\n')}`, { cause: e });
+  }
   const first = await sandbox.waitConsistent(initial, 60_000);
   expect(first.ms, `${Sandbox.describeAll(first.last)}\n${lines.join('\n')}`).not.toBeNaN();
 }, 120_000);

@@ -7,10 +7,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModifyNetworkInterfaceAttributeCommand } from '@aws-sdk/client-ec2';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Io } from '../../cli/context';
 import { main } from '../../cli/main';
+import { clientConfig } from '../../controller/aws/clients';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import type { Heartbeat } from '../../shared/core/model';
 import { createFixture, type Fixture } from './resources/fixture';
@@ -78,8 +80,14 @@ describe('failoverctl against the emulator', () => {
     const first = await run(['init']);
     expect(first.code).toBe(0);
     expect(first.stdout.join('\n')).toMatch(`created state table ${table}`);
+    // The guard documents the exec driver sends (Linux, and the PowerShell variant for Windows nodes).
+    expect(first.stdout.join('\n')).toMatch(/guard document failover-guard (\(linux|is up to date)/);
+    expect(first.stdout.join('\n')).toMatch(/guard document failover-guard-windows\b/);
     const again = await run(['init']);
     expect(again.stdout.join('\n')).toMatch('already exists; nothing to do');
+    expect(again.stdout.join('\n')).toMatch(
+      'guard document failover-guard-windows is up to date; nothing to do',
+    );
   });
 
   it('apply stores a version, says what changed, and changes nothing the second time', async () => {
@@ -207,6 +215,22 @@ describe('failoverctl against the emulator', () => {
     expect(x.stdout.filter((l) => l === '\x1b[2J\x1b[H').length).toBe(draws.length);
   });
 
+  it('a move whose wait ends says what is still pending, when it expires and how to cancel it', async () => {
+    // Before: the request stayed pending, and a later reconcile carried it out.
+    const timedOut = await run(['move', 'web', '--to', 'node2', '--wait', '1']);
+    expect(timedOut.code).toBe(1);
+    const id = /move request (\S+) recorded/.exec(timedOut.text())![1]!;
+    expect(timedOut.text()).toMatch(
+      new RegExp(
+        `request ${id} \\(move web to node2\\) is still pending after 1 s: .* it expires at \\S+ \\(5 minutes after it was recorded\\) and nothing is done; to withdraw it now: "failoverctl cancel ${id}"`,
+      ),
+    );
+    expect((await run(['cancel', id])).code).toBe(0);
+    const tooLong = await run(['move', 'web', '--to', 'node2', '--wait', '301']);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.text()).toMatch('--wait 301 is longer than a request lives');
+  });
+
   it('cancel withdraws a pending request once; a processed or unknown one is refused', async () => {
     const sent = await run(['move', 'web', '--to', 'node2', '--wait', '0']);
     expect(sent.code).toBe(0);
@@ -292,6 +316,51 @@ describe('failoverctl against the emulator', () => {
     );
   });
 
+  it('doctor --role simulates the deployed role on the emulator and names a fix for each gap (an under-privileged role)', async () => {
+    const iam = new IAMClient(clientConfig(aws()));
+    const role = uniqueName('weak-reconcile');
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: role,
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+          ],
+        }),
+      }),
+    );
+    // Reads and the old free shell, but no entry-point changes and not the guard document.
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: role,
+        PolicyName: 'weak',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['ec2:Describe*', 'dynamodb:GetItem', 'dynamodb:Query'],
+              Resource: '*',
+            },
+            { Effect: 'Allow', Action: ['ssm:SendCommand'], Resource: '*' },
+          ],
+        }),
+      }),
+    );
+    const weak = await run(['doctor', '--role', role]);
+    const failed = weak.stdout.filter((l) => l.startsWith('✗'));
+    console.log(
+      `doctor --role on an under-privileged emulator role (${failed.length} failed):\n${failed.join('\n')}`,
+    );
+    expect(weak.code).toBe(1);
+    const text = failed.join('\n');
+    expect(text).toMatch(/AWS-RunShellScript/);
+    expect(text).toMatch(/AWS-RunPowerShellScript/);
+    expect(text).toMatch(/ec2:ReplaceRoute|ec2:AssociateAddress/);
+    expect(text).toMatch(/failover:managed/);
+  });
+
   it('iam-policy prints the controller and agent policies, and checks its flags', async () => {
     const controller = await run(['iam-policy', '--role', 'controller', '--account', '111122223333']);
     expect(controller.code).toBe(0);
@@ -304,7 +373,8 @@ describe('failoverctl against the emulator', () => {
       JSON.parse(agent.stdout.join('\n')).Statement[0].Condition['ForAllValues:StringEquals'][
         'dynamodb:LeadingKeys'
       ],
-    ).toEqual([`NODE#${fx.cluster}#node1`]);
+    ).toEqual([`NODE#${fx.cluster}#\${ec2:SourceInstanceARN}`]);
+    expect(agent.text()).toMatch(/note: \d+ of the 6144 characters of a managed policy/);
     expect((await run(['iam-policy', '--role', 'admin'])).code).toBe(2);
     expect((await run(['iam-policy', '--role', 'agent', '--account', '42'])).text()).toMatch(
       '--account must be a 12-digit AWS account id (got "42")',

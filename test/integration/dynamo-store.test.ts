@@ -3,13 +3,18 @@
  * writes, the per-group lock, epochs, requests processed once, heartbeats, facts and audit.
  */
 import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import { ConflictError, LockBusyError, NotFoundError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
 import { type Heartbeat, initialGroupState } from '../../shared/core/model';
+import { instanceArn, keys } from '../../shared/table/keys';
 import { aws, uniqueName } from './support';
+
+/** moto's account: the table's, which apply records in the definition. */
+const ACCOUNT = '123456789012';
+const arnOf = (id: string) => instanceArn({ region: 'us-east-1', account: ACCOUNT }, id);
 
 const config = parseClusterConfig({
   cluster: 'orders',
@@ -86,8 +91,18 @@ describe('DynamoStore on moto', () => {
     await expect(store.applyConfig(config, { now: 4, expectedVersion: 1 })).rejects.toBeInstanceOf(
       ConflictError,
     );
-    expect(await store.findInstance('i-0bbb')).toEqual({ cluster: 'orders', node: 'node2' });
+    // The instance index is keyed by the instance's ARN (what an agent's IAM policy names).
+    expect(await store.findInstance(arnOf('i-0bbb'))).toEqual({ cluster: 'orders', node: 'node2' });
+    expect(await store.findInstance('i-0bbb')).toBeUndefined();
     expect(await store.listClusters()).toContain('orders');
+    // apply records the table's account; a definition naming another account is refused.
+    expect((await store.getConfig('orders'))?.config.account).toBe(ACCOUNT);
+    await expect(store.applyConfig({ ...config, account: '999999999999' }, { now: 4 })).rejects.toMatchObject(
+      {
+        code: 'ACCOUNT_MISMATCH',
+        message: expect.stringMatching(/names account 999999999999, but table .* is in account 123456789012/),
+      },
+    );
 
     // A node removed from the definition leaves the instance index.
     const oneNode = parseClusterConfig({
@@ -96,7 +111,7 @@ describe('DynamoStore on moto', () => {
       groups: [{ ...group, nodes: ['node1'] }],
     });
     expect((await store.applyConfig(oneNode, { now: 5 })).version).toBe(3);
-    expect(await store.findInstance('i-0bbb')).toBeUndefined();
+    expect(await store.findInstance(arnOf('i-0bbb'))).toBeUndefined();
     await store.applyConfig(config, { now: 6 });
   });
 
@@ -119,18 +134,18 @@ describe('DynamoStore on moto', () => {
     expect(JSON.stringify(big).length).toBeGreaterThan(400 * 1024);
     expect(await store.applyConfig(big, { now: 1 })).toMatchObject({ changed: true, version: 1 });
     const raw = await store.doc.send(
-      new GetCommand({ TableName: store.table, Key: { pk: 'CLUSTER#big', sk: 'CONFIG' } }),
+      new GetCommand({ TableName: store.table, Key: { pk: 'CONFIG#big', sk: 'CONFIG' } }),
     );
     expect(raw.Item?.config).toBeUndefined();
     expect(raw.Item?.configGz).toBeInstanceOf(Uint8Array);
     expect((raw.Item?.configGz as Uint8Array | undefined)?.length).toBeLessThan(64 * 1024);
     const back = await store.getConfig('big');
-    expect(back?.config).toEqual(big);
+    expect(back?.config).toEqual({ ...big, account: ACCOUNT });
     expect(await store.applyConfig(big, { now: 2 })).toMatchObject({ changed: false, version: 1 });
 
     await store.applyConfig(config, { now: 3 });
     const small = await store.doc.send(
-      new GetCommand({ TableName: store.table, Key: { pk: 'CLUSTER#orders', sk: 'CONFIG' } }),
+      new GetCommand({ TableName: store.table, Key: { pk: 'CONFIG#orders', sk: 'CONFIG' } }),
     );
     expect(small.Item?.config).toMatchObject({ cluster: 'orders' });
     expect(small.Item?.configGz).toBeUndefined();
@@ -268,13 +283,26 @@ describe('DynamoStore on moto', () => {
 
     // A kick makes release fail once so the holder looks again.
     await store.kick('orders', g);
-    expect(await store.releaseLock('orders', g, 'inv-b', taken.kick)).toBe(false);
+    expect(await store.releaseLock('orders', g, taken.lock!, taken.kick)).toBe(false);
     const fresh = await store.getGroup('orders', g);
     expect(fresh?.kick).toBe(taken.kick + 1);
-    expect(await store.releaseLock('orders', g, 'inv-b', fresh!.kick)).toBe(true);
+    expect(await store.releaseLock('orders', g, taken.lock!, fresh!.kick)).toBe(true);
     expect((await store.getGroup('orders', g))?.lock).toBeUndefined();
     // Releasing a lock one does not hold is a no-op.
-    expect(await store.releaseLock('orders', g, 'inv-z', 0)).toBe(true);
+    expect(await store.releaseLock('orders', g, { holder: 'inv-z', expiresAt: 0 }, 0)).toBe(true);
+  });
+
+  it("lets a late release of an earlier acquisition leave the holder's later one alone (a retry inside an invocation)", async () => {
+    const g = `lock-${uniqueName('g')}`;
+    const initial = initialGroupState({ ...group, name: g }, 100);
+    const first = { holder: 'inv-a', expiresAt: 10_000, acquisition: '1' };
+    await store.acquireLock('orders', initial, first, 100);
+    const second = await store.acquireLock('orders', initial, { ...first, acquisition: '2' }, 200);
+    // The first attempt's release, given up on, lands now: not ours any more, nothing removed.
+    expect(await store.releaseLock('orders', g, first, Number.NaN)).toBe(true);
+    expect((await store.getGroup('orders', g))?.lock).toEqual(second.lock);
+    expect(await store.releaseLock('orders', g, second.lock!, Number.NaN)).toBe(true);
+    expect((await store.getGroup('orders', g))?.lock).toBeUndefined();
   });
 
   it('gives a new group to exactly one of several invocations racing for it', async () => {
@@ -350,6 +378,25 @@ describe('DynamoStore on moto', () => {
     expect(Object.keys(hbs).sort()).toEqual(['node1', 'node2']);
     expect(hbs.node1).toMatchObject({ token: 'a1/2', seq: 2, monitors: { pidw1: { status: 'ok' } } });
     expect(hbs.node2?.seq).toBe(7);
+    // Each at the key of its instance's ARN: the one key IAM lets that node's agent write.
+    const raw = await store.doc.send(
+      new GetCommand({ TableName: store.table, Key: keys.heartbeat('orders', arnOf('i-0aaa')) }),
+    );
+    expect(raw.Item?.node).toBe('node1');
+  });
+
+  it("drops a heartbeat that claims another node's name at its own key (a forgery)", async () => {
+    // node1's agent may write only its own key; what it claims there about node2 is not node2's word.
+    await store.doc.send(
+      new PutCommand({
+        TableName: store.table,
+        Item: { ...keys.heartbeat('orders', arnOf('i-0aaa')), ...heartbeat('node2', 99) },
+      }),
+    );
+    const hbs = await store.getHeartbeats('orders', ['node1', 'node2']);
+    expect(hbs.node2?.seq).toBe(7);
+    expect(hbs.node1).toBeUndefined();
+    await store.putHeartbeat(heartbeat('node1', 3));
   });
 
   it('processes a request once, oldest first', async () => {

@@ -64,18 +64,15 @@ describe('a full failover on the emulator, driven by reconcile', () => {
     isolated: false,
     groups: {},
     peers: {},
-    fence: { maxStopMs: 300_000, watchdogMs: 8_000 },
+    // An armed watchdog that suits the default lease (3.75 s - 1 s margin), as the agent reports one.
+    fence: { maxStopMs: 300_000, watchdogMs: 2_000 },
     ...over,
   });
   const reconcile = (holder: string) =>
     reconcileCluster(
       {
         store,
-        cloud: createAwsCloud(
-          aws(),
-          { agentPath: '/usr/local/bin/failover-agent', table: store.table },
-          clients,
-        ),
+        cloud: createAwsCloud(aws(), { document: 'failover-guard' }, clients),
         notifier: { publish: async () => undefined },
         clock: systemClock,
         log: silent,

@@ -120,8 +120,8 @@ describe('Lambda handlers', () => {
         cluster,
         region: 'us-east-1',
         nodes: [
-          { name: 'node1', instanceId: 'i-0a1', az: 'us-east-1a' },
-          { name: 'node2', instanceId: 'i-0a2', az: 'us-east-1b' },
+          { name: 'node1', instanceId: 'i-0a1a1a1a', az: 'us-east-1a' },
+          { name: 'node2', instanceId: 'i-0a2a2a2a', az: 'us-east-1b' },
         ],
         groups: [{ name: 'db', nodes: ['node1', 'node2'], autoStart: false }],
       }),
@@ -163,7 +163,7 @@ describe('Lambda handlers', () => {
       ...base,
       source: 'aws.ec2',
       'detail-type': 'EC2 Spot Instance Interruption Warning',
-      detail: { 'instance-id': 'i-0a2', 'instance-action': 'terminate' },
+      detail: { 'instance-id': 'i-0a2a2a2a', 'instance-action': 'terminate' },
     };
     const result = (await handler(event, context('req-2'))) as InvocationResult;
     expect(result.clusters.map((c) => c.cluster)).toEqual([cluster]);
@@ -181,31 +181,42 @@ describe('Lambda handlers', () => {
         account: '999999999999',
         source: 'aws.ec2',
         'detail-type': 'EC2 Instance Rebalance Recommendation',
-        detail: { 'instance-id': 'i-0a1' },
+        detail: { 'instance-id': 'i-0a1a1a1a' },
       },
       context('req-3'),
     )) as InvocationResult;
-    expect(other.ignored).toMatch(/account 999999999999/);
+    expect(other.refused).toMatchObject({
+      code: 'FOREIGN_EVENT',
+      reason: expect.stringMatching(/account 999999999999/),
+    });
     const unknown = (await handler(
       {
         ...base,
         source: 'aws.ec2',
         'detail-type': 'EC2 Instance State-change Notification',
-        detail: { 'instance-id': 'i-0ffff', state: 'stopped' },
+        detail: { 'instance-id': 'i-0ffff0000', state: 'stopped' },
       },
       context('req-4'),
     )) as InvocationResult;
-    expect(unknown.ignored).toMatch(/i-0ffff belongs to no configured cluster/);
+    expect(unknown.ignored).toMatch(/i-0ffff0000 belongs to no configured cluster/);
   });
 
   it('a stream batch with an agent report reconciles that cluster', async () => {
     const { handler } = await import('../../functions/reconcile-stream');
     const record = {
       eventName: 'MODIFY',
-      dynamodb: { Keys: { pk: { S: `NODE#${cluster}#node1` }, sk: { S: 'HEARTBEAT' } } },
+      eventSource: 'aws:dynamodb',
+      dynamodb: {
+        Keys: {
+          pk: { S: `NODE#${cluster}#arn:aws:ec2:us-east-1:123456789012:instance/i-0a1a1a1a` },
+          sk: { S: 'HEARTBEAT' },
+        },
+        SequenceNumber: '1000',
+      },
     };
     const result = (await handler({ Records: [record] } as never, context('req-5'))) as InvocationResult;
     expect(result.clusters.map((c) => c.cluster)).toEqual([cluster]);
+    expect(result.batchItemFailures).toEqual([]);
   });
 
   it('a start and a move publish group, node and failover metrics and schema-valid transition events', async () => {
@@ -226,14 +237,18 @@ describe('Lambda handlers', () => {
       groups: {},
       peers: {},
     });
-    const record = {
+    const record = (id: string) => ({
       eventName: 'INSERT',
-      dynamodb: { Keys: { pk: { S: `CLUSTER#${cluster}` }, sk: { S: 'REQUEST#x' } } },
-    };
+      eventSource: 'aws:dynamodb',
+      dynamodb: {
+        Keys: { pk: { S: `CLUSTER#${cluster}` }, sk: { S: `REQUEST#${id}` } },
+        SequenceNumber: '2000',
+      },
+    });
     await store.putHeartbeat(heartbeat('node1', 1));
     await store.putHeartbeat(heartbeat('node2', 1));
-    await store.putRequest(cluster, { kind: 'start', group: 'db', to: 'node1' }, Date.now());
-    await handler({ Records: [record] } as never, context('req-6'));
+    const start = await store.putRequest(cluster, { kind: 'start', group: 'db', to: 'node1' }, Date.now());
+    await handler({ Records: [record(start.id)] } as never, context('req-6'));
     expect((await store.getGroup(cluster, 'db'))?.owner).toBe('node1');
     expect(metric('GroupOnline').at(-1)).toEqual({
       value: 1,
@@ -258,8 +273,8 @@ describe('Lambda handlers', () => {
     await store.doc.send(
       new DeleteCommand({ TableName: table, Key: keys.fact(cluster, 'node2', 'spot-interruption') }),
     );
-    await store.putRequest(cluster, { kind: 'move', group: 'db', to: 'node2' }, Date.now());
-    await handler({ Records: [record] } as never, context('req-7'));
+    const move = await store.putRequest(cluster, { kind: 'move', group: 'db', to: 'node2' }, Date.now());
+    await handler({ Records: [record(move.id)] } as never, context('req-7'));
     expect((await store.getGroup(cluster, 'db'))?.owner).toBe('node2');
     expect(metric('Failovers')).toEqual([
       { value: 1, dimensions: { service: 'failover-controller', cluster, group: 'db' } },
@@ -293,7 +308,7 @@ describe('Lambda handlers', () => {
       cluster,
       group: 'db',
       previousOwner: 'node1',
-      instanceId: 'i-0a2',
+      instanceId: 'i-0a2a2a2a',
       severity: 'warning',
       region: 'us-east-1',
       account: '123456789012',

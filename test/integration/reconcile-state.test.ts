@@ -5,7 +5,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../controller/reconcile/clock';
-import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import { LAMBDA_RESERVE_MS } from '../../controller/reconcile/controller';
+import { CLEANUP_TIMEOUT_MS, reconcileCluster } from '../../controller/reconcile/reconcile';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import { LockBusyError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
@@ -224,6 +225,81 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(cloud.mutations.filter((m) => m.what.startsWith('ssm start')).length).toBe(1);
   });
 
+  it('wakes a holder waiting on time when it is kicked (a new fact waits about a second, not the whole wait)', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
+    await run(cloud, cluster, 'inv-1');
+    // node2 reports node1 silent; node1's own last send time is recent, so the holder waits until
+    // it is old enough by the controller's clock (a few seconds) before it may take the group.
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 2));
+    await store.putHeartbeat(
+      heartbeat(cluster, 'node2', 2, {
+        reason: 'change',
+        peers: { node1: { token: 'node1-a/2', silentForMs: LEASE + 200 } },
+      }),
+    );
+    lines.length = 0;
+    const started = Date.now();
+    const waiting = reconcileCluster(
+      {
+        store,
+        cloud,
+        notifier: { publish: async () => undefined },
+        clock: systemClock,
+        log,
+        holder: 'inv-wait',
+      },
+      cluster,
+      { deadline: Date.now() + 8_000 },
+    );
+    let kickedAt = 0;
+    for (let i = 0; i < 40 && !kickedAt; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if ((await store.getGroup(cluster, 'db'))?.lock?.holder === 'inv-wait' && Date.now() - started > 300) {
+        await store.kick(cluster, 'db');
+        kickedAt = Date.now();
+      }
+    }
+    expect(kickedAt).toBeGreaterThan(0);
+    await waiting;
+    const woken = lines.find((l) => l.message === 'woken by a kick while waiting');
+    expect(woken, JSON.stringify(lines.map((l) => l.message))).toBeDefined();
+    // It woke with most of the wait still ahead.
+    expect(woken?.attributes?.leftMs).toBeGreaterThan(1_000);
+  });
+
+  it('gives alerts still in flight a short time of their own at the end, never the rest of the invocation', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new MemoryCloud(new StoreWorld(store));
+    lines.length = 0;
+    const started = Date.now();
+    // An SNS that never answers: before, the reconcile waited for it (in Lambda: up to the timeout).
+    const outcome = await reconcileCluster(
+      {
+        store,
+        cloud,
+        notifier: { publish: () => new Promise(() => {}) },
+        clock: systemClock,
+        log,
+        holder: 'inv-sns',
+      },
+      cluster,
+      { deadline: Date.now() + 20_000 },
+    );
+    expect(outcome.groups[0]).toMatchObject({ status: 'converged', owner: 'node1', phase: 'Online' });
+    expect(Date.now() - started).toBeLessThan(CLEANUP_TIMEOUT_MS + 5_000);
+    expect(lines.map((l) => l.message)).toContain('alerts still in flight at the end of the reconcile');
+    // Together with the lock release, within what the Lambda keeps after the deadline.
+    expect(2 * CLEANUP_TIMEOUT_MS).toBeLessThan(LAMBDA_RESERVE_MS);
+  });
+
   it('does not lose a trigger when the holder lets go of the lock just before the kick lands', async () => {
     const cluster = uniqueName('c');
     await store.applyConfig(config(cluster), { now: Date.now() });
@@ -256,6 +332,50 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(outcome.groups[0]).toMatchObject({ status: 'converged', owner: 'node1', phase: 'Online' });
   });
 
+  it("a retry's release that lands late does not remove the lock of the holder's next attempt", async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
+    // Attempt 1's release is given up on (held back here); attempt 2, the same holder, takes the
+    // lock and is deciding when attempt 1's release finally lands.
+    const held: (() => Promise<boolean>)[] = [];
+    let attempt = 1;
+    const late = Object.create(store) as DynamoStore;
+    late.releaseLock = async (...args: Parameters<DynamoStore['releaseLock']>) => {
+      if (attempt === 1) {
+        held.push(() => store.releaseLock(...args));
+        return true;
+      }
+      return store.releaseLock(...args);
+    };
+    const deps = {
+      store: late,
+      cloud,
+      notifier: { publish: async () => undefined },
+      clock: systemClock,
+      log,
+      holder: 'inv-retrying',
+    };
+    await reconcileCluster(deps, cluster, { deadline: Date.now() + 20_000 });
+    expect(held).toHaveLength(1);
+    attempt = 2;
+    const second = await store.acquireLock(
+      cluster,
+      (await store.getGroup(cluster, 'db'))!,
+      { holder: 'inv-retrying', expiresAt: Date.now() + 20_000, acquisition: 'attempt-2' },
+      Date.now(),
+    );
+    expect(await held[0]!()).toBe(true);
+    // Still attempt 2's: another invocation finds the group busy.
+    expect((await store.getGroup(cluster, 'db'))?.lock).toEqual(second.lock);
+    await expect(
+      store.acquireLock(cluster, second, { holder: 'inv-other', expiresAt: Date.now() + 20_000 }, Date.now()),
+    ).rejects.toBeInstanceOf(LockBusyError);
+  });
+
   it('processes a move request once and takes over a lock whose holder died', async () => {
     const cluster = uniqueName('c');
     await store.applyConfig(config(cluster), { now: Date.now() });
@@ -273,13 +393,16 @@ describe('reconcile over the DynamoDB state table', () => {
       { kind: 'move', group: 'db', to: 'node2', by: 'test' },
       Date.now(),
     );
-    const busy = await run(cloud, cluster, 'inv-2');
-    expect(busy.groups[0]?.status).toBe('busy');
-    await new Promise((r) => setTimeout(r, 300));
-
-    // node1 is alive: it must be stopped through the guard before node2 starts.
-    const moved = await run(cloud, cluster, 'inv-3');
+    // The next invocation waits the dead holder's lock out (it ends well within its deadline) and
+    // moves the group itself. node1 is alive: it must be stopped through the guard before node2
+    // starts.
+    const moved = await run(cloud, cluster, 'inv-2');
     expect(moved.groups[0]).toMatchObject({ status: 'converged', owner: 'node2', epoch: 2 });
+    const mutations = cloud.mutations.length;
+    // Once: a later invocation finds nothing to do.
+    const again = await run(cloud, cluster, 'inv-3');
+    expect(again.groups[0]).toMatchObject({ status: 'converged', owner: 'node2', epoch: 2 });
+    expect(cloud.mutations.length).toBe(mutations);
     expect(world.runners('db')).toEqual(['node2']);
     const order = cloud.mutations.map((m) => m.what);
     expect(order.indexOf('ssm stop db@node1')).toBeGreaterThanOrEqual(0);

@@ -8,7 +8,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentOfTable } from '../../cli/commands/doctor-role';
 import { METRICS } from '../../controller/reconcile/metrics';
+import {
+  DEFAULT_AGENT_PATH_WINDOWS,
+  guardDocument,
+  guardDocumentWindows,
+  windowsGuardDocumentName,
+} from '../../controller/resources/guard-document';
 
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON; the assertions check its shape.
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
@@ -17,6 +24,10 @@ let outDir: string;
 
 const ofType = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 const fn = (name: string) => template.Resources[name]!;
+/** A policy's statements with `Fn::If [condition, statement, AWS::NoValue]` taken as the statement. */
+// biome-ignore lint/suspicious/noExplicitAny: untyped template JSON.
+const statements = (doc: { Statement: any[] }): any[] =>
+  doc.Statement.map((st) => (st['Fn::If'] ? st['Fn::If'][1] : st));
 
 beforeAll(() => {
   outDir = mkdtempSync(join(tmpdir(), 'sls-package-'));
@@ -32,6 +43,8 @@ beforeAll(() => {
       '--package',
       outDir,
       '--param=alertEmail=ops@example.com',
+      '--param=dnsZones=Z0123456789ABC,Z9876543210XYZ',
+      '--param=dnsRecordNames=db.example.com,*.svc.example.com',
     ],
     {
       encoding: 'utf8',
@@ -140,7 +153,7 @@ describe('serverless package (offline)', () => {
         JSON.stringify({ 'Fn::GetAtt': ['ReconcileStreamRole', 'Arn'] }),
       ]),
     );
-    const policy = fn('ReconcilePolicy').Properties.PolicyDocument.Statement as {
+    const policy = statements(fn('ReconcilePolicy').Properties.PolicyDocument) as {
       Action: string[];
       Resource: unknown;
       Condition?: unknown;
@@ -170,13 +183,80 @@ describe('serverless package (offline)', () => {
       'HardFence',
     ]) {
       expect(policy.find((s) => s.Sid === sid)?.Condition).toEqual({
-        StringEquals: { 'aws:ResourceTag/failover:managed': 'true' },
+        // The stack's name: two deployments in one account never act on the same resources.
+        StringEquals: { 'aws:ResourceTag/failover:managed': 'failover-controller-pkgtest' },
       });
     }
     // Only the stream function may read the stream.
     const streamOnly = JSON.stringify(fn('ReconcileStreamRole').Properties.Policies);
     expect(streamOnly).toMatch(/dynamodb:GetRecords/);
     expect(JSON.stringify(fn('ReconcileRole').Properties)).not.toMatch(/GetRecords/);
+  });
+
+  it("creates the agent install document (Linux and Windows, typed parameters), a private bucket for the releases, the nodes' read policy and an optional association", () => {
+    const doc = fn('AgentInstallDocument') as Resource;
+    expect(doc.Type).toBe('AWS::SSM::Document');
+    expect(doc.Properties.DocumentType).toBe('Command');
+    expect(doc.Properties.Name).toBe('failover-agent-install-pkgtest');
+    const content = doc.Properties.Content;
+    expect(content.schemaVersion).toBe('2.2');
+    expect(Object.keys(content.parameters).sort()).toEqual(
+      ['cluster', 'node', 'sha256Linux', 'sha256Windows', 'table', 'version', 'watchdogSeconds'].sort(),
+    );
+    // Every parameter reaches a shell or PowerShell as text: each has a pattern.
+    for (const [name, p] of Object.entries(content.parameters as Record<string, { allowedPattern?: string }>))
+      expect(p.allowedPattern, name).toMatch(/^\^/);
+    expect(content.parameters.sha256Linux.allowedPattern).toBe('^[0-9a-f]{64}$');
+    expect(content.parameters.table.default).toEqual({ Ref: 'StateTable' });
+    const steps = content.mainSteps as {
+      action: string;
+      name: string;
+      precondition: unknown;
+      inputs: Record<string, unknown>;
+    }[];
+    expect(steps.map((s) => [s.action, s.precondition])).toEqual([
+      ['aws:downloadContent', { StringEquals: ['platformType', 'Linux'] }],
+      ['aws:runShellScript', { StringEquals: ['platformType', 'Linux'] }],
+      ['aws:downloadContent', { StringEquals: ['platformType', 'Windows'] }],
+      ['aws:runPowerShellScript', { StringEquals: ['platformType', 'Windows'] }],
+    ]);
+    // The download is from this deployment's bucket; the sum is checked before anything runs.
+    expect(JSON.stringify(steps[0]!.inputs.sourceInfo)).toContain(`\${AgentBucket}`);
+    expect((steps[1]!.inputs.runCommand as string[]).join('\n')).toMatch(
+      /sha256sum -c -[\s\S]*tar xzf[\s\S]*install\.sh/,
+    );
+    expect((steps[3]!.inputs.runCommand as string[]).join('\n')).toMatch(
+      /Get-FileHash[\s\S]*Expand-Archive[\s\S]*install\.ps1/,
+    );
+
+    const bucket = fn('AgentBucket').Properties;
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(JSON.stringify(fn('AgentBucketPolicy').Properties)).toContain('aws:SecureTransport');
+    const read = fn('AgentArtifactsReadPolicy').Properties.PolicyDocument.Statement;
+    expect(read).toEqual([
+      {
+        Sid: 'AgentReleases',
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: { 'Fn::Sub': `\${AgentBucket.Arn}/agent/*` },
+      },
+    ]);
+    const association = template.Resources.AgentAssociation as Resource & { Condition?: string };
+    expect(association.Condition).toBe('HasAgentRelease');
+    expect(association.Properties.Targets).toEqual([{ Key: 'tag-key', Values: ['failover:cluster'] }]);
+    expect(association.Properties.MaxConcurrency).toBe('1');
+    for (const out of ['AgentBucketName', 'AgentInstallDocumentName', 'AgentArtifactsReadPolicyArn'])
+      expect(template.Outputs[out], out).toBeTruthy();
+    // Windows nodes get the guard document's PowerShell variant, not AWS-RunPowerShellScript.
+    expect(JSON.stringify(fn('ReconcilePolicy').Properties.PolicyDocument)).not.toMatch(
+      /AWS-Run(PowerShell|Shell)Script/,
+    );
   });
 
   it('subscribes the alertEmail address to the topic, and nothing else publishes there but reconcile and alarms', () => {
@@ -200,6 +280,35 @@ describe('serverless package (offline)', () => {
       (st: { Principal: { Service: string } }) => st.Principal.Service,
     );
     expect(principals).toEqual(['cloudwatch.amazonaws.com']);
+  });
+
+  it('lets only its own alarms publish to the topic and only its own rules use the dead-letter queue (source conditions)', () => {
+    const [alarms] = fn('AlertTopicPolicy').Properties.PolicyDocument.Statement;
+    expect(alarms.Condition).toEqual({
+      ArnLike: {
+        'aws:SourceArn': {
+          'Fn::Sub': 'arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*',
+        },
+      },
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    });
+    const [undelivered] = fn('ReconcileDeadLetterQueuePolicy').Properties.PolicyDocument.Statement;
+    expect(undelivered).toMatchObject({
+      Principal: { Service: 'events.amazonaws.com' },
+      Action: 'sqs:SendMessage',
+      Condition: {
+        ArnLike: {
+          'aws:SourceArn': {
+            'Fn::Sub':
+              'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/failover-controller-pkgtest-*',
+          },
+        },
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      },
+    });
+    // Every rule this deployment creates is named so that the condition matches it.
+    for (const [, rule] of ofType('AWS::Events::Rule'))
+      expect(rule.Properties.Name).toMatch(/^failover-controller-pkgtest-/);
   });
 
   it('alarms on a group not online, reconcile failures, dead letters, stream lag and every function error, all to the alert topic', () => {
@@ -285,3 +394,179 @@ describe('serverless package (offline)', () => {
     for (const name of searched) expect(Object.keys(METRICS)).toContain(name);
   });
 });
+
+describe('least privilege of the deployed role (issue 16)', () => {
+  it('sends only its own guard documents (Linux and the PowerShell variant), whose content is the one the code creates', () => {
+    const policy = statements(fn('ReconcilePolicy').Properties.PolicyDocument);
+    const send = policy.filter((st) => st.Action.includes('ssm:SendCommand'));
+    expect(send.map((st) => st.Sid).sort()).toEqual(['RunCommandOnManagedInstances', 'RunGuardDocument']);
+    // The documents the role may send: these two, by ARN; the other SendCommand statement names
+    // instances only (a SendCommand needs both a document and an instance it allows).
+    expect(policy.find((st) => st.Sid === 'RunGuardDocument').Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${GuardDocument}' },
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${WindowsGuardDocument}',
+      },
+    ]);
+    const onInstances = JSON.stringify(
+      policy.find((st) => st.Sid === 'RunCommandOnManagedInstances').Resource,
+    );
+    expect(onInstances).not.toContain(':document/');
+    expect(JSON.stringify(template)).not.toMatch(/AWS-Run(PowerShell|Shell)Script/);
+    const doc = fn('GuardDocument').Properties;
+    expect(doc.DocumentType).toBe('Command');
+    expect(doc.Name).toBe('failover-guard-pkgtest');
+    expect(doc.Content).toEqual(JSON.parse(JSON.stringify(guardDocument('/usr/local/bin/failover-agent'))));
+    const win = fn('WindowsGuardDocument').Properties;
+    expect(win.DocumentType).toBe('Command');
+    expect(win.Name).toBe(windowsGuardDocumentName('failover-guard-pkgtest'));
+    expect(win.Content).toEqual(JSON.parse(JSON.stringify(guardDocumentWindows(DEFAULT_AGENT_PATH_WINDOWS))));
+    for (const [, l] of ofType('AWS::Lambda::Function')) {
+      expect(l.Properties.Environment.Variables.FAILOVER_SSM_DOCUMENT).toEqual({ Ref: 'GuardDocument' });
+      expect(l.Properties.Environment.Variables.FAILOVER_SSM_DOCUMENT_WINDOWS).toEqual({
+        Ref: 'WindowsGuardDocument',
+      });
+    }
+  });
+
+  it('never writes the definitions, registry or instance index', () => {
+    const policy = statements(fn('ReconcilePolicy').Properties.PolicyDocument);
+    expect(policy.find((st) => st.Sid === 'NeverWriteDefinitions')).toEqual({
+      Sid: 'NeverWriteDefinitions',
+      Effect: 'Deny',
+      Action: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      Resource: { 'Fn::GetAtt': ['StateTable', 'Arn'] },
+      Condition: {
+        'ForAnyValue:StringLike': { 'dynamodb:LeadingKeys': ['CONFIG#*', 'CLUSTERS', 'INSTANCE#*'] },
+      },
+    });
+  });
+
+  it('changes A records only in the zones and names given, and has no Route 53 permission without them', () => {
+    const raw = fn('ReconcilePolicy').Properties.PolicyDocument.Statement;
+    const dns = raw.filter((st: { 'Fn::If'?: unknown[] }) => st['Fn::If']);
+    expect(dns.map((st: { 'Fn::If': unknown[] }) => st['Fn::If'][0])).toEqual(['HasDnsZones', 'HasDnsZones']);
+    for (const st of dns) expect(st['Fn::If'][2]).toEqual({ Ref: 'AWS::NoValue' });
+    const conditions = (template as unknown as { Conditions: Record<string, unknown> }).Conditions;
+    expect(conditions.HasDnsZones).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': ['Z0123456789ABC,Z9876543210XYZ', ''] }],
+    });
+    const change = dns[0]['Fn::If'][1];
+    expect(change.Action).toEqual(['route53:ChangeResourceRecordSets']);
+    // CloudFormation's Split/Join of the parameter, evaluated here.
+    expect(evaluate(change.Resource)).toEqual([
+      'arn:*:route53:::hostedzone/Z0123456789ABC',
+      'arn:*:route53:::hostedzone/Z9876543210XYZ',
+    ]);
+    expect(change.Condition['ForAllValues:StringLike']).toEqual({
+      'route53:ChangeResourceRecordSetsNormalizedRecordNames': {
+        'Fn::Split': [',', 'db.example.com,*.svc.example.com'],
+      },
+    });
+    expect(change.Condition['ForAllValues:StringEquals']).toEqual({
+      'route53:ChangeResourceRecordSetsRecordTypes': ['A'],
+      'route53:ChangeResourceRecordSetsActions': ['UPSERT', 'DELETE'],
+    });
+    expect(evaluate(dns[1]['Fn::If'][1].Resource)).toEqual([
+      'arn:*:route53:::change/*',
+      'arn:*:route53:::hostedzone/Z0123456789ABC',
+      'arn:*:route53:::hostedzone/Z9876543210XYZ',
+    ]);
+  });
+});
+
+describe('the deployment tuned for failover (issue 19)', () => {
+  const lambda = (id: string) => fn(`${id}LambdaFunction`).Properties;
+  const invokeConfig = (id: string) =>
+    ofType('AWS::Lambda::EventInvokeConfig').find(
+      ([, r]) => r.Properties.FunctionName.Ref === `${id}LambdaFunction`,
+    )?.[1].Properties;
+
+  it('reads the stream in parallel per shard, reports failed clusters, does not bisect and drops reports older than 5 minutes', () => {
+    const [[, mapping]] = ofType('AWS::Lambda::EventSourceMapping') as [[string, Resource]];
+    expect(mapping.Properties).toMatchObject({
+      ParallelizationFactor: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: false,
+      MaximumRecordAgeInSeconds: 300,
+      MaximumRetryAttempts: 5,
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 0,
+    });
+  });
+
+  it('sizes memory per function (a full vCPU on the critical path), with X-Ray on the event functions', () => {
+    expect(lambda('ReconcileStream').MemorySize).toBe(1769);
+    expect(lambda('ReconcileEc2Event').MemorySize).toBe(1769);
+    expect(lambda('ReconcileHealth').MemorySize).toBe(1769);
+    expect(lambda('ReconcileSchedule').MemorySize).toBe(512);
+    for (const id of ['ReconcileStream', 'ReconcileEc2Event', 'ReconcileHealth'])
+      expect(lambda(id).TracingConfig).toEqual({ Mode: 'Active' });
+    for (const id of ['ReconcileStream', 'ReconcileEc2Event', 'ReconcileHealth', 'ReconcileSchedule'])
+      expect(lambda(id).Timeout).toBe(60);
+  });
+
+  it('reserves concurrency for every function (parameters for the failover functions)', () => {
+    expect(lambda('ReconcileStream').ReservedConcurrentExecutions).toBe(10);
+    expect(lambda('ReconcileEc2Event').ReservedConcurrentExecutions).toBe(5);
+    expect(lambda('ReconcileHealth').ReservedConcurrentExecutions).toBe(2);
+    expect(lambda('ReconcileSchedule').ReservedConcurrentExecutions).toBe(2);
+  });
+
+  it('retries async invocations briefly and only while the event is fresh, then dead-letters them', () => {
+    expect(invokeConfig('ReconcileSchedule')).toMatchObject({
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+    expect(invokeConfig('ReconcileEc2Event')).toMatchObject({
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 600,
+    });
+    expect(invokeConfig('ReconcileHealth')).toMatchObject({
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+    });
+  });
+
+  it('gives every EventBridge rule target a retry policy and the dead-letter queue', () => {
+    const rules = ofType('AWS::Events::Rule');
+    expect(rules.length).toBe(5);
+    for (const [id, rule] of rules) {
+      expect(rule.Properties.Targets, id).toHaveLength(1);
+      expect(rule.Properties.Targets[0], id).toMatchObject({
+        RetryPolicy: { MaximumEventAgeInSeconds: 600, MaximumRetryAttempts: 10 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['ReconcileDeadLetterQueue', 'Arn'] } },
+      });
+    }
+  });
+
+  it('names the roles by stage and region (IAM names are global to the account), as doctor finds them', () => {
+    expect(fn('ReconcileRole').Properties.RoleName).toBe('failover-reconcile-pkgtest-eu-west-1');
+    expect(fn('ReconcileStreamRole').Properties.RoleName).toBe('failover-reconcile-stream-pkgtest-eu-west-1');
+    const named = deploymentOfTable('failover-state-pkgtest', 'eu-west-1');
+    expect(named).toMatchObject({
+      role: fn('ReconcileRole').Properties.RoleName,
+      managedTagValue: 'failover-controller-pkgtest',
+      document: fn('GuardDocument').Properties.Name,
+    });
+    expect(windowsGuardDocumentName(named!.document)).toBe(fn('WindowsGuardDocument').Properties.Name);
+    expect(fn('StateTable').Properties.TableName).toBe('failover-state-pkgtest');
+  });
+
+  it('protects the state table from deletion', () => {
+    const t = template.Resources.StateTable as Resource & { DeletionPolicy?: string };
+    expect(t.Properties.DeletionProtectionEnabled).toBe(true);
+    expect(t.DeletionPolicy).toBe('Retain');
+  });
+});
+
+/** Evaluates the Fn::Split / Fn::Join of plain strings a template holds. */
+function evaluate(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(evaluate);
+  const o = v as Record<string, unknown[]>;
+  if (o['Fn::Split']) return String(evaluate(o['Fn::Split'][1])).split(String(o['Fn::Split'][0]));
+  if (o['Fn::Join']) return (evaluate(o['Fn::Join'][1]) as unknown[]).join(String(o['Fn::Join'][0]));
+  return v;
+}

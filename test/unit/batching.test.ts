@@ -180,6 +180,46 @@ describe('TargetBatcher', () => {
     expect(await b).toBe('b');
     await expect(c).rejects.toThrow('lock of c too short');
   });
+
+  it("checks each item's lock again once every fence of the batch is done: a slow fence of one item holds the others' calls back", async () => {
+    const sent: string[][] = [];
+    const gates: (() => void)[] = [];
+    const batcher = new TargetBatcher<string, string>(
+      async (_, batch) => {
+        sent.push(batch);
+        if (batch[0] === 'first') await new Promise<void>((r) => gates.push(r));
+        return batch.map((b) => ({ ok: true, value: b }));
+      },
+      { maxBatch: 100 },
+    );
+    const signal = new AbortController().signal;
+    // A lock with little time left: enough when its fence passed, not after waiting for the others.
+    let now = 0;
+    const lockCheck = (name: string, until: number) => () => {
+      if (now > until) throw new Error(`lock of ${name} would not outlast the call`);
+    };
+    let releaseSlow!: () => void;
+    const slowFence = () => new Promise<void>((r) => (releaseSlow = r));
+    const gate = batcher.submit('zone', 'first', 'first', signal, async () => undefined);
+    await tick();
+    const short = batcher.submit(
+      'zone',
+      'short',
+      'short',
+      signal,
+      async () => undefined,
+      lockCheck('short', 5),
+    );
+    const slow = batcher.submit('zone', 'slow', 'slow', signal, slowFence, lockCheck('slow', 1_000));
+    gates.shift()!();
+    expect(await gate).toBe('first');
+    await tick();
+    now = 50; // the slow fence took 50 ms
+    releaseSlow();
+    expect(await slow).toBe('slow');
+    await expect(short).rejects.toThrow('lock of short would not outlast the call');
+    expect(sent).toEqual([['first'], ['slow']]);
+  });
 });
 
 describe('dns driver batches', () => {
@@ -245,104 +285,5 @@ describe('dns driver batches', () => {
     // One batch of the four, refused; then each alone.
     expect(changes[0]).toHaveLength(4);
     expect(changes.slice(1).every((c) => c.length === 1)).toBe(true);
-  });
-});
-
-describe('exec driver batches', () => {
-  const config = parseClusterConfig(
-    {
-      cluster: 'c',
-      region: 'us-east-1',
-      nodes: [
-        { name: 'node1', instanceId: 'i-1', eni: 'eni-1', az: 'us-east-1a', privateIp: '10.0.1.10' },
-        { name: 'node2', instanceId: 'i-2', eni: 'eni-2', az: 'us-east-1b', privateIp: '10.0.2.10' },
-      ],
-      groups: ['a', 'b', 'c', 'd', 'e', 'f'].map((g) => ({
-        name: g,
-        nodes: ['node1', 'node2'],
-        resources: [
-          {
-            type: 'exec' as const,
-            name: `${g}-app`,
-            start: g === 'c' ? 'echo c cannot start >&2; exit 3' : `echo started ${g}`,
-            stop: 'true',
-          },
-        ],
-      })),
-    },
-    'unit',
-  );
-
-  it('runs the guard of groups starting together on one node in one command, each with its own outcome', async () => {
-    // SSM, as far as the driver sees it: the command runs in a real shell at once ("guard" is a
-    // stand-in that runs what follows "--").
-    const sent: string[] = [];
-    const outputs = new Map<string, ReturnType<typeof spawnSync>>();
-    const ssm = {
-      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
-        if (command.constructor.name === 'SendCommandCommand') {
-          const line = (command.input.Parameters as { commands: string[] }).commands[0]!;
-          sent.push(line);
-          const id = `cmd-${sent.length}`;
-          outputs.set(id, spawnSync('/bin/sh', ['-c', line], { encoding: 'utf8' }));
-          return { Command: { CommandId: id } };
-        }
-        const r = outputs.get(command.input.CommandId as string)!;
-        return {
-          Status: r.status === 0 ? 'Success' : 'Failed',
-          ResponseCode: r.status,
-          StandardOutputContent: r.stdout,
-          StandardErrorContent: r.stderr,
-        };
-      },
-    } as unknown as SSMClient;
-    const guard = '/tmp/speed-unit-guard.sh';
-    spawnSync('/bin/sh', [
-      '-c',
-      `printf '%s\\n' '#!/bin/sh' 'while [ "$1" != "--" ]; do shift; done; shift; exec "$@"' > ${guard}; chmod +x ${guard}`,
-    ]);
-    const exec = createExecDriver(ssm, {
-      agentPath: guard,
-      table: 't',
-      pollMs: 1,
-      sleep: async () => undefined,
-    });
-    const fenced: string[] = [];
-    const node = config.nodes[1]!;
-    const start = (g: string) =>
-      exec.activate({
-        cluster: 'c',
-        group: g,
-        epoch: 4,
-        holder: 'h',
-        beforeMutation: async () => {
-          fenced.push(g);
-          expect(sent.some((line) => line.includes(`--group ${g} `))).toBe(false);
-        },
-        signal: new AbortController().signal,
-        cache: new Map(),
-        resource: config.groups.find((x) => x.name === g)!.resources[0]!,
-        node,
-        config,
-      });
-    const out = await Promise.allSettled(['a', 'b', 'c', 'd', 'e', 'f'].map(start));
-    expect(fenced.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
-    expect(out.map((o) => o.status)).toEqual([
-      'fulfilled',
-      'fulfilled',
-      'rejected',
-      'fulfilled',
-      'fulfilled',
-      'fulfilled',
-    ]);
-    const failed = (out[2] as PromiseRejectedResult).reason;
-    expect(failed.code).toBe('EXEC_FAILED');
-    expect(failed.message).toContain('exit code 3');
-    expect(failed.message).toContain('c cannot start');
-    // Six groups submitted together: one command.
-    expect(sent).toHaveLength(1);
-    expect((out[1] as PromiseFulfilledResult<{ detail: string }>).value.detail).toContain(
-      'with 5 other groups',
-    );
   });
 });

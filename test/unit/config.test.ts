@@ -55,7 +55,8 @@ describe('cluster definition', () => {
       ttl: 10,
       deleteOnDeactivate: true,
     });
-    expect(db.resources[3]).toMatchObject({ document: 'AWS-RunShellScript', async: false, timeoutSec: 300 });
+    expect(db.resources[3]).toMatchObject({ async: false, timeoutSec: 300 });
+    expect(db.resources[3]).not.toHaveProperty('document');
     expect(db.monitors[0]).toMatchObject({
       recovery: { restarts: 0, failovers: 1, finalAction: 'none' },
       retries: 1,
@@ -267,5 +268,111 @@ describe('failoverctl validate', () => {
     const io2 = capture();
     expect(await main(['validate'], io2)).toBe(2);
     expect(io2.stderr.join('\n')).toMatch(/required option '-f, --file <file>'/);
+  });
+});
+
+describe('sizes the platform cannot hold, and input that is no definition', () => {
+  const base = parseClusterConfig(loadClusterConfigTextOk(example));
+  function loadClusterConfigTextOk(text: string) {
+    const r = loadClusterConfigText(text, 'x.yaml');
+    if (!r.ok) throw new Error('example must be valid');
+    return r.config;
+  }
+  const nodes = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      name: `n${i}`,
+      instanceId: `i-0${(i + 1).toString(16).padStart(8, '0')}`,
+      eni: `eni-0${(i + 1).toString(16).padStart(8, '0')}`,
+      az: 'us-east-1a',
+    }));
+
+  it('refuses a 5 MB file in one line, before parsing it (58,973 nodes passed before)', () => {
+    const big = JSON.stringify({ ...base, groups: [], nodes: nodes(58_973) });
+    expect(big.length).toBeGreaterThan(5_000_000);
+    const issues = issuesOf(big);
+    expect(issues).toEqual([
+      {
+        path: '',
+        location: 'c.yaml',
+        message: expect.stringMatching(/^the file is \d+ KB; a definition is at most 1024 KB/),
+      },
+    ]);
+  });
+
+  it('refuses more nodes than the agents can read each heartbeat, and commands longer than a line of shell', () => {
+    expect(validateClusterConfig({ ...base, groups: [], nodes: nodes(100) }).ok).toBe(true);
+    const many = validateClusterConfig({ ...base, groups: [], nodes: nodes(101) });
+    expect(many.ok ? [] : many.issues).toEqual([
+      {
+        path: 'nodes',
+        message: expect.stringMatching(/^nodes lists more than 100; every agent reads every peer/),
+      },
+    ]);
+    const long = structuredClone(base);
+    const app = long.groups[0]!.resources.find((r) => r.type === 'exec')!;
+    if (app.type === 'exec') app.start = `/opt/app/start.sh ${'x'.repeat(5000)}`;
+    const r = validateClusterConfig(long);
+    expect(r.ok ? [] : r.issues.map((i) => i.message)).toEqual([
+      expect.stringMatching(/^start is longer than 4096 characters; put the script in a file on the nodes/),
+    ]);
+    // Before: a 5 MB command passed validate and failed at apply or failover time.
+    const huge = JSON.stringify({
+      ...long,
+      groups: [{ ...long.groups[0], resources: [{ ...app, start: 'y'.repeat(5_000_000) }] }],
+    });
+    expect(issuesOf(huge)).toHaveLength(1);
+  });
+
+  it('reports a YAML alias bomb as one line with the position of its first alias', () => {
+    const bomb = [
+      'cluster: bomb',
+      'region: us-east-1',
+      'a: &a ["x","x","x","x","x","x","x","x","x"]',
+      'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+      'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+      'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+      'f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]',
+      'nodes: [*f,*f,*f,*f,*f,*f,*f,*f,*f]',
+    ].join('\n');
+    // Before: "exits 1 with no position".
+    expect(issuesOf(bomb)).toEqual([
+      {
+        path: '',
+        location: 'c.yaml:4:8',
+        message: expect.stringMatching(/^YAML aliases expand too far \(54 aliases; an alias bomb\?\)/),
+      },
+    ]);
+  });
+
+  it('reports binary input as one line with its position, and at most 10 syntax errors', () => {
+    // Before: a binary file printed 428 KB of errors.
+    const binary = `cluster: x\nregion: us-east-1\n${Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x00]).toString('latin1')}${'\u0001'.repeat(10_000)}`;
+    expect(issuesOf(binary)).toEqual([
+      {
+        path: '',
+        location: 'c.yaml:3:5',
+        message: 'binary input, not a YAML or JSON text (byte 0x02); give the cluster definition file',
+      },
+    ]);
+    const notUtf8 = Buffer.from([0x63, 0x3a, 0x20, 0xff, 0xfe, 0x0a]).toString('utf8');
+    expect(issuesOf(notUtf8)[0]?.message).toMatch(/bytes that are not UTF-8/);
+    const garbage = Array.from({ length: 500 }, () => '{{{ ]]] : :').join('\n');
+    const issues = issuesOf(garbage);
+    expect(issues.length).toBeLessThanOrEqual(11);
+    expect(issues.at(-1)?.message).toMatch(/^and \d+ more syntax errors$/);
+  });
+
+  it('refuses document: on an exec resource, saying why (every command runs through the guard document)', () => {
+    const withDoc = example.replace('timeoutSec: 300 }', 'timeoutSec: 300, document: AWS-RunShellScript }');
+    expect(withDoc).not.toBe(example);
+    expect(issuesOf(withDoc).map((i) => [i.path, i.message])).toEqual([
+      [
+        'groups[0].resources[3].document',
+        expect.stringMatching(
+          /^document is no longer set per resource: every start and stop runs through the SSM document/,
+        ),
+      ],
+    ]);
   });
 });

@@ -93,7 +93,7 @@ function observe(s: Setup = {}): GroupObservation {
       config: n,
       stopBudgetMs: nodeStopBudgets(cfg).get(n.name) ?? 0,
       facts: [],
-      instance: { state: 'running' },
+      instance: { state: 'running', describedAt: s.now ?? NOW },
       azState: 'available',
       ...s.nodes?.[n.name],
     };
@@ -138,7 +138,7 @@ describe('choosing the owner', () => {
       { heartbeats: { node1: { sentAt: NOW - 10_600 } } },
       { heartbeats: { node1: { isolated: true } } },
       { nodes: { node1: { azState: 'impaired' } } },
-      { nodes: { node1: { instance: { state: 'stopping' } } } },
+      { nodes: { node1: { instance: { state: 'stopping', describedAt: NOW } } } },
       { cfg, heartbeats: { node1: { monitors: { disk: { status: 'error', detail: 'EIO' } } } } },
       { heartbeats: { node1: { state: 'leaving' } } },
       { heartbeats: { node1: null } },
@@ -461,10 +461,50 @@ describe('demote before promote', () => {
       observe({
         state: moving,
         heartbeats: { node1: { sentAt: NOW - 60_000 } },
-        nodes: { node1: { instance: { state: 'stopped' } } },
+        nodes: { node1: { instance: { state: 'stopped', describedAt: NOW } } },
       }),
     );
     expect(find(stopped, 'update')?.set.mayRun).toEqual([]);
+  });
+
+  it('takes a stopped instance for stopped only if the node has not renewed since the describe (skew included)', () => {
+    const timing = config().timing;
+    const evidence = (sentAt: number, describedAt: number) =>
+      stopEvidence(
+        'node1',
+        'db',
+        { ...initialGroupState(config().groups[0]!, 0), ...moving },
+        observe({
+          heartbeats: { node1: { sentAt } },
+          nodes: { node1: { instance: { state: 'stopped', describedAt } } },
+        }).nodes,
+        NOW,
+        timing,
+        { trustSilence: false },
+      );
+    // Described 5 s ago; the node renewed 1 s ago: it was started again after the describe.
+    expect(evidence(NOW - 1_000, NOW - 5_000)).toBeUndefined();
+    // Renewed just before the describe, but within the clock skew of it: it may have been after.
+    expect(evidence(NOW - 5_000 - timing.maxClockSkewMs + 1, NOW - 5_000)).toBeUndefined();
+    // Renewed before the describe by more than the skew: the stopped state counts.
+    expect(evidence(NOW - 5_000 - timing.maxClockSkewMs - 1, NOW - 5_000)).toMatch(
+      /instance i-1 is stopped \(described after the node's last renewal\)/,
+    );
+    // Never renewed at all: the stopped state counts.
+    const noRenewal = observe({
+      heartbeats: { node1: null },
+      nodes: { node1: { instance: { state: 'terminated', describedAt: NOW - 5_000 } } },
+    }).nodes;
+    expect(
+      stopEvidence(
+        'node1',
+        'db',
+        { ...initialGroupState(config().groups[0]!, 0), ...moving },
+        noRenewal,
+        NOW,
+        timing,
+      ),
+    ).toMatch(/is terminated/);
   });
 
   it('hard-fences an unreachable previous owner when the group allows it', () => {
@@ -597,9 +637,42 @@ describe('monitors and the recovery policy', () => {
 });
 
 describe('operator requests', () => {
-  const req = (kind: 'move' | 'start' | 'stop' | 'suspend' | 'resume', to?: string) => [
-    { id: 'r1', kind, group: 'db', createdAt: 1, ...(to ? { to } : {}) },
-  ];
+  const req = (
+    kind: 'move' | 'start' | 'stop' | 'suspend' | 'resume',
+    to?: string,
+    createdAt = NOW - 1_000,
+  ) => [{ id: 'r1', kind, group: 'db', createdAt, ...(to ? { to } : {}) }];
+
+  it('rejects a request older than 5 minutes as expired instead of carrying it out late', () => {
+    // Before: a move whose --wait timed out stayed pending and a later reconcile carried it out.
+    const late = decide(
+      observe({ state: online('node1'), requests: req('move', 'node2', NOW - 5 * 60_000 - 1) }),
+    );
+    expect(late.actions).toEqual([
+      {
+        type: 'complete-request',
+        id: 'r1',
+        outcome: 'rejected',
+        message: expect.stringMatching(
+          /^expired: move to node2 was recorded 300 s ago, more than the 300 s a request waits/,
+        ),
+      },
+    ]);
+    const maintenance = online('node1', { mode: 'maintenance' as const });
+    expect(
+      find(
+        decide(observe({ state: maintenance, requests: req('resume', undefined, 0) })),
+        'complete-request',
+      ),
+    ).toMatchObject({
+      outcome: 'rejected',
+      message: expect.stringMatching(/^expired: resume/),
+    });
+    const inTime = decide(
+      observe({ state: online('node1'), requests: req('move', 'node2', NOW - 5 * 60_000 + 1) }),
+    );
+    expect(types(inTime)).toEqual(['takeover', 'alert', 'complete-request']);
+  });
 
   it('moves to an eligible node and rejects an ineligible one with the reason', () => {
     const plan = decide(observe({ state: online('node1'), requests: req('move', 'node2') }));

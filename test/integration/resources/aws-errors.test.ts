@@ -14,8 +14,13 @@ import { createEipDriver } from '../../../controller/resources/eip';
 import { ec2Error, route53Error } from '../../../controller/resources/errors';
 import { createVipDriver } from '../../../controller/resources/vip';
 import { FailoverError } from '../../../shared/base/errors';
+import {
+  ec2ErrorBody,
+  type FaultProxy,
+  route53ErrorBody,
+  startFaultProxy,
+} from '../../../testkit/fault-proxy';
 import { aws } from '../support';
-import { ec2ErrorBody, type FaultProxy, route53ErrorBody, startFaultProxy } from './fault-proxy';
 import { createFixture } from './fixture';
 import {
   aRecord,

@@ -1,16 +1,24 @@
 /**
  * exec through SSM Run Command and the instance-side calls (describe, zones, hard fence) against
  * moto. moto records commands but runs nothing and reports Success at once: the end state we can
- * assert is the command moto holds (document, instance, the exact guarded command line). moto checks
- * neither instance ids nor document names, so failed commands are shown by the sandbox end-to-end
- * tests, where the commands really run.
+ * assert is the command moto holds (the guard document, the instance, its typed parameters). moto
+ * checks neither instance ids nor parameters against the document, so the document's own checks are
+ * shown here with the sandbox's renderer (what SSM does), and failed commands by the sandbox
+ * end-to-end tests, where the commands really run.
  */
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import { ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { GetDocumentCommand, ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAwsClients } from '../../../controller/resources';
-import { createExecDriver, guardCommandLine } from '../../../controller/resources/exec';
+import { createExecDriver, guardParameters } from '../../../controller/resources/exec';
+import {
+  DEFAULT_AGENT_PATH_WINDOWS,
+  ensureGuardDocument,
+  guardDocument,
+  guardDocumentWindows,
+} from '../../../controller/resources/guard-document';
 import { describeInstances, describeZones, stopInstance } from '../../../controller/resources/instances';
+import { renderDocument } from '../../../sandbox/run-command';
 import { ConflictError } from '../../../shared/base/errors';
 import { aws } from '../support';
 import { createFixture, type Fixture } from './fixture';
@@ -19,19 +27,16 @@ import { request } from './helpers';
 describe('exec via SSM Run Command (moto)', () => {
   let fx: Fixture;
   let ssm: SSMClient;
+  const document = 'failover-guard-test';
   beforeAll(async () => {
     fx = await createFixture();
     ssm = createAwsClients(aws()).ssm;
+    await ensureGuardDocument(ssm, document, '/usr/local/bin/failover-agent');
   });
 
-  const exec = () =>
-    createExecDriver(ssm, {
-      agentPath: '/usr/local/bin/failover-agent',
-      table: 'failover-state',
-      pollMs: 10,
-    });
+  const exec = () => createExecDriver(ssm, { document, pollMs: 10 });
 
-  it('sends the start through the guard, with the epoch and the VIP, after the epoch fence', async () => {
+  it('sends the start as the guard document with typed parameters, after the epoch fence', async () => {
     const calls: string[] = [];
     const req = {
       ...request(fx, fx.names.exec, 'node2'),
@@ -44,17 +49,56 @@ describe('exec via SSM Run Command (moto)', () => {
     );
     const listed = await ssm.send(new ListCommandsCommand({ InstanceId: fx.nodes.node2.instanceId }));
     const command = listed.Commands?.find((c) => c.Comment?.includes('start'));
-    expect(command?.DocumentName).toBe('AWS-RunShellScript');
+    expect(command?.DocumentName).toBe(document);
     expect(command?.Comment).toBe(`failover ${fx.cluster}/${fx.group} epoch 7 start ${fx.names.exec}`);
-    const line = command?.Parameters?.commands?.[0];
-    expect(line).toBe(
-      guardCommandLine(req, 'start', { agentPath: '/usr/local/bin/failover-agent', table: 'failover-state' }),
+    // No shell command travels: the guard reads the start from the stored definition.
+    expect(command?.Parameters).toEqual({
+      group: [fx.group],
+      resource: [fx.names.exec],
+      epoch: ['7'],
+      action: ['start'],
+      executionTimeout: ['300'],
+    });
+    expect(command?.Parameters).toEqual(guardParameters(req, 'start'));
+  });
+
+  it('sends a Windows node the PowerShell guard document with the same typed parameters, no command text', async () => {
+    await ensureGuardDocument(ssm, `${document}-windows`, DEFAULT_AGENT_PATH_WINDOWS, 'windows');
+    const config = structuredClone(fx.config);
+    const node = { ...config.nodes.find((n) => n.name === 'node2')!, platform: 'windows' as const };
+    config.nodes = config.nodes.map((n) => (n.name === 'node2' ? node : n));
+    const res = config.groups[0]!.resources.find((r) => r.type === 'exec')!;
+    if (res.type === 'exec') res.start = "Start-Service -Name 'MSSQL$PROD'";
+    const req = {
+      ...request(fx, fx.names.exec, 'node2'),
+      config,
+      node,
+      resource: res,
+      beforeMutation: async () => {},
+    };
+    await exec().activate(req);
+    const listed = await ssm.send(new ListCommandsCommand({ InstanceId: fx.nodes.node2.instanceId }));
+    const command = listed.Commands?.find((c) => c.DocumentName === `${document}-windows`);
+    expect(command?.Parameters).toEqual({
+      group: [fx.group],
+      resource: [fx.names.exec],
+      epoch: ['7'],
+      action: ['start'],
+      executionTimeout: ['300'],
+    });
+    expect(JSON.stringify(listed.Commands)).not.toContain('MSSQL');
+    expect(listed.Commands?.map((c) => c.DocumentName)).not.toContain('AWS-RunPowerShellScript');
+    // What SSM renders on the node: the guard line alone, then its exit code.
+    const stored = await ssm.send(new GetDocumentCommand({ Name: `${document}-windows` }));
+    const rendered = renderDocument(
+      JSON.parse(stored.Content ?? '{}'),
+      command?.Parameters ?? {},
+      'aws:runPowerShellScript',
     );
-    expect(line).toMatch(
-      new RegExp(
-        `^/usr/local/bin/failover-agent guard --cluster ${fx.cluster} --node node2 --table failover-state --group ${fx.group} --epoch 7 --action start --vip ${fx.vip.replace(/\./g, '\\.')} -- /bin/sh -c `,
-      ),
-    );
+    expect(rendered).toEqual({
+      script: `& 'C:\\Program Files\\failover-agent\\failover-agent.cmd' guard --group ${fx.group} --resource ${fx.names.exec} --epoch 7 --action start\nexit $LASTEXITCODE`,
+      timeoutSec: 300,
+    });
   });
 
   it('refuses to send anything when the epoch fence fails', async () => {
@@ -72,17 +116,48 @@ describe('exec via SSM Run Command (moto)', () => {
     expect(after).toBe(before);
   });
 
-  it('quotes the script for the shell so that it reaches the node intact', () => {
-    const config = structuredClone(fx.config);
-    const res = config.groups[0]!.resources.find((r) => r.type === 'exec')!;
-    if (res.type === 'exec') res.stop = `/opt/app/stop.sh --reason 'planned move' && echo "done"`;
-    const line = guardCommandLine({ ...request(fx, fx.names.exec, 'node1'), config, resource: res }, 'stop', {
-      agentPath: '/a',
-      table: 't',
+  it('the document runs the guard alone, and SSM refuses any parameter outside its pattern', () => {
+    const doc = guardDocument('/usr/local/bin/failover-agent');
+    const ok = renderDocument(doc, {
+      group: ['db'],
+      resource: ['app'],
+      epoch: ['12'],
+      action: ['stop'],
+      executionTimeout: ['30'],
     });
-    expect(
-      line.endsWith(`-- /bin/sh -c '/opt/app/stop.sh --reason '\\''planned move'\\'' && echo "done"'`),
-    ).toBe(true);
+    expect(ok).toEqual({
+      script: 'exec /usr/local/bin/failover-agent guard --group db --resource app --epoch 12 --action stop',
+      timeoutSec: 30,
+    });
+    const hostile: Record<string, string[]>[] = [
+      { group: ['db; rm -rf /'], resource: ['app'], epoch: ['1'], action: ['start'] },
+      { group: ['db'], resource: ['$(reboot)'], epoch: ['1'], action: ['start'] },
+      { group: ['db'], resource: ['app'], epoch: ['1 && id'], action: ['start'] },
+      { group: ['db'], resource: ['app'], epoch: ['1'], action: ['restart'] },
+      { group: ['db'], resource: ['app'], epoch: ['1'], action: ['start'], commands: ['id'] },
+      { group: ['db'], resource: ['app'], action: ['start'] },
+    ];
+    for (const parameters of hostile)
+      expect(() => renderDocument(doc, parameters)).toThrow(
+        expect.objectContaining({ name: 'InvalidParameters' }),
+      );
+    // The PowerShell variant: the same checks before any PowerShell text is made.
+    const win = guardDocumentWindows(DEFAULT_AGENT_PATH_WINDOWS);
+    for (const parameters of [
+      ...hostile,
+      { group: ['db'], resource: ["app'; Remove-Item C:\\ -Recurse; '"], epoch: ['1'], action: ['start'] },
+      { group: ['db`n'], resource: ['app'], epoch: ['1'], action: ['start'] },
+    ])
+      expect(() => renderDocument(win, parameters, 'aws:runPowerShellScript')).toThrow(
+        expect.objectContaining({ name: 'InvalidParameters' }),
+      );
+  });
+
+  it('creates the guard document once and updates it when the agent path changes', async () => {
+    const name = `${document}-2`;
+    expect(await ensureGuardDocument(ssm, name, '/a')).toEqual({ created: true, updated: false });
+    expect(await ensureGuardDocument(ssm, name, '/a')).toEqual({ created: false, updated: false });
+    expect(await ensureGuardDocument(ssm, name, '/b')).toEqual({ created: false, updated: true });
   });
 });
 

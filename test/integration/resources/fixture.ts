@@ -19,6 +19,7 @@ import {
   EC2Client,
   ModifyNetworkInterfaceAttributeCommand,
 } from '@aws-sdk/client-ec2';
+import { CreateInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
 import { ChangeResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
 import { clientConfig } from '../../../controller/aws/clients';
 import type { AwsOptions } from '../../../shared/aws/options';
@@ -98,13 +99,20 @@ const SECONDARY = '10.41.0.0/16';
 
 /** Builds the network and the definition. Everything is created fresh; nothing is cleaned up. */
 export async function createFixture(options: FixtureOptions = {}): Promise<Fixture> {
-  const config = clientConfig(options.aws ?? aws());
+  // Building the network is not what is measured: a slow emulator (a loaded machine, moto's AMI
+  // list) gets more than the 3 s per call the controller's clients allow.
+  const config = clientConfig({ requestTimeoutMs: 20_000, ...(options.aws ?? aws()) });
   const ec2 = new EC2Client(config);
   const route53 = new Route53Client({ ...config, region: 'us-east-1' });
   const cluster = uniqueName('c');
 
   const zoneName = `${uniqueName('z')}.internal`;
+  // The nodes run with an instance profile, as deployed nodes do (SSM registration needs one).
+  const iam = new IAMClient(config);
+  const profile = uniqueName('node-profile');
+  await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: profile }));
   const base = await buildTwoNodeNetwork(ec2, route53, {
+    instanceProfile: profile,
     cidr: PRIMARY,
     secondaryCidr: SECONDARY,
     subnets: { node1: '10.40.1.0/24', node2: '10.41.2.0/24' },

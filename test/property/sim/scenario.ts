@@ -31,6 +31,14 @@ import { SimNode } from './sim-node';
 export const NODES = ['node1', 'node2', 'node3'] as const;
 type NodeName = (typeof NODES)[number];
 
+/**
+ * Where a reconcile invocation may stall (GC, a suspended process): right before its checks of a
+ * mutating call (they must refuse afterwards), during its fence (the checks after it refuse), or
+ * between its fence and the call (the change lands stale and must be repaired).
+ */
+type StallPoint = 'checks' | 'fence' | 'call';
+const STALL_POINTS = 3;
+
 export type Fault =
   | { kind: 'crash'; node: NodeName; at: number; downFor: number; instanceStopped: boolean }
   | { kind: 'kill-agent'; node: NodeName; at: number; restartAfter: number | null }
@@ -46,9 +54,18 @@ export type Fault =
   | { kind: 'tamper'; at: number; group: string; resource: string; node: NodeName }
   | { kind: 'stop-faults'; at: number; duration: number; fail: number; hang: number }
   | { kind: 'forge'; node: NodeName; at: number; duration: number }
-  | { kind: 'stall'; at: number; duration: number; p: number; stallMs: number; where?: 'fence' | 'call' }
+  | { kind: 'stall'; at: number; duration: number; p: number; stallMs: number; where?: StallPoint }
   | { kind: 'monitor'; node: NodeName; group: 'db' | 'web'; at: number; duration: number }
-  | { kind: 'spot'; node: NodeName; at: number };
+  | { kind: 'spot'; node: NodeName; at: number }
+  /** `node` reads its peers' heartbeats from a replica that stopped applying updates. */
+  | { kind: 'lagging-replica'; node: NodeName; at: number; duration: number }
+  | { kind: 'slow-describe'; at: number; duration: number; delayMs: number }
+  /**
+   * Invocations started in this window have a clock off by `offset` — beyond maxClockSkewMs, i.e.
+   * outside the assumptions: only targeted tests use it (the epoch fence must still refuse every
+   * change of an invocation that lost its lock; an in-flight call may race, as documented).
+   */
+  | { kind: 'controller-clock'; at: number; duration: number; offset: number };
 
 export interface Scenario {
   seed: number;
@@ -194,11 +211,12 @@ export const scenarioArb: fc.Arbitrary<Scenario> = fc
         },
   );
 
-const configFor = (hardFence: boolean) =>
+const SIM_TIMING = { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 };
+const configFor = (hardFence: boolean, timing: Partial<typeof SIM_TIMING> = {}) =>
   parseClusterConfig({
     cluster: 'sim',
     region: 'us-east-1',
-    timing: { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 },
+    timing: { ...SIM_TIMING, ...timing },
     nodes: NODES.map((name, i) => ({
       name,
       instanceId: `i-${i + 1}`,
@@ -287,6 +305,8 @@ const silent: Log = { info: () => undefined, warn: () => undefined, error: () =>
 export interface RunOptions {
   keepLog?: boolean;
   log?: Log;
+  /** Other timing than the schedules' (targeted tests that need a wider window). */
+  timing?: Partial<typeof SIM_TIMING>;
   /** Break the agent on purpose, to show the invariants catch it. */
   mutant?: 'no-self-fence' | 'understated-stop-time';
 }
@@ -294,7 +314,11 @@ export interface RunOptions {
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<ScenarioResult> {
   const world = new World(scenario.seed, { keepLog: options.keepLog ?? false });
   const rng = world.rng;
-  const config = scenario.hardFence ? CONFIGS.hard : CONFIGS.soft;
+  const config = options.timing
+    ? configFor(scenario.hardFence ?? false, options.timing)
+    : scenario.hardFence
+      ? CONFIGS.hard
+      : CONFIGS.soft;
   const stored = { config, version: 1, hash: 'sim', appliedAt: 0 };
   const store = new MemoryStore(world, stored);
   const nodes = new Map<string, SimNode>();
@@ -305,15 +329,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   // timers (the deadline's abort) fire only after the stall, as a stopped process's do.
   const stalledCalls = new Set<string>(); // holder/group
   const stalledUntil = new Map<string, number>();
+  let controllerClockOffset = 0;
   const staleWrites: StaleWrite[] = [];
-  const stallFault: { p: number; stallMs: number; where?: 'fence' | 'call' } = { p: 0, stallMs: 0 };
+  const stallFault: { p: number; stallMs: number; where?: StallPoint } = { p: 0, stallMs: 0 };
   /**
    * Stalls come while the fence is in flight (the lock checks after it then refuse the change) or
    * between the fence and the call (the change lands stale and must be repaired), half and half.
    */
-  const stallFor = (holder: string, group: string, where: 'fence' | 'call') => {
+  const stallFor = (holder: string, group: string, where: StallPoint) => {
     if (stallFault.p === 0 || (stallFault.where !== undefined && stallFault.where !== where)) return 0;
-    if (!rng.chance(stallFault.where ? stallFault.p : stallFault.p / 2)) return 0;
+    if (!rng.chance(stallFault.where ? stallFault.p : stallFault.p / STALL_POINTS)) return 0;
     if (where === 'call') stalledCalls.add(`${holder}/${group}`);
     stalledUntil.set(holder, Math.max(stalledUntil.get(holder) ?? 0, world.t + stallFault.stallMs));
     return stallFault.stallMs;
@@ -321,7 +346,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const cloud = new SimCloud(world, store, nodes, {
     expectStale: (holder, group) => stalledCalls.has(`${holder}/${group}`),
     onStale: (what, key) => staleWrites.push({ at: world.t, what, key }),
-    stallMs: (holder, group) => stallFor(holder, group, 'call'),
+    stallMs: stallFor,
   });
   let invocations = 0;
   let requestCount = 0;
@@ -332,7 +357,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const invoke = (why: string) => {
     const n = ++invocations;
     // Controller clocks differ from each other by up to maxClockSkewMs.
-    const offset = rng.int(-timing.maxClockSkewMs / 2, timing.maxClockSkewMs / 2);
+    const offset = rng.int(-timing.maxClockSkewMs / 2, timing.maxClockSkewMs / 2) + controllerClockOffset;
     const holder = `inv-${n}`;
     const clock = {
       now: () => world.t + offset,
@@ -517,6 +542,22 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           });
           break;
         }
+        case 'lagging-replica':
+          store.lagReplicaFor(f.node, true);
+          world.after(f.duration, () => store.lagReplicaFor(f.node, false));
+          break;
+        case 'slow-describe':
+          cloud.slowDescribeMs = f.delayMs;
+          world.after(f.duration, () => {
+            cloud.slowDescribeMs = 0;
+          });
+          break;
+        case 'controller-clock':
+          controllerClockOffset = f.offset;
+          world.after(f.duration, () => {
+            controllerClockOffset = 0;
+          });
+          break;
         case 'spot': {
           const list = store.facts.get(f.node) ?? [];
           list.push({ kind: 'spot-interruption', at: world.t, detail: 'instance-action stop (sim)' });

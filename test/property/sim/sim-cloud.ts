@@ -17,6 +17,8 @@ const COMMAND_WAIT_MS = 5_000;
 export class SimCloud extends MemoryCloud {
   /** Probability that a call is throttled (a fault of the schedule). */
   throttle = 0;
+  /** How long a describe's answer takes to come back after EC2 read the states (a fault). */
+  slowDescribeMs = 0;
 
   constructor(
     world: World,
@@ -26,23 +28,33 @@ export class SimCloud extends MemoryCloud {
       /** The invocation stalled after its fence of this group: a late change of it is expected (and counted). */
       expectStale: (holder: string, group: string) => boolean;
       onStale: (what: string, key: string) => void;
-      /** How long an invocation stalls between its fence and its call (0: not at all). */
-      stallMs?: (holder: string, group: string) => number;
+      /**
+       * How long an invocation stalls (0: not at all) right before its checks of a mutating call,
+       * or between its fence and the call.
+       */
+      stallMs?: (holder: string, group: string, where: 'checks' | 'call') => number;
     } = { expectStale: () => false, onStale: () => undefined },
   ) {
     const byInstance = (id: string) => [...nodes.values()].find((n) => n.instanceId() === id);
+    // GC, a suspended process: the invocation's timers (its deadline's abort) run late too.
+    const stall = async (ctx: MutationContext, where: 'checks' | 'call', when: string) => {
+      const ms = stale.stallMs?.(ctx.holder, ctx.group, where) ?? 0;
+      if (ms === 0) return;
+      world.note(`${ctx.holder} stalls ${ms} ms ${when} (${ctx.group})`);
+      await world.delay(ms);
+    };
     super({
       rtt: async (signal) => {
         await world.delay(world.rng.int(5, 40), signal);
         if (world.rng.chance(this.throttle)) throw new ThrottledError();
       },
-      afterFence: async (ctx: MutationContext) => {
-        const ms = stale.stallMs?.(ctx.holder, ctx.group) ?? 0;
-        if (ms === 0) return;
-        // GC, a suspended process: the invocation's timers (its deadline's abort) run late too.
-        world.note(`${ctx.holder} stalls ${ms} ms between its fence and its call (${ctx.group})`);
-        await world.delay(ms);
+      describeAnswered: async (signal) => {
+        if (this.slowDescribeMs === 0) return;
+        world.note(`cloud: a describe's answer takes ${this.slowDescribeMs} ms to come back`);
+        await world.delay(this.slowDescribeMs, signal);
       },
+      beforeChecks: (ctx: MutationContext) => stall(ctx, 'checks', 'before its checks'),
+      afterFence: (ctx: MutationContext) => stall(ctx, 'call', 'between its fence and its call'),
       land: (ctx: MutationContext, what: string, key?: string) => {
         const current = store.currentEpoch(ctx.cluster, ctx.group);
         const rec = store.groups.get(`${ctx.cluster}/${ctx.group}`);

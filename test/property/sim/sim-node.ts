@@ -656,7 +656,7 @@ export class SimAgent {
       const [records, heartbeats] = await node.net('read cluster', () =>
         Promise.all([
           node.store.agentReadGroups(node.o.cluster),
-          node.store.agentReadHeartbeats(node.o.cluster),
+          node.store.agentReadHeartbeats(node.o.cluster, node.name),
         ]),
       );
       if (!(await node.whileRunning(this))) return;

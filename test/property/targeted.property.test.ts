@@ -1,0 +1,232 @@
+/**
+ * Targeted fault schedules: the windows the random schedules reach only by luck, each named after
+ * the safety rule it shows (and the deliberate mutant of scripts/mutants.ts it kills). Each is a
+ * fixed scenario on the same simulation as failover.property.test.ts: the shipped agent core, the
+ * real reconcile, decide and liveness code.
+ */
+import { describe, expect, it } from 'vitest';
+import { runScenario } from './sim/scenario';
+
+/** Triggers a reconcile every `every` ms in [from, to] (a stream of reports would, in an account). */
+const bursts = (from: number, to: number, every: number) =>
+  Array.from({ length: Math.floor((to - from) / every) + 1 }, (_, i) => ({
+    kind: 'burst' as const,
+    at: from + i * every,
+    count: 1,
+  }));
+
+describe('targeted windows', () => {
+  it('a start on a node whose agent just died is refused by its guard (no watchdog: nothing would stop it later)', async () => {
+    // Everything moves to node3, so node2 runs nothing; node3 crashes; web's next owner is node2,
+    // whose agent dies just before the start arrives (its last renewal still looks live).
+    const result = await runScenario(
+      {
+        seed: 7,
+        wildClocks: false,
+        watchdog: false,
+        faults: [
+          { kind: 'request', at: 3_000, request: 'move', to: 'node3' },
+          { kind: 'crash', node: 'node3', at: 19_000, downFor: 20_000, instanceStopped: false },
+          { kind: 'kill-agent', node: 'node2', at: 33_600, restartAfter: null },
+          { kind: 'burst', at: 34_000, count: 2 },
+        ],
+      },
+      { keepLog: true },
+    );
+    expect(result.violations).toEqual([]);
+    expect(result.log.some((l) => l.includes('cloud: ssm start web@node2 (epoch 3'))).toBe(true);
+  });
+
+  it.each([3, 5, 8])(
+    'the epoch fence refuses the change of an invocation whose clock is off beyond the skew, once another took its lock (seed %i)',
+    async (seed) => {
+      // Outside the assumptions (a controller clock 30 s behind): its lock looks valid to it, not
+      // to others. It stalls right before its checks; meanwhile another invocation repairs the
+      // tampered VIP and node1 fails over to node2. Its lock-time check passes on its wrong clock;
+      // only the fence in DynamoDB stands between its stale VIP move and the cloud.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'tamper', at: 20_000, group: 'db', resource: 'vip', node: 'node3' },
+            { kind: 'controller-clock', at: 19_990, duration: 15, offset: -30_000 },
+            { kind: 'burst', at: 20_000, count: 1 },
+            { kind: 'stall', at: 20_000, duration: 300, p: 1, stallMs: 5_000, where: 'checks' },
+            { kind: 'burst', at: 20_600, count: 1 },
+            { kind: 'crash', node: 'node1', at: 21_000, downFor: 60_000, instanceStopped: false },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => /stalls 5000 ms before its checks/.test(l))).toBe(true);
+      expect(result.takeovers).toBeGreaterThanOrEqual(1);
+    },
+  );
+
+  it.each([3, 4, 6])(
+    'a watchdog node counts as fenced only after the whole lease, not lease - fenceMargin: its stop failed and it was cut off, the watchdog resets it at the lease end (seed %i)',
+    async (seed) => {
+      // A wide margin (3 s of a 6 s lease) so that the difference shows: db-check fails on node1,
+      // its stop fails (through SSM and in its self-fence), then node1 is cut off from DynamoDB.
+      // Its application runs until the watchdog resets the node, by the end of its lease.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'stop-faults', at: 9_000, duration: 15_000, fail: 1, hang: 0 },
+            { kind: 'monitor', node: 'node1', group: 'db', at: 10_000, duration: 20_000 },
+            { kind: 'partition', node: 'node1', at: 10_600, duration: 15_000 },
+            ...bursts(11_300, 14_500, 400),
+          ],
+        },
+        { keepLog: true, timing: { leaseMs: 6_000, fenceMarginMs: 3_000, maxClockSkewMs: 100 } },
+      );
+      expect(result.violations).toEqual([]);
+      const reset = result.log.findIndex((l) => l.includes('node1: watchdog reset'));
+      const start = result.log.findIndex((l) => l.includes('cloud: ssm start db@node2 (epoch 2'));
+      expect(reset).toBeGreaterThan(0);
+      expect(start).toBeGreaterThan(reset);
+    },
+  );
+
+  it.each([3, 4])(
+    "a peer's silence report counts only for the renewal token the owner holds now: peers reading a lagging replica report an old token as silent (seed %i)",
+    async (seed) => {
+      // node1's wall clock runs 3 s behind (beyond the skew, so its send times look old); node2
+      // and node3 read heartbeats from a replica that stopped at 10 s, so they see node1's token
+      // of then unchanged for longer than a lease. node1 is then cut off with a failing stop: it
+      // runs until its watchdog resets it at its lease end. A claim about the old token must not
+      // count as node1's silence; only the controller's own sight of the current one does.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: true,
+          watchdog: true,
+          faults: [
+            { kind: 'clock', node: 'node1', at: 2_000, offset: -3_000 },
+            { kind: 'lagging-replica', node: 'node2', at: 10_000, duration: 15_000 },
+            { kind: 'lagging-replica', node: 'node3', at: 10_000, duration: 15_000 },
+            { kind: 'stop-faults', at: 15_000, duration: 15_000, fail: 1, hang: 0 },
+            { kind: 'partition', node: 'node1', at: 17_000, duration: 10_000 },
+            ...bursts(17_200, 24_000, 400),
+          ],
+        },
+        { keepLog: true, timing: { leaseMs: 6_000, fenceMarginMs: 3_000, maxClockSkewMs: 100 } },
+      );
+      expect(result.violations).toEqual([]);
+      const reset = result.log.findIndex((l) => l.includes('node1: watchdog reset'));
+      const start = result.log.findIndex((l) => l.includes('cloud: ssm start db@node2 (epoch 2'));
+      expect(reset).toBeGreaterThan(0);
+      expect(start).toBeGreaterThan(reset);
+    },
+  );
+
+  it.each([5, 6, 7])(
+    "no change starts unless the lock outlasts it on every controller's clock: another controller may take it up to the skew early (seed %i)",
+    async (seed) => {
+      // Clocks within a 5 s skew: this invocation runs 2.5 s behind (and up to 2.5 s more), the
+      // next one 2.5 s ahead. The first stalls 13 s right after its fence; meanwhile the second
+      // finds the lock expired by its clock and takes it (and pauses before its own change). The
+      // first resumes with time left on its lock by its own clock, but not by the other's: its
+      // change must not be made.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'controller-clock', at: 19_990, duration: 15, offset: -2_500 },
+            { kind: 'tamper', at: 20_000, group: 'db', resource: 'vip', node: 'node3' },
+            { kind: 'burst', at: 20_000, count: 1 },
+            { kind: 'stall', at: 20_000, duration: 300, p: 1, stallMs: 13_000, where: 'fence' },
+            { kind: 'controller-clock', at: 32_090, duration: 15, offset: 2_500 },
+            { kind: 'stall', at: 32_090, duration: 2_000, p: 1, stallMs: 5_000, where: 'checks' },
+            { kind: 'burst', at: 32_100, count: 1 },
+          ],
+        },
+        { keepLog: true, timing: { maxClockSkewMs: 5_000 } },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => /stalls 13000 ms after its fence of db/.test(l))).toBe(true);
+    },
+  );
+
+  it.each([3, 4])(
+    'with fencing: stop-instance, a node counts as fenced once its instance is stopped, not while it is stopping (seed %i)',
+    async (seed) => {
+      // db-check fails on node1 and every stop fails: the controller fences node1 by stopping its
+      // instance, which stays `stopping` for up to 3 s with the application still running.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          hardFence: true,
+          faults: [
+            { kind: 'stop-faults', at: 9_000, duration: 15_000, fail: 1, hang: 0 },
+            { kind: 'monitor', node: 'node1', group: 'db', at: 10_000, duration: 20_000 },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => l.includes('cloud: stop-instance i-1'))).toBe(true);
+    },
+  );
+
+  it.each([6, 7, 8])(
+    "a reconcile that waited out a dead holder's lock describes the instances again: a node stopped and started meanwhile is not taken for stopped (seed %i)",
+    async (seed) => {
+      // Found by review: one invocation takes fip's lock to repair a tampered VIP and stalls (a
+      // holder that never answers). node3, fip's owner, is stopped and comes back 3 s later; its
+      // agent brings fip up again. Another invocation described node3 as stopped, then waited
+      // ~9 s for the dead holder's lock: deciding on that description would take node3 for
+      // stopped and start fip on node1 while node3 runs it.
+      const result = await runScenario({
+        seed,
+        wildClocks: false,
+        watchdog: true,
+        faults: [
+          { kind: 'tamper', at: 20_000, group: 'fip', resource: 'vip', node: 'node1' },
+          { kind: 'stall', at: 20_000, duration: 300, p: 1, stallMs: 14_000, where: 'checks' },
+          { kind: 'burst', at: 20_000, count: 1 },
+          { kind: 'crash', node: 'node3', at: 24_000, downFor: 3_000, instanceStopped: true },
+          { kind: 'burst', at: 25_600, count: 1 },
+        ],
+      });
+      expect(result.violations).toEqual([]);
+    },
+  );
+  it.each([6, 7, 8])(
+    'a stopped state counts only for a node that has not renewed since the describe: an answer that took seconds does not take a restarted node for stopped (seed %i)',
+    async (seed) => {
+      // node3 (fip's owner) is stopped at 24 s and back 1.5 s later; its agent brings fip up again.
+      // A reconcile described node3 as stopped at 24.3 s, but the answer took 2.7 s to come back,
+      // and node3 is cut off from DynamoDB meanwhile (it fences itself only at its fence deadline).
+      // Deciding on that answer as if it were fresh would start fip on node1 while node3 runs it.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'crash', node: 'node3', at: 24_000, downFor: 1_500, instanceStopped: true },
+            { kind: 'slow-describe', at: 23_900, duration: 600, delayMs: 2_700 },
+            { kind: 'events', at: 23_900, duration: 2_000, lose: 1, duplicate: 0, maxDelay: 0 },
+            { kind: 'burst', at: 24_300, count: 1 },
+            { kind: 'partition', node: 'node3', at: 26_900, duration: 10_000 },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => l.includes("a describe's answer takes 2700 ms"))).toBe(true);
+      expect(result.log.some((l) => l.includes('node3: brings fip@1 up itself'))).toBe(true);
+    },
+  );
+});
