@@ -150,25 +150,30 @@ export async function reconcileCluster(
     const readOnly = new ReconcileSnapshot(deps, stored, deadline.signal, true, new FreshReads());
     const steady = await steadyGroups(deps, readOnly, groups, deadline.signal);
     const pending = groups.filter((g) => !steady.has(g.name));
-    // 2. Every remaining group's lock first, then they observe: their first rounds share one read
-    //    of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made
-    //    after every lock was taken, as each group's own read was. Reads per cluster, not per group;
-    //    the describe calls of the read-only pass are reused, unless a lock was waited for
-    //    (whether the wait then won it or not): a dead holder's lock may take up to a minute to
-    //    run out, and instance states that old would move groups for nothing. Safety does not
-    //    rest on this: a stopped state counts as proof only for a node that has not renewed
-    //    since the describe (liveness.ts stopEvidence), however old the describe.
+    // 2. Every remaining group's lock first, then they observe: the groups locked at once share
+    //    one read of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState),
+    //    made after every one of their locks was taken, as each group's own read was, and reuse
+    //    the describe calls of the read-only pass. Reads per cluster, not per group.
     const locked = await Promise.all(
       pending.map(async (group) => ({ group, lock: await lockGroup(deps, stored.config, group, options) })),
     );
-    const waited = locked.some(({ lock }) => lock.waited === true);
-    const snapshot = readOnly.afterLock({ reuseDescribes: !waited });
+    const snapshot = readOnly.afterLock({ reuseDescribes: true });
     const outcomes = await Promise.all(
-      locked.map(({ group, lock }) =>
-        'outcome' in lock
-          ? lock.outcome
-          : reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal, startedAt),
-      ),
+      locked.map(async ({ group, lock }) => {
+        if ('outcome' in lock) return lock.outcome;
+        if ('state' in lock)
+          return reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal, startedAt);
+        // 3. A group whose holder is dead or stalled waits for its lock to run out on its own:
+        //    the others go on meanwhile (holding their locks through its wait would hold their
+        //    failovers back by up to a lock's lifetime). It is decided on reads made after its
+        //    wait, the describe calls too: instance states that old would move groups for
+        //    nothing. (Safety does not rest on this: a stopped state counts as proof only for a
+        //    node that has not renewed since the describe, liveness.ts stopEvidence.)
+        const after = await lock.afterWait();
+        if ('outcome' in after) return after.outcome;
+        const fresh = readOnly.afterLock({ reuseDescribes: false });
+        return reconcileGroup(deps, fresh, group, after.state, options, deadline.signal, startedAt);
+      }),
     );
     const byName = new Map(outcomes.map((o) => [o.group, o]));
     return {
@@ -241,13 +246,19 @@ async function steadyGroups(
 let acquisitions = 0;
 const nextAcquisition = () => String(++acquisitions);
 
-/** Takes the group's lock (kicking a busy holder once), or says why not. Never throws. */
+type LockResult = { state: GroupState } | { outcome: GroupOutcome };
+
+/**
+ * Takes the group's lock (kicking a busy holder once), or says why not, or, when the holder
+ * neither lets go nor answers and its lock runs out before our deadline, how to wait for it
+ * (`afterWait`). Never throws.
+ */
 async function lockGroup(
   deps: ReconcileDeps,
   config: ClusterConfig,
   group: GroupConfig,
   options: ReconcileOptions,
-): Promise<{ state: GroupState; waited?: true } | { outcome: GroupOutcome; waited?: true }> {
+): Promise<LockResult | { afterWait: () => Promise<LockResult> }> {
   const { store, clock, holder, log } = deps;
   const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
@@ -258,6 +269,18 @@ async function lockGroup(
       deps.cloud.mutationWorstCaseMs,
       config.timing,
     );
+  const failed = (e: unknown): LockResult => ({
+    outcome: { ...outcome, status: 'error', error: toOutcomeError(e) },
+  });
+  const busyOutcome = (busy: unknown): LockResult => {
+    log.info('group busy', {
+      cluster,
+      group: group.name,
+      holder: busy instanceof LockBusyError ? busy.holder : 'unknown',
+    });
+    return { outcome: { ...outcome, status: 'busy' } };
+  };
+  const isBusy = (e: unknown) => e instanceof LockBusyError || e instanceof ConflictError;
 
   // Each attempt its own acquisition: see GroupLock.acquisition.
   const acquire = () =>
@@ -270,54 +293,42 @@ async function lockGroup(
   try {
     return { state: await acquire() };
   } catch (e) {
-    if (!(e instanceof LockBusyError || e instanceof ConflictError)) {
-      return { outcome: { ...outcome, status: 'error', error: toOutcomeError(e) } };
-    }
-    // The holder re-reads before letting go when kicked, so what made us look will be seen.
-    await store
-      .kick(cluster, group.name)
-      .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
-    // Unless it let go just before the kick landed: then nobody would look. Try once more.
-    let busy: unknown;
-    // Set once we slept on a lock: the reads made before are that old, whatever comes next.
-    let waited: { waited?: true } = {};
-    try {
-      return { state: await acquire() };
-    } catch (again) {
-      if (!(again instanceof LockBusyError || again instanceof ConflictError))
-        return { outcome: { ...outcome, status: 'error', error: toOutcomeError(again) } };
-      busy = again;
-    }
-    // A holder that neither lets go nor answers the kick is dead or stalled: its lock runs out
-    // at expiresAt. Wait for that (when it comes before our deadline) rather than leave the group
-    // to the next trigger, which may be the 1-minute schedule.
-    if (busy instanceof LockBusyError) {
-      const wait = busy.expiresAt - clock.now() + LOCK_EXPIRY_GRACE_MS;
-      if (wait > 0 && clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS) {
-        log.info("group busy; waiting for the holder's lock to run out", {
-          cluster,
-          group: group.name,
-          holder: busy.holder,
-          waitMs: wait,
-        });
-        try {
-          await clock.sleep(wait);
-          waited = { waited: true };
-          return { state: await acquire(), ...waited };
-        } catch (late) {
-          if (!(late instanceof LockBusyError || late instanceof ConflictError))
-            return { outcome: { ...outcome, status: 'error', error: toOutcomeError(late) }, ...waited };
-          busy = late;
-        }
-      }
-    }
-    log.info('group busy', {
-      cluster,
-      group: group.name,
-      holder: busy instanceof LockBusyError ? busy.holder : 'unknown',
-    });
-    return { outcome: { ...outcome, status: 'busy' }, ...waited };
+    if (!isBusy(e)) return failed(e);
   }
+  // The holder re-reads before letting go when kicked, so what made us look will be seen.
+  await store
+    .kick(cluster, group.name)
+    .catch((k) => log.warn('kick failed', { group: group.name, error: errorMessage(k) }));
+  // Unless it let go just before the kick landed: then nobody would look. Try once more.
+  let busy: unknown;
+  try {
+    return { state: await acquire() };
+  } catch (again) {
+    if (!isBusy(again)) return failed(again);
+    busy = again;
+  }
+  // A holder that neither lets go nor answers the kick is dead or stalled: its lock runs out
+  // at expiresAt. Wait for that (when it comes before our deadline) rather than leave the group
+  // to the next trigger, which may be the 1-minute schedule.
+  if (!(busy instanceof LockBusyError)) return busyOutcome(busy);
+  const wait = busy.expiresAt - clock.now() + LOCK_EXPIRY_GRACE_MS;
+  if (!(wait > 0 && clock.now() + wait < options.deadline - DEADLINE_MARGIN_MS)) return busyOutcome(busy);
+  log.info("group busy; waiting for the holder's lock to run out", {
+    cluster,
+    group: group.name,
+    holder: busy.holder,
+    waitMs: wait,
+  });
+  return {
+    afterWait: async () => {
+      try {
+        await clock.sleep(wait);
+        return { state: await acquire() };
+      } catch (late) {
+        return isBusy(late) ? busyOutcome(late) : failed(late);
+      }
+    },
+  };
 }
 
 /** Rounds of observe, decide and execute on a group whose lock we hold; releases the lock. */

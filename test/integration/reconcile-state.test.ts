@@ -10,7 +10,7 @@ import { CLEANUP_TIMEOUT_MS, reconcileCluster } from '../../controller/reconcile
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import { LockBusyError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
-import type { Heartbeat } from '../../shared/core/model';
+import { type Heartbeat, initialGroupState } from '../../shared/core/model';
 import type { Log } from '../../shared/core/ports';
 import { MemoryCloud, StoreWorld } from '../../testkit/memory-cloud';
 import { aws, uniqueName } from './support';
@@ -374,6 +374,43 @@ describe('reconcile over the DynamoDB state table', () => {
     await expect(
       store.acquireLock(cluster, second, { holder: 'inv-other', expiresAt: Date.now() + 20_000 }, Date.now()),
     ).rejects.toBeInstanceOf(LockBusyError);
+  });
+
+  it("a group whose holder died waits for its lock alone: the cluster's other groups are reconciled meanwhile", async () => {
+    const cluster = uniqueName('c');
+    const base = config(cluster);
+    const web = { ...base.groups[0]!, name: 'web', resources: base.groups[0]!.resources.slice(2) };
+    const cfg = { ...base, groups: [base.groups[0]!, web] };
+    await store.applyConfig(cfg, { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new MemoryCloud(new StoreWorld(store));
+    // db's record is held by an invocation that died: its lock runs out in 4 s.
+    const initial = await store.acquireLock(
+      cluster,
+      initialGroupState(cfg.groups[0]!, Date.now()),
+      { holder: 'crashed', expiresAt: Date.now() + 4_000 },
+      Date.now(),
+    );
+    expect(initial.lock?.holder).toBe('crashed');
+    // Both agents keep renewing meanwhile.
+    let seq = 1;
+    const renewals = setInterval(() => {
+      seq++;
+      void store.putHeartbeat(heartbeat(cluster, 'node1', seq));
+      void store.putHeartbeat(heartbeat(cluster, 'node2', seq));
+    }, 500);
+    const started = Date.now();
+    const outcome = await run(cloud, cluster, 'inv-both').finally(() => clearInterval(renewals));
+    // Both end Online, but web did not wait for db's dead holder.
+    expect(outcome.groups.map((g) => [g.group, g.status, g.phase])).toEqual([
+      ['db', 'converged', 'Online'],
+      ['web', 'converged', 'Online'],
+    ]);
+    const webRecord = await store.getGroup(cluster, 'web');
+    const dbRecord = await store.getGroup(cluster, 'db');
+    expect(webRecord!.phaseSince - started).toBeLessThan(2_000);
+    expect(dbRecord!.phaseSince - started).toBeGreaterThanOrEqual(3_500);
   });
 
   it('processes a move request once and takes over a lock whose holder died', async () => {
