@@ -229,4 +229,37 @@ describe('targeted windows', () => {
       expect(result.log.some((l) => l.includes('node3: brings fip@1 up itself'))).toBe(true);
     },
   );
+  it.each([5, 10, 19])(
+    "a node's report that a group is stopped counts only at the group's current epoch: a report written before the node's last start is no proof (seed %i)",
+    async (seed) => {
+      // db moves to node2; right after node2's guard started it, node2's agent freezes before it
+      // reports the start (its last heartbeat still says db stopped, at epoch 2), and an operator
+      // moves db on to node1. Taking that report for the epoch-3 truth would start db on node1
+      // while it runs on node2 until node2's watchdog resets it.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'request', at: 3_000, request: 'move', to: 'node2' },
+            {
+              kind: 'freeze-after-start',
+              node: 'node2',
+              group: 'db',
+              at: 3_000,
+              duration: 4_000,
+              moveTo: 'node1',
+            },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => l.includes('node2: agent frozen right after its guard started db'))).toBe(
+        true,
+      );
+      expect(result.log.some((l) => /cloud: ssm start db@node1 \(epoch 3/.test(l))).toBe(true);
+    },
+  );
 });

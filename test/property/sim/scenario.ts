@@ -59,7 +59,20 @@ export type Fault =
   | { kind: 'spot'; node: NodeName; at: number }
   /** `node` reads its peers' heartbeats from a replica that stopped applying updates. */
   | { kind: 'lagging-replica'; node: NodeName; at: number; duration: number }
+  /** A describe's answer comes back `delayMs` after EC2 read the states it carries. */
   | { kind: 'slow-describe'; at: number; duration: number; delayMs: number }
+  /**
+   * From `at`, the next time `node`'s guard starts `group`, its agent freezes (SIGSTOP, a long GC)
+   * before it hears of the start, for `duration`, and an operator moves the groups to `moveTo`.
+   */
+  | {
+      kind: 'freeze-after-start';
+      node: NodeName;
+      group: string;
+      at: number;
+      duration: number;
+      moveTo: NodeName;
+    }
   /**
    * Invocations started in this window have a clock off by `offset` — beyond maxClockSkewMs, i.e.
    * outside the assumptions: only targeted tests use it (the epoch fence must still refuse every
@@ -546,6 +559,20 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           store.lagReplicaFor(f.node, true);
           world.after(f.duration, () => store.lagReplicaFor(f.node, false));
           break;
+        case 'freeze-after-start': {
+          const node = sim(f.node);
+          node.afterStart = (group) => {
+            if (group !== f.group) return;
+            node.afterStart = undefined;
+            world.note(`${f.node}: agent frozen right after its guard started ${group}`);
+            node.paused = true;
+            world.after(f.duration, () => {
+              node.paused = false;
+            });
+            submit('move', f.moveTo);
+          };
+          break;
+        }
         case 'slow-describe':
           cloud.slowDescribeMs = f.delayMs;
           world.after(f.duration, () => {

@@ -68,6 +68,8 @@ export class SimNode {
   up = true;
   /** Cut off from DynamoDB and the AWS APIs (SSM included). */
   partitioned = false;
+  /** Called when the guard has started a group, before the agent hears of it (a fault's hook). */
+  afterStart: ((group: string) => void) | undefined;
   /** Agent wall clock minus real time (the monotonic clock never jumps). */
   wallOffset = 0;
   /** Application processes per group: the epoch each was started at. Survives the agent. */
@@ -330,6 +332,7 @@ export class SimNode {
         return 'lease lost during the start; the agent stops it';
       }
       this.write(group, token, { group, state: 'running', epoch });
+      this.afterStart?.(group);
       this.agent?.localChanged();
       return undefined;
     } finally {
