@@ -305,6 +305,8 @@ interface Upsert {
   set: ResourceRecordSet;
   /** "orders/db epoch 7: node2 active" */
   why: string;
+  /** Its group's lock check (MutationContext.assertMayStart), before it is sent on its own. */
+  recheck?: () => void;
 }
 
 interface ChangeInfo {
@@ -349,6 +351,9 @@ async function sendUpserts(
     const out: Settled<ChangeInfo>[] = [];
     for (const u of batch) {
       try {
+        // Each re-send is a call of its own, some time after the batch's fences: its lock must
+        // still outlast it (a stall here would otherwise send a change past the lock).
+        u.recheck?.();
         out.push({ ok: true, value: await send([u]) });
       } catch (error) {
         out.push({ ok: false, error });
@@ -384,6 +389,7 @@ async function activate(
           {
             set: { Name: r.recordName, Type: 'A', TTL: r.ttl, ResourceRecords: [{ Value: value }] },
             why: `${req.cluster}/${req.group} epoch ${req.epoch}: ${req.node.name} active`,
+            ...(req.assertMayStart ? { recheck: req.assertMayStart } : {}),
           },
           req.signal,
           // Fenced right before its zone's batch is sent: every change of a batch has its fence,

@@ -285,5 +285,31 @@ describe('dns driver batches', () => {
     // One batch of the four, refused; then each alone.
     expect(changes[0]).toHaveLength(4);
     expect(changes.slice(1).every((c) => c.length === 1)).toBe(true);
+
+    // Again, but d's lock no longer outlasts a call by the time the refused batch is re-sent one
+    // change at a time: d is left out, never sent on its own.
+    changes.length = 0;
+    const late = await Promise.allSettled(
+      ['a', 'b', 'bad', 'd'].map((g) =>
+        dns.activate({
+          cluster: 'c',
+          group: g,
+          epoch: 3,
+          holder: 'h',
+          beforeMutation: async () => undefined,
+          assertMayStart: () => {
+            if (g === 'd' && changes.length > 0) throw new Error('lock of d would not outlast the call');
+          },
+          signal: new AbortController().signal,
+          cache: new SharedDescribeCache(reads),
+          resource: config.groups.find((x) => x.name === g)!.resources[0]!,
+          node: config.nodes[0]!,
+          config,
+        }),
+      ),
+    );
+    expect(late.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    expect(String((late[3] as PromiseRejectedResult).reason)).toMatch(/lock of d would not outlast the call/);
+    expect(changes.flat().filter((n) => n.startsWith('d.'))).toHaveLength(1); // in the refused batch only
   });
 });
