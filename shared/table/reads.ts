@@ -3,6 +3,7 @@
  * and the agent's (node-agent/store.ts, its own small client) make alike, over whichever client
  * they have: keys and items are plain objects here; each store (un)marshals for its transport.
  */
+import { FailoverError } from '../base/errors';
 import type { GroupState, Heartbeat } from '../core/model';
 import { toClusterState } from './items';
 import { type HeartbeatKeyScope, heartbeatKeys, keys, type TableKey } from './keys';
@@ -20,7 +21,11 @@ const UNPROCESSED_ROUNDS = 5;
 /** Backoff before round n of unprocessed keys: BACKOFF_MS × 2^n. */
 const BACKOFF_MS = 20;
 
-/** BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. */
+/**
+ * BatchGetItem of any number of keys, retrying unprocessed ones with a short backoff. Throws when
+ * keys are still unprocessed after the last round: a missing item would read as "no such item" (a
+ * node that never renewed, a group without a record), and decisions are made on what is absent.
+ */
 export async function batchGetAll(
   round: BatchGetRound,
   all: readonly TableKey[],
@@ -34,6 +39,13 @@ export async function batchGetAll(
       const res = await round(pending, consistent);
       out.push(...res.items);
       pending = res.unprocessed;
+    }
+    if (pending.length > 0) {
+      throw new FailoverError(
+        'THROTTLED',
+        `DynamoDB left ${pending.length} of ${all.length} keys unprocessed after ${UNPROCESSED_ROUNDS} BatchGetItem rounds (throttled); the read is not used partially, it is retried`,
+        { retryable: true },
+      );
     }
   }
   return out;
