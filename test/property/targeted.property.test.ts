@@ -229,7 +229,9 @@ describe('targeted windows', () => {
       expect(result.log.some((l) => l.includes('node3: brings fip@1 up itself'))).toBe(true);
     },
   );
-  it.each([5, 10, 19])(
+  // Seeds whose start is short enough that the agent sent no heartbeat during it (the window);
+  // a change to the simulation moves it: `npm run mutants` shows when these no longer hit it.
+  it.each([4, 7, 8, 9])(
     "a node's report that a group is stopped counts only at the group's current epoch: a report written before the node's last start is no proof (seed %i)",
     async (seed) => {
       // db moves to node2; right after node2's guard started it, node2's agent freezes before it
@@ -260,6 +262,40 @@ describe('targeted windows', () => {
         true,
       );
       expect(result.log.some((l) => /cloud: ssm start db@node1 \(epoch 3/.test(l))).toBe(true);
+    },
+  );
+  it.each([
+    [6, 21_500],
+    [18, 21_500],
+    [12, 21_600],
+  ])(
+    'the guard admits no start that an idle watchdog feed could outlive: a standby whose renewals fail is refused, not reset after the lease (seed %i)',
+    async (seed, throttledAt) => {
+      // Everything runs on node3; node1 is idle, so its agent feeds the watchdog on an idle bound
+      // (the largest timeout that suits the lease for these seeds). node3 crashes; node1's
+      // renewals are throttled (its reads still work), so by the time db's start reaches it the
+      // idle bound lies past its lease end. Were the start admitted and the agent then frozen,
+      // nothing would stop db before the watchdog reset, after node2 took db over at the lease end.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'request', at: 3_000, request: 'move', to: 'node3' },
+            { kind: 'crash', node: 'node3', at: 20_000, downFor: 30_000, instanceStopped: false },
+            { kind: 'renewals-throttled', node: 'node1', at: throttledAt, duration: 3_000 },
+            { kind: 'freeze-after-start', node: 'node1', group: 'db', at: 20_000, duration: 5_000 },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(
+        result.log.some((l) =>
+          /node1: guard refuses to start db@\d+: the watchdog was last fed while nothing ran here/.test(l),
+        ),
+      ).toBe(true);
     },
   );
 });

@@ -63,7 +63,8 @@ export type Fault =
   | { kind: 'slow-describe'; at: number; duration: number; delayMs: number }
   /**
    * From `at`, the next time `node`'s guard starts `group`, its agent freezes (SIGSTOP, a long GC)
-   * before it hears of the start, for `duration`, and an operator moves the groups to `moveTo`.
+   * before it hears of the start, for `duration`, and an operator moves the groups to `moveTo`
+   * (when given).
    */
   | {
       kind: 'freeze-after-start';
@@ -71,8 +72,10 @@ export type Fault =
       group: string;
       at: number;
       duration: number;
-      moveTo: NodeName;
+      moveTo?: NodeName;
     }
+  /** `node`'s heartbeat writes are throttled (the table's write capacity); its reads still work. */
+  | { kind: 'renewals-throttled'; node: NodeName; at: number; duration: number }
   /**
    * Invocations started in this window have a clock off by `offset` — beyond maxClockSkewMs, i.e.
    * outside the assumptions: only targeted tests use it (the epoch fence must still refuse every
@@ -569,10 +572,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
             world.after(f.duration, () => {
               node.paused = false;
             });
-            submit('move', f.moveTo);
+            if (f.moveTo) submit('move', f.moveTo);
           };
           break;
         }
+        case 'renewals-throttled':
+          sim(f.node).renewalsThrottled = true;
+          world.after(f.duration, () => {
+            sim(f.node).renewalsThrottled = false;
+          });
+          break;
         case 'slow-describe':
           cloud.slowDescribeMs = f.delayMs;
           world.after(f.duration, () => {

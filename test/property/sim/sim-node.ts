@@ -30,7 +30,7 @@ import {
   watchdogFeedIntervalMs,
 } from '../../../shared/config/timing';
 import type { AgentGroupState, GroupState, Heartbeat, InstanceState } from '../../../shared/core/model';
-import { type MemoryStore, TimeoutError } from '../../../testkit/memory-store';
+import { type MemoryStore, ThrottledError, TimeoutError } from '../../../testkit/memory-store';
 import type { World } from '../../../testkit/world';
 
 /** Retry of a failed fence stop (node-agent/agent.ts FENCE_RETRY_MS). */
@@ -68,6 +68,8 @@ export class SimNode {
   up = true;
   /** Cut off from DynamoDB and the AWS APIs (SSM included). */
   partitioned = false;
+  /** The node's heartbeat writes are throttled (write capacity); its reads, the guard's too, work. */
+  renewalsThrottled = false;
   /** Called when the guard has started a group, before the agent hears of it (a fault's hook). */
   afterStart: ((group: string) => void) | undefined;
   /** Agent wall clock minus real time (the monotonic clock never jumps). */
@@ -153,6 +155,10 @@ export class SimNode {
     if (this.partitioned) {
       await this.world.delay(1000);
       throw new TimeoutError(`${this.name} cannot reach DynamoDB (${what})`);
+    }
+    if (this.renewalsThrottled && what === 'renew') {
+      await this.world.delay(20);
+      throw new ThrottledError();
     }
     return call();
   }
@@ -314,7 +320,10 @@ export class SimNode {
       const refused =
         recordProblem(rec, this.name, epoch, { group, cluster: this.o.cluster, table: 'sim' }) ??
         this.admissionProblem();
-      if (refused) return refuse(`refused: ${refused}`);
+      if (refused) {
+        this.world.note(`${this.name}: guard refuses to start ${group}@${epoch}: ${refused}`);
+        return refuse(`refused: ${refused}`);
+      }
       if (this.locks.get(group) !== token || !this.up) return 'start interrupted (fenced)';
       // The command is spawned: the application runs from here on.
       this.running.set(group, epoch);
