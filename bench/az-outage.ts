@@ -57,7 +57,7 @@ import { type ClusterConfig, parseClusterConfig } from '../shared/config/load';
 import type { ClusterInput, GroupConfig } from '../shared/config/schema';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { Cloud, Log, ResourceDriver } from '../shared/core/ports';
-import { keys } from '../shared/table/keys';
+import { heartbeatPk, instanceArn, keys } from '../shared/table/keys';
 import { anyImage, bareZoneId } from '../testkit/emulator-network';
 import { countSdkCalls } from '../testkit/sdk-calls';
 import { type BenchRow, percentile, type Say } from './report';
@@ -603,6 +603,13 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
   };
   const queued: { cluster: string; node: string }[] = [];
   let inFlight = 0;
+  let sequence = 0;
+  // The node's heartbeat key, as the table holds it (by its instance's ARN, shared/table/keys.ts).
+  const heartbeatPkOf = (cluster: string, node: string) => {
+    const config = configs.get(cluster)!;
+    const instanceId = config.nodes.find((n) => n.name === node)!.instanceId;
+    return heartbeatPk(cluster, instanceArn(config, instanceId));
+  };
   const dispatch = () => {
     if (inFlight >= STREAM_IN_FLIGHT || queued.length === 0) return;
     const batch = queued.splice(0, 100);
@@ -610,11 +617,12 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
     const records = batch.map(({ cluster, node }) => ({
       eventName: 'MODIFY',
       dynamodb: {
-        Keys: { pk: { S: keys.heartbeat(cluster, node).pk }, sk: { S: 'HEARTBEAT' } },
+        SequenceNumber: String(++sequence),
+        Keys: { pk: { S: heartbeatPkOf(cluster, node) }, sk: { S: 'HEARTBEAT' } },
         NewImage: { reason: { S: 'change' } },
       },
     }));
-    void invoke('stream', (ctx) => handleStream(deps, records, ctx)).finally(() => {
+    void invoke('stream', (ctx) => handleStream(deps, { Records: records }, ctx)).finally(() => {
       inFlight--;
       dispatch();
     });
