@@ -57,7 +57,7 @@ import { type ClusterConfig, parseClusterConfig } from '../shared/config/load';
 import type { ClusterInput, GroupConfig } from '../shared/config/schema';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { Cloud, Log, ResourceDriver } from '../shared/core/ports';
-import { heartbeatPk, instanceArn, keys } from '../shared/table/keys';
+import { heartbeatPk, instanceArn } from '../shared/table/keys';
 import { anyImage, bareZoneId } from '../testkit/emulator-network';
 import { countSdkCalls } from '../testkit/sdk-calls';
 import { type BenchRow, percentile, type Say } from './report';

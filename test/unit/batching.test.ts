@@ -1,17 +1,8 @@
-/**
- * Calls of many groups travelling together (shared/base/coalesce.ts, controller/resources/batcher.ts):
- * no caller ever gets an answer older than its own call, operations on one key keep their order and
- * never share a batch, an item whose deadline passed is left out, and a Route 53 batch refused as a
- * whole gives each change its own answer. Pure logic: the "services" here are functions.
- */
-import { spawnSync } from 'node:child_process';
 import type { Route53Client } from '@aws-sdk/client-route-53';
-import type { SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import { TargetBatcher } from '../../controller/resources/batcher';
 import { SharedDescribeCache } from '../../controller/resources/describe-cache';
 import { createDnsDriver } from '../../controller/resources/dns';
-import { createExecDriver } from '../../controller/resources/exec';
 import { FreshReads, GroupCommit } from '../../shared/base/coalesce';
 import { parseClusterConfig } from '../../shared/config/load';
 
