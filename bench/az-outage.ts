@@ -52,6 +52,7 @@ import { isThrottle } from '../controller/reconcile/metrics';
 import { createAwsClients, createAwsCloud } from '../controller/resources';
 import { ensureGuardDocument } from '../controller/resources/guard-document';
 import { DynamoStore } from '../controller/state/dynamo-store';
+import { scheduled } from '../sandbox/sandbox';
 import type { AwsOptions } from '../shared/aws/options';
 import { type ClusterConfig, parseClusterConfig } from '../shared/config/load';
 import type { ClusterInput, GroupConfig } from '../shared/config/schema';
@@ -792,20 +793,6 @@ async function verify(
     }
   }
   return wrong;
-}
-
-function scheduled() {
-  return {
-    version: '0',
-    id: randomBytes(8).toString('hex'),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '123456789012',
-    time: new Date().toISOString(),
-    region: 'us-east-1',
-    resources: [],
-    detail: {},
-  };
 }
 
 async function pool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {

@@ -1192,7 +1192,8 @@ function describeGroup(g: SandboxGroup): string {
   return `group ${g.shape.name} on ${g.shape.nodes.join(' > ')} = ${parts.join(' + ')}`;
 }
 
-function scheduled() {
+/** The 1-minute schedule's event as EventBridge delivers it (the sandbox's stand-in, the benches). */
+export function scheduled() {
   return {
     version: '0',
     id: randomBytes(8).toString('hex'),
