@@ -180,11 +180,10 @@ export class DynamoStore implements StateStore {
   private readonly fenceNow = new Map<string, number>();
   /**
    * Conditional writes of group records (lock, release, kick, update, fence): each goes out alone,
-   * as one UpdateItem, at once (up to GROUP_WRITES_IN_FLIGHT of them). Gathering them into one
-   * TransactWriteItems (`maxBatch` above 1) is kept for measurement only: a transaction with its
-   * read-back made every round of a planned hand-over of seven groups take about 3 s on the
-   * emulator (instance stop 17-27 s in the sandbox instead of about 9 s) and left a 1,000-group
-   * AZ outage with no group online after 140 s.
+   * as one UpdateItem, at once (up to GROUP_WRITES_IN_FLIGHT of them). Gathered into one
+   * TransactWriteItems with a read-back (the first cut of issue 20), they made every round of a
+   * planned hand-over of seven groups take about 3 s on the emulator (instance stop 17-27 s in the
+   * sandbox instead of about 9 s) and left a 1,000-group AZ outage with no group online after 140 s.
    */
   private readonly groupWrites = new GroupCommit<ConditionalWrite, WriteOutcome>(
     (batch) => this.writeGroupItems(batch),
@@ -265,50 +264,16 @@ export class DynamoStore implements StateStore {
    * of a transaction that failed for another reason — each write's outcome is what UpdateItem would
    * have answered.
    */
-  private async writeGroupItems(batch: ConditionalWrite[]): Promise<Settled<WriteOutcome>[]> {
-    const alone = (w: ConditionalWrite): Promise<Settled<WriteOutcome>> =>
-      this.updateOne(w).then(
-        (value) => ({ ok: true, value }),
-        (error: unknown) => ({ ok: false, error }),
-      );
-    if (batch.length === 1) return [await alone(batch[0]!)];
-    try {
-      await this.request(
-        new TransactWriteCommand({
-          TransactItems: batch.map((w) => {
-            const { ReturnValues: _, ...update } = w.input;
-            return { Update: { ...update, TableName: this.table, Key: w.key } } as never;
-          }),
-        }),
-      );
-    } catch (e) {
-      const reasons = (e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
-      if (awsErrorCode(e) !== 'TransactionCanceledException' || !reasons)
-        return Promise.all(batch.map(alone));
-      return Promise.all(
-        batch.map((w, i) =>
-          reasons[i]?.Code === 'ConditionalCheckFailed'
-            ? Promise.resolve<Settled<WriteOutcome>>({ ok: true, value: { lost: e } })
-            : alone(w),
+  /** Each write of the batch as its own UpdateItem (the group commit sends them one at a time). */
+  private writeGroupItems(batch: ConditionalWrite[]): Promise<Settled<WriteOutcome>[]> {
+    return Promise.all(
+      batch.map((w) =>
+        this.updateOne(w).then(
+          (value): Settled<WriteOutcome> => ({ ok: true, value }),
+          (error: unknown): Settled<WriteOutcome> => ({ ok: false, error }),
         ),
-      );
-    }
-    const wanted = batch.filter((w) => w.input.ReturnValues === 'ALL_NEW');
-    const items =
-      wanted.length > 0
-        ? await batchGetAll(
-            this.batchRound,
-            wanted.map((w) => w.key),
-            true,
-          )
-        : [];
-    const byKey = new Map(items.map((i) => [`${i.pk}|${i.sk}`, i] as const));
-    return batch.map((w) => ({
-      ok: true,
-      value: {
-        updated: w.input.ReturnValues === 'ALL_NEW' ? byKey.get(`${w.key.pk}|${w.key.sk}`) : undefined,
-      },
-    }));
+      ),
+    );
   }
 
   // ------------------------------------------------------------------------------------------
