@@ -154,8 +154,11 @@ function hardReasons(ctx: Ctx, name: string): string[] {
     ? silenceProof(name, ctx.obs.nodes, ctx.state, ctx.now, ctx.timing, fallbackStopMs(ctx, name))
     : undefined;
   if (!hb) out.push(`${name} has never renewed a lease`);
-  else if (silent) out.push(`${name} is silent: ${silent}`);
+  // A node whose last word was a planned shutdown is named for it even once its lease has run out
+  // since (its agent has exited; a busy controller may decide seconds later): the operator should
+  // read the cause, not the silence that followed it.
   else if (hb.state === 'leaving') out.push(`${name} is shutting down (planned)`);
+  else if (silent) out.push(`${name} is silent: ${silent}`);
   else if (hb.state === 'fenced') out.push(`${name} fenced itself (lost its lease)`);
   else if (!isLive(hb, ctx.now, ctx.timing))
     out.push(`${name}'s lease expired ${leaseAgeMs(hb, ctx.now)} ms after its last renewal`);

@@ -198,6 +198,19 @@ describe('choosing the owner', () => {
       }),
     );
     expect(find(gone, 'takeover')).toMatchObject({ to: 'node2' });
+    // Its final report read by a controller busy for longer than a lease (the agent has exited, a
+    // peer has seen the renewal unchanged since): the cause the operator reads is still the shutdown.
+    const late = decide(
+      observe({
+        state: online('node1'),
+        heartbeats: {
+          node1: { state: 'leaving', sentAt: NOW - 20_000, groups: { db: { epoch: 3, state: 'stopped' } } },
+          node2: { peers: { node1: { token: 'node1/1', silentForMs: 15_000 } } },
+        },
+      }),
+    );
+    expect(find(late, 'takeover')?.why).toMatch(/node1 is shutting down \(planned\)/);
+    expect(find(late, 'takeover')?.why).not.toMatch(/node1 is silent/);
   });
 
   it('moves before a Spot interruption, but stays when there is nowhere to go', () => {
