@@ -29,7 +29,7 @@ export interface MemoryCloudWorld {
   /** Before the caller's checks (its lock time, then its fence): a stall there is caught by them. */
   beforeChecks?(ctx: MutationContext): Promise<void>;
   /** Between the fence and the call (a stall there is what the lock checks cannot prevent). */
-  afterFence?(ctx: MutationContext): Promise<void>;
+  afterFence?(ctx: MutationContext, what: string): Promise<void>;
   /** A mutation lands (`key`: the entry point it moves, group/resource). */
   land?(ctx: MutationContext, what: string, key?: string): void | Promise<void>;
   /** `exec` start / stop on the node: its guard. Resolves undefined when done, else why it refused. */
@@ -112,8 +112,8 @@ export class MemoryCloud implements Cloud {
    * The request of a mutating call: refused before it leaves if the caller already gave up (the
    * SDK checks its abort signal), but once sent it reaches AWS whatever the caller does next.
    */
-  private async send(ctx: MutationContext): Promise<void> {
-    await this.world.afterFence?.(ctx);
+  private async send(ctx: MutationContext, what: string): Promise<void> {
+    await this.world.afterFence?.(ctx, what);
     if (ctx.signal.aborted) throw ctx.signal.reason;
     await this.rtt(NEVER);
   }
@@ -133,18 +133,20 @@ export class MemoryCloud implements Cloud {
     await this.rtt(req.signal);
     if ((this.entry.get(key) ?? null) === target)
       return { changed: false, detail: `already on ${target ?? 'nothing'}` };
+    const what = `${key} -> ${target ?? 'nothing'}`;
     await this.checks(req);
-    await this.send(req);
-    await this.land(req, `${key} -> ${target ?? 'nothing'}`, key);
+    await this.send(req, what);
+    await this.land(req, what, key);
     this.entry.set(key, target);
     await this.answer(req.signal);
     return { changed: true, detail: `moved to ${target ?? 'nothing'}` };
   }
 
   private async ssm(req: ResourceRequest, verb: 'start' | 'stop'): Promise<ActionOutcome> {
+    const what = `ssm ${verb} ${req.group}@${req.node.name}`;
     await this.checks(req);
-    await this.send(req);
-    await this.land(req, `ssm ${verb} ${req.group}@${req.node.name}`);
+    await this.send(req, what);
+    await this.land(req, what);
     // The command now runs on the node whatever happens to this invocation (SSM delivered it).
     const error = await this.world.guard(req, verb);
     if (req.signal.aborted) throw req.signal.reason;
@@ -172,9 +174,10 @@ export class MemoryCloud implements Cloud {
   }
 
   async stopInstance(instanceId: string, ctx: MutationContext): Promise<ActionOutcome> {
+    const what = `stop-instance ${instanceId}`;
     await this.checks(ctx);
-    await this.send(ctx);
-    await this.land(ctx, `stop-instance ${instanceId}`);
+    await this.send(ctx, what);
+    await this.land(ctx, what);
     if (this.world.stopInstance) this.world.stopInstance(instanceId);
     else this.instances.set(instanceId, { state: 'stopped' });
     return { changed: true, detail: 'stopping' };

@@ -298,4 +298,54 @@ describe('targeted windows', () => {
       ).toBe(true);
     },
   );
+  // Seeds and stall lengths that land the stale start inside node2's stop at epoch 3 (the window);
+  // a change to the simulation moves it: `npm run mutants` shows when these no longer hit it.
+  it.each([
+    [1, 15_285],
+    [2, 15_064],
+    [3, 15_115],
+    [6, 14_936],
+    [9, 14_863],
+  ])(
+    "the guard starts nothing for a record that names another owner or epoch, even while the node is still in mayRun: a stale start landing right after the node's stop is refused (seed %i)",
+    async (seed, stallMs) => {
+      // db moves to node2; the invocation sending node2's start (epoch 2) stalls ~15 s between its
+      // fence and the call, past its lock. An operator moves db back to node1 meanwhile; after the
+      // lock runs out, reconcile takes epoch 3 for node1 and stops db on node2 (still in mayRun
+      // until that stop succeeds). The stalled start reaches node2 right after the stop: were it
+      // admitted because node2 is still listed in mayRun, the stop's success would promote node1
+      // while node2 runs db.
+      const result = await runScenario(
+        {
+          seed,
+          wildClocks: false,
+          watchdog: true,
+          faults: [
+            { kind: 'request', at: 3_000, request: 'move', to: 'node2' },
+            {
+              kind: 'stall',
+              at: 3_000,
+              duration: 5_000,
+              p: 1,
+              stallMs,
+              where: 'call',
+              call: 'ssm start db@node2',
+            },
+            { kind: 'request', at: 4_600, request: 'move', to: 'node1' },
+            { kind: 'burst', at: 19_000, count: 1 },
+          ],
+        },
+        { keepLog: true },
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.log.some((l) => /cloud: STALE ssm start db@node2 \(epoch 2/.test(l))).toBe(true);
+      expect(
+        result.log.some((l) =>
+          l.includes(
+            'node2: guard refuses to start db@2: the record names node1 at epoch 3, not node2 at epoch 2',
+          ),
+        ),
+      ).toBe(true);
+    },
+  );
 });

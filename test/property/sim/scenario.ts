@@ -54,7 +54,20 @@ export type Fault =
   | { kind: 'tamper'; at: number; group: string; resource: string; node: NodeName }
   | { kind: 'stop-faults'; at: number; duration: number; fail: number; hang: number }
   | { kind: 'forge'; node: NodeName; at: number; duration: number }
-  | { kind: 'stall'; at: number; duration: number; p: number; stallMs: number; where?: StallPoint }
+  /**
+   * Invocations stall at `where` (any point when absent) with probability `p`. With `call` (a
+   * targeted schedule), only the first call between a fence and AWS whose description starts with it
+   * (`ssm start db@node2`) stalls, once.
+   */
+  | {
+      kind: 'stall';
+      at: number;
+      duration: number;
+      p: number;
+      stallMs: number;
+      where?: StallPoint;
+      call?: string;
+    }
   | { kind: 'monitor'; node: NodeName; group: 'db' | 'web'; at: number; duration: number }
   | { kind: 'spot'; node: NodeName; at: number }
   /** `node` reads its peers' heartbeats from a replica that stopped applying updates. */
@@ -347,14 +360,20 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const stalledUntil = new Map<string, number>();
   let controllerClockOffset = 0;
   const staleWrites: StaleWrite[] = [];
-  const stallFault: { p: number; stallMs: number; where?: StallPoint } = { p: 0, stallMs: 0 };
+  const stallFault: { p: number; stallMs: number; where?: StallPoint; call?: string } = {
+    p: 0,
+    stallMs: 0,
+  };
   /**
    * Stalls come while the fence is in flight (the lock checks after it then refuse the change) or
    * between the fence and the call (the change lands stale and must be repaired), half and half.
    */
-  const stallFor = (holder: string, group: string, where: StallPoint) => {
+  const stallFor = (holder: string, group: string, where: StallPoint, what?: string) => {
     if (stallFault.p === 0 || (stallFault.where !== undefined && stallFault.where !== where)) return 0;
-    if (!rng.chance(stallFault.where ? stallFault.p : stallFault.p / STALL_POINTS)) return 0;
+    if (stallFault.call !== undefined) {
+      if (where !== 'call' || !what?.startsWith(stallFault.call)) return 0;
+      stallFault.p = 0; // once
+    } else if (!rng.chance(stallFault.where ? stallFault.p : stallFault.p / STALL_POINTS)) return 0;
     if (where === 'call') stalledCalls.add(`${holder}/${group}`);
     stalledUntil.set(holder, Math.max(stalledUntil.get(holder) ?? 0, world.t + stallFault.stallMs));
     return stallFault.stallMs;
@@ -545,8 +564,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
           });
           break;
         case 'stall':
-          Object.assign(stallFault, { p: f.p, stallMs: f.stallMs, where: f.where });
-          world.after(f.duration, () => Object.assign(stallFault, { p: 0, stallMs: 0, where: undefined }));
+          Object.assign(stallFault, { p: f.p, stallMs: f.stallMs, where: f.where, call: f.call });
+          world.after(f.duration, () =>
+            Object.assign(stallFault, { p: 0, stallMs: 0, where: undefined, call: undefined }),
+          );
           break;
         case 'monitor': {
           const name = `${f.group}-check`;
@@ -611,7 +632,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     Object.assign(store.faults, { throttle: 0, lostResponse: 0, staleRead: 0 });
     cloud.throttle = 0;
     Object.assign(eventFaults, { lose: 0, duplicate: 0, maxDelay: 300 });
-    Object.assign(stallFault, { p: 0, stallMs: 0, where: undefined });
+    Object.assign(stallFault, { p: 0, stallMs: 0, where: undefined, call: undefined });
     for (const n of nodes.values()) {
       n.partitioned = false;
       n.paused = false;

@@ -30,17 +30,17 @@ export class SimCloud extends MemoryCloud {
       onStale: (what: string, key: string) => void;
       /**
        * How long an invocation stalls (0: not at all) right before its checks of a mutating call,
-       * or between its fence and the call.
+       * or between its fence and the call (`what`: the call, e.g. `ssm start db@node2`).
        */
-      stallMs?: (holder: string, group: string, where: 'checks' | 'call') => number;
+      stallMs?: (holder: string, group: string, where: 'checks' | 'call', what?: string) => number;
     } = { expectStale: () => false, onStale: () => undefined },
   ) {
     const byInstance = (id: string) => [...nodes.values()].find((n) => n.instanceId() === id);
     // GC, a suspended process: the invocation's timers (its deadline's abort) run late too.
-    const stall = async (ctx: MutationContext, where: 'checks' | 'call', when: string) => {
-      const ms = stale.stallMs?.(ctx.holder, ctx.group, where) ?? 0;
+    const stall = async (ctx: MutationContext, where: 'checks' | 'call', when: string, what?: string) => {
+      const ms = stale.stallMs?.(ctx.holder, ctx.group, where, what) ?? 0;
       if (ms === 0) return;
-      world.note(`${ctx.holder} stalls ${ms} ms ${when} (${ctx.group})`);
+      world.note(`${ctx.holder} stalls ${ms} ms ${when} (${what ?? ctx.group})`);
       await world.delay(ms);
     };
     super({
@@ -54,7 +54,8 @@ export class SimCloud extends MemoryCloud {
         await world.delay(this.slowDescribeMs, signal);
       },
       beforeChecks: (ctx: MutationContext) => stall(ctx, 'checks', 'before its checks'),
-      afterFence: (ctx: MutationContext) => stall(ctx, 'call', 'between its fence and its call'),
+      afterFence: (ctx: MutationContext, what: string) =>
+        stall(ctx, 'call', 'between its fence and its call', what),
       land: (ctx: MutationContext, what: string, key?: string) => {
         const current = store.currentEpoch(ctx.cluster, ctx.group);
         const rec = store.groups.get(`${ctx.cluster}/${ctx.group}`);
