@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { DEFAULT_TABLE } from '../shared/table/keys';
 import type { Clock } from './clock';
+import { recordProblem } from './core/admission';
 import { EXIT } from './errors';
 import { acquireLock, type LockHandle, LockTimeoutError } from './file-lock';
 import { leaseProblem } from './lease-check';
@@ -193,23 +194,9 @@ async function start(ctx: Ctx): Promise<number> {
   } catch (e) {
     return refuse(EXIT.failed, `cannot read the group record (${errorText(e)})`);
   }
-  if (!current) {
-    return refuse(EXIT.stale, `group ${args.group} has no record in table ${table} (cluster ${cluster})`);
-  }
-  if (current.owner !== node || current.epoch !== args.epoch) {
-    return refuse(
-      EXIT.stale,
-      `the record names ${current.owner ?? 'no owner'} at epoch ${current.epoch}, not ${node} at epoch ${args.epoch} (stale epoch or not the owner)`,
-    );
-  }
-  // The controller records a node in mayRun before anything may start there: promoting another
-  // node then needs proof that this one stopped.
-  if (!current.mayRun.includes(node)) {
-    return refuse(
-      EXIT.stale,
-      `the record does not list ${node} among the nodes that may run ${args.group} yet (mayRun: ${current.mayRun.join(', ') || 'none'})`,
-    );
-  }
+  // The one admission rule (core/admission.ts), as the agent's own starts and the simulation use it.
+  const stale = recordProblem(current, node, args.epoch, { group: args.group, cluster, table });
+  if (stale) return refuse(EXIT.stale, stale);
   const who = { cluster, node, stateDir: args.stateDir };
   const noLease = leaseProblem(state.readLease(), who, deps.clock);
   if (noLease) return refuse(EXIT.noLease, noLease);

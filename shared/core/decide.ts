@@ -153,12 +153,14 @@ function hardReasons(ctx: Ctx, name: string): string[] {
   const silent = hb
     ? silenceProof(name, ctx.obs.nodes, ctx.state, ctx.now, ctx.timing, fallbackStopMs(ctx, name))
     : undefined;
+  // A final report of a planned shutdown (every group it reports stopped) names the cause even once
+  // the lease has run out since (a busy controller may decide seconds after the agent exited). A
+  // shutdown that did not finish (a stop hung, the agent died) is still named for its silence.
+  const leftCleanly = hb?.state === 'leaving' && Object.values(hb.groups).every((g) => g.state === 'stopped');
   if (!hb) out.push(`${name} has never renewed a lease`);
-  // A node whose last word was a planned shutdown is named for it even once its lease has run out
-  // since (its agent has exited; a busy controller may decide seconds later): the operator should
-  // read the cause, not the silence that followed it.
-  else if (hb.state === 'leaving') out.push(`${name} is shutting down (planned)`);
+  else if (leftCleanly) out.push(`${name} is shutting down (planned)`);
   else if (silent) out.push(`${name} is silent: ${silent}`);
+  else if (hb.state === 'leaving') out.push(`${name} is shutting down (planned)`);
   else if (hb.state === 'fenced') out.push(`${name} fenced itself (lost its lease)`);
   else if (!isLive(hb, ctx.now, ctx.timing))
     out.push(`${name}'s lease expired ${leaseAgeMs(hb, ctx.now)} ms after its last renewal`);

@@ -211,6 +211,17 @@ describe('choosing the owner', () => {
     );
     expect(find(late, 'takeover')?.why).toMatch(/node1 is shutting down \(planned\)/);
     expect(find(late, 'takeover')?.why).not.toMatch(/node1 is silent/);
+    // A shutdown that never finished (its stop hung, its agent died): the silence is the cause.
+    const unfinished = decide(
+      observe({
+        state: online('node1'),
+        heartbeats: {
+          node1: { state: 'leaving', sentAt: NOW - 20_000, groups: { db: { epoch: 3, state: 'stopping' } } },
+          node2: { peers: { node1: { token: 'node1/1', silentForMs: 15_000 } } },
+        },
+      }),
+    );
+    expect(find(unfinished, 'takeover')?.why).toMatch(/node1 is silent/);
   });
 
   it('moves before a Spot interruption, but stays when there is nowhere to go', () => {
