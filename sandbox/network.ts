@@ -79,6 +79,12 @@ export interface SandboxNetwork {
   groups: SandboxGroup[];
 }
 
+/**
+ * The management tag a deployment at stage `sandbox` acts on (serverless.yml `custom.managedTag`:
+ * `<service>-<stage>`): its role changes only resources tagged with its own value.
+ */
+const MANAGED = { Key: 'failover:managed', Value: 'failover-controller-sandbox' };
+
 export async function buildNetwork(
   ec2: EC2Client,
   route53: Route53Client,
@@ -88,10 +94,7 @@ export async function buildNetwork(
     cidr: '10.0.0.0/16',
     subnets: { node1: '10.0.1.0/24', node2: '10.0.2.0/24' },
     privateIps: { node1: '10.0.1.10', node2: '10.0.2.10' },
-    instanceTags: (name) => [
-      { Key: 'Name', Value: `sandbox-${name}` },
-      { Key: 'failover:managed', Value: 'true' },
-    ],
+    instanceTags: (name) => [{ Key: 'Name', Value: `sandbox-${name}` }, MANAGED],
     zoneName: ZONE,
     zoneReference: `sandbox-${randomBytes(6).toString('hex')}`,
   });
@@ -105,9 +108,7 @@ export async function buildNetwork(
   await ec2.send(
     new AssociateRouteTableCommand({ RouteTableId: second, SubnetId: base.nodes.node2.subnetId }),
   );
-  await ec2.send(
-    new CreateTagsCommand({ Resources: [main, second], Tags: [{ Key: 'failover:managed', Value: 'true' }] }),
-  );
+  await ec2.send(new CreateTagsCommand({ Resources: [main, second], Tags: [MANAGED] }));
 
   const groups: SandboxGroup[] = [];
   for (const [i, shape] of shapes.entries()) {
