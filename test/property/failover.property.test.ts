@@ -56,6 +56,32 @@ describe('the invariant checker itself', () => {
     expect(result.log.some((l) => l.includes('cloud: ssm start db@node2'))).toBe(true);
   });
 
+  it('marks the boundary of the assumptions: a forged silence claim about an owner whose clock is beyond the skew is believed', async () => {
+    // node1's wall clock falls 4.1 s behind (maxClockSkewMs is 200 ms here), then node2 forges a
+    // claim that node1 is silent. The claim's corroboration, node1's own send time read against
+    // the controller's clock within the skew, holds only under the clock assumption: two faults,
+    // one of them beyond it, and the checker sees the split brain (soak seed 20261202, #3894).
+    // The fault generator keeps forged claims to schedules with clocks inside the skew.
+    const forged = {
+      seed: 19,
+      wildClocks: true,
+      watchdog: true,
+      faults: [
+        { kind: 'forge' as const, node: 'node2' as const, at: 51_750, duration: 13_645 },
+        { kind: 'tamper' as const, at: 11_537, group: 'db', resource: 'dns', node: 'node3' as const },
+        { kind: 'clock' as const, node: 'node1' as const, at: 37_945, offset: -4_140 },
+        // As generated (probabilities of ~1e-150: no stop fails; kept for the schedule's timing).
+        { kind: 'stop-faults' as const, at: 80_899, duration: 13_498, fail: 3.2e-152, hang: 2.1e-138 },
+      ],
+    };
+    const result = await runScenario(forged);
+    expect(result.violations.join('\n')).toMatch(/split brain: group db runs on node1@1 and node2@2/);
+    // The same forged claim with node1's clock inside the skew is refused.
+    const inside = await runScenario({ ...forged, wildClocks: false });
+    expect(inside.violations).toEqual([]);
+    expect(inside.forgedClaims).toBe(1);
+  });
+
   it('catches the split brain of an agent that does not fence itself', async () => {
     const result = await runScenario(partitionOwner, { mutant: 'no-self-fence' });
     expect(result.violations.join('\n')).toMatch(/split brain: group db runs on node1@1 and node2@2/);

@@ -99,7 +99,11 @@ export type Fault =
 export interface Scenario {
   seed: number;
   faults: Fault[];
-  /** Agents' wall clocks may be off by more than maxClockSkewMs (safety must hold anyway). */
+  /**
+   * Agents' wall clocks may be off by more than maxClockSkewMs (outside the assumptions): safety
+   * must hold anyway, except against a forged silence claim, whose corroboration is the owner's own
+   * send time read within the skew (README "How it stays safe"): such schedules forge nothing.
+   */
   wildClocks: boolean;
   /**
    * Nodes run an armed watchdog. Without one, a node whose agent dies or freezes while its
@@ -238,7 +242,12 @@ export const scenarioArb: fc.Arbitrary<Scenario> = fc
             (f) => f.kind !== 'kill-agent' && f.kind !== 'pause' && f.kind !== 'stop-faults',
           ),
         },
-  );
+  )
+  // A peer's forged claim is refused by the owner's own send time, read against the controller's
+  // clock within maxClockSkewMs: with the owner's clock further behind, the two together are
+  // beyond the assumptions (the soak found it, 6 of 5,000 schedules; test "the invariant checker
+  // itself" shows it), so wild clocks come with honest peers.
+  .map((s) => (s.wildClocks ? { ...s, faults: s.faults.filter((f) => f.kind !== 'forge') } : s));
 
 const SIM_TIMING = { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 };
 const configFor = (hardFence: boolean, timing: Partial<typeof SIM_TIMING> = {}) =>
