@@ -8,15 +8,13 @@
  * the stream mapping never retried.
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvocationResult } from '../../controller/reconcile/entry';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import { parseClusterConfig } from '../../shared/config/load';
-import type { Heartbeat } from '../../shared/core/model';
 import { instanceArn, keys } from '../../shared/table/keys';
 import { type FaultProxy, jsonErrorBody, startFaultProxy } from '../../testkit/fault-proxy';
-import { aws, uniqueName } from './support';
+import { aws, lambdaContext as context, testHeartbeat as heartbeat, uniqueName } from './support';
 
 const table = uniqueName('failures');
 const good = uniqueName('good');
@@ -24,14 +22,6 @@ const bad = uniqueName('bad');
 process.env.FAILOVER_TABLE = table;
 process.env.AWS_REGION = 'us-east-1';
 process.env.POWERTOOLS_LOG_LEVEL = 'CRITICAL';
-
-const context = (id: string): Context =>
-  ({
-    awsRequestId: id,
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:reconcile',
-    functionName: 'reconcile',
-    getRemainingTimeInMillis: () => 30_000,
-  }) as unknown as Context;
 
 const schedule = {
   version: '0',
@@ -68,23 +58,6 @@ const throttled = { status: 400, body: jsonErrorBody('ThrottlingException', 'Rat
 describe('failed reconciles are retried, then reported (handlers behind a fault proxy)', () => {
   let proxy: FaultProxy;
   let store: DynamoStore;
-  const heartbeat = (cluster: string, node: string): Heartbeat => ({
-    cluster,
-    node,
-    token: `${node}/1`,
-    seq: 1,
-    incarnation: node,
-    sentAt: Date.now(),
-    leaseMs: 600_000,
-    agentVersion: 'test',
-    state: 'running',
-    reason: 'change',
-    monitors: {},
-    isolated: false,
-    groups: {},
-    peers: {},
-  });
-
   beforeAll(async () => {
     proxy = await startFaultProxy(aws().endpoint!);
     process.env.AWS_ENDPOINT_URL = proxy.endpoint;

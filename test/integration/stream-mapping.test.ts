@@ -16,16 +16,15 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../controller/aws/clients';
 import { addEmulatorDateCompat } from '../../controller/aws/emulator-compat';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import { StreamPoller } from '../../sandbox/stream';
 import { parseClusterConfig } from '../../shared/config/load';
-import { type Heartbeat, initialGroupState } from '../../shared/core/model';
+import { initialGroupState } from '../../shared/core/model';
 import { type FaultProxy, jsonErrorBody, startFaultProxy } from '../../testkit/fault-proxy';
-import { aws, uniqueName } from './support';
+import { aws, lambdaContext, testHeartbeat, uniqueName } from './support';
 
 const table = uniqueName('mapping');
 process.env.FAILOVER_TABLE = table;
@@ -35,32 +34,6 @@ process.env.POWERTOOLS_METRICS_DISABLED = 'true'; // the EMF documents are not w
 
 /** How long the dead invocation's lock still runs when the slow cluster's failover is reported. */
 const DEAD_LOCK_MS = 8_000;
-
-const context = (id: string): Context =>
-  ({
-    awsRequestId: id,
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:reconcile-stream',
-    functionName: 'reconcile-stream',
-    getRemainingTimeInMillis: () => 30_000,
-  }) as unknown as Context;
-
-const heartbeat = (cluster: string, node: string, over: Partial<Heartbeat> = {}): Heartbeat => ({
-  cluster,
-  node,
-  token: `${node}/1`,
-  seq: 1,
-  incarnation: node,
-  sentAt: Date.now(),
-  leaseMs: 600_000,
-  agentVersion: 'test',
-  state: 'running',
-  reason: 'periodic',
-  monitors: {},
-  isolated: false,
-  groups: {},
-  peers: {},
-  ...over,
-});
 
 describe('the stream mapping: parallel batches and batch item failures (sandbox emulation, real handler)', () => {
   let proxy: FaultProxy;
@@ -82,8 +55,8 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
       }),
       { now: Date.now() },
     );
-    await store.putHeartbeat(heartbeat(name, 'node1'));
-    await store.putHeartbeat(heartbeat(name, 'node2'));
+    await store.putHeartbeat(testHeartbeat(name, 'node1', { reason: 'periodic' }));
+    await store.putHeartbeat(testHeartbeat(name, 'node2', { reason: 'periodic' }));
     return name;
   };
 
@@ -91,7 +64,7 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
   const leave = async (name: string): Promise<number> => {
     const epoch = (await store.getGroup(name, 'db'))?.epoch ?? 0;
     await store.putHeartbeat(
-      heartbeat(name, 'node1', {
+      testHeartbeat(name, 'node1', {
         state: 'leaving',
         reason: 'change',
         seq: 2,
@@ -122,7 +95,7 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
       dynamodb,
       streams,
       table,
-      (records) => handler({ Records: records }, context(`stream-${++n}`)),
+      (records) => handler({ Records: records }, lambdaContext(`stream-${++n}`, 'reconcile-stream')),
       100,
       maxInFlight,
     );
@@ -146,7 +119,7 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
         'detail-type': 'Scheduled Event',
         detail: {},
       },
-      context('place'),
+      lambdaContext('place'),
     );
     for (const name of names) expect((await store.getGroup(name, 'db'))?.owner).toBe('node1');
   };
