@@ -194,7 +194,7 @@ async function start(ctx: Ctx): Promise<number> {
   } catch (e) {
     return refuse(EXIT.failed, `cannot read the group record (${errorText(e)})`);
   }
-  // The one admission rule (core/admission.ts), as the agent's own starts and the simulation use it.
+  // The one admission rule (core/admission.ts); the simulation's guard runs the same function.
   const stale = recordProblem(current, node, args.epoch, { group: args.group, cluster, table });
   if (stale) return refuse(EXIT.stale, stale);
   const who = { cluster, node, stateDir: args.stateDir };
