@@ -11,6 +11,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvocationResult } from '../../controller/reconcile/entry';
 import { DynamoStore } from '../../controller/state/dynamo-store';
+import { scheduled } from '../../sandbox/sandbox';
 import { parseClusterConfig } from '../../shared/config/load';
 import { instanceArn, keys } from '../../shared/table/keys';
 import { type FaultProxy, jsonErrorBody, startFaultProxy } from '../../testkit/fault-proxy';
@@ -23,17 +24,7 @@ process.env.FAILOVER_TABLE = table;
 process.env.AWS_REGION = 'us-east-1';
 process.env.POWERTOOLS_LOG_LEVEL = 'CRITICAL';
 
-const schedule = {
-  version: '0',
-  id: 'e',
-  account: '123456789012',
-  region: 'us-east-1',
-  time: new Date().toISOString(),
-  resources: [],
-  source: 'aws.events',
-  'detail-type': 'Scheduled Event',
-  detail: {},
-};
+const schedule = scheduled();
 
 /** The ReconcileErrors values of the EMF documents written since `from`. */
 const emf: Record<string, unknown>[] = [];

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../controller/aws/clients';
 import { addEmulatorDateCompat } from '../../controller/aws/emulator-compat';
 import { DynamoStore } from '../../controller/state/dynamo-store';
+import { scheduled } from '../../sandbox/sandbox';
 import { StreamPoller } from '../../sandbox/stream';
 import { parseClusterConfig } from '../../shared/config/load';
 import { initialGroupState } from '../../shared/core/model';
@@ -107,20 +108,7 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
   /** Places db on node1 (a reconcile through the schedule's handler). */
   const place = async (...names: string[]) => {
     const { handler } = await import('../../functions/reconcile-schedule');
-    await handler(
-      {
-        version: '0',
-        id: 'e',
-        account: '123456789012',
-        region: 'us-east-1',
-        time: new Date().toISOString(),
-        resources: [],
-        source: 'aws.events',
-        'detail-type': 'Scheduled Event',
-        detail: {},
-      },
-      lambdaContext('place'),
-    );
+    await handler(scheduled(), lambdaContext('place'));
     for (const name of names) expect((await store.getGroup(name, 'db'))?.owner).toBe('node1');
   };
 
@@ -137,6 +125,24 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
     );
   };
 
+  /**
+   * Two clusters with db on node1: `slow` reports its owner leaving while a dead invocation holds
+   * its lock; half a second later `fast` reports the same. Returns when fast's db moved.
+   */
+  const slowThenFast = async (prefix: string, maxInFlight: number, timeoutMs: number) => {
+    const slow = await cluster(`slow${prefix}`);
+    const fast = await cluster(`fast${prefix}`);
+    await place(slow, fast);
+    const poller = await mapping(maxInFlight);
+    await deadHolder(slow);
+    const slowFrom = await leave(slow);
+    // The slow cluster's batch is in the handler, waiting for the lock, when the other reports.
+    await new Promise((r) => setTimeout(r, 500));
+    const fastFrom = await leave(fast);
+    const fastMs = await movedAfter(fast, fastFrom, timeoutMs);
+    return { slow, slowFrom, fastMs, poller };
+  };
+
   beforeAll(async () => {
     proxy = await startFaultProxy(aws().endpoint!);
     process.env.AWS_ENDPOINT_URL = proxy.endpoint;
@@ -149,16 +155,7 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
   });
 
   it("a cluster whose reconcile waits for a dead holder's lock does not hold up another cluster's failover", async () => {
-    const slow = await cluster('slow');
-    const fast = await cluster('fast');
-    await place(slow, fast);
-    const poller = await mapping(3);
-    await deadHolder(slow);
-    const slowFrom = await leave(slow);
-    // The slow cluster's batch is in the handler, waiting for the lock, when the other reports.
-    await new Promise((r) => setTimeout(r, 500));
-    const fastFrom = await leave(fast);
-    const fastMs = await movedAfter(fast, fastFrom, 15_000);
+    const { slow, slowFrom, fastMs, poller } = await slowThenFast('', 3, 15_000);
     const slowOwnerThen = (await store.getGroup(slow, 'db'))?.owner;
     const slowMs = await movedAfter(slow, slowFrom, 30_000);
     console.log(
@@ -172,15 +169,7 @@ describe('the stream mapping: parallel batches and batch item failures (sandbox 
   }, 60_000);
 
   it('with one batch at a time (a parallelization factor of 1) the same failover waits behind the slow batch', async () => {
-    const slow = await cluster('slow1');
-    const fast = await cluster('fast1');
-    await place(slow, fast);
-    const poller = await mapping(1);
-    await deadHolder(slow);
-    await leave(slow);
-    await new Promise((r) => setTimeout(r, 500));
-    const fastFrom = await leave(fast);
-    const fastMs = await movedAfter(fast, fastFrom, 30_000);
+    const { fastMs, poller } = await slowThenFast('1', 1, 30_000);
     console.log(`mapping with 1 batch in flight: the other cluster moved ${fastMs} ms after its report`);
     expect(fastMs).toBeGreaterThan(DEAD_LOCK_MS - 2_000);
     await poller.stop();
