@@ -254,16 +254,6 @@ export class DynamoStore implements StateStore {
     }
   }
 
-  /**
-   * Conditional writes of distinct group records sent together: one alone as UpdateItem; several
-   * as one TransactWriteItems, each item with its own condition, then one strongly consistent
-   * BatchGetItem for those that want the item as written (transactions return no values; only the
-   * lock holder writes these records, so what is read back is what was written, but for kicks,
-   * which the holder reads afresh each round anyway). A cancelled transaction says which conditions
-   * failed: those writes lost their race; the others are sent again one by one, as is every write
-   * of a transaction that failed for another reason — each write's outcome is what UpdateItem would
-   * have answered.
-   */
   /** Each write of the batch as its own UpdateItem (the group commit sends them one at a time). */
   private writeGroupItems(batch: ConditionalWrite[]): Promise<Settled<WriteOutcome>[]> {
     return Promise.all(
