@@ -223,8 +223,11 @@ describe('agent heartbeats', () => {
   });
 
   it('finds its node from the instance id through IMDSv2 (one token), and reports Spot and rebalance notices at once', async () => {
+    // A periodic tick well apart from the notice: the report the test reads must be the one the notice
+    // caused, not a later tick that carries it (on a loaded machine a 250 ms tick overwrote it first).
+    const heartbeatIntervalMs = 3000;
     const f = await createCluster({
-      timing: { heartbeatIntervalMs: 250, leaseMs: 1500 },
+      timing: { heartbeatIntervalMs, leaseMs: 9000 },
       nodes,
       groups: [group],
     });
@@ -251,18 +254,21 @@ describe('agent heartbeats', () => {
         const h = await heartbeat(f, 'node2');
         return h?.spot ? h : undefined;
       });
+      const reportedAfter = Date.now() - noticed;
       console.log(
-        `Spot notice reported ${Date.now() - noticed} ms after IMDS showed it (poll every 200 ms here, 5 s by default)`,
+        `Spot notice reported ${reportedAfter} ms after IMDS showed it (poll every 200 ms here, 5 s by default; heartbeat every ${heartbeatIntervalMs} ms)`,
       );
       expect(spot.spot).toEqual(imds.spot);
       expect(spot.reason).toBe('change');
+      // At once: not left for the next periodic tick.
+      expect(reportedAfter).toBeLessThan(heartbeatIntervalMs);
       imds.rebalance = { noticeTime: '2030-01-01T00:00:00Z' };
       const reb = await waitFor('the rebalance recommendation', async () => {
         const h = await heartbeat(f, 'node2');
         return h?.rebalance ? h : undefined;
       });
       expect(reb.rebalance).toEqual(imds.rebalance);
-      await sleep(500);
+      await sleep(1000);
       const polls = imds.gets['/latest/meta-data/spot/instance-action'] ?? 0;
       console.log(`IMDS: ${imds.tokenPuts} token request(s) for ${polls} Spot polls`);
       expect(polls).toBeGreaterThanOrEqual(5);
