@@ -271,6 +271,8 @@ export class SandboxNode implements EmulatedInstance {
       FAILOVER_AGENT_SYSFS_WATCHDOG: join(dirname(this.dir), 'sysfs'),
       SANDBOX_NODE_DIR: this.dir,
       SANDBOX_NODE: this.name,
+      // No instance metadata here: the agent's Spot poll must not leave loopback for 169.254.169.254.
+      AWS_EC2_METADATA_DISABLED: 'true',
       ...this.extraEnv,
     };
   }

@@ -206,7 +206,10 @@ function logResult(log: Log, result: InvocationResult): void {
     failed: result.failed,
     retries: result.retries,
   });
-  for (const f of result.failures ?? []) log.error('reconcile failed', { trigger: result.trigger, ...f });
+  // `message` is the log line's own key (Powertools drops an attribute of that name): the failure's
+  // text goes under `error`.
+  for (const { message, ...f } of result.failures ?? [])
+    log.error('reconcile failed', { trigger: result.trigger, ...f, error: message });
 }
 
 /** One `reconcile.failed` audit record per failure (skipped once the deadline has passed). */

@@ -100,6 +100,11 @@ describe('every shape of group on one pair of nodes', () => {
     // The addresses were put on through the agent's `ip` command (FAILOVER_AGENT_IP_COMMAND).
     const calls = readFileSync(join(sandbox.workDir, 'node1', 'ip-calls.log'), 'utf8');
     expect(calls).toMatch(/^addr add 172\.16\.0\.1[01]\/32 dev eth0$/m);
+    // Nothing leaves loopback: the agents' Spot poll does not reach for instance metadata.
+    for (const node of ['node1', 'node2'])
+      expect(readFileSync(join(sandbox.workDir, node, 'agent.log'), 'utf8')).not.toMatch(
+        /IMDS|169\.254\.169\.254/,
+      );
   }, 60_000);
 
   it('silent crash of the active node: its groups move after the lease, the other node keeps its own', async () => {

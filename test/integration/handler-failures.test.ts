@@ -22,12 +22,14 @@ const good = uniqueName('good');
 const bad = uniqueName('bad');
 process.env.FAILOVER_TABLE = table;
 process.env.AWS_REGION = 'us-east-1';
-process.env.POWERTOOLS_LOG_LEVEL = 'CRITICAL';
+process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
 
 const schedule = scheduled();
 
 /** The ReconcileErrors values of the EMF documents written since `from`. */
 const emf: Record<string, unknown>[] = [];
+/** The handlers' ERROR log lines (Powertools JSON), kept out of the test output. */
+const errorLogs: Record<string, unknown>[] = [];
 const write = process.stdout.write.bind(process.stdout);
 process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
   const text = String(chunk);
@@ -35,8 +37,19 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
     for (const line of text.split('\n')) if (line.includes('"_aws"')) emf.push(JSON.parse(line));
     return true;
   }
+
   return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
 }) as typeof process.stdout.write;
+// Powertools writes ERROR lines to stderr.
+const writeErr = process.stderr.write.bind(process.stderr);
+process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  const text = String(chunk);
+  if (text.startsWith('{"level":')) {
+    for (const line of text.split('\n')) if (line.trim()) errorLogs.push(JSON.parse(line));
+    return true;
+  }
+  return (writeErr as (...a: unknown[]) => boolean)(chunk, ...rest);
+}) as typeof process.stderr.write;
 const reconcileErrors = () =>
   emf.flatMap((d) => (d.ReconcileErrors === undefined ? [] : [d.ReconcileErrors]));
 
@@ -73,6 +86,7 @@ describe('failed reconciles are retried, then reported (handlers behind a fault 
   });
   afterAll(async () => {
     process.stdout.write = write;
+    process.stderr.write = writeErr;
     await proxy.close();
   });
 
@@ -96,6 +110,16 @@ describe('failed reconciles are retried, then reported (handlers behind a fault 
     );
     // The reconcile-failures alarm watches this metric.
     expect(reconcileErrors().at(-1)).toBe(2);
+    // The log line names the failure with its text (Powertools drops an attribute named `message`).
+    expect(errorLogs).toContainEqual(
+      expect.objectContaining({
+        message: 'reconcile failed',
+        cluster: good,
+        group: 'db',
+        code: 'NOT_AUTHORIZED',
+        error: expect.stringMatching(/not authorized/i),
+      }),
+    );
   });
 
   it('throttling past the SDK retries is retried inside the invocation with backoff, and the start completes', async () => {
