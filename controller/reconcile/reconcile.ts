@@ -607,7 +607,13 @@ async function execute(
           cluster,
           group.name,
           guard(),
-          patchForFailedAction(state, action, message, clock.now()),
+          patchForFailedAction(
+            state,
+            action,
+            message,
+            clock.now(),
+            e instanceof FailoverError && e.retryable,
+          ),
         );
       } catch (recordError) {
         deps.log.warn('could not record the failure', { error: errorMessage(recordError) });

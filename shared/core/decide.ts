@@ -951,8 +951,15 @@ export function patchForFailedAction(
   action: Action,
   message: string,
   now: number,
+  /**
+   * The failure says nothing about the node: AWS throttled or timed out the call (or answered 5xx).
+   * Such an attempt is not counted against the node: setting it aside would strand the group when
+   * the other node is gone (it would meet the same throttled API anyway); reconcile tries again.
+   */
+  retryable = false,
 ): GroupPatch {
   const lastError = `${action.type}${'resource' in action ? ` ${action.resource}` : ''}${'node' in action ? ` on ${action.node}` : ''} failed: ${message}`;
+  if (action.type === 'activate' && retryable) return { lastError };
   if (action.type === 'activate') {
     const key = `activate:${action.resource}`;
     const attempts = (state.restarts[key] ?? 0) + 1;

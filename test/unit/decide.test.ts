@@ -658,6 +658,24 @@ describe('monitors and the recovery policy', () => {
       lastError: 'deactivate app on node2 failed: timeout',
     });
   });
+
+  it('does not count an activation that AWS throttled or timed out against the node (found at 30 % throttling: the group was stranded)', () => {
+    const state = { ...initialGroupState(config().groups[0]!, 0), ...online('node1') };
+    const action: Action = { type: 'activate', node: 'node1', resource: 'dns', why: '' };
+    let patch = {};
+    for (let i = 0; i < MAX_ACTIVATION_ATTEMPTS + 3; i++)
+      patch = patchForFailedAction(
+        { ...state, ...patch },
+        action,
+        'THROTTLED: route53 was throttled',
+        NOW,
+        true,
+      );
+    expect(patch).toEqual({ lastError: 'activate dns on node1 failed: THROTTLED: route53 was throttled' });
+    // A failure of the node's own (its command failed) still counts, retryable ones in between or not.
+    const counted = patchForFailedAction({ ...state, ...patch }, action, 'exit 1', NOW, false);
+    expect(counted.restarts).toEqual({ 'activate:dns': 1 });
+  });
 });
 
 describe('operator requests', () => {
