@@ -780,11 +780,12 @@ function recover(ctx: Ctx, owner: string, first: MonitorFinding, patch: GroupPat
           }),
         ),
       ...first.restart.map(
-        (r): Action => ({
+        (r, i): Action => ({
           type: 'activate',
           node: owner,
           resource: r.name,
           why: `restart ${r.name} (${first.key})`,
+          ...(i === 0 ? { restartOf: first.key } : {}),
         }),
       ),
       {
@@ -959,7 +960,13 @@ export function patchForFailedAction(
   retryable = false,
 ): GroupPatch {
   const lastError = `${action.type}${'resource' in action ? ` ${action.resource}` : ''}${'node' in action ? ` on ${action.node}` : ''} failed: ${message}`;
-  if (action.type === 'activate' && retryable) return { lastError };
+  if (action.type === 'activate' && retryable) {
+    // Nor against the monitor whose restart it was: an entry point that drifted away from the owner
+    // while AWS throttled the repair would otherwise use up its restarts and stay on the other node.
+    const key = action.restartOf;
+    const spent = key === undefined ? 0 : (state.restarts[key] ?? 0);
+    return spent > 0 ? { lastError, restarts: { ...state.restarts, [key!]: spent - 1 } } : { lastError };
+  }
   if (action.type === 'activate') {
     const key = `activate:${action.resource}`;
     const attempts = (state.restarts[key] ?? 0) + 1;

@@ -28,7 +28,17 @@ export type Action =
   /** Conditional change of owner: epoch := epoch + 1. Later actions of the plan carry the new epoch. */
   | { type: 'takeover'; to: string | null; set: GroupPatch; why: string }
   /** Bring one resource up on a node (idempotent: read before write). */
-  | { type: 'activate'; node: string; resource: string; why: string }
+  | {
+      type: 'activate';
+      node: string;
+      resource: string;
+      why: string;
+      /**
+       * The monitor whose restart budget this activation spent (the first activation of a restart
+       * only): an attempt that AWS throttled or timed out gives it back (patchForFailedAction).
+       */
+      restartOf?: string;
+    }
   /** Take one resource down on a node (idempotent; a failure is an error, never "not running"). */
   | { type: 'deactivate'; node: string; resource: string; why: string }
   /** Hard fence: StopInstances with force; completion is confirmed by a later observation. */

@@ -8,6 +8,7 @@ import { systemClock } from '../../controller/reconcile/clock';
 import { LAMBDA_RESERVE_MS } from '../../controller/reconcile/controller';
 import { CLEANUP_TIMEOUT_MS, reconcileCluster } from '../../controller/reconcile/reconcile';
 import { DynamoStore } from '../../controller/state/dynamo-store';
+import { ThrottledError } from '../../shared/aws/errors';
 import { LockBusyError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
 import { type Heartbeat, initialGroupState } from '../../shared/core/model';
@@ -449,5 +450,47 @@ describe('reconcile over the DynamoDB state table', () => {
       message: 'group db is moving to node2 from node1',
     });
     expect(await store.listRequests(cluster)).toEqual([]);
+  });
+  it('puts a drifted VIP back on the owner while AWS throttles the repair: neither gives up nor sets the owner aside', async () => {
+    const cluster = uniqueName('c');
+    await store.applyConfig(config(cluster), { now: Date.now() });
+    const renew = async (seq: number) => {
+      await store.putHeartbeat(heartbeat(cluster, 'node1', seq));
+      await store.putHeartbeat(heartbeat(cluster, 'node2', seq));
+    };
+    await renew(1);
+    const cloud = new MemoryCloud(new StoreWorld(store));
+    expect((await run(cloud, cluster, 'inv-1')).groups[0]).toMatchObject({ owner: 'node1', phase: 'Online' });
+
+    // Behind the controller's back the VIP now points at node2, and AWS throttles the next five
+    // ReplaceRoute calls (each past the SDK's own retries). Before, the first throttled attempts used
+    // up the check's 3 restarts and the VIP stayed on node2; or they set node1 aside and moved the
+    // group for nothing.
+    cloud.entry.set('db/vip', 'node2');
+    const activate = cloud.resources.vip.activate;
+    let throttled = 0;
+    cloud.resources.vip.activate = async (req) => {
+      if (throttled < 5) {
+        throttled++;
+        throw new ThrottledError('ec2:ReplaceRoute on rtb-1');
+      }
+      return activate(req);
+    };
+    for (let i = 0; i < 12 && cloud.entry.get('db/vip') !== 'node1'; i++) {
+      await renew(2 + i);
+      await run(cloud, cluster, `inv-repair-${i}`);
+    }
+    expect(throttled).toBe(5);
+    expect(cloud.entry.get('db/vip')).toBe('node1');
+    const [g] = await store.listGroups(cluster);
+    expect(g).toMatchObject({
+      owner: 'node1',
+      phase: 'Online',
+      epoch: 1,
+      blocked: {},
+      finalActionTaken: false,
+    });
+    // Only the attempt that reached AWS was spent.
+    expect(g!.restarts['check:vip']).toBe(1);
   });
 });

@@ -12,7 +12,7 @@ import {
   type NodeObservation,
 } from '../../shared/core/model';
 import { nodeStopBudgets } from '../../shared/core/node-side';
-import type { Action, Plan } from '../../shared/core/plan';
+import type { Action, GroupPatch, Plan } from '../../shared/core/plan';
 
 const NOW = 1_000_000;
 
@@ -660,21 +660,63 @@ describe('monitors and the recovery policy', () => {
   });
 
   it('does not count an activation that AWS throttled or timed out against the node (found at 30 % throttling: the group was stranded)', () => {
-    const state = { ...initialGroupState(config().groups[0]!, 0), ...online('node1') };
-    const action: Action = { type: 'activate', node: 'node1', resource: 'dns', why: '' };
-    let patch = {};
+    // A failover in progress: node2 is taking over, its first activation was refused once already.
+    const state: GroupState = {
+      ...initialGroupState(config().groups[0]!, 0),
+      ...online('node2'),
+      phase: 'Starting',
+      restarts: { 'activate:vip': 1 },
+    };
+    const action: Action = { type: 'activate', node: 'node2', resource: 'vip', why: '' };
+    let patch: GroupPatch = {};
     for (let i = 0; i < MAX_ACTIVATION_ATTEMPTS + 3; i++)
-      patch = patchForFailedAction(
-        { ...state, ...patch },
-        action,
-        'THROTTLED: route53 was throttled',
-        NOW,
-        true,
-      );
-    expect(patch).toEqual({ lastError: 'activate dns on node1 failed: THROTTLED: route53 was throttled' });
-    // A failure of the node's own (its command failed) still counts, retryable ones in between or not.
+      patch = patchForFailedAction({ ...state, ...patch }, action, 'THROTTLED: ec2:ReplaceRoute', NOW, true);
+    // The earlier count is kept, nothing is added, the node is not set aside.
+    expect(patch).toEqual({ lastError: 'activate vip on node2 failed: THROTTLED: ec2:ReplaceRoute' });
+    // A failure of the node's own kind still counts, on top of the earlier one: the node is set aside.
     const counted = patchForFailedAction({ ...state, ...patch }, action, 'exit 1', NOW, false);
-    expect(counted.restarts).toEqual({ 'activate:dns': 1 });
+    expect(counted.blocked?.node2?.reason).toMatch(/activating vip failed 2 times: exit 1/);
+  });
+
+  it('gives a restart back to its monitor when AWS throttled the restart, and only that one', () => {
+    const state = {
+      ...initialGroupState(config().groups[0]!, 0),
+      ...online('node1'),
+      restarts: { 'check:vip': 2, other: 1 },
+    };
+    const restart: Action = {
+      type: 'activate',
+      node: 'node1',
+      resource: 'vip',
+      why: '',
+      restartOf: 'check:vip',
+    };
+    expect(patchForFailedAction(state, restart, 'THROTTLED', NOW, true).restarts).toEqual({
+      'check:vip': 1,
+      other: 1,
+    });
+    // Spent for good when the activation itself failed.
+    expect(patchForFailedAction(state, restart, 'exit 1', NOW, false).restarts).toEqual({
+      'check:vip': 2,
+      other: 1,
+      'activate:vip': 1,
+    });
+    // Never below zero, and an activation that was no restart gives nothing back.
+    expect(
+      patchForFailedAction({ ...state, restarts: {} }, restart, 'THROTTLED', NOW, true).restarts,
+    ).toBeUndefined();
+    const { restartOf: _, ...plain } = restart;
+    expect(patchForFailedAction(state, plain, 'THROTTLED', NOW, true).restarts).toBeUndefined();
+  });
+
+  it('marks the first activation of a restart with the monitor that spent its budget', () => {
+    const base = online('node1', { restarts: {} });
+    const plan = decide(
+      observe({ state: base, checks: { vip: { status: 'drift', detail: 'points elsewhere' } } }),
+    );
+    const activations = plan.actions.filter((a) => a.type === 'activate');
+    expect(activations.length).toBeGreaterThan(0);
+    expect(activations[0]).toMatchObject({ resource: 'vip', restartOf: 'check:vip' });
   });
 });
 
