@@ -167,7 +167,12 @@ function hardReasons(ctx: Ctx, name: string): string[] {
   if (n.instance && INSTANCE_GOING_DOWN_STATES.has(n.instance.state))
     out.push(`instance ${n.config.instanceId} is ${n.instance.state}`);
   else if (!n.instance) {
-    const stateFact = freshFacts(ctx, n).find((f) => f.kind === 'instance-state');
+    // Without a describe (throttled, failed), an EC2 state-change event stands in for it, until the
+    // node renews after it: a stopped node that was started again is not stopped any more (found at
+    // 30 % throttling: a 10-minute-old "stopped" of the standby left the group without a node).
+    const stateFact = freshFacts(ctx, n).find(
+      (f) => f.kind === 'instance-state' && !(hb && sentAfter(hb.sentAt, f.at, ctx.timing)),
+    );
     if (stateFact) out.push(`instance ${n.config.instanceId}: ${stateFact.detail}`);
   }
   return out;

@@ -147,6 +147,27 @@ describe('choosing the owner', () => {
     for (const c of cases) expect(find(decide(observe(c)), 'takeover')?.to, JSON.stringify(c)).toBe('node2');
   });
 
+  it('counts an EC2 state-change event (when no describe came back) only until the node renews after it', () => {
+    const stopped = { kind: 'instance-state' as const, at: NOW - 120_000, detail: 'EC2 reports stopped' };
+    // node1 stopped and not renewed since: skipped.
+    const down: Setup = {
+      nodes: { node1: { instance: undefined, facts: [stopped] } },
+      heartbeats: { node1: { sentAt: NOW - 130_000 } },
+    };
+    expect(find(decide(observe(down)), 'takeover')?.to).toBe('node2');
+    // node1 was stopped two minutes ago and has renewed since (started again): eligible again.
+    const back: Setup = { nodes: { node1: { instance: undefined, facts: [stopped] } } };
+    expect(find(decide(observe(back)), 'takeover')?.to).toBe('node1');
+    // Both nodes once stopped and both back: the group still gets a node.
+    const both: Setup = {
+      nodes: {
+        node1: { instance: undefined, facts: [stopped] },
+        node2: { instance: undefined, facts: [{ ...stopped, at: NOW - 60_000 }] },
+      },
+    };
+    expect(find(decide(observe(both)), 'takeover')?.to).toBe('node1');
+  });
+
   it('a lease counts as live up to lease + maxClockSkew', () => {
     const { timing } = config();
     expect(isLive(hb('n', { sentAt: NOW - 10_500 }), NOW, timing)).toBe(true);
