@@ -191,7 +191,7 @@ export function parseEventBridgeEvent(input: unknown, expected: Expected, now: n
         {
           instanceId: id,
           instanceArn: arnOf(id),
-          fact: { kind: 'instance-state', at, detail: `EC2 reports ${d.data.state}` },
+          fact: { kind: 'instance-state', at, detail: `EC2 reports ${d.data.state}`, state: d.data.state },
         },
       ],
     };

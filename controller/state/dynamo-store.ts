@@ -879,7 +879,12 @@ export class DynamoStore implements StateStore {
     const out: Record<string, NodeFact[]> = {};
     for (const i of items) {
       const facts = out[String(i.node)] ?? [];
-      facts.push({ kind: i.kind as NodeFact['kind'], at: Number(i.at), detail: String(i.detail) });
+      facts.push({
+        kind: i.kind as NodeFact['kind'],
+        at: Number(i.at),
+        detail: String(i.detail),
+        ...(typeof i.state === 'string' ? { state: i.state } : {}),
+      });
       out[String(i.node)] = facts;
     }
     return out;

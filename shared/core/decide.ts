@@ -43,6 +43,8 @@ export const MAX_STOP_FAILURES = 2;
 export const DEFAULT_ENTRY_POINT_POLICY: RecoveryPolicy = { restarts: 3, failovers: 0, finalAction: 'none' };
 /** Policy when the owner's agent reports the group stopped or failed while it should run. */
 export const AGENT_REPORT_POLICY: RecoveryPolicy = { restarts: 1, failovers: 1, finalAction: 'none' };
+/** An EventBridge event's `time` has whole seconds: the event may have happened up to this later. */
+export const EVENT_TIME_RESOLUTION_MS = 1_000;
 /** Facts from events (Spot, rebalance, Health) count for this long. */
 export const FACT_TTL_MS = 15 * 60_000;
 
@@ -167,11 +169,14 @@ function hardReasons(ctx: Ctx, name: string): string[] {
   if (n.instance && INSTANCE_GOING_DOWN_STATES.has(n.instance.state))
     out.push(`instance ${n.config.instanceId} is ${n.instance.state}`);
   else if (!n.instance) {
-    // Without a describe (throttled, failed), an EC2 state-change event stands in for it, until the
-    // node renews after it: a stopped node that was started again is not stopped any more (found at
+    // Without a describe (throttled, failed), an EC2 state-change event stands in for it. A
+    // "stopped" one counts until the node renews after it: the instance was started again (found at
     // 30 % throttling: a 10-minute-old "stopped" of the standby left the group without a node).
+    // Going-down states count whatever the node renews: it keeps renewing while it stops.
     const stateFact = freshFacts(ctx, n).find(
-      (f) => f.kind === 'instance-state' && !(hb && sentAfter(hb.sentAt, f.at, ctx.timing)),
+      (f) =>
+        f.kind === 'instance-state' &&
+        !(f.state === 'stopped' && hb && sentAfter(hb.sentAt, f.at + EVENT_TIME_RESOLUTION_MS, ctx.timing)),
     );
     if (stateFact) out.push(`instance ${n.config.instanceId}: ${stateFact.detail}`);
   }

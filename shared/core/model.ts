@@ -161,6 +161,8 @@ export interface NodeFact {
   kind: 'spot-interruption' | 'rebalance' | 'instance-state' | 'health';
   at: number;
   detail: string;
+  /** instance-state: the state EC2 reported (stopping, stopped, shutting-down, terminated). */
+  state?: string;
 }
 
 export type CheckStatus = 'ok' | 'drift' | 'error';

@@ -424,8 +424,23 @@ describe('DynamoStore on moto', () => {
       600_000,
     );
     await store.putFact(cluster, 'node1', { kind: 'rebalance', at: 6_000, detail: 'rebalance' }, 600_000);
+    await store.putFact(
+      cluster,
+      'node2',
+      { kind: 'instance-state', at: 7_000, detail: 'EC2 reports stopped', state: 'stopped' },
+      600_000,
+    );
     const facts = await store.getFacts(cluster);
     expect(facts.node1?.map((f) => f.kind).sort()).toEqual(['rebalance', 'spot-interruption']);
+    expect(facts.node1?.find((f) => f.kind === 'rebalance')).toEqual({
+      kind: 'rebalance',
+      at: 6_000,
+      detail: 'rebalance',
+    });
+    // The state EC2 reported comes back as it was stored (decide lets a later renewal void "stopped").
+    expect(facts.node2).toEqual([
+      { kind: 'instance-state', at: 7_000, detail: 'EC2 reports stopped', state: 'stopped' },
+    ]);
 
     await store.appendAudit({
       at: Date.UTC(2026, 0, 1, 0, 0, 1),

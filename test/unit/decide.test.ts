@@ -2,7 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { monitorTiming } from '../../shared/config/kinds';
 import { type ClusterConfig, parseClusterConfig } from '../../shared/config/load';
-import { decide, MAX_ACTIVATION_ATTEMPTS, patchForFailedAction } from '../../shared/core/decide';
+import {
+  decide,
+  EVENT_TIME_RESOLUTION_MS,
+  MAX_ACTIVATION_ATTEMPTS,
+  patchForFailedAction,
+} from '../../shared/core/decide';
 import { isLive, stopEvidence } from '../../shared/core/liveness';
 import {
   type GroupObservation,
@@ -147,22 +152,40 @@ describe('choosing the owner', () => {
     for (const c of cases) expect(find(decide(observe(c)), 'takeover')?.to, JSON.stringify(c)).toBe('node2');
   });
 
-  it('counts an EC2 state-change event (when no describe came back) only until the node renews after it', () => {
-    const stopped = { kind: 'instance-state' as const, at: NOW - 120_000, detail: 'EC2 reports stopped' };
-    // node1 stopped and not renewed since: skipped.
-    const down: Setup = {
-      nodes: { node1: { instance: undefined, facts: [stopped] } },
-      heartbeats: { node1: { sentAt: NOW - 130_000 } },
-    };
-    expect(find(decide(observe(down)), 'takeover')?.to).toBe('node2');
-    // node1 was stopped two minutes ago and has renewed since (started again): eligible again.
-    const back: Setup = { nodes: { node1: { instance: undefined, facts: [stopped] } } };
-    expect(find(decide(observe(back)), 'takeover')?.to).toBe('node1');
+  it('counts a "stopped" EC2 event (when no describe came back) only until the node renews after it', () => {
+    const { timing } = config();
+    // Within the lease (10 s): only the event can make node1 ineligible.
+    const at = NOW - 5_000;
+    const event = (state: string) => ({
+      kind: 'instance-state' as const,
+      at,
+      detail: `EC2 reports ${state}`,
+      state,
+    });
+    const owner = (state: string, sentAt: number) =>
+      find(
+        decide(
+          observe({
+            nodes: { node1: { instance: undefined, facts: [event(state)] } },
+            heartbeats: { node1: { sentAt } },
+          }),
+        ),
+        'takeover',
+      )?.to;
+    // A live lease (10 s) renewed before the event: the event counts, node1 is skipped.
+    expect(owner('stopped', at - 1)).toBe('node2');
+    // Renewed after the event's second (1 s) and the skew: started again, eligible.
+    const after = at + EVENT_TIME_RESOLUTION_MS + timing.maxClockSkewMs;
+    expect(owner('stopped', after)).toBe('node2');
+    expect(owner('stopped', after + 1)).toBe('node1');
+    // A node renews while it stops: a going-down event counts whatever it renews.
+    for (const state of ['stopping', 'shutting-down', 'terminated'])
+      expect(owner(state, after + 1), state).toBe('node2');
     // Both nodes once stopped and both back: the group still gets a node.
     const both: Setup = {
       nodes: {
-        node1: { instance: undefined, facts: [stopped] },
-        node2: { instance: undefined, facts: [{ ...stopped, at: NOW - 60_000 }] },
+        node1: { instance: undefined, facts: [event('stopped')] },
+        node2: { instance: undefined, facts: [{ ...event('stopped'), at: NOW - 8_000 }] },
       },
     };
     expect(find(decide(observe(both)), 'takeover')?.to).toBe('node1');

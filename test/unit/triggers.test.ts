@@ -43,7 +43,12 @@ describe('EventBridge events', () => {
         {
           instanceId: 'i-0abc1234',
           instanceArn: 'arn:aws:ec2:us-east-1:111122223333:instance/i-0abc1234',
-          fact: { kind: 'instance-state', at: Date.parse(base.time), detail: 'EC2 reports stopping' },
+          fact: {
+            kind: 'instance-state',
+            at: Date.parse(base.time),
+            detail: 'EC2 reports stopping',
+            state: 'stopping',
+          },
         },
       ],
     });
