@@ -18,6 +18,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { EmulatorPlatform } from './acceptance/emulator';
 import { describe } from './acceptance/ledger';
 import { LivePlatform } from './acceptance/live';
+import type { Platform } from './acceptance/platform';
 import { type AcceptanceResult, runAcceptance } from './acceptance/run';
 
 const { values } = parseArgs({
@@ -76,18 +77,24 @@ function printSummary(r: AcceptanceResult, kind: 'aws' | 'emulator', print = con
   for (const l of r.cost.lines) print(`    ${l}`);
 }
 
+/** One run on the platform, with the options given, reported. */
+async function run(platform: Platform): Promise<AcceptanceResult> {
+  const r = await runAcceptance({
+    platform,
+    say,
+    keep: values.keep,
+    ...(values.stage ? { stage: values.stage } : {}),
+  });
+  report(r, platform.kind);
+  return r;
+}
+
 async function main(): Promise<number> {
   if (values.emulator) {
     const platform = new EmulatorPlatform({ say });
     await platform.open();
     try {
-      const r = await runAcceptance({
-        platform,
-        say,
-        keep: values.keep,
-        ...(values.stage ? { stage: values.stage } : {}),
-      });
-      report(r, 'emulator');
+      const r = await run(platform);
       if (r.ok) platform.removeWorkDir();
       else console.log(`  logs of the agents and functions: ${platform.workDir}`);
       return r.ok ? 0 : 1;
@@ -108,14 +115,7 @@ async function main(): Promise<number> {
   say(
     `account ${account}, region ${region}: deploying a throwaway stage, 2 t4g.micro instances, a VPC; about 15 minutes and $0.01; everything is removed at the end`,
   );
-  const platform = new LivePlatform(region, say);
-  const r = await runAcceptance({
-    platform,
-    say,
-    keep: values.keep,
-    ...(values.stage ? { stage: values.stage } : {}),
-  });
-  report(r, 'aws');
+  const r = await run(new LivePlatform(region, say));
   return r.ok ? 0 : 1;
 }
 

@@ -19,6 +19,7 @@ import { DeleteDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../../controller/aws/clients';
 import { addEmulatorDateCompat } from '../../controller/aws/emulator-compat';
 import { clearFakeIp, writeFakeIp } from '../../sandbox/fake-ip';
+import { scheduled } from '../../sandbox/sandbox';
 import { StreamPoller } from '../../sandbox/stream';
 import type { AwsOptions } from '../../shared/aws/options';
 // @ts-expect-error plain ESM script without type declarations
@@ -203,21 +204,11 @@ export class EmulatorPlatform implements Platform {
     );
     await this.poller.start();
     const scheduleMs = this.options.scheduleMs ?? 60_000;
-    const scheduled = () =>
+    const tick = () =>
       void schedule!
-        .invoke({
-          version: '0',
-          id: randomBytes(8).toString('hex'),
-          'detail-type': 'Scheduled Event',
-          source: 'aws.events',
-          account: '123456789012',
-          time: new Date().toISOString(),
-          region: this.region,
-          resources: [],
-          detail: {},
-        })
+        .invoke(scheduled())
         .catch((e: Error) => this.options.say(`  schedule invocation failed: ${e.message}`));
-    this.schedule = setInterval(scheduled, scheduleMs);
+    this.schedule = setInterval(tick, scheduleMs);
     this.options.say(
       `  the stream mapping is emulated (polled every 250 ms, 3 batches in flight); the schedule runs every ${scheduleMs / 1000} s`,
     );

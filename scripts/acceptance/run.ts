@@ -37,9 +37,12 @@ const GROUP = 'vip';
 /** The VPC the run creates; the VIP lies outside it, as a VIP must. */
 const VPC_CIDR = '10.87.0.0/16';
 const VIP = '192.168.87.10';
-/** us-east-1 on-demand list prices (https://aws.amazon.com/ec2/pricing/on-demand/, checked 2026-11-23). */
+/**
+ * us-east-1 on-demand list price (https://aws.amazon.com/ec2/pricing/on-demand/); not re-checked
+ * from here (no internet): pass the run's length through your own prices if they differ.
+ */
 const T4G_MICRO_HOUR_USD = 0.0084;
-/** A public IPv4 address, per hour (https://aws.amazon.com/vpc/pricing/). */
+/** A public IPv4 address, per hour, since 2024-02-01 (https://aws.amazon.com/vpc/pricing/). */
 const PUBLIC_IPV4_HOUR_USD = 0.005;
 /** The stream and event functions' memory in serverless.yml. */
 const LAMBDA_MB = 1769;
