@@ -227,7 +227,7 @@ async function initByMemory(fn: LambdaFunction, file: string, runner: string, sa
     const share = Math.min(1, mb / FULL_VCPU_MB);
     const quota = cpuQuota(`failover-cold-start-${process.pid}-${mb}`, share);
 
-    const cost = estimate({ lambdaMemoryMb: mb }).onDemand.lines.filter((l) =>
+    const cost = estimate({ lambdaMemoryMb: mb, scheduleMemoryMb: mb }).onDemand.lines.filter((l) =>
       l.priceKey.startsWith('lambdaGbSecond'),
     );
     const usd = cost.reduce((sum, l) => sum + l.usdPerMonth, 0);

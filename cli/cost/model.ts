@@ -38,7 +38,7 @@
  *   `reason = change` heartbeats and new requests invoke Lambda (filtered records are not billed as
  *   invocations; GetRecords by a Lambda trigger is free); each change is modelled as one invocation
  *   reconciling its cluster (an upper bound: simultaneous changes share a batch);
- * - Lambda: 256 MB, arm64 (serverless.yml); duration is a parameter (300 ms per reconcile by default,
+ * - Lambda: arm64, the schedule at 512 MB and the stream function at 1,769 MB (serverless.yml); duration is a parameter (300 ms per reconcile by default,
  *   plus a per-extra-cluster increment for the schedule) - pass measured values when you have them;
  * - transitions (failovers, stops, alerts): one PutEvents to the custom bus and one SNS publish each
  *   (controller/notify/notifier.ts), plus a stated allowance of table writes and reads.
@@ -102,7 +102,10 @@ export interface CostInput {
   reconcileMs: number;
   /** What each further cluster adds to the scheduled invocation (ms; clusters run concurrently). */
   reconcileMsPerExtraCluster: number;
+  /** Memory of the stream function (and the other event functions) in serverless.yml. */
   lambdaMemoryMb: number;
+  /** Memory of the schedule function in serverless.yml. */
+  scheduleMemoryMb: number;
   lambdaArchitecture: 'arm64' | 'x86_64';
   /**
    * Provisioned mode: capacity = ceil(steady load x (1 + headroom)), per table, at least 1 unit.
@@ -150,7 +153,8 @@ export const DEFAULT_COST_INPUT: CostInput = {
   renewalRecheckShare: 0.05,
   reconcileMs: 300,
   reconcileMsPerExtraCluster: 50,
-  lambdaMemoryMb: 256,
+  lambdaMemoryMb: 1769,
+  scheduleMemoryMb: 512,
   lambdaArchitecture: 'arm64',
   headroom: 0.2,
   logBytesPerInvocation: 800,
@@ -277,6 +281,7 @@ export function resolveCostInput(partial: Partial<CostInput> = {}): CostInput {
   real('reconcileMs', 1, 900_000);
   real('reconcileMsPerExtraCluster', 0, 900_000);
   whole('lambdaMemoryMb', 128, 10_240);
+  whole('scheduleMemoryMb', 128, 10_240);
   real('headroom', 0, 100);
   real('logBytesPerInvocation', 0);
   real('logBytesPerGroupReconcile', 0);
@@ -397,7 +402,8 @@ export function estimate(
   const transitions = n * input.transitionsPerClusterPerMonth;
   const scheduleMs = input.reconcileMs + (n - 1) * input.reconcileMsPerExtraCluster;
   const gbSeconds =
-    ((scheduled * scheduleMs + streamInvocations * input.reconcileMs) / 1000) * (input.lambdaMemoryMb / 1024);
+    ((scheduled * scheduleMs) / 1000) * (input.scheduleMemoryMb / 1024) +
+    ((streamInvocations * input.reconcileMs) / 1000) * (input.lambdaMemoryMb / 1024);
   const logBytes =
     scheduled * (input.logBytesPerInvocation + n * g * input.logBytesPerGroupReconcile) +
     streamInvocations * (input.logBytesPerInvocation + g * input.logBytesPerGroupReconcile);
@@ -440,7 +446,7 @@ export function estimate(
     ),
     line(
       'Lambda',
-      `duration (${input.lambdaMemoryMb} MB ${input.lambdaArchitecture}; ${fmt(scheduleMs)} ms per schedule, ${fmt(input.reconcileMs)} ms per stream reconcile)`,
+      `duration (${input.lambdaArchitecture}; ${fmt(scheduleMs)} ms per schedule at ${input.scheduleMemoryMb} MB, ${fmt(input.reconcileMs)} ms per stream reconcile at ${input.lambdaMemoryMb} MB)`,
       gbSeconds,
       lambdaPrice,
     ),

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentOfTable } from '../../cli/commands/doctor-role';
+import { DEFAULT_COST_INPUT } from '../../cli/cost';
 import { METRICS } from '../../controller/reconcile/metrics';
 import {
   DEFAULT_AGENT_PATH_WINDOWS,
@@ -501,6 +502,9 @@ describe('the deployment tuned for failover (issue 19)', () => {
     expect(lambda('ReconcileEc2Event').MemorySize).toBe(1769);
     expect(lambda('ReconcileHealth').MemorySize).toBe(1769);
     expect(lambda('ReconcileSchedule').MemorySize).toBe(512);
+    // `failoverctl cost` prices the memory the template gives.
+    expect(DEFAULT_COST_INPUT.lambdaMemoryMb).toBe(lambda('ReconcileStream').MemorySize);
+    expect(DEFAULT_COST_INPUT.scheduleMemoryMb).toBe(lambda('ReconcileSchedule').MemorySize);
     for (const id of ['ReconcileStream', 'ReconcileEc2Event', 'ReconcileHealth'])
       expect(lambda(id).TracingConfig).toEqual({ Mode: 'Active' });
     for (const id of ['ReconcileStream', 'ReconcileEc2Event', 'ReconcileHealth', 'ReconcileSchedule'])

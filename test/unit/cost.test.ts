@@ -107,8 +107,14 @@ describe('estimate', () => {
     expect(ten.onDemand.lines.some((l) => /lock/.test(l.what))).toBe(false);
     // definition 1 + group records 1 + 2 heartbeats 2 + facts and requests 2 = 6 per cluster.
     expect(lineOf(ten.onDemand, 'controller reads').quantity).toBe(10 * 43_800 * 6);
-    // Duration: 300 ms + 9 x 50 ms per invocation at 256 MB.
-    expect(lineOf(ten.onDemand, 'duration').quantity).toBeCloseTo(43_800 * 0.75 * 0.25, 6);
+    // Duration: 300 ms + 9 x 50 ms per invocation at the schedule's 512 MB.
+    expect(lineOf(ten.onDemand, 'duration').quantity).toBeCloseTo(43_800 * 0.75 * 0.5, 6);
+    // Stream reconciles at the stream function's 1,769 MB come on top.
+    const changes = estimate({ clusters: 1, changesPerNodePerHour: 4 });
+    expect(lineOf(changes.onDemand, 'duration').quantity).toBeCloseTo(
+      43_800 * 0.3 * 0.5 + 2 * 4 * 730 * 0.3 * (1769 / 1024),
+      6,
+    );
   });
 
   it('adds one stream-triggered reconcile per change report', () => {
