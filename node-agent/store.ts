@@ -11,7 +11,7 @@
  */
 
 import { type AwsOptions, awsOptionsFromEnv, DEFAULT_AWS_OPTIONS } from '../shared/aws/options';
-import { NotFoundError } from '../shared/base/errors';
+import { ConflictError, FailoverError, NotFoundError } from '../shared/base/errors';
 import { daemonCallTimeouts, type Timing } from '../shared/config/timing';
 import type { GroupState, Heartbeat } from '../shared/core/model';
 import type { StoredConfig } from '../shared/core/ports';
@@ -19,6 +19,7 @@ import { tableError } from '../shared/table/errors';
 import { toGroupState, toStoredConfig } from '../shared/table/items';
 import { CLUSTER_REGISTRY_PK, heartbeatKeys, keys, type TableKey } from '../shared/table/keys';
 import { type BatchGetRound, KeyScopes, readClusterState } from '../shared/table/reads';
+import { HEARTBEAT_SUPERSEDED } from './core/heartbeat-writer';
 import {
   type AttributeValue,
   type CallOptions,
@@ -111,6 +112,19 @@ export function openStore(
  * where each node's heartbeat lives.
  */
 const scopesByTable = new Map<string, KeyScopes>();
+
+/**
+ * A renewal that landed after a newer one of the same agent process (writes in flight arrived out
+ * of order): the newer one stays. Not a failure of the renewal: the newer one holds the lease.
+ */
+export class HeartbeatSupersededError extends FailoverError {
+  constructor(token: string) {
+    super(
+      HEARTBEAT_SUPERSEDED,
+      `renewal ${token} arrived after a newer one of this agent, which stays stored`,
+    );
+  }
+}
 
 const keyOf = (k: TableKey): Record<string, AttributeValue> => ({
   pk: { S: k.pk },
@@ -205,7 +219,23 @@ class TableStore implements AgentStore {
         'NODE_NOT_FOUND',
         `node ${hb.node} is not in the definition of cluster ${hb.cluster}`,
       );
-    await this.send('PutItem', { TableName: this.table, Item: marshallItem({ ...key, ...hb }) });
+    // Up to three renewals may be in flight at once (a slow one is not waited for), and they can
+    // land out of order: an older one landing last would put back what the newer one replaced (a
+    // monitor error reported by a change, then overwritten by the tick sent just before it, with
+    // the controller reading the tick and later ticks not passing the stream filter). A renewal
+    // is stored only over an older one of the same agent process, or over another process's.
+    try {
+      await this.send('PutItem', {
+        TableName: this.table,
+        Item: marshallItem({ ...key, ...hb }),
+        ConditionExpression: 'attribute_not_exists(#seq) OR #incarnation <> :incarnation OR #seq < :seq',
+        ExpressionAttributeNames: { '#seq': 'seq', '#incarnation': 'incarnation' },
+        ExpressionAttributeValues: { ':seq': { N: String(hb.seq) }, ':incarnation': { S: hb.incarnation } },
+      });
+    } catch (e) {
+      if (e instanceof ConflictError) throw new HeartbeatSupersededError(hb.token);
+      throw e;
+    }
   }
 
   /** Group records and nodes' heartbeats of a cluster in one BatchGetItem, eventually consistent. */

@@ -4,6 +4,8 @@
  * stale answers. Controller calls go through the StateStore port; simulated agents and the guard
  * use the `agent*` / `guard*` methods.
  */
+
+import { HeartbeatSupersededError } from '../node-agent/store';
 import { ConflictError, FailoverError, LockBusyError } from '../shared/base/errors';
 import {
   type GroupLock,
@@ -254,6 +256,11 @@ export class MemoryStore implements StateStore {
   agentPut(hb: Heartbeat): Promise<void> {
     return this.call('agentPut', () => {
       const key = `${hb.cluster}/${hb.node}`;
+      // As the agent's conditional PutItem (node-agent/store.ts): never over a newer renewal of the
+      // same process (writes in flight may land out of order).
+      const stored = this.heartbeats.get(key);
+      if (stored && stored.incarnation === hb.incarnation && stored.seq >= hb.seq)
+        throw new HeartbeatSupersededError(hb.token);
       this.heartbeats.set(key, clone(hb));
       const history = this.heartbeatHistory.get(key) ?? [];
       history.push(clone(hb));

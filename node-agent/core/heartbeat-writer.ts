@@ -16,6 +16,9 @@ import type { Timing } from '../../shared/config/timing';
 import type { Heartbeat, MonitorReport } from '../../shared/core/model';
 import type { Clock, Scheduler } from './clock';
 
+/** The code of a renewal refused because a newer one of the same process was stored first. */
+export const HEARTBEAT_SUPERSEDED = 'HEARTBEAT_SUPERSEDED';
+
 /** Everything a heartbeat reports, before the renewal fields are added. */
 export interface ReportParts {
   state: Heartbeat['state'];
@@ -89,7 +92,7 @@ export class HeartbeatWriter {
   private pendingChange = false;
   private changeQueued = false;
   private idle: (() => void)[] = [];
-  readonly stats = { sent: 0, acked: 0, failed: 0, changes: 0 };
+  readonly stats = { sent: 0, acked: 0, failed: 0, changes: 0, superseded: 0 };
 
   constructor(private readonly deps: WriterDeps) {}
 
@@ -190,6 +193,12 @@ export class HeartbeatWriter {
       deps.onAck({ seq, sentMono, timing, heartbeat: hb });
       return true;
     } catch (e) {
+      // A newer renewal of this process was stored first (writes in flight landed out of order):
+      // that one holds the lease; this one is neither acknowledged nor a failure.
+      if ((e as { code?: unknown } | undefined)?.code === HEARTBEAT_SUPERSEDED) {
+        this.stats.superseded++;
+        return false;
+      }
       this.stats.failed++;
       deps.onError(e, hb);
       return false;

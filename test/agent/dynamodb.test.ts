@@ -13,6 +13,7 @@ import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoStore } from '../../controller/state/dynamo-store';
+import { HEARTBEAT_SUPERSEDED } from '../../node-agent/core/heartbeat-writer';
 import {
   DynamoDbClient,
   fromAttr,
@@ -21,7 +22,7 @@ import {
   toAttr,
   unmarshallItem,
 } from '../../node-agent/dynamodb';
-import { openStore } from '../../node-agent/store';
+import { HeartbeatSupersededError, openStore } from '../../node-agent/store';
 import { AwsApiError, AwsTimeoutError, ThrottledError, toDomainError } from '../../shared/aws/errors';
 import { ConflictError, NotFoundError } from '../../shared/base/errors';
 import { type GroupState, type Heartbeat, initialGroupState } from '../../shared/core/model';
@@ -125,6 +126,51 @@ describe('the agent store reads and writes what DynamoStore does (moto)', () => 
     const ours = await mine.readClusterState(f.cluster, ['db'], ['node1', 'node2']);
     expect(ours.heartbeats).toEqual(theirs);
     expect(Object.keys(ours.heartbeats).sort()).toEqual(['node1', 'node2']);
+  });
+
+  it('a renewal that lands after a newer one of the same process is refused (HEARTBEAT_SUPERSEDED); a new process writes over the old one', async () => {
+    const f = await twoNodeCluster();
+    const mine = agentStore(f);
+    // Found by the simulation: a tick sent just before a change report landed after it, the
+    // controller read the tick, and the change (a monitor error) waited for the next schedule.
+    const change = {
+      ...sampleHeartbeat(f.cluster, 'node1', 24),
+      monitors: { db: { status: 'error' as const, detail: 'failing' } },
+    };
+    const tick = { ...sampleHeartbeat(f.cluster, 'node1', 23), reason: 'periodic' as const };
+    await mine.putHeartbeat(change);
+    const refused = await mine.putHeartbeat(tick).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(refused).toBeInstanceOf(HeartbeatSupersededError);
+    expect((refused as HeartbeatSupersededError).code).toBe(HEARTBEAT_SUPERSEDED);
+    expect(refused?.message).toBe(
+      'renewal inc/23 arrived after a newer one of this agent, which stays stored',
+    );
+    expect((await f.store.getHeartbeats(f.cluster, ['node1'])).node1).toMatchObject({
+      seq: 24,
+      monitors: change.monitors,
+    });
+    // The same renewal again (a retry of a write that did land) is refused too; a newer one is stored.
+    expect(
+      await mine.putHeartbeat(change).then(
+        () => 'stored',
+        (e: Error) => e.name,
+      ),
+    ).toBe('HeartbeatSupersededError');
+    await mine.putHeartbeat(sampleHeartbeat(f.cluster, 'node1', 25));
+    expect((await f.store.getHeartbeats(f.cluster, ['node1'])).node1?.seq).toBe(25);
+    // A restarted agent (another incarnation) starts again at 1, over the old process's item.
+    await mine.putHeartbeat({
+      ...sampleHeartbeat(f.cluster, 'node1', 1),
+      incarnation: 'next',
+      token: 'next/1',
+    });
+    expect((await f.store.getHeartbeats(f.cluster, ['node1'])).node1).toMatchObject({
+      incarnation: 'next',
+      seq: 1,
+    });
   });
 
   it('group records: every field, the lock and defaults for missing fields, as DynamoStore reads them', async () => {

@@ -11,7 +11,12 @@ import { parseDaemonArgs, parseGuardArgs } from '../../node-agent/cli';
 import { type Clock, realScheduler, type Scheduler } from '../../node-agent/clock';
 import { FenceTimer } from '../../node-agent/core/fence-timer';
 import { GroupFollower, mustDemote } from '../../node-agent/core/follow';
-import { fingerprint, HeartbeatWriter, type ReportParts } from '../../node-agent/core/heartbeat-writer';
+import {
+  fingerprint,
+  HEARTBEAT_SUPERSEDED,
+  HeartbeatWriter,
+  type ReportParts,
+} from '../../node-agent/core/heartbeat-writer';
 import { PeerWatcher } from '../../node-agent/core/peers';
 import { WatchdogFeeder } from '../../node-agent/core/watchdog-feeder';
 import { AgentError } from '../../node-agent/errors';
@@ -183,6 +188,56 @@ describe('heartbeat writer', () => {
       [1, 'change', false],
       [2, 'change', true],
     ]);
+  });
+
+  it('a renewal that arrived after a newer one (HEARTBEAT_SUPERSEDED) is neither acknowledged nor a failure', async () => {
+    const errors: unknown[] = [];
+    let refuse = false;
+    const t = fakeTime();
+    const acks: number[] = [];
+    const w = new HeartbeatWriter({
+      cluster: 'c',
+      node: 'n1',
+      incarnation: 'inc',
+      agentVersion: 'v',
+      clock: t.clock,
+      scheduler: realScheduler,
+      put: async () => {
+        if (refuse)
+          throw Object.assign(new Error('renewal inc/2 arrived after a newer one'), {
+            code: HEARTBEAT_SUPERSEDED,
+          });
+      },
+      build: () => parts(),
+      timing: () => timing,
+      onAck: (a) => acks.push(a.seq),
+      onError: (e) => errors.push(e),
+    });
+    expect(await w.tick()).toBe(true);
+    refuse = true;
+    expect(await w.tick()).toBe(false);
+    expect(acks).toEqual([1]);
+    expect(errors).toEqual([]);
+    expect(w.stats).toMatchObject({ sent: 2, acked: 1, failed: 0, superseded: 1 });
+    // Any other refusal is a failure, as before.
+    const other = new HeartbeatWriter({
+      cluster: 'c',
+      node: 'n1',
+      incarnation: 'inc',
+      agentVersion: 'v',
+      clock: t.clock,
+      scheduler: realScheduler,
+      put: async () => {
+        throw Object.assign(new Error('denied'), { code: 'NOT_AUTHORIZED' });
+      },
+      build: () => parts(),
+      timing: () => timing,
+      onAck: () => undefined,
+      onError: (e) => errors.push(e),
+    });
+    expect(await other.tick()).toBe(false);
+    expect(errors).toHaveLength(1);
+    expect(other.stats).toMatchObject({ failed: 1, superseded: 0 });
   });
 
   it('a hung write does not block the renewals after it', async () => {
