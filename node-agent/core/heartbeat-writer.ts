@@ -194,8 +194,9 @@ export class HeartbeatWriter {
       return true;
     } catch (e) {
       // A newer renewal of this process was stored first (writes in flight landed out of order):
-      // that one holds the lease; this one is neither acknowledged nor a failure.
-      if ((e as { code?: unknown } | undefined)?.code === HEARTBEAT_SUPERSEDED) {
+      // that one holds the lease; this one is neither acknowledged nor a failure. The newest one
+      // sent refused is no such thing (another process with this incarnation?): a failure, logged.
+      if ((e as { code?: unknown } | undefined)?.code === HEARTBEAT_SUPERSEDED && seq < this.seq) {
         this.stats.superseded++;
         return false;
       }
