@@ -163,10 +163,41 @@ export async function observeGroup(
   signal: AbortSignal,
 ): Promise<GroupObservation> {
   const { config } = snapshot.stored;
+  // Entry points are checked only where the group should be serving. The checks need nothing but
+  // the record, so they run beside the reads of the cluster's state rather than after them: a
+  // failover decided on this observation waits for one round of reads, not two.
+  const checks: Record<string, CheckResult> = {};
+  const owner = state.owner !== null ? config.nodes.find((n) => n.name === state.owner) : undefined;
+  const checking =
+    owner && state.phase === 'Online' && state.mode === 'auto'
+      ? Promise.all(
+          group.resources.filter(isEntryPoint).map(async (resource) => {
+            try {
+              checks[resource.name] = await deps.cloud.resources[resource.type].check({
+                cache: snapshot.cache,
+                shared: snapshot.shared,
+                cluster: config.cluster,
+                group: group.name,
+                resource,
+                node: owner,
+                config,
+                signal,
+              });
+            } catch (e) {
+              checks[resource.name] = {
+                status: 'error',
+                detail: errorMessage(e),
+                ...(e instanceof FailoverError ? { code: e.code } : {}),
+              };
+            }
+          }),
+        )
+      : undefined;
   const [{ heartbeats, facts, requests }, instances, zones] = await Promise.all([
     snapshot.clusterState(),
     snapshot.instances(),
     snapshot.zones(),
+    checking,
   ]);
   const nodes: Record<string, NodeObservation> = {};
   for (const n of config.nodes) {
@@ -182,34 +213,6 @@ export async function observeGroup(
     const az = zones.states[n.az];
     if (az) obs.azState = az;
     nodes[n.name] = obs;
-  }
-
-  // Entry points are checked only where the group should be serving.
-  const checks: Record<string, CheckResult> = {};
-  const owner = state.owner !== null ? config.nodes.find((n) => n.name === state.owner) : undefined;
-  if (owner && state.phase === 'Online' && state.mode === 'auto') {
-    await Promise.all(
-      group.resources.filter(isEntryPoint).map(async (resource) => {
-        try {
-          checks[resource.name] = await deps.cloud.resources[resource.type].check({
-            cache: snapshot.cache,
-            shared: snapshot.shared,
-            cluster: config.cluster,
-            group: group.name,
-            resource,
-            node: owner,
-            config,
-            signal,
-          });
-        } catch (e) {
-          checks[resource.name] = {
-            status: 'error',
-            detail: errorMessage(e),
-            ...(e instanceof FailoverError ? { code: e.code } : {}),
-          };
-        }
-      }),
-    );
   }
 
   const apiErrors: GroupObservation['apiErrors'] = {};
