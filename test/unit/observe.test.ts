@@ -70,9 +70,10 @@ describe('observeGroup', () => {
       phase: 'Online' as const,
       mayRun: ['node1'],
     };
-    const timeout = new Promise((_, reject) =>
-      setTimeout(() => reject(new Error('the checks waited for the cluster state')), 2_000),
-    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the checks waited for the cluster state')), 2_000);
+    });
     const obs = await Promise.race([
       observeGroup(
         { store, cloud, clock: { now: () => 1_000 } },
@@ -83,7 +84,7 @@ describe('observeGroup', () => {
         new AbortController().signal,
       ),
       timeout,
-    ]);
+    ]).finally(() => clearTimeout(timer));
     expect(events).toEqual(['check vip started', 'check eip started', 'heartbeats read']);
     expect((obs as { checks: Record<string, unknown> }).checks).toEqual({
       vip: { status: 'ok', detail: 'on node1' },
