@@ -297,7 +297,24 @@ async function main(): Promise<number> {
     rmSync(check, { recursive: true, force: true });
   }
 
+  // The suite must pass on the code as it is: a test failing anyway would "kill" every mutant.
   const started = Date.now();
+  const baseline = prepareCopy();
+  try {
+    const r = await runSuite(baseline, runs);
+    if (r.failed || r.error) {
+      console.error(
+        `the property suite fails without any mutant (${r.failed ?? r.error}); a kill would prove nothing: make it pass first`,
+      );
+      return 2;
+    }
+    console.log(
+      `baseline: the property suite passes without a mutant (${Math.round((Date.now() - started) / 1000)} s)`,
+    );
+  } finally {
+    rmSync(baseline, { recursive: true, force: true });
+  }
+
   const queue = [...mutants];
   const outcomes: Outcome[] = [];
   const worker = async () => {

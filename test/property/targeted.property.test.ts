@@ -156,7 +156,9 @@ describe('targeted windows', () => {
     },
   );
 
-  it.each([3, 4])(
+  // Seeds whose timing lands in the window (the mutant stop-instance-not-confirmed is caught on
+  // 6, 9, 10, 15, 16 and 19 of 1-20 since reconcile's reads were reordered; 3 and 4 before).
+  it.each([6, 9, 10])(
     'with fencing: stop-instance, a node counts as fenced once its instance is stopped, not while it is stopping (seed %i)',
     async (seed) => {
       // db-check fails on node1 and every stop fails: the controller fences node1 by stopping its
