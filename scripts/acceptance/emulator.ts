@@ -26,6 +26,7 @@ import type { AwsOptions } from '../../shared/aws/options';
 import { startEmulator } from '../emulator.mjs';
 import { bundle, readServerless } from '../lambda-bundle';
 import { failoverctl } from './failoverctl';
+import { imageOfParameter } from './images';
 import type { Ledger } from './ledger';
 import type { AcceptanceNode } from './network';
 import type { Deployment, Platform, Release } from './platform';
@@ -244,7 +245,6 @@ export class EmulatorPlatform implements Platform {
 
   async image(): Promise<{ imageId: string; instanceType: string }> {
     // moto answers the public parameter Amazon Linux publishes, as AWS does.
-    const { imageOfParameter } = await import('./images');
     return { imageId: await imageOfParameter(this.aws), instanceType: 't4g.micro' };
   }
 
