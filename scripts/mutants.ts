@@ -148,6 +148,22 @@ export const MUTANTS: Mutant[] = [
     find: '    if (!mutationMayBeStale(now, lockExpiresAt, config.timing)) return;',
     replace: '    return;',
   },
+  {
+    name: 'stop-proven-at-decision-time',
+    breaks:
+      'a silence is proven at the decision, after a slow read came back, not at the read of the heartbeats it rests on',
+    file: 'shared/core/decide.ts',
+    find: '    readAt: Math.min(obs.readAt, obs.now),\n',
+    replace: '    readAt: obs.now,\n',
+  },
+  {
+    name: 'heartbeats-stamped-after-read',
+    breaks:
+      'the time of the heartbeats is taken when all the reads beside them came back, not when they were sent',
+    file: 'controller/reconcile/observe.ts',
+    find: '      return { readAt, heartbeats, facts, requests };',
+    replace: '      return { readAt: this.deps.clock.now(), heartbeats, facts, requests };',
+  },
 ];
 
 const REPO = path.resolve(import.meta.dirname, '..');

@@ -54,6 +54,11 @@ export class MemoryStore implements StateStore {
    * how long that invocation stalls there (GC, a suspended process), in the simulation's faults.
    */
   stallAfterFence: ((holder: string, group: string) => number) | undefined;
+  /**
+   * How much later than its round trip the answer of a controller call comes back, after the call
+   * took effect (a throttled read the SDK retried, an attempt that timed out): a fault's hook.
+   */
+  slowAnswer: ((what: string) => number) | undefined;
   readonly requests = new Map<
     string,
     RequestView & { status: 'pending' | 'done' | 'rejected'; message?: string }
@@ -79,7 +84,7 @@ export class MemoryStore implements StateStore {
     await this.world.delay(this.world.rng.int(1, 12));
     if (faulty && this.world.rng.chance(this.faults.throttle)) throw new ThrottledError();
     const result = effect();
-    await this.world.delay(this.world.rng.int(1, 12));
+    await this.world.delay(this.world.rng.int(1, 12) + (this.slowAnswer?.(what) ?? 0));
     if (faulty && this.world.rng.chance(this.faults.lostResponse)) {
       await this.world.delay(this.world.rng.int(200, 1500));
       throw new TimeoutError(what);

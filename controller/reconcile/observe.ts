@@ -31,6 +31,8 @@ export interface ObserveDeps {
 }
 
 export interface ClusterState {
+  /** When the reads were sent (controller clock): what they show held at some moment after it. */
+  readAt: number;
   heartbeats: Record<string, Heartbeat>;
   facts: Record<string, NodeFact[]>;
   requests: RequestView[];
@@ -123,6 +125,8 @@ export class ReconcileSnapshot {
   clusterState(): Promise<ClusterState> {
     const { cluster, nodes } = this.stored.config;
     return memo(this.cache, STATE_KEY, async () => {
+      // Stamped before the reads: a renewal may land while they are under way.
+      const readAt = this.deps.clock.now();
       const [heartbeats, facts, requests] = await Promise.all([
         this.deps.store.getHeartbeats(
           cluster,
@@ -131,7 +135,7 @@ export class ReconcileSnapshot {
         this.deps.store.getFacts(cluster),
         this.deps.store.listRequests(cluster),
       ]);
-      return { heartbeats, facts, requests };
+      return { readAt, heartbeats, facts, requests };
     });
   }
 
@@ -193,7 +197,7 @@ export async function observeGroup(
           }),
         )
       : undefined;
-  const [{ heartbeats, facts, requests }, instances, zones] = await Promise.all([
+  const [{ readAt, heartbeats, facts, requests }, instances, zones] = await Promise.all([
     snapshot.clusterState(),
     snapshot.instances(),
     snapshot.zones(),
@@ -219,8 +223,11 @@ export async function observeGroup(
   if (instances.error) apiErrors.instance = instances.error;
   if (zones.error) apiErrors.az = zones.error;
 
+  // The decision's time is taken after every read came back; the heartbeats' read may be older (a
+  // memoized read shared by several groups, or one that came back before a slow describe).
   return {
     now: now(),
+    readAt,
     config,
     group,
     state,

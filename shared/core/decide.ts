@@ -54,6 +54,8 @@ interface Ctx {
   group: GroupConfig;
   timing: Timing;
   now: number;
+  /** When the heartbeats were read (GroupObservation.readAt): proofs of a stop are taken then. */
+  readAt: number;
   reasons: string[];
   /** Decide again after this long at the latest (a lease about to run out). */
   requeue?: number;
@@ -66,6 +68,7 @@ export function decide(obs: GroupObservation): Plan {
     group: obs.group,
     timing: obs.config.timing,
     now: obs.now,
+    readAt: Math.min(obs.readAt, obs.now),
     reasons: [],
   };
   const plan = (actions: Action[], requeueAfterMs?: number): Plan => {
@@ -153,7 +156,7 @@ function hardReasons(ctx: Ctx, name: string): string[] {
   if (!n) return [...out, `${name} is not defined`];
   const hb = n.heartbeat;
   const silent = hb
-    ? silenceProof(name, ctx.obs.nodes, ctx.state, ctx.now, ctx.timing, fallbackStopMs(ctx, name))
+    ? silenceProof(name, ctx.obs.nodes, ctx.state, ctx.readAt, ctx.timing, fallbackStopMs(ctx, name))
     : undefined;
   // A final report of a planned shutdown (every group it reports stopped) names the cause even once
   // the lease has run out since (a busy controller may decide seconds after the agent exited). A
@@ -475,7 +478,8 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
   const execs = group.resources.filter(isApplication).reverse();
 
   for (const node of others) {
-    const evidence = stopEvidence(node, group.name, state, ctx.obs.nodes, now, timing, {
+    // Taken at the heartbeats' read, not at `now`: a renewal may have landed since (liveness.ts).
+    const evidence = stopEvidence(node, group.name, state, ctx.obs.nodes, ctx.readAt, timing, {
       // With a hard fence configured, silence is never enough: the instance is stopped instead.
       trustSilence: group.fencing !== 'stop-instance',
       fallbackStopMs: fallbackStopMs(ctx, node),

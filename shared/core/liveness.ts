@@ -83,7 +83,8 @@ export function stopEvidence(
   group: string,
   state: GroupState,
   nodes: Record<string, NodeObservation>,
-  now: number,
+  /** When the heartbeats in `nodes` were read (GroupObservation.readAt): the proof holds then. */
+  readAt: number,
   timing: Timing,
   options: {
     /** false: only a node's own report, a stop or a stopped instance count (fencing: stop-instance). */
@@ -113,7 +114,7 @@ export function stopEvidence(
   }
 
   if (options.trustSilence === false) return undefined;
-  return silenceProof(node, nodes, state, now, timing, options.fallbackStopMs ?? 0);
+  return silenceProof(node, nodes, state, readAt, timing, options.fallbackStopMs ?? 0);
 }
 
 /** The silence after which a node has certainly finished fencing (see the header). */
@@ -139,6 +140,15 @@ export function silenceProof(
   node: string,
   nodes: Record<string, NodeObservation>,
   state: GroupState,
+  /**
+   * When the heartbeats in `nodes` were read (GroupObservation.readAt), not when the decision is
+   * made: the token they show is known to be current only then.
+   *
+   *   read sent at R: token T      renewal T' lands      decision at N (a slow describe before it)
+   *   |─────────────────────────── | ───────────────────|
+   *
+   * Proven at N, a silence of T would count time after T' landed: the node renewed and serves on.
+   */
   now: number,
   timing: Timing,
   fallbackStopMs: number,

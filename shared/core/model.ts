@@ -202,7 +202,15 @@ export interface NodeObservation {
 
 /** Everything decide() looks at for one group, read fresh by reconcile. */
 export interface GroupObservation {
+  /** When the decision is made (controller clock): first sights, liveness, what to wait for. */
   now: number;
+  /**
+   * When the read of the heartbeats this observation holds was sent (controller clock, at or before
+   * `now`). What the read shows held at some moment after it, not at `now`: a renewal may land
+   * while the rest of the observation is still coming back (a throttled read retried, a slow
+   * describe), so a proof that a renewal is still the current one is taken at this time, never later.
+   */
+  readAt: number;
   config: ClusterConfig;
   group: GroupConfig;
   state: GroupState;

@@ -5,6 +5,13 @@
  * real reconcile, decide and liveness code.
  */
 import { describe, expect, it } from 'vitest';
+import { reconcileCluster } from '../../controller/reconcile/reconcile';
+import { parseClusterConfig } from '../../shared/config/load';
+import { MAX_STOP_FAILURES } from '../../shared/core/decide';
+import { type Heartbeat, initialGroupState } from '../../shared/core/model';
+import { MemoryCloud } from '../../testkit/memory-cloud';
+import { MemoryStore } from '../../testkit/memory-store';
+import { World } from '../../testkit/world';
 import { runScenario } from './sim/scenario';
 
 /** Triggers a reconcile every `every` ms in [from, to] (a stream of reports would, in an account). */
@@ -350,4 +357,123 @@ describe('targeted windows', () => {
       ).toBe(true);
     },
   );
+});
+
+describe('proofs taken at the read, not at the decision', () => {
+  /**
+   * node2 took db over from node1 (a move); node1's stop failed twice (its stop script fails), so
+   * reconcile waits for node1 to fence itself: it recorded node1's renewal T as suspect at 100 ms.
+   * node1's renewals are throttled after T (sent at 0), then one lands at 1,300 ms, before its
+   * fence deadline (0 + lease 2,000 - margin 500): node1 serves on. A reconcile at 1,000 ms reads
+   * the heartbeats (T still current), then waits for the rest of its reads (facts and requests: a
+   * throttled read the SDK retries) until after 2,300 ms, when T would have been unchanged for a
+   * lease plus the skew since 100 ms.
+   *
+   *   0: T sent   100: suspect T   1,000: heartbeats read (T)   1,300: T' lands   2,400: decision
+   *
+   * Proven at the decision, the silence of T would count 1,100 ms after T' landed: node1 would
+   * leave mayRun and node2 start db beside it. The proof holds only at the read.
+   */
+  const run = async (node1: 'renews' | 'silent') => {
+    const world = new World(1, { keepLog: true });
+    const config = parseClusterConfig({
+      cluster: 'sim',
+      region: 'us-east-1',
+      timing: { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 },
+      nodes: ['node1', 'node2'].map((name, i) => ({
+        name,
+        instanceId: `i-${i + 1}`,
+        eni: `eni-${i + 1}`,
+        az: `us-east-1${'ab'[i]}`,
+        privateIp: `10.0.${i + 1}.10`,
+      })),
+      groups: [
+        {
+          name: 'db',
+          nodes: ['node1', 'node2'],
+          resources: [
+            { type: 'vip', name: 'db-vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
+            { type: 'exec', name: 'db-app', start: '/opt/db/start', stop: '/opt/db/stop', timeoutSec: 5 },
+          ],
+        },
+      ],
+    });
+    const store = new MemoryStore(world, { config, version: 1, hash: 'sim', appliedAt: 0 });
+    const group = config.groups[0]!;
+    store.groups.set('sim/db', {
+      ...initialGroupState(group, 0),
+      epoch: 4,
+      owner: 'node2',
+      phase: 'Starting',
+      desired: 'online',
+      mayRun: ['node1'],
+      stopFailures: { node1: MAX_STOP_FAILURES },
+      suspects: { node1: { token: 'a/7', firstSeenAt: 100 } },
+    });
+    const heartbeat = (node: string, seq: number, sentAt: number, running: boolean): Heartbeat => ({
+      cluster: 'sim',
+      node,
+      token: `${node === 'node1' ? 'a' : 'b'}/${seq}`,
+      seq,
+      incarnation: node === 'node1' ? 'a' : 'b',
+      sentAt,
+      leaseMs: 2000,
+      agentVersion: 'sim',
+      state: 'running',
+      reason: 'periodic',
+      monitors: {},
+      isolated: false,
+      groups: { db: { epoch: 4, state: running ? 'running' : 'stopped' } },
+      peers: {},
+      fence: { maxStopMs: 5_000, watchdogMs: 1_400 },
+    });
+    const started: string[] = [];
+    const cloud = new MemoryCloud({
+      guard: async (req, verb) => {
+        if (verb === 'start') started.push(`${req.group}@${req.node.name}`);
+        return undefined;
+      },
+    });
+    // node1: T (seq 7) sent at 0; then (renews) every 500 ms from 1,300 on. node2 renews every 500 ms.
+    world.at(0, () => void store.agentPut(heartbeat('node1', 7, 0, true)));
+    for (let at = 1_300, seq = 8; node1 === 'renews' && at <= 12_000; at += 500, seq++) {
+      world.at(at, () => void store.agentPut(heartbeat('node1', seq, world.t - 10, true)));
+    }
+    for (let at = 0, seq = 1; at <= 12_000; at += 500, seq++) {
+      world.at(at, () => void store.agentPut(heartbeat('node2', seq, world.t, false)));
+    }
+    // The read-only pass reads quickly; every later read of the pending requests comes back 1,400
+    // ms late (a throttled read the SDK retried), after the heartbeats read beside it.
+    let requestReads = 0;
+    store.slowAnswer = (what) => (what === 'listRequests' && ++requestReads >= 2 ? 1_400 : 0);
+    world.at(1_000, () => {
+      void reconcileCluster(
+        {
+          store,
+          cloud,
+          notifier: { publish: async () => undefined },
+          clock: { now: () => world.t, sleep: (ms, signal) => world.delay(ms, signal) },
+          log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+          holder: 'inv-1',
+        },
+        'sim',
+        { deadline: 1_000 + 10_000 },
+      );
+    });
+    await world.runUntil(12_000);
+    return { record: store.groups.get('sim/db')!, started, requestReads };
+  };
+
+  it('a renewal that lands while the rest of the observation is slow keeps its node in mayRun', async () => {
+    const { record, started, requestReads } = await run('renews');
+    expect(requestReads).toBeGreaterThanOrEqual(2);
+    expect(record.mayRun).toContain('node1');
+    expect(started).toEqual([]);
+  });
+
+  it('a node that stays silent is confirmed stopped by a read sent after its silence is proven, and the group starts on the other', async () => {
+    const { record, started } = await run('silent');
+    expect(record.mayRun).not.toContain('node1');
+    expect(started).toEqual(['db@node2']);
+  });
 });

@@ -84,6 +84,8 @@ interface Setup {
   nodes?: Partial<Record<string, Partial<NodeObservation>>>;
   now?: number;
   requests?: GroupObservation['requests'];
+  /** When the heartbeats were read (default: `now`). */
+  readAt?: number;
   checks?: GroupObservation['checks'];
   apiErrors?: GroupObservation['apiErrors'];
 }
@@ -107,6 +109,7 @@ function observe(s: Setup = {}): GroupObservation {
   }
   return {
     now: s.now ?? NOW,
+    readAt: s.readAt ?? s.now ?? NOW,
     config: cfg,
     group,
     state: { ...initialGroupState(group, 0), ...s.state },
@@ -406,6 +409,18 @@ describe('demote before promote', () => {
       }),
     );
     expect(find(late, 'update')?.set.mayRun).toEqual([]);
+    // The same decision on heartbeats read before the silence was long enough proves nothing: a
+    // renewal may have landed since that read. It looks again at once (a read sent now suffices).
+    const readEarly = decide(
+      observe({
+        state: { ...moving, suspects },
+        now: NOW + 10_500,
+        readAt: NOW + 10_000,
+        heartbeats: { node1: { sentAt: NOW - 30_000 } },
+      }),
+    );
+    expect(readEarly.actions).toEqual([]);
+    expect(readEarly.requeueAfterMs).toBe(0);
   });
 
   it('accepts a peer’s monotonic observation of the unchanged renewal as proof', () => {
