@@ -143,33 +143,39 @@ async function activate(ec2: EC2Client, req: ResourceRequest): Promise<ActionOut
   const r = vipOf(req.resource);
   const eni = eniFor(r, req.node);
   const dest = `${r.ip}/32`;
-  await assertOutsideVpc(ec2, req.cache, r, req.signal);
-  const enis = await describeEnis(ec2, req.cache, req.config, req.signal, [eni]);
-  assertUsableEni(enis, eni, req.node.name, r);
-  const tables = await vipTables(ec2, req.cache, r, eni, req.signal);
+  // The three reads at once (a failover waits for the slowest, not for their sum); their errors in
+  // this order, whichever came back first.
+  const [outside, enis, found] = await Promise.allSettled([
+    assertOutsideVpc(ec2, req.cache, r, req.signal),
+    describeEnis(ec2, req.cache, req.config, req.signal, [eni]),
+    vipTables(ec2, req.cache, r, eni, req.signal),
+  ]);
+  if (outside.status === 'rejected') throw outside.reason;
+  if (enis.status === 'rejected') throw enis.reason;
+  assertUsableEni(enis.value, eni, req.node.name, r);
+  if (found.status === 'rejected') throw found.reason;
+  const tables = found.value;
 
-  const parts: string[] = [];
+  // Every table at once, each call behind its own fence (req.beforeMutation).
   let changed = false;
-  try {
-    for (const t of tables) {
-      if (routesTo(t.route, eni)) {
-        parts.push(`${t.id}: already ${eni}`);
-        continue;
-      }
+  const moves = await Promise.allSettled(
+    tables.map(async (t): Promise<string> => {
+      if (routesTo(t.route, eni)) return `${t.id}: already ${eni}`;
       changed = true;
       if (t.route) {
         if (!(await replaceRoute(ec2, req, t.id, dest, eni))) await createRoute(ec2, req, t.id, dest, eni);
         const was = `${targetOf(t.route)}${t.route.State === 'blackhole' ? ' (blackhole)' : ''}`;
-        parts.push(`${t.id}: ${was} -> ${eni}`);
-      } else {
-        await createRoute(ec2, req, t.id, dest, eni);
-        parts.push(`${t.id}: created -> ${eni}`);
+        return `${t.id}: ${was} -> ${eni}`;
       }
-    }
-  } finally {
-    // Also after a failure part-way: some tables may have changed.
-    if (changed) req.cache.delete(routeTablesKey(r.vpcId));
-  }
+      await createRoute(ec2, req, t.id, dest, eni);
+      return `${t.id}: created -> ${eni}`;
+    }),
+  );
+  // Also after a failure part-way: some tables may have changed.
+  if (changed) req.cache.delete(routeTablesKey(r.vpcId));
+  const failed = moves.find((m) => m.status === 'rejected');
+  if (failed) throw failed.reason;
+  const parts = moves.map((m) => (m.status === 'fulfilled' ? m.value : ''));
   return { changed, detail: `${dest}: ${parts.join('; ')}` };
 }
 

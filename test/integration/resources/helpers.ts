@@ -37,9 +37,18 @@ export class CallLog {
   clear(): void {
     this.calls.length = 0;
   }
-  /** True when every mutating call came right after its own beforeMutation. */
+  /**
+   * True when every mutating call was preceded by a beforeMutation of its own: calls made at once
+   * (the route tables of one VIP) each fence first, so fences are never fewer than the mutations
+   * sent so far.
+   */
   fencedEveryMutation(): boolean {
-    return this.calls.every((c, i) => !MUTATING.has(c) || this.calls[i - 1] === 'fence');
+    let unused = 0;
+    for (const c of this.calls) {
+      if (c === 'fence') unused++;
+      else if (MUTATING.has(c) && unused-- === 0) return false;
+    }
+    return true;
   }
 }
 
