@@ -6,11 +6,16 @@
  * real controller code (reconcile over the real SDK clients, store and drivers) on the moto server.
  *
  * What plays the rest of AWS:
- * - the agents are simulated (as in bench/scaling.ts): every node renews its lease at the
- *   definition's heartbeat, reports the groups it runs, and watches its peer's renewal token the
- *   way node-agent/peers.ts does (read half a heartbeat after its own renewal; the silence counted
- *   from the first read of the current token). A survivor writes a `change` report when its peer's
- *   silence crosses the lease, and when a group starts on it (the SSM start command reached it);
+ * - the agents are simulated, but with the agent's own parts: every node renews its lease at the
+ *   definition's heartbeat with the agent's HeartbeatWriter and its conditional write (node-agent/
+ *   store.ts: a renewal landing after a newer one of the same agent is refused, as the writer keeps
+ *   up to three in flight), reports the groups it runs, and watches its peer with node-agent/core/
+ *   peers.ts (PeerWatcher, PeerReads): it reads the peer's item right after the peer's renewal is
+ *   due (the phase of its send times), counts the silence from the first read of the last renewal
+ *   and reports it by a timer the moment a lease has passed since, as agent.ts watchPeers does. A
+ *   read returns the peer's newest renewal the table has acknowledged to its writer (never sooner
+ *   than a real read could see it). A survivor writes a `change` report when its peer's silence
+ *   crosses the lease, and when a group starts on it (the SSM start command reached it);
  * - the stream: every `change` report is handed to the real stream handler (handleStream), the
  *   records of 250 ms in one batch, at most 3 batches at once, as the event source mapping does
  *   (moto's own stream also carries every controller write, which the filter drops; reading all of
@@ -25,8 +30,11 @@
  * was ever started on a second node while the first could still run it.
  *
  *   npx tsx bench/az-outage.ts [--shapes 1x1000,100x10] [--keep-emulator]
+ *   AZ_OUTAGE_TRACE=/tmp/az.log npx tsx bench/az-outage.ts ...   # the controller's log, by time
  */
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import {
   AllocateAddressCommand,
@@ -52,6 +60,11 @@ import { isThrottle } from '../controller/reconcile/metrics';
 import { createAwsClients, createAwsCloud } from '../controller/resources';
 import { ensureGuardDocument } from '../controller/resources/guard-document';
 import { DynamoStore } from '../controller/state/dynamo-store';
+import { fencePromise } from '../node-agent/core/claims';
+import type { Clock, Scheduler } from '../node-agent/core/clock';
+import { HEARTBEAT_SUPERSEDED, HeartbeatWriter, type ReportParts } from '../node-agent/core/heartbeat-writer';
+import { PeerReads, PeerWatcher } from '../node-agent/core/peers';
+import { type AgentStore, openStore } from '../node-agent/store';
 import { scheduled } from '../sandbox/sandbox';
 import type { AwsOptions } from '../shared/aws/options';
 import { type ClusterConfig, parseClusterConfig } from '../shared/config/load';
@@ -127,7 +140,10 @@ export interface AzOutageResult {
   calls: Map<string, { calls: number; attempts: number; throttled: number; ms: number }>;
   invocations: number;
   setupS: number;
+  /** Per survivor, seconds from t0 until its report of the peer's silence was acknowledged. */
   detectionS: number[];
+  /** The simulated agents' change reports, renewals refused as superseded, failed writes. */
+  agentWrites: { changes: number; superseded: number; failed: number };
   errors: string[];
 }
 
@@ -269,25 +285,30 @@ function definition(name: string, c: number, shape: AzShape, account: Account): 
 // ------------------------------------------------------------------------------------------------
 // The agents
 
+/**
+ * The node's clocks as the agent core takes them (node-agent/core/clock.ts): the bench runs in one
+ * process, so every simulated node reads the same monotonic clock.
+ */
+const simClock: Clock = { mono: () => performance.now(), wall: () => Date.now() };
+
 interface SimNode {
   cluster: string;
   name: string;
   peer: string;
-  incarnation: string;
-  seq: number;
-  /** Its renewals stop at the outage. */
+  /** Its renewals and reads stop at the outage. */
   failed: boolean;
   /** Phase of its heartbeat within the interval (agents do not renew in step). */
   offsetMs: number;
   /** group -> epoch it runs at (stopped groups report their last epoch). */
   groups: Map<string, { epoch: number; running: boolean }>;
-  /** The peer's token as this node last read it, and when it first read it. */
-  peerToken?: string;
-  peerFirstSeen: number;
-  expired: boolean;
-  lastFingerprint: string;
-  lastToken: string;
-  lastWriteAt: number;
+  /** The agent's own parts (node-agent/core): renewals and reports, the peer's lease, when to read. */
+  writer: HeartbeatWriter;
+  watcher: PeerWatcher;
+  reads: PeerReads;
+  /** The agent's timer that reports the peer's lease expiry the moment it happens (agent.ts watchPeers). */
+  expiryTimer?: NodeJS.Timeout;
+  /** The newest renewal of this node the table acknowledged: what a read of its item returns. */
+  stored?: Heartbeat;
 }
 
 class SimAgents {
@@ -295,34 +316,74 @@ class SimAgents {
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private readonly writes = new Set<Promise<unknown>>();
+  /**
+   * Per surviving node: when its first report of the peer's silence (silentForMs >= lease) after the
+   * outage was acknowledged.
+   */
+  readonly silenceReportedAt = new Map<string, number>();
+  private failedAt = Number.POSITIVE_INFINITY;
   changes = 0;
   writeErrors = 0;
+  superseded = 0;
 
   constructor(
-    private readonly store: DynamoStore,
+    private readonly store: AgentStore,
     private readonly configs: Map<string, ClusterConfig>,
     private readonly onChange: (cluster: string, node: string) => void,
   ) {
+    const scheduler: Scheduler = {
+      after: (ms, fn) => {
+        const t = setTimeout(
+          () => {
+            if (!this.stopped) fn();
+          },
+          Math.max(0, ms),
+        );
+        return () => clearTimeout(t);
+      },
+      soon: (fn) =>
+        void setImmediate(() => {
+          if (!this.stopped) fn();
+        }),
+    };
     for (const config of configs.values()) {
       for (const n of config.nodes) {
         const peer = config.nodes.find((p) => p.name !== n.name)!.name;
         const groups = new Map<string, { epoch: number; running: boolean }>();
         for (const g of config.groups) groups.set(g.name, { epoch: 1, running: g.nodes[0] === n.name });
-        this.nodes.set(`${config.cluster}/${n.name}`, {
+        const watcher = new PeerWatcher();
+        const timing = () => config.timing;
+        const node = {
           cluster: config.cluster,
           name: n.name,
           peer,
-          incarnation: `${n.name}-${randomBytes(3).toString('hex')}`,
-          seq: 0,
           failed: false,
-          offsetMs: Math.floor(Math.random() * config.timing.heartbeatIntervalMs),
           groups,
-          peerFirstSeen: 0,
-          expired: false,
-          lastFingerprint: '',
-          lastToken: '',
-          lastWriteAt: 0,
+          watcher,
+        } as SimNode;
+        node.offsetMs = Math.floor(Math.random() * config.timing.heartbeatIntervalMs);
+        node.writer = new HeartbeatWriter({
+          cluster: config.cluster,
+          node: n.name,
+          incarnation: `${n.name}-${randomBytes(3).toString('hex')}`,
+          agentVersion: 'az-outage-bench',
+          clock: simClock,
+          scheduler,
+          put: (hb) => this.put(hb),
+          build: () => this.build(node),
+          timing,
+          onAck: ({ heartbeat }) => this.acked(node, heartbeat),
+          onError: () => {
+            this.writeErrors++;
+          },
         });
+        node.reads = new PeerReads(watcher, {
+          clock: simClock,
+          scheduler,
+          timing,
+          read: () => this.read(node),
+        });
+        this.nodes.set(`${config.cluster}/${n.name}`, node);
       }
     }
   }
@@ -331,99 +392,99 @@ class SimAgents {
     return this.configs.get(cluster)!.timing;
   }
 
-  /** The heartbeat as the agent writes it (shared/core/model.ts), with its report of groups and peer. */
-  private heartbeat(n: SimNode, now: number): Heartbeat {
+  /**
+   * What the agent reports (agent.ts report()): its groups, its peer's renewal token and silence,
+   * the peers past their lease, and an armed watchdog (the sandbox's nodes run one, production
+   * nodes should): the silence a node needs before another may start its groups is the lease.
+   */
+  private build(n: SimNode): ReportParts {
     const t = this.timing(n.cluster);
-    n.seq++;
-    const token = `${n.incarnation}/${n.seq}`;
+    const now = simClock.mono();
     return {
-      cluster: n.cluster,
-      node: n.name,
-      token,
-      seq: n.seq,
-      incarnation: n.incarnation,
-      sentAt: now,
-      leaseMs: t.leaseMs,
-      agentVersion: 'az-outage-bench',
       state: 'running',
-      reason: 'periodic',
-      monitors: {},
-      isolated: false,
       groups: Object.fromEntries(
         [...n.groups].map(([g, s]) => [g, { epoch: s.epoch, state: s.running ? 'running' : 'stopped' }]),
-      ),
-      peers: n.peerToken
-        ? { [n.peer]: { token: n.peerToken, silentForMs: Math.max(0, Math.floor(now - n.peerFirstSeen)) } }
-        : {},
-      // An armed watchdog (the sandbox's nodes run one, production nodes should): the silence a
-      // node needs before another may start its groups is the lease.
-      fence: { watchdogMs: t.leaseMs - t.fenceMarginMs },
-    } as Heartbeat;
+      ) as Heartbeat['groups'],
+      monitors: {},
+      isolated: false,
+      peers: n.watcher.report(now),
+      expiredPeers: n.watcher.expired(now, t.leaseMs),
+      fence: fencePromise([], { armed: true, timeoutMs: t.leaseMs - t.fenceMarginMs }),
+    };
   }
 
-  private fingerprint(n: SimNode): string {
-    return `${[...n.groups].map(([g, s]) => `${g}:${s.running}@${s.epoch}`).join(',')}|${n.expired}`;
+  /**
+   * The agent's own conditional write (node-agent/store.ts putHeartbeat): a renewal that lands after
+   * a newer one of the same process is refused (HEARTBEAT_SUPERSEDED) and the newer one stays, as
+   * the writer keeps up to three writes in flight.
+   */
+  private put(hb: Heartbeat): Promise<void> {
+    const p = this.store.putHeartbeat(hb).catch((e) => {
+      if ((e as { code?: unknown } | undefined)?.code === HEARTBEAT_SUPERSEDED) this.superseded++;
+      throw e;
+    });
+    const tracked = p.catch(() => undefined);
+    this.writes.add(tracked);
+    void tracked.finally(() => this.writes.delete(tracked));
+    return p;
   }
 
-  /** Writes a renewal (or a change report) now. */
-  write(n: SimNode, change = false): void {
-    if (this.stopped || n.failed) return;
-    const now = Date.now();
-    const hb = this.heartbeat(n, now);
-    const fp = this.fingerprint(n);
-    const isChange = change || fp !== n.lastFingerprint;
-    hb.reason = isChange ? 'change' : 'periodic';
-    n.lastFingerprint = fp;
-    n.lastToken = hb.token;
-    n.lastWriteAt = now;
-    const p = this.store
-      .putHeartbeat(hb)
-      .then(() => {
-        if (isChange) {
-          this.changes++;
-          this.onChange(n.cluster, n.name);
-        }
-      })
-      .catch(() => {
-        this.writeErrors++;
-      });
-    this.writes.add(p);
-    void p.finally(() => this.writes.delete(p));
+  private acked(n: SimNode, hb: Heartbeat): void {
+    if (!n.stored || hb.seq > n.stored.seq) n.stored = hb;
+    if (hb.reason !== 'change') return;
+    this.changes++;
+    const key = `${n.cluster}/${n.name}`;
+    const lease = this.timing(n.cluster).leaseMs;
+    if (
+      !n.failed &&
+      Date.now() >= this.failedAt &&
+      !this.silenceReportedAt.has(key) &&
+      (hb.peers[n.peer]?.silentForMs ?? 0) >= lease
+    )
+      this.silenceReportedAt.set(key, Date.now());
+    this.onChange(n.cluster, n.name);
   }
 
-  /** What a node reads half a heartbeat after its renewal: its peer's token (peers.ts). */
+  /**
+   * One read of the peer's item, as the agent's followCluster and watchPeers do it: the renewal the
+   * table has acknowledged (a write is readable here only once its writer has the answer, never
+   * sooner than a real read could see it), first-read times on the monotonic clock when the read
+   * completes, the expiry timer re-armed, a change written if the report differs, and the next
+   * read planned by PeerReads (right after the peer's next renewal is due).
+   */
   private read(n: SimNode): void {
     if (this.stopped || n.failed) return;
-    const peer = this.nodes.get(`${n.cluster}/${n.peer}`)!;
-    const now = Date.now();
-    if (peer.lastToken && peer.lastToken !== n.peerToken) {
-      n.peerToken = peer.lastToken;
-      n.peerFirstSeen = now;
-      if (n.expired) {
-        n.expired = false;
-        this.write(n);
-      }
-      return;
-    }
     const t = this.timing(n.cluster);
-    if (!n.expired && n.peerToken && now - n.peerFirstSeen >= t.leaseMs) {
-      // The peer's renewal stayed the same for a whole lease: a change, written at once.
-      n.expired = true;
-      this.write(n);
-    }
+    const peer = this.nodes.get(`${n.cluster}/${n.peer}`)!;
+    const readDone = simClock.mono();
+    n.watcher.observe(peer.stored ? { [n.peer]: peer.stored } : {}, readDone, [n.peer], {
+      wall: simClock.wall(),
+      heartbeatIntervalMs: t.heartbeatIntervalMs,
+    });
+    const next = n.watcher.nextExpiryInMs(readDone, t.leaseMs);
+    if (n.expiryTimer) clearTimeout(n.expiryTimer);
+    n.expiryTimer = undefined;
+    // Report the peer's lease expiry the moment it happens, not at the next read.
+    if (next !== undefined)
+      n.expiryTimer = setTimeout(() => {
+        if (!this.stopped && !n.failed) n.writer.changed();
+      }, Math.ceil(next) + 1);
+    n.writer.changed();
+    n.reads.afterRead();
   }
 
   start(): void {
     for (const n of this.nodes.values()) {
       const t = this.timing(n.cluster);
+      // The agent's tick (agent.ts tick()): a renewal, then the reads planned.
+      const tick = () => {
+        if (this.stopped || n.failed) return;
+        void n.writer.tick();
+        n.reads.onTick();
+      };
       const first = setTimeout(() => {
-        this.write(n);
-        this.timers.push(setInterval(() => this.write(n), t.heartbeatIntervalMs));
-        const reads = setTimeout(() => {
-          this.read(n);
-          this.timers.push(setInterval(() => this.read(n), t.heartbeatIntervalMs));
-        }, t.heartbeatIntervalMs / 2);
-        this.timers.push(reads);
+        tick();
+        this.timers.push(setInterval(tick, t.heartbeatIntervalMs));
       }, n.offsetMs);
       this.timers.push(first);
     }
@@ -434,30 +495,29 @@ class SimAgents {
     const n = this.nodes.get(`${cluster}/${node}`);
     if (!n || n.failed) return false;
     n.groups.set(group, { epoch, running: true });
-    this.scheduleChange(n);
+    n.writer.changed();
     return true;
   }
 
-  private pendingChange = new Set<SimNode>();
-  /** Starts that arrive together are reported in one change (the agent writes what it has). */
-  private scheduleChange(n: SimNode): void {
-    if (this.pendingChange.has(n)) return;
-    this.pendingChange.add(n);
-    setTimeout(() => {
-      this.pendingChange.delete(n);
-      this.write(n);
-    }, 20);
-  }
-
   failZone(az: string): void {
+    this.failedAt = Date.now();
     for (const config of this.configs.values())
       for (const node of config.nodes)
-        if (node.az === az) this.nodes.get(`${config.cluster}/${node.name}`)!.failed = true;
+        if (node.az === az) {
+          const n = this.nodes.get(`${config.cluster}/${node.name}`)!;
+          n.failed = true;
+          n.reads.stop();
+          if (n.expiryTimer) clearTimeout(n.expiryTimer);
+        }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
+    for (const n of this.nodes.values()) {
+      n.reads.stop();
+      if (n.expiryTimer) clearTimeout(n.expiryTimer);
+    }
     await Promise.allSettled([...this.writes]);
   }
 }
@@ -574,12 +634,23 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
       return states;
     },
   };
+  // AZ_OUTAGE_TRACE=<file>: every line the controller logs, with seconds since the outage (where the time goes).
+  const traceFile = process.env.AZ_OUTAGE_TRACE;
+  const trace = (level: string, m: string, a: unknown) => {
+    if (traceFile)
+      appendFileSync(
+        traceFile,
+        `${((Date.now() - t0) / 1000).toFixed(2)} ${level} ${m} ${JSON.stringify(a ?? {})}\n`,
+      );
+  };
   const log: Log = {
-    info: () => undefined,
+    info: (m, a) => trace('info', m, a),
     warn: (m, a) => {
+      trace('warn', m, a);
       if (errors.length < 50) errors.push(`warn ${m} ${JSON.stringify(a ?? {}).slice(0, 300)}`);
     },
     error: (m, a) => {
+      trace('error', m, a);
       if (errors.length < 50) errors.push(`error ${m} ${JSON.stringify(a ?? {}).slice(0, 300)}`);
     },
   };
@@ -629,7 +700,14 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
     });
   };
   const streamTimer = setInterval(dispatch, STREAM_BATCH_MS);
-  const agents = new SimAgents(admin, configs, (cluster, node) => {
+  // The agents write with the agent's own store (its conditional renewal), patient like setup.
+  const agentStore = openStore(table, {
+    ...aws,
+    requestTimeoutMs: 60_000,
+    connectionTimeoutMs: 10_000,
+    maxAttempts: 5,
+  });
+  const agents = new SimAgents(agentStore, configs, (cluster, node) => {
     if (Date.now() >= t0) queued.push({ cluster, node });
   });
 
@@ -705,7 +783,10 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
   }
   counting = false;
   const switchedS: number[] = [];
-  const detectionS: number[] = [];
+  // When each survivor's report of its peer's silence was acknowledged (the stream took it from there).
+  const detectionS = [...agents.silenceReportedAt.values()]
+    .map((at) => (at - t0) / 1000)
+    .sort((a, b) => a - b);
   for (const [key, g] of affected) {
     const m = activated.get(key);
     if (m && g.resources.every((r) => m.has(r.name)))
@@ -728,6 +809,7 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
     invocations,
     setupS,
     detectionS,
+    agentWrites: { changes: agents.changes, superseded: agents.superseded, failed: agents.writeErrors },
     errors,
   };
 }
@@ -827,6 +909,16 @@ function callsLine(calls: AzOutageResult['calls']): string {
   return `${[...byService].map(([s, ops]) => `${s}: ${ops.join(', ')}`).join('; ')}; throttled attempts ${throttled}; most time in flight: ${slowest.join(', ')}`;
 }
 
+/** When the survivors reported their peers silent, and how the simulated agents' writes fared. */
+function detectionLine(r: AzOutageResult): string {
+  const d = r.detectionS;
+  const when = d.length
+    ? `survivors reported the silence after ${percentile(d, 50).toFixed(2)} s median, ${d.at(-1)!.toFixed(2)} s max (${d.length} of ${r.shape.clusters})`
+    : 'no survivor reported the silence';
+  const w = r.agentWrites;
+  return `${when}; agents: ${w.changes} change reports, ${w.superseded} renewals superseded, ${w.failed} writes failed`;
+}
+
 export function azRows(r: AzOutageResult): BenchRow[] {
   const sorted = [...r.switchedS].sort((a, b) => a - b);
   const shape =
@@ -844,7 +936,7 @@ export function azRows(r: AzOutageResult): BenchRow[] {
         : `${sorted.length} of ${r.affected} after ${(GIVE_UP_MS / 1000).toFixed(0)} s (p50 ${percentile(sorted, 50).toFixed(1)} s)`,
       target: `all within ${TARGET_S} s, none left behind, no double owner`,
       met: all && last <= TARGET_S && r.leftBehind.length === 0 && r.doubleRun.length === 0,
-      note: `${r.leftBehind.length} groups left behind or wrong${r.leftBehind.length ? ` (${r.leftBehind.slice(0, 3).join('; ')})` : ''}, ${r.doubleRun.length} started while the other node ran them; ${r.invocations} invocations; controller errors/warnings: ${r.errors.length}${r.errors.length ? ` (first: ${r.errors[0]})` : ''}; setup ${r.setupS.toFixed(0)} s`,
+      note: `${r.leftBehind.length} groups left behind or wrong${r.leftBehind.length ? ` (${r.leftBehind.slice(0, 3).join('; ')})` : ''}, ${r.doubleRun.length} started while the other node ran them; ${r.invocations} invocations; controller errors/warnings: ${r.errors.length}${r.errors.length ? ` (first: ${r.errors[0]})` : ''}; ${detectionLine(r)}; setup ${r.setupS.toFixed(0)} s`,
     },
     {
       section: SECTION,
