@@ -689,6 +689,7 @@ export class Agent {
       ...(this.witnesses && this.witnesses.report().length > 0 ? { witnesses: this.witnesses.report() } : {}),
       peers: this.peers.report(now),
       expiredPeers: this.peers.expired(now, lease),
+      doubtedPeers: this.peers.doubted(now, lease),
       ...(this.spot?.spot ? { spot: this.spot.spot } : {}),
       ...(this.spot?.rebalance ? { rebalance: this.spot.rebalance } : {}),
       fence: fencePromise(
@@ -981,10 +982,10 @@ export class Agent {
       heartbeatIntervalMs: this.timing().heartbeatIntervalMs,
     });
     const lease = this.timing().leaseMs;
-    const next = this.peers.nextExpiryInMs(readDone, lease);
+    const next = this.peers.nextCrossingInMs(readDone, lease);
     if (this.peerTimer) clearTimeout(this.peerTimer);
     this.peerTimer = undefined;
-    // Report a peer's lease expiry the moment it happens, not at the next tick.
+    // Report a peer's doubt and its lease expiry the moment each happens, not at the next tick.
     if (next !== undefined)
       this.peerTimer = setTimeout(() => {
         this.writer.changed();

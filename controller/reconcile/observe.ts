@@ -33,6 +33,8 @@ export interface ObserveDeps {
 export interface ClusterState {
   /** When the reads were sent (controller clock): what they show held at some moment after it. */
   readAt: number;
+  /** When the heartbeats' read came back (controller clock): they were current at some moment before. */
+  heardAt: number;
   heartbeats: Record<string, Heartbeat>;
   facts: Record<string, NodeFact[]>;
   requests: RequestView[];
@@ -127,15 +129,23 @@ export class ReconcileSnapshot {
     return memo(this.cache, STATE_KEY, async () => {
       // Stamped before the reads: a renewal may land while they are under way.
       const readAt = this.deps.clock.now();
+      // And when the heartbeats came back, before the reads beside them may: liveness is judged
+      // then (a node alive at that moment is not taken for dead because another read was slow).
+      let heardAt = readAt;
       const [heartbeats, facts, requests] = await Promise.all([
-        this.deps.store.getHeartbeats(
-          cluster,
-          nodes.map((n) => n.name),
-        ),
+        this.deps.store
+          .getHeartbeats(
+            cluster,
+            nodes.map((n) => n.name),
+          )
+          .then((read) => {
+            heardAt = this.deps.clock.now();
+            return read;
+          }),
         this.deps.store.getFacts(cluster),
         this.deps.store.listRequests(cluster),
       ]);
-      return { readAt, heartbeats, facts, requests };
+      return { readAt, heardAt, heartbeats, facts, requests };
     });
   }
 
@@ -197,7 +207,7 @@ export async function observeGroup(
           }),
         )
       : undefined;
-  const [{ readAt, heartbeats, facts, requests }, instances, zones] = await Promise.all([
+  const [{ readAt, heardAt, heartbeats, facts, requests }, instances, zones] = await Promise.all([
     snapshot.clusterState(),
     snapshot.instances(),
     snapshot.zones(),
@@ -228,6 +238,7 @@ export async function observeGroup(
   return {
     now: now(),
     readAt,
+    heardAt,
     config,
     group,
     state,

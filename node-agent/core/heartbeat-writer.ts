@@ -29,6 +29,11 @@ export interface ReportParts {
   peers: Heartbeat['peers'];
   /** Peers whose token stayed the same for a whole lease (part of the change fingerprint). */
   expiredPeers: string[];
+  /**
+   * Peers whose token stayed the same for their doubt time, a lead before the lease (part of the
+   * change fingerprint). Absent: none (a simulated agent that does not report doubts).
+   */
+  doubtedPeers?: string[];
   spot?: Heartbeat['spot'];
   rebalance?: Heartbeat['rebalance'];
   fence?: Heartbeat['fence'];
@@ -48,6 +53,7 @@ export function fingerprint(p: ReportParts): string {
     m: monitors,
     i: p.isolated,
     x: p.expiredPeers,
+    d: p.doubtedPeers ?? [],
     sp: p.spot ?? null,
     rb: p.rebalance ?? null,
     rc: p.rejectedConfig?.version ?? null,

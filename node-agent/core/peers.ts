@@ -28,6 +28,7 @@ import {
   nextLookNotBeforeMs,
   nextRenewalReadableWall,
   overdueRecheckMs,
+  peerDoubtAfterMs,
   RENEWAL_READABLE_AFTER_MS,
   renewalReadInMs,
   type Timing,
@@ -150,12 +151,40 @@ export class PeerWatcher {
       .sort();
   }
 
+  /**
+   * Peers whose token has not changed for their doubt time (peerDoubtAfterMs: a lead before the
+   * lease), sorted: reported at once, so that the controller waits for the proof instead of being
+   * woken by it.
+   */
+  doubted(nowMono: number, clusterLeaseMs: number): string[] {
+    return [...this.seen]
+      .filter(([, s]) => nowMono - s.firstSeenMono >= peerDoubtAfterMs(this.leaseOf(s, clusterLeaseMs)))
+      .map(([name]) => name)
+      .sort();
+  }
+
   /** Milliseconds until the next peer crosses its lease, or undefined when none is pending. */
   nextExpiryInMs(nowMono: number, clusterLeaseMs: number): number | undefined {
     let next: number | undefined;
     for (const s of this.seen.values()) {
       const left = s.firstSeenMono + this.leaseOf(s, clusterLeaseMs) - nowMono;
       if (left > 0 && (next === undefined || left < next)) next = left;
+    }
+    return next;
+  }
+
+  /**
+   * Milliseconds until the next peer crosses its doubt time or its lease (each is reported the
+   * moment it happens), or undefined when none is pending.
+   */
+  nextCrossingInMs(nowMono: number, clusterLeaseMs: number): number | undefined {
+    let next: number | undefined;
+    for (const s of this.seen.values()) {
+      const lease = this.leaseOf(s, clusterLeaseMs);
+      for (const at of [peerDoubtAfterMs(lease), lease]) {
+        const left = s.firstSeenMono + at - nowMono;
+        if (left > 0 && (next === undefined || left < next)) next = left;
+      }
     }
     return next;
   }

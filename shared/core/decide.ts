@@ -15,7 +15,9 @@ import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../c
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
 import {
   controllerSawSilenceInMs,
+  effectiveLeaseMs,
   heartbeatRetryMs,
+  peerDoubtAfterMs,
   reportGraceMs,
   sentAfter,
   type Timing,
@@ -56,6 +58,8 @@ interface Ctx {
   now: number;
   /** When the heartbeats were read (GroupObservation.readAt): proofs of a stop are taken then. */
   readAt: number;
+  /** When that read came back (GroupObservation.heardAt): liveness is judged then. */
+  liveAt: number;
   reasons: string[];
   /** Decide again after this long at the latest (a lease about to run out). */
   requeue?: number;
@@ -69,6 +73,7 @@ export function decide(obs: GroupObservation): Plan {
     timing: obs.config.timing,
     now: obs.now,
     readAt: Math.min(obs.readAt, obs.now),
+    liveAt: Math.min(obs.heardAt, obs.now),
     reasons: [],
   };
   const plan = (actions: Action[], requeueAfterMs?: number): Plan => {
@@ -139,7 +144,7 @@ function describeNodes(ctx: Ctx): void {
   for (const name of ctx.group.nodes) {
     const n = ctx.obs.nodes[name];
     const hb = n?.heartbeat;
-    const age = leaseAgeMs(hb, ctx.now);
+    const age = leaseAgeMs(hb, ctx.liveAt);
     ctx.reasons.push(
       `${name}: ${hb ? `${hb.state}, lease age ${Number.isFinite(age) ? `${age} ms` : 'n/a'}` : 'no heartbeat'}` +
         `${n?.instance ? `, instance ${n.instance.state}` : ''}${n?.azState ? `, az ${n.azState}` : ''}` +
@@ -167,8 +172,8 @@ function hardReasons(ctx: Ctx, name: string): string[] {
   else if (silent) out.push(`${name} is silent: ${silent}`);
   else if (hb.state === 'leaving') out.push(`${name} is shutting down (planned)`);
   else if (hb.state === 'fenced') out.push(`${name} fenced itself (lost its lease)`);
-  else if (!isLive(hb, ctx.now, ctx.timing))
-    out.push(`${name}'s lease expired ${leaseAgeMs(hb, ctx.now)} ms after its last renewal`);
+  else if (!isLive(hb, ctx.liveAt, ctx.timing))
+    out.push(`${name}'s lease expired ${leaseAgeMs(hb, ctx.liveAt)} ms after its last renewal`);
   if (n.instance && INSTANCE_GOING_DOWN_STATES.has(n.instance.state))
     out.push(`instance ${n.config.instanceId} is ${n.instance.state}`);
   else if (!n.instance) {
@@ -358,15 +363,21 @@ function chooseOwner(ctx: Ctx): Ownership {
     const soft = softReasons(ctx, owner, true);
     if (hard.length === 0 && soft.length === 0) {
       const hb = ctx.obs.nodes[owner]?.heartbeat;
+      // A peer doubts the owner (its renewal unchanged for two heartbeats, or for the doubt time
+      // its watcher reports at, a lead before the lease): look again when its lease runs out by our
+      // clock, which is when a peer's proof of its silence can first count. Speed only.
+      const doubtAfter = Math.min(
+        2 * ctx.timing.heartbeatIntervalMs,
+        peerDoubtAfterMs(effectiveLeaseMs(hb?.leaseMs ?? 0, ctx.timing)),
+      );
       const doubted =
         hb &&
         Object.values(ctx.obs.nodes).some(
           (n) =>
             n.heartbeat?.peers[owner]?.token === hb.token &&
-            (n.heartbeat?.peers[owner]?.silentForMs ?? 0) >= 2 * ctx.timing.heartbeatIntervalMs,
+            (n.heartbeat?.peers[owner]?.silentForMs ?? 0) >= doubtAfter,
         );
       if (hb && doubted) {
-        // A peer already finds the owner silent: look again when its lease runs out.
         ctx.requeue = recentForMs(hb, ctx.now, ctx.timing) + 1;
       }
       if (group.failback && state.phase === 'Online' && state.healthySince !== null) {
@@ -428,7 +439,7 @@ function stillLeaving(ctx: Ctx, node: string): boolean {
   return (
     hb?.state === 'leaving' &&
     !Object.values(hb.groups).every((g) => g.state === 'stopped') &&
-    recentlyRenewed(hb, ctx.now, ctx.timing)
+    recentlyRenewed(hb, ctx.liveAt, ctx.timing)
   );
 }
 
@@ -495,13 +506,13 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
       group.fencing === 'stop-instance' &&
       obs !== undefined &&
       !(obs.instance && INSTANCE_GOING_DOWN_STATES.has(obs.instance.state));
-    if (hb?.state === 'leaving' && recentlyRenewed(hb, now, timing)) {
+    if (hb?.state === 'leaving' && recentlyRenewed(hb, ctx.liveAt, timing)) {
       // A planned shutdown under way: its agent is stopping the group and says so when done.
       ctx.reasons.push(`waiting for ${node} to finish its planned shutdown (stopping ${group.name})`);
       requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, heartbeatRetryMs(timing));
       continue;
     }
-    if (isLive(hb, now, timing) && !hasApplication(group)) {
+    if (isLive(hb, ctx.liveAt, timing) && !hasApplication(group)) {
       // Nothing to send it: its agent stops the group itself once it reads the record (it reads
       // every heartbeat, faster while a transition is under way) and reports it stopped, which
       // stopEvidence accepts above. Until then the node may still hold the group's addresses.
@@ -528,7 +539,7 @@ function demoteOthers(ctx: Ctx): { actions: Action[]; requeueAfterMs?: number } 
       requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, timing.heartbeatIntervalMs);
       continue;
     }
-    if (isLive(hb, now, timing) && (state.stopFailures[node] ?? 0) < MAX_STOP_FAILURES) {
+    if (isLive(hb, ctx.liveAt, timing) && (state.stopFailures[node] ?? 0) < MAX_STOP_FAILURES) {
       // Alive: stop it ourselves (through the agent's guard, at the current epoch), then it is out.
       for (const r of execs)
         actions.push({

@@ -211,6 +211,12 @@ export interface GroupObservation {
    * describe), so a proof that a renewal is still the current one is taken at this time, never later.
    */
   readAt: number;
+  /**
+   * When that read came back (between `readAt` and `now`). Liveness is judged at this time: a node
+   * whose renewal was recent then is not taken for dead because another read of the observation
+   * was slow. (A wrong "alive" is safe: its stop goes through its guard, and a failed stop counts.)
+   */
+  heardAt: number;
   config: ClusterConfig;
   group: GroupConfig;
   state: GroupState;

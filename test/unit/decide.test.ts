@@ -86,6 +86,8 @@ interface Setup {
   requests?: GroupObservation['requests'];
   /** When the heartbeats were read (default: `now`). */
   readAt?: number;
+  /** When that read came back (default: `readAt`). */
+  heardAt?: number;
   checks?: GroupObservation['checks'];
   apiErrors?: GroupObservation['apiErrors'];
 }
@@ -110,6 +112,7 @@ function observe(s: Setup = {}): GroupObservation {
   return {
     now: s.now ?? NOW,
     readAt: s.readAt ?? s.now ?? NOW,
+    heardAt: s.heardAt ?? s.readAt ?? s.now ?? NOW,
     config: cfg,
     group,
     state: { ...initialGroupState(group, 0), ...s.state },
@@ -304,6 +307,26 @@ describe('demote before promote', () => {
     lastOwner: 'node1',
   };
 
+  it('judges liveness when the heartbeats came back, not after a slow read beside them', () => {
+    // Lease 10 s + skew 500 ms. node1's renewal was sent 9 s before the heartbeats' read came
+    // back; the observation's other reads (a throttled one retried) took 2 s more. By the decision's
+    // clock node1 looks 11 s silent; it was not when it was heard from.
+    const heartbeats = { node1: { sentAt: NOW - 9_000 } };
+    const slow = { now: NOW + 2_000, readAt: NOW - 20, heardAt: NOW };
+    // A renewing owner keeps its group.
+    expect(types(decide(observe({ state: online('node1'), heartbeats, ...slow })))).not.toContain('takeover');
+    // A renewing old owner is stopped through its guard, not fenced with StopInstances.
+    const plan = decide(
+      observe({ cfg: config({ fencing: 'stop-instance' }), state: moving, heartbeats, ...slow }),
+    );
+    expect(types(plan)).toEqual(['deactivate', 'update']);
+    // The same observation read in one go (heard at the decision) is a silent node: fenced.
+    const quick = decide(
+      observe({ cfg: config({ fencing: 'stop-instance' }), state: moving, heartbeats, now: NOW + 2_000 }),
+    );
+    expect(types(quick)).toContain('fence-instance');
+  });
+
   it('stops a live previous owner through the guard before anything starts on the new one', () => {
     const plan = decide(observe({ state: moving }));
     expect(types(plan)).toEqual(['deactivate', 'update']);
@@ -492,6 +515,19 @@ describe('demote before promote', () => {
     const waiting = decide(observe({ state: online('node1'), heartbeats: doubted }));
     expect(waiting.actions).toEqual([]);
     expect(waiting.requeueAfterMs).toBe(1_501);
+    // At the defaults (lease 3.75 s, heartbeat 1.75 s) a peer reports its doubt 750 ms before the
+    // lease, sooner than two heartbeats: reconcile then waits for the owner's lease to run out.
+    const defaults = parseClusterConfig({
+      ...config(),
+      timing: { leaseMs: 3_750, heartbeatIntervalMs: 1_750 },
+    } as never);
+    const early = {
+      node1: { sentAt: NOW - 3_100, token: 'a/5', leaseMs: 3_750 },
+      node2: { peers: { node1: { token: 'a/5', silentForMs: 3_000 } }, leaseMs: 3_750 },
+    };
+    const pending = decide(observe({ cfg: defaults, state: online('node1'), heartbeats: early }));
+    expect(pending.actions).toEqual([]);
+    expect(pending.requeueAfterMs).toBe(1_151);
   });
 
   it('never demotes a live owner on one node’s word: a false silence claim in a standby’s own item takes nothing (finding 3)', () => {

@@ -684,8 +684,8 @@ export class SimAgent {
         wall: readDoneWall,
         heartbeatIntervalMs: this.timing.heartbeatIntervalMs,
       });
-      const next = this.peers.nextExpiryInMs(readDone, this.timing.leaseMs);
-      // Report a peer's lease expiry the moment it happens (node-agent/agent.ts watchPeers).
+      const next = this.peers.nextCrossingInMs(readDone, this.timing.leaseMs);
+      // Report a peer's doubt and lease expiry the moment each happens (node-agent/agent.ts watchPeers).
       if (next !== undefined) this.scheduler.after(Math.ceil(next) + 1, () => this.writer.changed());
       if (changed || expiredBefore !== this.peers.expired(readDone, this.timing.leaseMs).join())
         this.writer.changed();
@@ -756,6 +756,7 @@ export class SimAgent {
       isolated: false,
       peers,
       expiredPeers: node.forging ? Object.keys(peers).sort() : this.peers.expired(now, lease),
+      doubtedPeers: node.forging ? Object.keys(peers).sort() : this.peers.doubted(now, lease),
       fence: fencePromise(
         node.o.reportedStopMs !== undefined ? [node.o.reportedStopMs] : budgets,
         node.o.watchdogMs !== undefined ? { armed: true, timeoutMs: node.o.watchdogMs } : undefined,
