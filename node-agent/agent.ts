@@ -981,23 +981,32 @@ export class Agent {
       wall: readDoneWall,
       heartbeatIntervalMs: this.timing().heartbeatIntervalMs,
     });
+    this.armPeerTimer(readDone);
+    this.writer.changed();
+  }
+
+  /**
+   * Reports a peer's doubt and its lease expiry the moment each happens, not at the next read: one
+   * timer for the next crossing, armed again for the one after it (the expiry follows the doubt).
+   */
+  private armPeerTimer(nowMono: number): void {
     const lease = this.timing().leaseMs;
-    const next = this.peers.nextCrossingInMs(readDone, lease);
+    const next = this.peers.nextCrossingInMs(nowMono, lease);
     if (this.peerTimer) clearTimeout(this.peerTimer);
     this.peerTimer = undefined;
-    // Report a peer's doubt and its lease expiry the moment each happens, not at the next tick.
-    if (next !== undefined)
-      this.peerTimer = setTimeout(() => {
-        this.writer.changed();
-        // The controller moves the silent peer's groups within moments: look for them fast.
-        this.followFastWhile(
-          this.peers
-            .expired(this.o.clock.mono(), lease)
-            .map((p) => `silent:${p}`)
-            .join(' '),
-        );
-      }, Math.ceil(next) + 1);
-    this.writer.changed();
+    if (next === undefined || this.leaving || this.final) return;
+    this.peerTimer = setTimeout(() => {
+      this.peerTimer = undefined;
+      this.writer.changed();
+      // The controller moves the silent peer's groups within moments: look for them fast.
+      this.followFastWhile(
+        this.peers
+          .expired(this.o.clock.mono(), lease)
+          .map((p) => `silent:${p}`)
+          .join(' '),
+      );
+      this.armPeerTimer(this.o.clock.mono());
+    }, Math.ceil(next) + 1);
   }
 
   private async refreshConfig(): Promise<void> {

@@ -684,9 +684,7 @@ export class SimAgent {
         wall: readDoneWall,
         heartbeatIntervalMs: this.timing.heartbeatIntervalMs,
       });
-      const next = this.peers.nextCrossingInMs(readDone, this.timing.leaseMs);
-      // Report a peer's doubt and lease expiry the moment each happens (node-agent/agent.ts watchPeers).
-      if (next !== undefined) this.scheduler.after(Math.ceil(next) + 1, () => this.writer.changed());
+      this.armPeerTimer(readDone);
       if (changed || expiredBefore !== this.peers.expired(readDone, this.timing.leaseMs).join())
         this.writer.changed();
     } catch {
@@ -696,6 +694,20 @@ export class SimAgent {
     }
     if (this.alive) this.peerReads.afterRead();
   }
+
+  /** A peer's doubt, then its lease expiry, reported the moment each happens (node-agent/agent.ts armPeerTimer). */
+  private armPeerTimer(nowMono: number): void {
+    this.cancelPeerTimer?.();
+    this.cancelPeerTimer = undefined;
+    const next = this.peers.nextCrossingInMs(nowMono, this.timing.leaseMs);
+    if (next === undefined) return;
+    this.cancelPeerTimer = this.scheduler.after(Math.ceil(next) + 1, () => {
+      this.cancelPeerTimer = undefined;
+      this.writer.changed();
+      this.armPeerTimer(this.clock.mono());
+    });
+  }
+  private cancelPeerTimer: (() => void) | undefined;
 
   private followGroup(record: GroupState): void {
     const { node } = this;
