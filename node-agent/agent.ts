@@ -988,15 +988,23 @@ export class Agent {
   /**
    * Reports a peer's doubt and its lease expiry the moment each happens, not at the next read: one
    * timer for the next crossing, armed again for the one after it (the expiry follows the doubt).
+   * A doubt is reported after a fresh read, only if the renewal is still the same (a late one may
+   * have landed since the last re-check): a false doubt would cost two reports, two invocations.
    */
   private armPeerTimer(nowMono: number): void {
     const lease = this.timing().leaseMs;
-    const next = this.peers.nextCrossingInMs(nowMono, lease);
+    const next = this.peers.nextCrossing(nowMono, lease);
     if (this.peerTimer) clearTimeout(this.peerTimer);
     this.peerTimer = undefined;
     if (next === undefined || this.leaving || this.final) return;
     this.peerTimer = setTimeout(() => {
       this.peerTimer = undefined;
+      if (next.kind === 'doubt') {
+        // The read's watchPeers reports the doubt (or not) and arms the timer again.
+        void this.followCluster();
+        this.armPeerTimer(this.o.clock.mono());
+        return;
+      }
       this.writer.changed();
       // The controller moves the silent peer's groups within moments: look for them fast.
       this.followFastWhile(
@@ -1006,7 +1014,7 @@ export class Agent {
           .join(' '),
       );
       this.armPeerTimer(this.o.clock.mono());
-    }, Math.ceil(next) + 1);
+    }, Math.ceil(next.inMs) + 1);
   }
 
   private async refreshConfig(): Promise<void> {

@@ -161,8 +161,8 @@ export const MUTANTS: Mutant[] = [
     breaks:
       'the time of the heartbeats is taken when all the reads beside them came back, not when they were sent',
     file: 'controller/reconcile/observe.ts',
-    find: '      return { readAt, heartbeats, facts, requests };',
-    replace: '      return { readAt: this.deps.clock.now(), heartbeats, facts, requests };',
+    find: '      return { readAt, heardAt, heartbeats, facts, requests };',
+    replace: '      return { readAt: this.deps.clock.now(), heardAt, heartbeats, facts, requests };',
   },
 ];
 

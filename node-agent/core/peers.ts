@@ -174,16 +174,22 @@ export class PeerWatcher {
   }
 
   /**
-   * Milliseconds until the next peer crosses its doubt time or its lease (each is reported the
-   * moment it happens), or undefined when none is pending.
+   * The next moment a peer crosses its doubt time or its lease (each is reported the moment it
+   * happens): milliseconds from now and which, or undefined when none is pending.
    */
-  nextCrossingInMs(nowMono: number, clusterLeaseMs: number): number | undefined {
-    let next: number | undefined;
+  nextCrossing(
+    nowMono: number,
+    clusterLeaseMs: number,
+  ): { inMs: number; kind: 'doubt' | 'expiry' } | undefined {
+    let next: { inMs: number; kind: 'doubt' | 'expiry' } | undefined;
     for (const s of this.seen.values()) {
       const lease = this.leaseOf(s, clusterLeaseMs);
-      for (const at of [peerDoubtAfterMs(lease), lease]) {
+      for (const [at, kind] of [
+        [peerDoubtAfterMs(lease), 'doubt'],
+        [lease, 'expiry'],
+      ] as const) {
         const left = s.firstSeenMono + at - nowMono;
-        if (left > 0 && (next === undefined || left < next)) next = left;
+        if (left > 0 && (next === undefined || left < next.inMs)) next = { inMs: left, kind };
       }
     }
     return next;

@@ -112,6 +112,19 @@ export function decide(obs: GroupObservation): Plan {
     ctx.reasons.push('maintenance mode: observing only');
     return plan([]);
   }
+  // A node's lease ran out between the heartbeats' read and now: whether it is alive depends on
+  // which of the two times is asked. Read again rather than act on either (a stop sent through the
+  // guard of a hung node waits out the invocation; a renewing one is not to be fenced).
+  const straddling = ctx.group.nodes.filter((n) => {
+    const hb = obs.nodes[n]?.heartbeat;
+    return hb !== undefined && isLive(hb, ctx.liveAt, ctx.timing) !== isLive(hb, ctx.now, ctx.timing);
+  });
+  if (straddling.length > 0) {
+    ctx.reasons.push(
+      `the lease of ${straddling.join(', ')} ran out while this observation was read: reading again`,
+    );
+    return plan([], 0);
+  }
   const request = obs.requests[0];
   if (request) return plan(handleRequest(ctx, request));
 
@@ -357,7 +370,9 @@ function chooseOwner(ctx: Ctx): Ownership {
       ctx.reasons.push(
         `${owner} is shutting down (planned) and stopping its groups; waiting for its final report`,
       );
-      return { to: owner, why: `${owner} is shutting down`, hold: Number.POSITIVE_INFINITY };
+      // Look again when its lease runs out: an agent that dies mid-shutdown sends no final report.
+      const hb = ctx.obs.nodes[owner]!.heartbeat!;
+      return { to: owner, why: `${owner} is shutting down`, hold: recentForMs(hb, ctx.now, ctx.timing) + 1 };
     }
     const hard = hardReasons(ctx, owner);
     const soft = softReasons(ctx, owner, true);
@@ -370,13 +385,18 @@ function chooseOwner(ctx: Ctx): Ownership {
         2 * ctx.timing.heartbeatIntervalMs,
         peerDoubtAfterMs(effectiveLeaseMs(hb?.leaseMs ?? 0, ctx.timing)),
       );
+      // A doubt longer than the owner's own send time allows (plus the skew) is no doubt: a peer
+      // that says so every heartbeat would otherwise keep an invocation waiting with the lock.
       const doubted =
         hb &&
-        Object.values(ctx.obs.nodes).some(
-          (n) =>
-            n.heartbeat?.peers[owner]?.token === hb.token &&
-            (n.heartbeat?.peers[owner]?.silentForMs ?? 0) >= doubtAfter,
-        );
+        Object.values(ctx.obs.nodes).some((n) => {
+          const seen = n.heartbeat?.peers[owner];
+          return (
+            seen?.token === hb.token &&
+            seen.silentForMs >= doubtAfter &&
+            seen.silentForMs <= leaseAgeMs(hb, ctx.now) + ctx.timing.maxClockSkewMs
+          );
+        });
       if (hb && doubted) {
         ctx.requeue = recentForMs(hb, ctx.now, ctx.timing) + 1;
       }

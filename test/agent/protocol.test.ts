@@ -295,16 +295,16 @@ describe('peers', () => {
     const p = new PeerWatcher();
     p.observe({ n2: hb('a/1', 3750) }, 0, ['n2']);
     // Lease 3.75 s: the doubt comes 750 ms before it.
-    expect(p.nextCrossingInMs(0, 3750)).toBe(3000);
+    expect(p.nextCrossing(0, 3750)).toEqual({ inMs: 3000, kind: 'doubt' });
     expect(p.doubted(2999, 3750)).toEqual([]);
     expect(p.doubted(3000, 3750)).toEqual(['n2']);
     expect(p.expired(3000, 3750)).toEqual([]);
-    expect(p.nextCrossingInMs(3000, 3750)).toBe(750);
+    expect(p.nextCrossing(3000, 3750)).toEqual({ inMs: 750, kind: 'expiry' });
     expect(p.expired(3750, 3750)).toEqual(['n2']);
-    expect(p.nextCrossingInMs(3750, 3750)).toBeUndefined();
+    expect(p.nextCrossing(3750, 3750)).toBeUndefined();
     // A short lease: never sooner than half of it.
     p.observe({ n2: hb('a/2', 1000) }, 5000, ['n2']);
-    expect(p.nextCrossingInMs(5000, 1000)).toBe(500);
+    expect(p.nextCrossing(5000, 1000)).toEqual({ inMs: 500, kind: 'doubt' });
   });
 });
 

@@ -695,15 +695,16 @@ export class SimAgent {
     if (this.alive) this.peerReads.afterRead();
   }
 
-  /** A peer's doubt, then its lease expiry, reported the moment each happens (node-agent/agent.ts armPeerTimer). */
+  /** A peer's doubt (after a fresh read), then its lease expiry, reported the moment each happens (node-agent/agent.ts armPeerTimer). */
   private armPeerTimer(nowMono: number): void {
     this.cancelPeerTimer?.();
     this.cancelPeerTimer = undefined;
-    const next = this.peers.nextCrossingInMs(nowMono, this.timing.leaseMs);
+    const next = this.peers.nextCrossing(nowMono, this.timing.leaseMs);
     if (next === undefined) return;
-    this.cancelPeerTimer = this.scheduler.after(Math.ceil(next) + 1, () => {
+    this.cancelPeerTimer = this.scheduler.after(Math.ceil(next.inMs) + 1, () => {
       this.cancelPeerTimer = undefined;
-      this.writer.changed();
+      if (next.kind === 'doubt') void this.follow();
+      else this.writer.changed();
       this.armPeerTimer(this.clock.mono());
     });
   }
