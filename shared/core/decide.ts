@@ -33,7 +33,14 @@ import {
   silenceProof,
   stopEvidence,
 } from './liveness';
-import type { GroupObservation, GroupState, MonitorStatus, NodeObservation, RequestView } from './model';
+import type {
+  GroupObservation,
+  GroupState,
+  Heartbeat,
+  MonitorStatus,
+  NodeObservation,
+  RequestView,
+} from './model';
 import { hasApplication } from './node-side';
 import type { Action, GroupPatch, Plan } from './plan';
 
@@ -111,19 +118,6 @@ export function decide(obs: GroupObservation): Plan {
     }
     ctx.reasons.push('maintenance mode: observing only');
     return plan([]);
-  }
-  // A node's lease ran out between the heartbeats' read and now: whether it is alive depends on
-  // which of the two times is asked. Read again rather than act on either (a stop sent through the
-  // guard of a hung node waits out the invocation; a renewing one is not to be fenced).
-  const straddling = ctx.group.nodes.filter((n) => {
-    const hb = obs.nodes[n]?.heartbeat;
-    return hb !== undefined && isLive(hb, ctx.liveAt, ctx.timing) !== isLive(hb, ctx.now, ctx.timing);
-  });
-  if (straddling.length > 0) {
-    ctx.reasons.push(
-      `the lease of ${straddling.join(', ')} ran out while this observation was read: reading again`,
-    );
-    return plan([], 0);
   }
   const request = obs.requests[0];
   if (request) return plan(handleRequest(ctx, request));
@@ -357,6 +351,27 @@ interface Ownership {
   update?: Action[];
 }
 
+/**
+ * A peer doubts the node: its current renewal unchanged for two heartbeats, or for the doubt time its
+ * watcher reports at (a lead before the lease). A doubt longer than the node's own send time allows
+ * (plus the skew) is no doubt: a peer that said so every heartbeat would keep an invocation waiting
+ * with the lock. Speed only: a doubt proves nothing.
+ */
+function doubtedByPeer(ctx: Ctx, node: string, hb: Heartbeat): boolean {
+  const doubtAfter = Math.min(
+    2 * ctx.timing.heartbeatIntervalMs,
+    peerDoubtAfterMs(effectiveLeaseMs(hb.leaseMs, ctx.timing)),
+  );
+  return Object.values(ctx.obs.nodes).some((n) => {
+    const seen = n.heartbeat?.peers[node];
+    return (
+      seen?.token === hb.token &&
+      seen.silentForMs >= doubtAfter &&
+      seen.silentForMs <= leaseAgeMs(hb, ctx.now) + ctx.timing.maxClockSkewMs
+    );
+  });
+}
+
 function chooseOwner(ctx: Ctx): Ownership {
   const { state, group } = ctx;
   const owner = state.owner;
@@ -370,34 +385,21 @@ function chooseOwner(ctx: Ctx): Ownership {
       ctx.reasons.push(
         `${owner} is shutting down (planned) and stopping its groups; waiting for its final report`,
       );
-      // Look again when its lease runs out: an agent that dies mid-shutdown sends no final report.
+      // Its final report invokes reconcile. An agent that dies mid-shutdown sends none: once a
+      // peer doubts it, look again when its lease runs out (not before: a shutdown may take minutes).
       const hb = ctx.obs.nodes[owner]!.heartbeat!;
-      return { to: owner, why: `${owner} is shutting down`, hold: recentForMs(hb, ctx.now, ctx.timing) + 1 };
+      const hold = doubtedByPeer(ctx, owner, hb)
+        ? recentForMs(hb, ctx.now, ctx.timing) + 1
+        : Number.POSITIVE_INFINITY;
+      return { to: owner, why: `${owner} is shutting down`, hold };
     }
     const hard = hardReasons(ctx, owner);
     const soft = softReasons(ctx, owner, true);
     if (hard.length === 0 && soft.length === 0) {
       const hb = ctx.obs.nodes[owner]?.heartbeat;
-      // A peer doubts the owner (its renewal unchanged for two heartbeats, or for the doubt time
-      // its watcher reports at, a lead before the lease): look again when its lease runs out by our
-      // clock, which is when a peer's proof of its silence can first count. Speed only.
-      const doubtAfter = Math.min(
-        2 * ctx.timing.heartbeatIntervalMs,
-        peerDoubtAfterMs(effectiveLeaseMs(hb?.leaseMs ?? 0, ctx.timing)),
-      );
-      // A doubt longer than the owner's own send time allows (plus the skew) is no doubt: a peer
-      // that says so every heartbeat would otherwise keep an invocation waiting with the lock.
-      const doubted =
-        hb &&
-        Object.values(ctx.obs.nodes).some((n) => {
-          const seen = n.heartbeat?.peers[owner];
-          return (
-            seen?.token === hb.token &&
-            seen.silentForMs >= doubtAfter &&
-            seen.silentForMs <= leaseAgeMs(hb, ctx.now) + ctx.timing.maxClockSkewMs
-          );
-        });
-      if (hb && doubted) {
+      // A peer doubts the owner: look again when its lease runs out by our clock, which is when a
+      // peer's proof of its silence can first count. Speed only.
+      if (hb && doubtedByPeer(ctx, owner, hb)) {
         ctx.requeue = recentForMs(hb, ctx.now, ctx.timing) + 1;
       }
       if (group.failback && state.phase === 'Online' && state.healthySince !== null) {

@@ -275,7 +275,7 @@ describe('targeted windows', () => {
   );
   it.each([
     [6, 21_500],
-    [18, 21_500],
+    [18, 21_600],
     [12, 21_600],
   ])(
     'the guard admits no start that an idle watchdog feed could outlive: a standby whose renewals fail is refused, not reset after the lease (seed %i)',

@@ -703,7 +703,8 @@ export class SimAgent {
     if (next === undefined) return;
     this.cancelPeerTimer = this.scheduler.after(Math.ceil(next.inMs) + 1, () => {
       this.cancelPeerTimer = undefined;
-      if (next.kind === 'doubt') void this.follow();
+      // A doubt after a fresh read, reported if the renewal is still the same (the fingerprint decides).
+      if (next.kind === 'doubt') void this.follow().then(() => this.writer.changed());
       else this.writer.changed();
       this.armPeerTimer(this.clock.mono());
     });
