@@ -238,9 +238,10 @@ describe('targeted windows', () => {
       expect(result.log.some((l) => l.includes('node3: brings fip@1 up itself'))).toBe(true);
     },
   );
-  // Seeds whose start is short enough that the agent sent no heartbeat during it (the window);
-  // a change to the simulation moves it: `npm run mutants` shows when these no longer hit it.
-  it.each([4, 7, 8, 9])(
+  // Seeds whose start is short enough that the agent sent no heartbeat during it (the window):
+  // of seeds 1-40, the mutant stopped-report-any-epoch fails 2, 3, 14, 17, 18, 24, 27, 34 and 39.
+  // A change to the simulation moves it: `npm run mutants` shows when these no longer hit it.
+  it.each([2, 3, 14, 17])(
     "a node's report that a group is stopped counts only at the group's current epoch: a report written before the node's last start is no proof (seed %i)",
     async (seed) => {
       // db moves to node2; right after node2's guard started it, node2's agent freezes before it
