@@ -389,6 +389,20 @@ export const RENEWAL_READABLE_AFTER_MS = 50;
  */
 export const PEER_DOUBT_LEAD_MS = 750;
 
+/**
+ * A peer's claim of silence is no longer than the silent node's own send time allows (its renewal's
+ * age by the controller's clock, plus the skew): an honest peer first read the renewal after it was
+ * sent. Used for doubts (speed only); proofs have their own rule (`sentLongAgo`).
+ */
+export function claimFitsSendTime(
+  silentForMs: number,
+  sentAt: number,
+  now: number,
+  t: Pick<Timing, 'maxClockSkewMs'>,
+): boolean {
+  return silentForMs <= now - sentAt + t.maxClockSkewMs;
+}
+
 /** The silence (since the first read of a peer's renewal) after which its watcher reports a doubt. */
 export function peerDoubtAfterMs(leaseMs: number): number {
   return Math.max(leaseMs / 2, leaseMs - PEER_DOUBT_LEAD_MS);

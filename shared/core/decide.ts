@@ -14,6 +14,7 @@ import { REQUEST_MAX_AGE_MS } from '../config/defaults';
 import { isAgentMonitor, isApplication, isEntryPoint, monitorTiming } from '../config/kinds';
 import type { GroupConfig, MonitorConfig, RecoveryPolicy, ResourceConfig } from '../config/schema';
 import {
+  claimFitsSendTime,
   controllerSawSilenceInMs,
   effectiveLeaseMs,
   heartbeatRetryMs,
@@ -367,7 +368,7 @@ function doubtedByPeer(ctx: Ctx, node: string, hb: Heartbeat): boolean {
     return (
       seen?.token === hb.token &&
       seen.silentForMs >= doubtAfter &&
-      seen.silentForMs <= leaseAgeMs(hb, ctx.now) + ctx.timing.maxClockSkewMs
+      claimFitsSendTime(seen.silentForMs, hb.sentAt, ctx.now, ctx.timing)
     );
   });
 }
