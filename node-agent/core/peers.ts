@@ -143,12 +143,21 @@ export class PeerWatcher {
     return Math.max(s.leaseMs, clusterLeaseMs);
   }
 
-  /** Peers whose token has not changed for a whole lease, sorted. */
-  expired(nowMono: number, clusterLeaseMs: number): string[] {
+  /** Peers whose token has not changed for `silence(lease)` since it was first read, sorted. */
+  private unchangedFor(
+    nowMono: number,
+    clusterLeaseMs: number,
+    silence: (leaseMs: number) => number,
+  ): string[] {
     return [...this.seen]
-      .filter(([, s]) => nowMono - s.firstSeenMono >= this.leaseOf(s, clusterLeaseMs))
+      .filter(([, s]) => nowMono - s.firstSeenMono >= silence(this.leaseOf(s, clusterLeaseMs)))
       .map(([name]) => name)
       .sort();
+  }
+
+  /** Peers whose token has not changed for a whole lease, sorted. */
+  expired(nowMono: number, clusterLeaseMs: number): string[] {
+    return this.unchangedFor(nowMono, clusterLeaseMs, (lease) => lease);
   }
 
   /**
@@ -157,10 +166,7 @@ export class PeerWatcher {
    * woken by it.
    */
   doubted(nowMono: number, clusterLeaseMs: number): string[] {
-    return [...this.seen]
-      .filter(([, s]) => nowMono - s.firstSeenMono >= peerDoubtAfterMs(this.leaseOf(s, clusterLeaseMs)))
-      .map(([name]) => name)
-      .sort();
+    return this.unchangedFor(nowMono, clusterLeaseMs, peerDoubtAfterMs);
   }
 
   /** Milliseconds until the next peer crosses its lease, or undefined when none is pending. */
