@@ -164,6 +164,14 @@ export const MUTANTS: Mutant[] = [
     find: '      return { readAt, heardAt, heartbeats, facts, requests };',
     replace: '      return { readAt: this.deps.clock.now(), heardAt, heartbeats, facts, requests };',
   },
+  {
+    name: 'takeover-not-pinned',
+    breaks:
+      'a takeover that starts the group on its own read drops the old owner from mayRun without pinning its renewal: one landing between the read and the write goes unseen',
+    file: 'shared/core/decide.ts',
+    find: '  const pins = stopped.map((node) => ({ node, token: ctx.obs.nodes[node]?.heartbeat?.token ?? null }));\n',
+    replace: '  const pins: { node: string; token: string | null }[] = [];\n',
+  },
 ];
 
 const REPO = path.resolve(import.meta.dirname, '..');

@@ -15,7 +15,7 @@ import {
   type RequestView,
   sameLockAcquisition,
 } from '../shared/core/model';
-import type { GroupPatch } from '../shared/core/plan';
+import type { GroupPatch, HeartbeatPin } from '../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../shared/core/ports';
 import type { World } from './world';
 
@@ -176,10 +176,19 @@ export class MemoryStore implements StateStore {
     guard: WriteGuard,
     patch: GroupPatch,
     bumpEpoch = false,
+    pins: readonly HeartbeatPin[] = [],
   ): Promise<GroupState> {
     return this.call('updateGroup', () => {
       const key = this.key(cluster, group);
       const s = this.checkGuard(key, guard);
+      // Checked in the same step as the write, as DynamoDB checks a transaction's items.
+      for (const pin of pins) {
+        const token = this.heartbeats.get(`${cluster}/${pin.node}`)?.token ?? null;
+        if (token !== pin.token)
+          throw new ConflictError(
+            `group ${key}: ${pin.node} renewed since it was read (${pin.token ?? 'no renewal'} -> ${token})`,
+          );
+      }
       const next: GroupState = {
         ...s,
         ...clone(patch),

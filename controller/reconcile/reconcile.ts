@@ -406,15 +406,19 @@ async function reconcileGroup(
         continue;
       }
 
-      await audit(deps, {
-        at: clock.now(),
-        cluster,
-        group: group.name,
-        epoch: state.epoch,
-        kind: 'decision',
-        message: summarize(plan),
-        data: { actions: plan.actions, reasons: plan.reasons, ...decisionContext(obs, startedAt) },
-      });
+      // Written beside the plan's first write, not before it (audit items sort by `at`): the
+      // record of a decision is for `failoverctl events`, and the failover does not wait for it.
+      alerts.push(
+        audit(deps, {
+          at: clock.now(),
+          cluster,
+          group: group.name,
+          epoch: state.epoch,
+          kind: 'decision',
+          message: summarize(plan),
+          data: { actions: plan.actions, reasons: plan.reasons, ...decisionContext(obs, startedAt) },
+        }),
+      );
       try {
         lastPlanCache = snapshot.planCache();
         lastPlanFenced = plan.actions.some((a) => a.type === 'fence-instance');
@@ -632,7 +636,7 @@ async function execute(
         if (state.phase === 'Starting') startingSince = state.phaseSince;
         break;
       case 'takeover':
-        state = await store.updateGroup(cluster, group.name, guard(), action.set, true);
+        state = await store.updateGroup(cluster, group.name, guard(), action.set, true, action.pins);
         if (state.phase === 'Starting') startingSince = state.phaseSince;
         break;
       case 'activate': {

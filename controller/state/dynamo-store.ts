@@ -41,7 +41,7 @@ import {
   type RequestView,
   sameLockAcquisition,
 } from '../../shared/core/model';
-import type { GroupPatch } from '../../shared/core/plan';
+import type { GroupPatch, HeartbeatPin } from '../../shared/core/plan';
 import type { AuditEvent, StateStore, StoredConfig, WriteGuard } from '../../shared/core/ports';
 import { tableError } from '../../shared/table/errors';
 import { GROUP_FIELDS, toGroupState, toStoredConfig } from '../../shared/table/items';
@@ -609,6 +609,7 @@ export class DynamoStore implements StateStore {
     guard: WriteGuard,
     patch: GroupPatch,
     bumpEpoch = false,
+    pins: readonly HeartbeatPin[] = [],
   ): Promise<GroupState> {
     const names: Record<string, string> = { ...GUARD_NAMES, '#u': 'updatedAt' };
     const values: Record<string, unknown> = guardValues(guard);
@@ -622,6 +623,14 @@ export class DynamoStore implements StateStore {
     if (bumpEpoch) {
       values[':one'] = 1;
       sets.push('#epoch = #epoch + :one');
+    }
+    if (pins.length > 0) {
+      return this.pinnedUpdate(cluster, group, guard, pins, {
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: GUARD_CONDITION,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      });
     }
     const result = await this.conditionalUpdate(
       keys.group(cluster, group),
@@ -642,6 +651,75 @@ export class DynamoStore implements StateStore {
       true,
     );
     return toGroupState(('updated' in result && result.updated) || {});
+  }
+
+  /**
+   * The group's update and a ConditionCheck of each pinned heartbeat item in one transaction (a
+   * takeover that confirms stops on the read it was decided on: shared/core/decide.ts). A
+   * transaction returns no item, so the record is read back, strongly consistent.
+   */
+  private async pinnedUpdate(
+    cluster: string,
+    group: string,
+    guard: WriteGuard,
+    pins: readonly HeartbeatPin[],
+    update: {
+      UpdateExpression: string;
+      ConditionExpression: string;
+      ExpressionAttributeNames: Record<string, string>;
+      ExpressionAttributeValues: Record<string, unknown>;
+    },
+  ): Promise<GroupState> {
+    const where = heartbeatKeys(await this.scope(cluster));
+    const checks = [];
+    for (const pin of pins) {
+      const key = where.key(pin.node);
+      if (!key) {
+        // No item where the heartbeats are read: the observation saw none, or it saw another scope.
+        if (pin.token === null) continue;
+        throw new ConflictError(`node ${pin.node} is no longer in cluster ${cluster}'s definition`);
+      }
+      checks.push({
+        ConditionCheck: {
+          TableName: this.table,
+          Key: key,
+          ...(pin.token === null
+            ? {
+                ConditionExpression: 'attribute_not_exists(#token)',
+                ExpressionAttributeNames: { '#token': 'token' },
+              }
+            : {
+                ConditionExpression: '#token = :token',
+                ExpressionAttributeNames: { '#token': 'token' },
+                ExpressionAttributeValues: { ':token': pin.token },
+              }),
+        },
+      });
+    }
+    try {
+      await this.request(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Update: { ...update, TableName: this.table, Key: keys.group(cluster, group) } },
+            ...checks,
+          ],
+        }),
+      );
+    } catch (e) {
+      const domain = toDomainError(e, {
+        action: 'dynamodb:TransactWriteItems',
+        resource: `group ${cluster}/${group} in table ${this.table}`,
+      });
+      if (domain instanceof ConflictError)
+        throw new ConflictError(
+          `group ${cluster}/${group} is no longer at epoch ${guard.epoch} under the lock of ${guard.holder}, or one of ${pins.map((p) => p.node).join(', ')} renewed since it was read`,
+          { cause: e },
+        );
+      throw domain;
+    }
+    const state = await this.getGroup(cluster, group);
+    if (!state) throw new ConflictError(`group ${cluster}/${group} disappeared right after its update`);
+    return state;
   }
 
   async fence(cluster: string, group: string, guard: WriteGuard): Promise<void> {

@@ -117,6 +117,8 @@ export class ChaosLane {
   /** Nodes with a boot pending (a crash and its watchdog must not boot a node twice). */
   private readonly booting = new Set<string>();
   private starting = false;
+  /** When the previous run ended settled (healthy for a heartbeat): the next run need not wait again. */
+  private settledAt = Number.NaN;
   /** Worst lateness of an emulated watchdog reset (its polling), ms. */
   maxResetLateMs = 0;
   private readonly origin = process.hrtime.bigint();
@@ -425,6 +427,18 @@ export class ChaosLane {
     };
   }
 
+  /**
+   * The previous run's settled end, if it is recent (under a heartbeat ago) and one look now still
+   * finds one owner with every entry point and both agents renewing; otherwise undefined.
+   */
+  private async stillSettled(): Promise<{ at: number; e: EntryPoints[]; disrupted: boolean } | undefined> {
+    const since = this.settledAt;
+    this.settledAt = Number.NaN;
+    if (!(Date.now() - since < CHAOS_TIMING.heartbeatIntervalMs)) return undefined;
+    const c = await this.look().catch(() => undefined);
+    return c?.service && c.healthy ? { at: Date.now(), e: c.e, disrupted: false } : undefined;
+  }
+
   private waitConverged(timeoutMs: number): Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }> {
     return this.watch().settled(timeoutMs, 0);
   }
@@ -446,8 +460,11 @@ export class ChaosLane {
       [...this.sandbox.nodes.values()].map((n) => [n.name, fileSize(join(n.dir, 'agent.log'))]),
     );
     this.log(`run ${index} (seed ${plan.seed}, lane ${this.o.index}): ${describePlan(plan)}`);
-    // Start from a settled cluster (the previous run's end, or a lane just started).
-    let pre = await this.waitConverged(CONVERGE_TIMEOUT_MS);
+    // Start from a settled cluster (the previous run's end, or a lane just started). A run that ended
+    // settled a moment ago was healthy for a heartbeat already: one fresh look that still finds it so
+    // is enough (waiting another heartbeat per run cost about a tenth of a session).
+    let pre = await this.stillSettled();
+    if (!pre) pre = await this.waitConverged(CONVERGE_TIMEOUT_MS);
     if (!Number.isFinite(pre.at)) {
       notes.push(`the lane had not settled before the run: ${Sandbox.describeAll(pre.e)}; start requested`);
       await this.requestStart().catch((e) => this.log(`the start request failed: ${(e as Error).message}`));
@@ -494,6 +511,7 @@ export class ChaosLane {
     await sleep(100);
     const found = this.ledger.check(index);
     for (const o of found) violations.push(describeOverlap(o, this.origin));
+    this.settledAt = Number.isFinite(done.at) ? Date.now() : Number.NaN;
     this.logCommands(wallStart);
     const last = this.ledger.lastWriter();
     if (last) this.log(`last writer: ${describeInterval(last, this.origin)}`);

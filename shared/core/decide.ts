@@ -125,8 +125,10 @@ export function decide(obs: GroupObservation): Plan {
 
   // 2. Who should own the group.
   const ownership = chooseOwner(ctx);
-  if (ownership.to !== ctx.state.owner)
-    return plan(takeover(ctx, ownership.to, ownership.why, ownership.set));
+  if (ownership.to !== ctx.state.owner) {
+    const moving = takeover(ctx, ownership.to, ownership.why, ownership.set);
+    return plan((ownership.to !== null && startOnThisRead(ctx, ownership.to, moving)) || moving);
+  }
   if (ownership.hold !== undefined) return plan(ownership.update ?? [], ownership.hold);
 
   // 3. Demote before promote.
@@ -494,6 +496,62 @@ function takeover(ctx: Ctx, to: string | null, why: string, extra: GroupPatch = 
     });
   }
   return actions;
+}
+
+/**
+ * A takeover whose every demotion this observation already proves starts the group in the same
+ * plan: its one conditional write names the new owner, drops the stopped nodes from `mayRun` and
+ * records the new owner there (steps 3 and 5 of the next rounds), and the resources come up right
+ * after. Two rounds of reads and writes fewer on every failover; undefined when any node is not
+ * proven stopped yet, or the next round would not simply start the group.
+ *
+ * A stop is proven as of the read (`readAt`); the takeover commits later, at C:
+ *
+ *   read R: X proven stopped (fenced, instance down, left)      takeover commits at C
+ *   |───────────────────────────────────────────────────────────|
+ *            X still owner at the old epoch; could a start reach it here?
+ *
+ * Only after a renewal of X lands: the guard admits nothing without a live lease, and a node that
+ * fenced, was stopped or left has none until it renews. After C, X is neither owner nor at the
+ * epoch. So the takeover pins every such node's renewal as read (`pins`): it commits only if none
+ * has landed since, in the same transaction. A renewal in between fails the write, and the group
+ * is decided again on a fresh read, exactly as the rounds would have.
+ */
+function startOnThisRead(ctx: Ctx, to: string, moving: Action[]): Action[] | undefined {
+  const [first, ...rest] = moving;
+  if (first?.type !== 'takeover') return undefined;
+  const after: GroupState = { ...ctx.state, ...first.set, epoch: ctx.state.epoch + 1 };
+  // The next round decides on the record as written; with this observation it must keep `to`
+  // and have nothing to wait for.
+  const next: Ctx = { ...ctx, state: after, reasons: [] };
+  delete next.requeue;
+  const again = chooseOwner(next);
+  if (again.to !== to || again.hold !== undefined) return undefined;
+  const stopped: string[] = [];
+  const reasons: string[] = [];
+  for (const node of after.mayRun) {
+    if (node === to) continue;
+    const evidence = stopEvidence(node, ctx.group.name, after, ctx.obs.nodes, ctx.readAt, ctx.timing, {
+      trustSilence: ctx.group.fencing !== 'stop-instance',
+      fallbackStopMs: fallbackStopMs(ctx, node),
+    });
+    if (!evidence) return undefined;
+    stopped.push(node);
+    reasons.push(`${node} has stopped: ${evidence}`);
+  }
+  ctx.reasons.push(...reasons, `${to} may run ${ctx.group.name} from now on: starting it on this read`);
+  const suspects = { ...after.suspects };
+  for (const n of stopped) delete suspects[n];
+  const set: GroupPatch = {
+    ...first.set,
+    mayRun: [...after.mayRun.filter((n) => !stopped.includes(n) && n !== to), to],
+    lastOwner: to,
+    suspects,
+    stopFailures: stopped.reduce((acc, n) => omit(acc, n), after.stopFailures),
+  };
+  const pins = stopped.map((node) => ({ node, token: ctx.obs.nodes[node]?.heartbeat?.token ?? null }));
+  const starting = { ...next, state: { ...after, ...set } };
+  return [{ ...first, set, pins }, ...rest, ...start(starting, to)];
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -8,6 +8,15 @@ import type { GroupState } from './model';
 /** Fields of the group record a plan may change (never the epoch, lock or kick directly). */
 export type GroupPatch = Partial<Omit<GroupState, 'group' | 'epoch' | 'lock' | 'kick' | 'updatedAt'>>;
 
+/**
+ * A node's renewal as an observation read it: `token` of its heartbeat item, or null when it had
+ * none. A write pinned to it fails (a lost race) if the node wrote its item since.
+ */
+export interface HeartbeatPin {
+  node: string;
+  token: string | null;
+}
+
 export type AlertKind =
   | 'failover.started'
   | 'failover.completed'
@@ -25,8 +34,12 @@ export type AlertKind =
 export type Action =
   /** Conditional update of the group record (same epoch). */
   | { type: 'update'; set: GroupPatch; why: string }
-  /** Conditional change of owner: epoch := epoch + 1. Later actions of the plan carry the new epoch. */
-  | { type: 'takeover'; to: string | null; set: GroupPatch; why: string }
+  /**
+   * Conditional change of owner: epoch := epoch + 1. Later actions of the plan carry the new epoch.
+   * `pins`: the write commits only if each named node's heartbeat item still holds the renewal this
+   * plan's observation read (decide.ts startOnThisRead: a stop proven on that read stays proven).
+   */
+  | { type: 'takeover'; to: string | null; set: GroupPatch; why: string; pins?: HeartbeatPin[] }
   /** Bring one resource up on a node (idempotent: read before write). */
   | {
       type: 'activate';

@@ -13,7 +13,7 @@ import type {
   NodeFact,
   RequestView,
 } from './model';
-import type { AlertKind, GroupPatch } from './plan';
+import type { AlertKind, GroupPatch, HeartbeatPin } from './plan';
 
 export interface Clock {
   /** Wall clock, ms since the epoch. */
@@ -73,13 +73,18 @@ export interface StateStore {
   releaseLock(cluster: string, group: string, lock: GroupLock, kickSeen: number): Promise<boolean>;
   /** Tells the current lock holder that something changed and it should look again. */
   kick(cluster: string, group: string): Promise<void>;
-  /** Conditional update at `guard.epoch` by the lock holder; `bumpEpoch` makes it a takeover. */
+  /**
+   * Conditional update at `guard.epoch` by the lock holder; `bumpEpoch` makes it a takeover.
+   * `pins`: atomically with it, each node's heartbeat item must still hold the pinned renewal;
+   * otherwise nothing is written and ConflictError is thrown (decide again on fresh state).
+   */
   updateGroup(
     cluster: string,
     group: string,
     guard: WriteGuard,
     patch: GroupPatch,
     bumpEpoch?: boolean,
+    pins?: readonly HeartbeatPin[],
   ): Promise<GroupState>;
   /** The conditional epoch check made immediately before every mutation of AWS. */
   fence(cluster: string, group: string, guard: WriteGuard): Promise<void>;

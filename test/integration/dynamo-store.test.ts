@@ -400,6 +400,41 @@ describe('DynamoStore on moto', () => {
     await store.putHeartbeat(heartbeat('node1', 3));
   });
 
+  it('a pinned takeover commits only while every pinned heartbeat still holds the renewal read (one transaction)', async () => {
+    const g = `pinned-${uniqueName('g')}`;
+    await store.acquireLock(
+      'orders',
+      { ...initialGroupState({ ...group, name: g }, 0), owner: 'node2', mayRun: ['node2'] },
+      { holder: 'inv-p', expiresAt: 50_000 },
+      0,
+    );
+    const guard = { holder: 'inv-p', now: 1_000, epoch: 0 };
+    await store.putHeartbeat(heartbeat('node2', 20));
+    const patch = { owner: 'node1', phase: 'Starting' as const, mayRun: ['node1'], lastOwner: 'node1' };
+    // node2 renewed after the read that proved it stopped: nothing is written.
+    await store.putHeartbeat(heartbeat('node2', 21));
+    const renewed = await store
+      .updateGroup('orders', g, guard, patch, true, [{ node: 'node2', token: 'a1/20' }])
+      .catch((e) => e);
+    expect(renewed).toBeInstanceOf(ConflictError);
+    expect(renewed.message).toMatch(/node2 renewed since it was read/);
+    // A pin of "no renewal" for a node that has one is refused too.
+    await expect(
+      store.updateGroup('orders', g, guard, patch, true, [{ node: 'node1', token: null }]),
+    ).rejects.toBeInstanceOf(ConflictError);
+    expect(await store.getGroup('orders', g)).toMatchObject({ epoch: 0, owner: 'node2', mayRun: ['node2'] });
+    // Still the renewal read: the takeover and the new mayRun land together, epoch + 1.
+    const taken = await store.updateGroup('orders', g, guard, patch, true, [
+      { node: 'node2', token: 'a1/21' },
+    ]);
+    expect(taken).toMatchObject({ epoch: 1, owner: 'node1', mayRun: ['node1'], lastOwner: 'node1' });
+    expect(taken.lock).toMatchObject({ holder: 'inv-p' });
+    // The group's own condition still holds in the transaction: a stale epoch is refused.
+    await expect(
+      store.updateGroup('orders', g, guard, { owner: 'node2' }, true, [{ node: 'node2', token: 'a1/21' }]),
+    ).rejects.toBeInstanceOf(ConflictError);
+  });
+
   it('processes a request once, oldest first', async () => {
     const cluster = uniqueName('req');
     const a = await store.putRequest(cluster, { kind: 'move', group: 'db', to: 'node2', by: 'alice' }, 1_000);

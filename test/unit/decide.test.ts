@@ -929,3 +929,102 @@ describe('determinism', () => {
     expect(decide(structuredClone(obs))).toEqual(decide(structuredClone(obs)));
   });
 });
+
+describe('a takeover starts the group on its own read when every stop is proven', () => {
+  const started = ['takeover', 'alert', 'activate', 'activate', 'activate', 'update', 'alert'];
+
+  it('an owner that stopped everything and left: one write names node2, drops node1 and pins its last renewal', () => {
+    const plan = decide(
+      observe({
+        state: online('node1', { suspects: {}, stopFailures: { node1: 1 } }),
+        heartbeats: { node1: { state: 'leaving', groups: { db: { epoch: 3, state: 'stopped' } } } },
+      }),
+    );
+    expect(types(plan)).toEqual(started);
+    const t = find(plan, 'takeover')!;
+    expect(t).toMatchObject({
+      to: 'node2',
+      set: { owner: 'node2', phase: 'Starting', mayRun: ['node2'], lastOwner: 'node2', stopFailures: {} },
+      pins: [{ node: 'node1', token: 'node1/1' }],
+    });
+    expect(plan.actions.filter((a) => a.type === 'activate').map((a) => `${a.resource}@${a.node}`)).toEqual([
+      'vip@node2',
+      'eip@node2',
+      'app@node2',
+    ]);
+    expect(plan.actions.at(-2)).toMatchObject({ type: 'update', set: { phase: 'Online' } });
+    expect(plan.actions.at(-1)).toMatchObject({ type: 'alert', kind: 'failover.completed' });
+    expect((plan.actions.at(-1) as { message: string }).message).toMatch(/epoch 4/);
+    expect(plan.reasons.join('\n')).toMatch(/node1 has stopped: agent of node1 stopped everything and left/);
+  });
+
+  it('a silent owner proven stopped by a peer and its own send time: the same, with the suspect cleared', () => {
+    const plan = decide(
+      observe({
+        state: online('node1', { suspects: { node1: { token: 'node1/1', firstSeenAt: NOW - 1_000 } } }),
+        heartbeats: {
+          node1: { sentAt: NOW - 20_000 },
+          node2: { peers: { node1: { token: 'node1/1', silentForMs: 15_000 } } },
+        },
+      }),
+    );
+    expect(types(plan)).toEqual(started);
+    expect(find(plan, 'takeover')).toMatchObject({
+      set: { mayRun: ['node2'], suspects: {} },
+      pins: [{ node: 'node1', token: 'node1/1' }],
+    });
+  });
+
+  it('proven only as of the read: a silence that is proven at the decision but not at the read is no merge', () => {
+    const heartbeats = {
+      node1: { sentAt: NOW - 14_000 },
+      node2: { peers: { node1: { token: 'node1/1', silentForMs: 13_000 } } },
+    };
+    const atRead = decide(observe({ state: online('node1'), heartbeats, readAt: NOW }));
+    expect(find(atRead, 'takeover')?.pins).toEqual([{ node: 'node1', token: 'node1/1' }]);
+    // The same heartbeats from a read sent 4 s before it came back: node1's send was then 10 s old,
+    // not lease + skew; by the answer its lease had run out (a takeover), its stop is not proven.
+    const early = decide(observe({ state: online('node1'), heartbeats, readAt: NOW - 4_000, heardAt: NOW }));
+    expect(types(early)).toEqual(['takeover', 'alert']);
+    expect(find(early, 'takeover')?.pins).toBeUndefined();
+    expect(find(early, 'takeover')?.set.mayRun).toBeUndefined();
+  });
+
+  it('an owner whose lease ran out but whose stop is not proven yet: the takeover alone, demotion waits', () => {
+    const plan = decide(observe({ state: online('node1'), heartbeats: { node1: { sentAt: NOW - 10_600 } } }));
+    expect(types(plan)).toEqual(['takeover', 'alert']);
+    expect(find(plan, 'takeover')?.pins).toBeUndefined();
+    expect(find(plan, 'takeover')?.set.mayRun).toBeUndefined();
+  });
+
+  it('fencing: stop-instance: silence is never enough, so the takeover goes alone', () => {
+    const plan = decide(
+      observe({
+        cfg: config({ fencing: 'stop-instance' }),
+        state: online('node1'),
+        heartbeats: {
+          node1: { sentAt: NOW - 20_000 },
+          node2: { peers: { node1: { token: 'node1/1', silentForMs: 15_000 } } },
+        },
+      }),
+    );
+    expect(types(plan)).toEqual(['takeover', 'alert']);
+    // Its instance described stopped after its last renewal is proof: then the group starts at once.
+    const stopped = decide(
+      observe({
+        cfg: config({ fencing: 'stop-instance' }),
+        state: online('node1'),
+        heartbeats: { node1: { sentAt: NOW - 20_000 } },
+        nodes: { node1: { instance: { state: 'stopped', describedAt: NOW - 100 } } },
+      }),
+    );
+    expect(types(stopped)).toEqual(started);
+    expect(find(stopped, 'takeover')?.pins).toEqual([{ node: 'node1', token: 'node1/1' }]);
+  });
+
+  it('a first start (nobody may run it yet): no pins, the group comes up on the takeover', () => {
+    const plan = decide(observe({ state: { desired: 'online' } }));
+    expect(types(plan)).toEqual(started);
+    expect(find(plan, 'takeover')).toMatchObject({ to: 'node1', set: { mayRun: ['node1'] }, pins: [] });
+  });
+});
