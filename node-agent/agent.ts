@@ -246,7 +246,7 @@ export class Agent {
       previous.cluster === this.o.cluster &&
       previous.node === this.o.node
     ) {
-      this.fence.restore(previous.leaseUntilMono);
+      this.fence.restore(previous.fenceUntilMono ?? previous.leaseUntilMono);
       // Its idle watchdog feeds may still keep the node up: the guard must go on seeing them.
       if (previous.idleFeedResetBy !== undefined) this.inheritedIdleBound = previous.idleFeedResetBy;
     }
@@ -573,8 +573,9 @@ export class Agent {
   private writeLease(force = true): boolean {
     const t = this.timing();
     const deadline = Number.isFinite(this.fence.deadline) ? this.fence.deadline : 0;
+    const admit = Number.isFinite(this.fence.admitUntil) ? this.fence.admitUntil : 0;
     const idle = this.idleFeedBound();
-    const flags = `${this.fenced}/${this.leaving}/${t.leaseMs}/${t.fenceMarginMs}/${idle}/${JSON.stringify(this.o.watchdog?.status)}/${this.rejected?.version}`;
+    const flags = `${admit > 0}/${this.fenced}/${this.leaving}/${t.leaseMs}/${t.fenceMarginMs}/${idle}/${JSON.stringify(this.o.watchdog?.status)}/${this.rejected?.version}`;
     const moved = deadline - this.leaseWritten.deadline;
     // A deadline that moved back (a shorter lease) is always written: never later than the real one.
     // So is one whose lease end would leave an announced idle feed uncovered (the guard would refuse).
@@ -598,7 +599,8 @@ export class Agent {
         table: this.o.table,
         ...(this.o.region ? { region: this.o.region } : {}),
         ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}),
-        leaseUntilMono: deadline,
+        leaseUntilMono: admit,
+        fenceUntilMono: deadline,
         fenced: this.fenced,
         leaving: this.leaving,
         leaseMs: t.leaseMs,
@@ -927,7 +929,7 @@ export class Agent {
       node: me,
       record,
       selfStarted: def.nodes.includes(me) && !hasApplication(def),
-      serving: !this.fenced && !this.leaving && !this.final && this.fence.holdsLease(),
+      serving: !this.fenced && !this.leaving && !this.final && this.fence.servesLease(),
       busy: this.activating.has(record.group) || this.stopper.isStopping(record.group),
       local,
       sinceLastTryMs: tried === undefined ? Number.POSITIVE_INFINITY : this.o.clock.mono() - tried,

@@ -65,8 +65,16 @@ export interface LeaseRecord {
   table: string;
   region?: string;
   endpoint?: string;
-  /** CLOCK_MONOTONIC ms at which the fence deadline passes: last acknowledged send + lease - margin. */
+  /**
+   * CLOCK_MONOTONIC ms until which a start may be admitted: the fence deadline of this process's
+   * own last acknowledged renewal (send + lease - margin); 0 before its first (FenceTimer.admitUntil).
+   */
   leaseUntilMono: number;
+  /**
+   * CLOCK_MONOTONIC ms at which the fence deadline passes, a restored one included: what a restarted
+   * agent keeps fencing by (absent in files of older agents: leaseUntilMono then).
+   */
+  fenceUntilMono?: number;
   fenced: boolean;
   leaving: boolean;
   leaseMs: number;

@@ -149,7 +149,8 @@ export function readStatus(stateDir: string, clock: Clock): StatusView {
   };
   if (lease) {
     view.lease = lease;
-    if (lease.leaseUntilMono > 0) view.fenceInMs = Math.round(lease.leaseUntilMono - now);
+    const fenceAt = lease.fenceUntilMono ?? lease.leaseUntilMono;
+    if (fenceAt > 0) view.fenceInMs = Math.round(fenceAt - now);
     const problem = leaseProblem(lease, { cluster: lease.cluster, node: lease.node, stateDir }, clock);
     if (problem) view.leaseProblem = problem;
   } else {

@@ -27,8 +27,14 @@ export interface LeaseView {
   node: string;
   bootId?: string;
   pid: number;
-  /** CLOCK_MONOTONIC ms of the fence deadline; never later than the agent's real one. */
+  /**
+   * CLOCK_MONOTONIC ms until which a start may be admitted: the fence deadline of the agent's own
+   * last acknowledged renewal, never later than the real one; 0 while the running process has none
+   * (a restart keeps fencing by its predecessor's deadline, `fenceUntilMono`, but admits nothing).
+   */
   leaseUntilMono: number;
+  /** CLOCK_MONOTONIC ms of the fence deadline, a predecessor's restored one included. */
+  fenceUntilMono?: number;
   fenceMarginMs: number;
   fenced: boolean;
   leaving: boolean;

@@ -65,6 +65,23 @@ export class LeaseClock {
   holds(nowMono: number): boolean {
     return nowMono < this.deadlineMono;
   }
+
+  /**
+   * Until when this process may let anything new start here (agent.json's `leaseUntilMono`, the
+   * guard's bound): the fence deadline once one of its own renewals was acknowledged, 0 before.
+   *
+   * A restored deadline only keeps fencing what the previous process started. It says nothing of
+   * what the controller concluded since: a predecessor that left with everything stopped is proof
+   * enough for the controller to hand the group on at once (shared/core/liveness.ts), and only this
+   * process's first renewal, which changes the token the controller read, tells it otherwise.
+   *
+   *   prev: final report "left, all stopped"   restart, deadline restored   first own ack
+   *   |-----------------------------------------|-----------------------------|
+   *                                              nothing new starts here --->|
+   */
+  get admitUntil(): number {
+    return this.last ? this.deadlineMono : 0;
+  }
 }
 
 /** Arms the self-fence at the LeaseClock's deadline, again at every move. */
@@ -106,6 +123,16 @@ export class FenceTimer {
 
   holdsLease(now = this.clock.mono()): boolean {
     return this.lease.holds(now);
+  }
+
+  /** See LeaseClock.admitUntil. */
+  get admitUntil(): number {
+    return this.lease.admitUntil;
+  }
+
+  /** This process holds a lease of its own: new starts (the guard, node-side resources) may come. */
+  servesLease(now = this.clock.mono()): boolean {
+    return now < this.lease.admitUntil;
   }
 
   remainingMs(now = this.clock.mono()): number {

@@ -372,6 +372,39 @@ describe('agent-side stops', () => {
     expect(app.stops()).toHaveLength(1);
   });
 
+  it('a restarted agent admits no start until a renewal of its own is acknowledged (its predecessor may have left)', async () => {
+    // The predecessor's deadline is restored for fencing only: a predecessor that reported
+    // "everything stopped, leaving" let the controller hand the group on at once, and only this
+    // process's first renewal (a new token) tells the controller the node is back.
+    const { app, f, stateDir } = await setup('', { heartbeatIntervalMs: 1000, leaseMs: 6000 });
+    await setGroup(f, 'db', 'node1', 1);
+    let agent = await startAgent({ f, node: 'node1', stateDir });
+    agents.push(agent);
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    await agent.kill();
+    // Restarted while DynamoDB cannot be reached: its renewals are never acknowledged.
+    agent = await startAgent({ f, node: 'node1', stateDir, endpoint: 'http://127.0.0.1:9' });
+    agents.push(agent);
+    const lease = JSON.parse(readFileSync(path.join(stateDir, 'agent.json'), 'utf8'));
+    expect(lease.leaseUntilMono).toBe(0);
+    expect(lease.fenceUntilMono).toBeGreaterThan(0);
+    const refused = await guard(stateDir, 1, 'start', [app.start]);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr + refused.stdout).toMatch(/no acknowledged renewal yet/);
+    expect(app.alive()).toBe(false);
+    // Back in reach: once its own renewal is acknowledged, the same start is admitted.
+    await agent.kill();
+    agent = await startAgent({ f, node: 'node1', stateDir });
+    agents.push(agent);
+    await waitFor(
+      'admitted after its own renewal',
+      () => JSON.parse(readFileSync(path.join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0,
+      15_000,
+    );
+    expect((await guard(stateDir, 1, 'start', [app.start])).code).toBe(0);
+    await waitFor('the app runs', () => app.alive());
+  });
+
   it('stops a start left behind by a guard that died, and kills what its command was still doing', async () => {
     const { app, f, stateDir, start } = await setup('sleep 2');
     await setGroup(f, 'db', 'node1', 1);

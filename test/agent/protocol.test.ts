@@ -95,8 +95,13 @@ describe('fence timer', () => {
     const fence = new FenceTimer(t.clock, () => undefined, t.schedule);
     fence.restore(t.now() + 300);
     expect(fence.holdsLease()).toBe(true);
+    // Restored for fencing only: nothing new starts before a renewal of this process is acknowledged.
+    expect(fence.admitUntil).toBe(0);
+    expect(fence.servesLease()).toBe(false);
     fence.ack(1, { sentMono: t.now(), leaseMs: 1000, fenceMarginMs: 250 }); // a shorter lease from a new definition
     expect(fence.deadline).toBe(t.now() + 750);
+    expect(fence.admitUntil).toBe(t.now() + 750);
+    expect(fence.servesLease()).toBe(true);
     t.advance(800);
     expect(fence.holdsLease()).toBe(false);
   });

@@ -488,7 +488,7 @@ export class SimAgent {
     // A restart on the same boot keeps its predecessor's deadline and idle-feed announcement.
     const previous = node.leaseFile;
     if (previous) {
-      this.fence.restore(previous.leaseUntilMono);
+      this.fence.restore(previous.fenceUntilMono ?? previous.leaseUntilMono);
       if (previous.idleFeedResetBy !== undefined) this.inheritedIdle = previous.idleFeedResetBy;
     }
     this.writeLease();
@@ -572,9 +572,10 @@ export class SimAgent {
   private writeLease(force = true): void {
     const t = this.timing;
     const deadline = Number.isFinite(this.fence.deadline) ? this.fence.deadline : 0;
+    const admit = Number.isFinite(this.fence.admitUntil) ? this.fence.admitUntil : 0;
     const idleBound = Math.max(this.inheritedIdle, this.announcedIdle);
     const idle = Number.isFinite(idleBound) ? idleBound : undefined;
-    const flags = `${this.fenced}/${idle}`;
+    const flags = `${admit > 0}/${this.fenced}/${idle}`;
     const moved = deadline - this.leaseWritten.deadline;
     if (
       !force &&
@@ -589,7 +590,8 @@ export class SimAgent {
       cluster: this.node.o.cluster,
       node: this.node.name,
       pid: this.pid,
-      leaseUntilMono: deadline,
+      leaseUntilMono: admit,
+      fenceUntilMono: deadline,
       fenceMarginMs: t.fenceMarginMs,
       fenced: this.fenced,
       leaving: false,
@@ -727,7 +729,7 @@ export class SimAgent {
         node: node.name,
         record,
         selfStarted: node.o.selfStarted.includes(record.group),
-        serving: !this.fenced && this.fence.holdsLease(),
+        serving: !this.fenced && this.fence.servesLease(),
         busy: this.activating.has(record.group) || this.stopping.has(record.group),
         local,
         sinceLastTryMs: tried === undefined ? Number.POSITIVE_INFINITY : this.world.t - tried,
