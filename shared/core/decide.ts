@@ -4,7 +4,9 @@
  *
  * Order of concerns, each returning early so that every plan is short and made on fresh state:
  *   1. maintenance mode and operator requests
- *   2. who should own the group (a takeover only rewrites the group record; it starts nothing)
+ *   2. who should own the group (a takeover only rewrites the group record; when its read already
+ *      proves every other node stopped, the same pinned write records the new owner in `mayRun`
+ *      and the start follows in the same plan: startOnThisRead)
  *   3. demote before promote: every node in `mayRun` other than the owner must be shown stopped
  *   4. stopping: take the entry points off the last owner
  *   5. starting: record the owner in `mayRun`, then activate resources in order
