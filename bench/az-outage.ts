@@ -794,8 +794,10 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
   }
   clearInterval(schedule);
   clearInterval(streamTimer);
-  await agents.stop();
+  // The invocations still under way finish first, while the agents still renew: stopped agents
+  // would look dead to them (every group failed or stopped, and counted "left behind").
   await Promise.allSettled([...pending]);
+  await agents.stop();
 
   const leftBehind = await verify(ec2, route53, admin, configs, account, affected);
   return {
