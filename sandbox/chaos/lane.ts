@@ -54,8 +54,13 @@ const CONVERGE_TIMEOUT_MS = 150_000;
 const SETTLE_MIN_MS = liveWindowMs(0, CHAOS_TIMING) + CHAOS_TIMING.heartbeatIntervalMs;
 /** The compressed schedule (1 minute in AWS). */
 const SCHEDULE_MS = 3000;
-/** The groups' stableAfterMs in the lanes: a few heartbeats. */
-const STABLE_AFTER_MS = 5000;
+/**
+ * The groups' stableAfterMs in the lanes: a few heartbeats. A run starts only once the group's
+ * restart and failover counters are back to zero (`fresh`), which takes this long after a recovery
+ * that spent them: otherwise a run's fault meets the budget its predecessor spent, and a policy with
+ * `finalAction: none` rightly leaves the group down (seen: run 157 of session 20261202).
+ */
+const STABLE_AFTER_MS = 3000;
 /** Lambda's timeout in the lanes: short, so that a stalled invocation's lock runs out within a run. */
 const INVOCATION_MS = 10_000;
 
@@ -337,7 +342,7 @@ export class ChaosLane {
    * every entry point, the VIP on that owner's interface only, the only running writer), `healthy`
    * when both agents renew as well.
    */
-  private async look(): Promise<{ service: boolean; healthy: boolean; e: EntryPoints[] }> {
+  private async look(): Promise<{ service: boolean; healthy: boolean; fresh: boolean; e: EntryPoints[] }> {
     // The cheap parts first (one read, local files): the describe calls of the entry points are
     // what the emulator is slowest at, and it serves the agents and the controller meanwhile.
     const group = this.sandbox.primary;
@@ -354,12 +359,15 @@ export class ChaosLane {
       apps[0] === owner &&
       holders.length === 1 &&
       holders[0] === owner;
-    if (!local) return { service: false, healthy: false, e: [] };
+    if (!local) return { service: false, healthy: false, fresh: false, e: [] };
+    // The recovery budgets spent by the previous run are back (stableAfterMs of health reset them).
+    const fresh =
+      Object.values(record.restarts).every((n) => !n) && Object.values(record.failovers).every((n) => !n);
     const e = await this.sandbox.entryPoints();
     const service = e.every(
       (g) => g.owner !== null && Sandbox.consistent(g, g.owner, this.sandbox.shapes[0]!),
     );
-    if (!service) return { service, healthy: false, e };
+    if (!service) return { service, healthy: false, fresh, e };
     const hbs = await this.sandbox.store.getHeartbeats('sandbox', ['node1', 'node2']);
     const now = Date.now();
     const live = Object.values(hbs).filter(
@@ -367,7 +375,7 @@ export class ChaosLane {
         h.state === 'running' &&
         !sentLongAgo(h.sentAt, effectiveLeaseMs(h.leaseMs, CHAOS_TIMING), now, CHAOS_TIMING),
     );
-    return { service, healthy: live.length === 2, e };
+    return { service, healthy: live.length === 2, fresh, e };
   }
 
   /**
@@ -381,6 +389,8 @@ export class ChaosLane {
     settled: (
       timeoutMs: number,
       minMs: number,
+      /** Also wait until the group's restart and failover counters are back to zero. */
+      fresh?: boolean,
     ) => Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }>;
   } {
     let serviceSince = Number.NaN;
@@ -389,10 +399,16 @@ export class ChaosLane {
     let last: EntryPoints[] = [];
     let stopped = false;
     let notBefore = Number.POSITIVE_INFINITY;
+    let wantFresh = false;
     let done: (() => void) | undefined;
     const loop = (async () => {
       while (!stopped) {
-        const c = await this.look().catch(() => ({ service: false, healthy: false, e: [] as EntryPoints[] }));
+        const c = await this.look().catch(() => ({
+          service: false,
+          healthy: false,
+          fresh: false,
+          e: [] as EntryPoints[],
+        }));
         const now = Date.now();
         if (c.e.length > 0) last = c.e;
         if (c.service) {
@@ -404,13 +420,20 @@ export class ChaosLane {
         if (c.service && c.healthy) {
           if (Number.isNaN(healthySince)) healthySince = now;
         } else healthySince = Number.NaN;
-        if (done && now >= notBefore && now - healthySince >= CHAOS_TIMING.heartbeatIntervalMs) done();
+        if (
+          done &&
+          now >= notBefore &&
+          now - healthySince >= CHAOS_TIMING.heartbeatIntervalMs &&
+          (!wantFresh || c.fresh)
+        )
+          done();
         await sleep(200);
       }
     })();
     return {
-      settled: async (timeoutMs, minMs) => {
+      settled: async (timeoutMs, minMs, fresh = false) => {
         notBefore = Date.now() + minMs;
+        wantFresh = fresh;
         const ok = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), timeoutMs);
           done = () => {
@@ -436,11 +459,11 @@ export class ChaosLane {
     this.settledAt = Number.NaN;
     if (!(Date.now() - since < CHAOS_TIMING.heartbeatIntervalMs)) return undefined;
     const c = await this.look().catch(() => undefined);
-    return c?.service && c.healthy ? { at: Date.now(), e: c.e, disrupted: false } : undefined;
+    return c?.service && c.healthy && c.fresh ? { at: Date.now(), e: c.e, disrupted: false } : undefined;
   }
 
   private waitConverged(timeoutMs: number): Promise<{ at: number; e: EntryPoints[]; disrupted: boolean }> {
-    return this.watch().settled(timeoutMs, 0);
+    return this.watch().settled(timeoutMs, 0, true);
   }
 
   private nodesByRole(e: EntryPoints[]): { owner: SandboxNode; standby: SandboxNode } {
