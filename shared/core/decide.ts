@@ -513,11 +513,12 @@ function takeover(ctx: Ctx, to: string | null, why: string, extra: GroupPatch = 
  *   |───────────────────────────────────────────────────────────|
  *            X still owner at the old epoch; could a start reach it here?
  *
- * Only after a renewal of X lands: the guard admits nothing without a live lease, and a node that
- * fenced, was stopped or left has none until it renews. After C, X is neither owner nor at the
- * epoch. So the takeover pins every such node's renewal as read (`pins`): it commits only if none
- * has landed since, in the same transaction. A renewal in between fails the write, and the group
- * is decided again on a fresh read, exactly as the rounds would have.
+ * Only after a renewal of X lands: the guard admits nothing without a live lease of the agent's
+ * own, and a node that fenced, was stopped or left has none until it renews (an agent restarted
+ * meanwhile included: node-agent/core/fence-timer.ts admitUntil). After C, X is neither owner nor
+ * at the epoch. So the takeover pins every such node's renewal as read (`pins`): it commits only
+ * if none has landed by C, in the same transaction. A renewal in between fails the write, and the
+ * group is decided again on a fresh read.
  */
 function startOnThisRead(ctx: Ctx, to: string, moving: Action[]): Action[] | undefined {
   const [first, ...rest] = moving;

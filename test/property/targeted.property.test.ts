@@ -363,6 +363,59 @@ describe('targeted windows', () => {
   );
 });
 
+/**
+ * The two-node cluster of the read-timing schedules (lease 2 s, margin 500 ms, skew 200 ms; db with
+ * a VIP and an application) on the in-memory store, and its agents' heartbeats: node1's incarnation
+ * is "a", node2's "b"; every renewal reports db at epoch 4 and promises an armed watchdog.
+ */
+function dbOnTwoNodes(world: World) {
+  const config = parseClusterConfig({
+    cluster: 'sim',
+    region: 'us-east-1',
+    timing: { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 },
+    nodes: ['node1', 'node2'].map((name, i) => ({
+      name,
+      instanceId: `i-${i + 1}`,
+      eni: `eni-${i + 1}`,
+      az: `us-east-1${'ab'[i]}`,
+      privateIp: `10.0.${i + 1}.10`,
+    })),
+    groups: [
+      {
+        name: 'db',
+        nodes: ['node1', 'node2'],
+        resources: [
+          { type: 'vip', name: 'db-vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
+          { type: 'exec', name: 'db-app', start: '/opt/db/start', stop: '/opt/db/stop', timeoutSec: 5 },
+        ],
+      },
+    ],
+  });
+  const store = new MemoryStore(world, { config, version: 1, hash: 'sim', appliedAt: 0 });
+  const group = config.groups[0]!;
+  return { store, group };
+}
+
+function heartbeat(node: string, seq: number, sentAt: number, running: boolean): Heartbeat {
+  return {
+    cluster: 'sim',
+    node,
+    token: `${node === 'node1' ? 'a' : 'b'}/${seq}`,
+    seq,
+    incarnation: node === 'node1' ? 'a' : 'b',
+    sentAt,
+    leaseMs: 2000,
+    agentVersion: 'sim',
+    state: 'running',
+    reason: 'periodic',
+    monitors: {},
+    isolated: false,
+    groups: { db: { epoch: 4, state: running ? 'running' : 'stopped' } },
+    peers: {},
+    fence: { maxStopMs: 5_000, watchdogMs: 1_400 },
+  };
+}
+
 describe('proofs taken at the read, not at the decision', () => {
   /**
    * node2 took db over from node1 (a move); node1's stop failed twice (its stop script fails), so
@@ -380,30 +433,7 @@ describe('proofs taken at the read, not at the decision', () => {
    */
   const run = async (node1: 'renews' | 'silent') => {
     const world = new World(1, { keepLog: true });
-    const config = parseClusterConfig({
-      cluster: 'sim',
-      region: 'us-east-1',
-      timing: { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 },
-      nodes: ['node1', 'node2'].map((name, i) => ({
-        name,
-        instanceId: `i-${i + 1}`,
-        eni: `eni-${i + 1}`,
-        az: `us-east-1${'ab'[i]}`,
-        privateIp: `10.0.${i + 1}.10`,
-      })),
-      groups: [
-        {
-          name: 'db',
-          nodes: ['node1', 'node2'],
-          resources: [
-            { type: 'vip', name: 'db-vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
-            { type: 'exec', name: 'db-app', start: '/opt/db/start', stop: '/opt/db/stop', timeoutSec: 5 },
-          ],
-        },
-      ],
-    });
-    const store = new MemoryStore(world, { config, version: 1, hash: 'sim', appliedAt: 0 });
-    const group = config.groups[0]!;
+    const { store, group } = dbOnTwoNodes(world);
     store.groups.set('sim/db', {
       ...initialGroupState(group, 0),
       epoch: 4,
@@ -413,23 +443,6 @@ describe('proofs taken at the read, not at the decision', () => {
       mayRun: ['node1'],
       stopFailures: { node1: MAX_STOP_FAILURES },
       suspects: { node1: { token: 'a/7', firstSeenAt: 100 } },
-    });
-    const heartbeat = (node: string, seq: number, sentAt: number, running: boolean): Heartbeat => ({
-      cluster: 'sim',
-      node,
-      token: `${node === 'node1' ? 'a' : 'b'}/${seq}`,
-      seq,
-      incarnation: node === 'node1' ? 'a' : 'b',
-      sentAt,
-      leaseMs: 2000,
-      agentVersion: 'sim',
-      state: 'running',
-      reason: 'periodic',
-      monitors: {},
-      isolated: false,
-      groups: { db: { epoch: 4, state: running ? 'running' : 'stopped' } },
-      peers: {},
-      fence: { maxStopMs: 5_000, watchdogMs: 1_400 },
     });
     const started: string[] = [];
     const cloud = new MemoryCloud({
@@ -498,30 +511,7 @@ describe('a takeover that starts on its own read pins the renewals it proved sto
    */
   const run = async (node1: 'renews' | 'silent') => {
     const world = new World(1, { keepLog: true });
-    const config = parseClusterConfig({
-      cluster: 'sim',
-      region: 'us-east-1',
-      timing: { heartbeatIntervalMs: 500, leaseMs: 2000, maxClockSkewMs: 200, fenceMarginMs: 500 },
-      nodes: ['node1', 'node2'].map((name, i) => ({
-        name,
-        instanceId: `i-${i + 1}`,
-        eni: `eni-${i + 1}`,
-        az: `us-east-1${'ab'[i]}`,
-        privateIp: `10.0.${i + 1}.10`,
-      })),
-      groups: [
-        {
-          name: 'db',
-          nodes: ['node1', 'node2'],
-          resources: [
-            { type: 'vip', name: 'db-vip', ip: '172.16.0.10', vpcId: 'vpc-1' },
-            { type: 'exec', name: 'db-app', start: '/opt/db/start', stop: '/opt/db/stop', timeoutSec: 5 },
-          ],
-        },
-      ],
-    });
-    const store = new MemoryStore(world, { config, version: 1, hash: 'sim', appliedAt: 0 });
-    const group = config.groups[0]!;
+    const { store, group } = dbOnTwoNodes(world);
     store.groups.set('sim/db', {
       ...initialGroupState(group, 0),
       epoch: 4,
@@ -533,23 +523,6 @@ describe('a takeover that starts on its own read pins the renewals it proved sto
       mayRun: ['node1'],
       lastOwner: 'node1',
       suspects: { node1: { token: 'a/7', firstSeenAt: 100 } },
-    });
-    const heartbeat = (node: string, seq: number, sentAt: number, running: boolean): Heartbeat => ({
-      cluster: 'sim',
-      node,
-      token: `${node === 'node1' ? 'a' : 'b'}/${seq}`,
-      seq,
-      incarnation: node === 'node1' ? 'a' : 'b',
-      sentAt,
-      leaseMs: 2000,
-      agentVersion: 'sim',
-      state: 'running',
-      reason: 'periodic',
-      monitors: {},
-      isolated: false,
-      groups: { db: { epoch: 4, state: running ? 'running' : 'stopped' } },
-      peers: {},
-      fence: { maxStopMs: 5_000, watchdogMs: 1_400 },
     });
     const calls: string[] = [];
     const cloud = new MemoryCloud({
