@@ -380,12 +380,15 @@ describe('agent-side stops', () => {
     await setGroup(f, 'db', 'node1', 1);
     let agent = await startAgent({ f, node: 'node1', stateDir });
     agents.push(agent);
-    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    const leaseFile = () => JSON.parse(readFileSync(path.join(stateDir, 'agent.json'), 'utf8'));
+    // The predecessor holds a lease: its renewal acknowledged and written to agent.json (the item
+    // landing in the table comes a moment before the agent hears of it).
+    await waitFor('a lease acknowledged', () => leaseFile().leaseUntilMono > 0, 15_000);
     await agent.kill();
     // Restarted while DynamoDB cannot be reached: its renewals are never acknowledged.
     agent = await startAgent({ f, node: 'node1', stateDir, endpoint: 'http://127.0.0.1:9' });
     agents.push(agent);
-    const lease = JSON.parse(readFileSync(path.join(stateDir, 'agent.json'), 'utf8'));
+    const lease = leaseFile();
     expect(lease.leaseUntilMono).toBe(0);
     expect(lease.fenceUntilMono).toBeGreaterThan(0);
     const refused = await guard(stateDir, 1, 'start', [app.start]);
@@ -396,11 +399,7 @@ describe('agent-side stops', () => {
     await agent.kill();
     agent = await startAgent({ f, node: 'node1', stateDir });
     agents.push(agent);
-    await waitFor(
-      'admitted after its own renewal',
-      () => JSON.parse(readFileSync(path.join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0,
-      15_000,
-    );
+    await waitFor('admitted after its own renewal', () => leaseFile().leaseUntilMono > 0, 15_000);
     expect((await guard(stateDir, 1, 'start', [app.start])).code).toBe(0);
     await waitFor('the app runs', () => app.alive());
   });
