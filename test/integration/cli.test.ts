@@ -115,9 +115,11 @@ describe('failoverctl against the emulator', () => {
     await store.putHeartbeat(heartbeat('node2'));
     const plan = await run(['plan']);
     expect(plan.code).toBe(0);
+    // A first start on one read: the takeover records node1 in mayRun, and the start follows.
     expect(plan.stdout.join('\n')).toMatch(
-      /group web \(epoch 0\): 2 actions\n {2}- takeover\(node1\): starting on node1/,
+      /group web \(epoch 0\): 8 actions\n {2}- takeover\(node1\): starting on node1/,
     );
+    expect(plan.stdout.join('\n')).toMatch(/activate\(web-app@node1\)/);
     expect(await store.getGroup(fx.cluster, 'web')).toBeUndefined();
 
     const once = await run(['reconcile', '--once']);
