@@ -601,6 +601,55 @@ export async function runShape(endpoint: string, shape: AzShape, say: Say): Prom
       { step: 'deserialize', name: 'benchThrottles' },
     );
   }
+  // AZ_OUTAGE_CALLS=<file>: every call of the controller (seconds since the outage, ms, operation,
+  // outcome, the item key, condition and update expression or the number of DNS changes).
+  const diagFile = process.env.AZ_OUTAGE_CALLS;
+  if (diagFile)
+    for (const [client, service] of [
+      [store.client, 'dynamodb'],
+      [clients.ec2, 'ec2'],
+      [clients.route53, 'route53'],
+    ] as const)
+      (client.middlewareStack.add as (mw: unknown, options: unknown) => void)(
+        (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+          async (args: unknown) => {
+            const at = Date.now();
+            const rawBody = (args as { request?: { body?: unknown } }).request?.body;
+            const body = rawBody instanceof Uint8Array ? Buffer.from(rawBody).toString('utf8') : rawBody;
+            let input: Record<string, unknown> = {};
+            try {
+              if (typeof body === 'string' && body.startsWith('{')) input = JSON.parse(body);
+            } catch {}
+            const key = input.Key as Record<string, { S?: string }> | undefined;
+            const what = {
+              sk: key?.sk?.S,
+              cond:
+                typeof input.ConditionExpression === 'string'
+                  ? input.ConditionExpression.slice(0, 40)
+                  : undefined,
+              expr:
+                typeof input.UpdateExpression === 'string' ? input.UpdateExpression.slice(0, 60) : undefined,
+              n:
+                typeof body === 'string' && body.includes('<Change>')
+                  ? body.split('<Change>').length - 1
+                  : undefined,
+            };
+            let outcome = 'ok';
+            try {
+              return await next(args);
+            } catch (e) {
+              outcome = (e as { name?: string }).name ?? 'error';
+              throw e;
+            } finally {
+              if (counting)
+                appendFileSync(
+                  diagFile,
+                  `${((at - t0) / 1000).toFixed(2)} ${Date.now() - at} ${service}:${(context.commandName ?? '?').replace(/Command$/, '')} ${outcome} ${JSON.stringify(what)}\n`,
+                );
+            }
+          },
+        { step: 'build', name: 'benchDiag' },
+      );
 
   // Activations on the survivor, by cluster/group: when each resource came up there.
   const activated = new Map<string, Map<string, number>>();
