@@ -57,6 +57,12 @@ export class ReconcileSnapshot {
      * (later rounds, plans): each still gets an answer read after it asked. None: each reads alone.
      */
     private readonly reads?: FreshReads,
+    /**
+     * The instance and zone describes too go through `reads` (a view of one group among many that
+     * lock one after another): each view reads after its group's lock, in calls shared with the
+     * views asking at the same moment. Otherwise each view makes its own.
+     */
+    private readonly shareDescribes = false,
   ) {
     this.cache = this.planCache();
   }
@@ -67,6 +73,7 @@ export class ReconcileSnapshot {
   }
 
   private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
+    if (this.shareDescribes) return memo(this.cache, key, load);
     let p = this.cache.get(key) as Promise<T> | undefined;
     if (!p) {
       p = load();
@@ -97,8 +104,15 @@ export class ReconcileSnapshot {
    * the describe calls are reused (as a group's later rounds reuse instance and zone states), the
    * cluster's heartbeats, facts and requests are read again, after the locks.
    */
-  afterLock(options: { reuseDescribes: boolean }): ReconcileSnapshot {
-    const view = new ReconcileSnapshot(this.deps, this.stored, this.signal, this.shared, this.reads);
+  afterLock(options: { reuseDescribes: boolean; shareDescribes?: boolean }): ReconcileSnapshot {
+    const view = new ReconcileSnapshot(
+      this.deps,
+      this.stored,
+      this.signal,
+      this.shared,
+      this.reads,
+      options.shareDescribes,
+    );
     if (!options.reuseDescribes) return view;
     for (const [key, value] of this.cache) if (key !== STATE_KEY) view.cache.set(key, value);
     return view;

@@ -6,7 +6,9 @@
  *
  * Every group's lock is taken before any group observes, so that the first round of all of them
  * shares one read of the cluster's heartbeats, facts and requests (and one describe call per kind)
- * made after their locks: DynamoDB reads grow with clusters, not with groups.
+ * made after their locks: DynamoDB reads grow with clusters, not with groups. Beyond
+ * DEFAULT_GROUPS_IN_FLIGHT groups needing work (a zone outage), that many at a time, each later
+ * group reading after its own lock in reads shared with the groups locking beside it.
  *
  * Timeline of one invocation (controller clock):
  *
@@ -81,6 +83,8 @@ export interface ReconcileOptions {
   maxRounds?: number;
   /** Longest wait inside the invocation for a time-based condition (e.g. a lease running out). */
   maxWaitMs?: number;
+  /** At most this many groups of the cluster locked and reconciled at once (DEFAULT_GROUPS_IN_FLIGHT). */
+  groupsInFlight?: number;
 }
 
 export type GroupStatus = 'converged' | 'waiting' | 'busy' | 'error' | 'deadline' | 'unconverged';
@@ -109,6 +113,8 @@ export interface ClusterOutcome {
 const DEFAULT_LOCK_SLACK_MS = 5_000;
 const DEFAULT_MAX_ROUNDS = 25;
 const DEFAULT_MAX_WAIT_MS = 30_000;
+/** Groups of one cluster locked and reconciled at once by one invocation (reconcileInWaves). */
+export const DEFAULT_GROUPS_IN_FLIGHT = 64;
 /** After a busy holder's lock runs out, look again this much later (its clock may lag ours). */
 const LOCK_EXPIRY_GRACE_MS = 50;
 /** Stop starting new work this long before the deadline. */
@@ -150,31 +156,22 @@ export async function reconcileCluster(
     const readOnly = new ReconcileSnapshot(deps, stored, deadline.signal, true, new FreshReads());
     const steady = await steadyGroups(deps, readOnly, groups, deadline.signal);
     const pending = groups.filter((g) => !steady.has(g.name));
-    // 2. Every remaining group's lock first, then they observe: the groups locked at once share
-    //    one read of the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState),
-    //    made after every one of their locks was taken, as each group's own read was, and reuse
-    //    the describe calls of the read-only pass. Reads per cluster, not per group.
-    const locked = await Promise.all(
-      pending.map(async (group) => ({ group, lock: await lockGroup(deps, stored.config, group, options) })),
-    );
-    const snapshot = readOnly.afterLock({ reuseDescribes: true });
-    const outcomes = await Promise.all(
-      locked.map(async ({ group, lock }) => {
-        if ('outcome' in lock) return lock.outcome;
-        if ('state' in lock)
-          return reconcileGroup(deps, snapshot, group, lock.state, options, deadline.signal, startedAt);
-        // 3. A group whose holder is dead or stalled waits for its lock to run out on its own:
-        //    the others go on meanwhile (holding their locks through its wait would hold their
-        //    failovers back by up to a lock's lifetime). It is decided on reads made after its
-        //    wait, the describe calls too: instance states that old would move groups for
-        //    nothing. (Safety does not rest on this: a stopped state counts as proof only for a
-        //    node that has not renewed since the describe, liveness.ts stopEvidence.)
-        const after = await lock.afterWait();
-        if ('outcome' in after) return after.outcome;
-        const fresh = readOnly.afterLock({ reuseDescribes: false });
-        return reconcileGroup(deps, fresh, group, after.state, options, deadline.signal, startedAt);
-      }),
-    );
+    // 2. Every remaining group's lock first, then they observe (reconcileTogether); beyond
+    //    `groupsInFlight` groups, that many at a time (reconcileInWaves).
+    const limit = options.groupsInFlight ?? DEFAULT_GROUPS_IN_FLIGHT;
+    const outcomes =
+      pending.length <= limit
+        ? await reconcileTogether(deps, stored.config, readOnly, pending, options, deadline.signal, startedAt)
+        : await reconcileInWaves(
+            deps,
+            stored.config,
+            readOnly,
+            pending,
+            limit,
+            options,
+            deadline.signal,
+            startedAt,
+          );
     const byName = new Map(outcomes.map((o) => [o.group, o]));
     return {
       cluster,
@@ -184,6 +181,157 @@ export async function reconcileCluster(
   } finally {
     deadline.cancel();
   }
+}
+
+/**
+ * Every pending group's lock first, then they observe: the groups locked at once share one read of
+ * the cluster's heartbeats, facts and requests (ReconcileSnapshot.clusterState), made after every
+ * one of their locks was taken, as each group's own read was, and reuse the describe calls of the
+ * read-only pass. Reads per cluster, not per group.
+ */
+async function reconcileTogether(
+  deps: ReconcileDeps,
+  config: ClusterConfig,
+  readOnly: ReconcileSnapshot,
+  pending: readonly GroupConfig[],
+  options: ReconcileOptions,
+  signal: AbortSignal,
+  startedAt: number,
+): Promise<GroupOutcome[]> {
+  const locked = await Promise.all(
+    pending.map(async (group) => ({ group, lock: await lockGroup(deps, config, group, options) })),
+  );
+  const snapshot = readOnly.afterLock({ reuseDescribes: true });
+  return Promise.all(
+    locked.map(({ group, lock }) =>
+      settleLock(deps, readOnly, group, lock, () => snapshot, options, signal, startedAt),
+    ),
+  );
+}
+
+/**
+ * More pending groups than `limit` (a zone outage moving hundreds of groups at once): at most
+ * `limit` of them hold our lock and reconcile at a time, each slot taking the next group when its
+ * group is done. All at once, every group would be half way (locked, taken over, its calls queued
+ * behind everyone's) when the deadline comes, and none online; in slots, groups come online one
+ * after another from the first seconds, and what the deadline leaves is left unlocked for the next
+ * trigger. The first `limit` groups are locked at once and share the read-only pass's describes,
+ * as reconcileTogether's are; each later group reads after its own lock, its reads shared with the
+ * other groups asking at the same moment (FreshReads). Concurrent invocations of one cluster start
+ * their queues at different groups (by holder), so that they share the work instead of meeting on
+ * every lock.
+ */
+async function reconcileInWaves(
+  deps: ReconcileDeps,
+  config: ClusterConfig,
+  readOnly: ReconcileSnapshot,
+  pending: readonly GroupConfig[],
+  limit: number,
+  options: ReconcileOptions,
+  signal: AbortSignal,
+  startedAt: number,
+): Promise<GroupOutcome[]> {
+  const start = holderOffset(deps.holder, pending.length);
+  const ordered = [...pending.slice(start), ...pending.slice(0, start)];
+  const slots = new Slots(limit);
+  const firstBatch = ordered.slice(0, limit);
+  const queue = ordered.slice(limit);
+  const outcomes: Promise<GroupOutcome>[] = [];
+  // The first batch takes its slots and locks at once, then shares one snapshot (as together).
+  await Promise.all(firstBatch.map(() => slots.take()));
+  const firstLocks = await Promise.all(
+    firstBatch.map(async (group) => ({ group, lock: await lockGroup(deps, config, group, options) })),
+  );
+  const snapshot = readOnly.afterLock({ reuseDescribes: true });
+  for (const { group, lock } of firstLocks)
+    outcomes.push(
+      settleLock(deps, readOnly, group, lock, () => snapshot, options, signal, startedAt, slots).finally(() =>
+        slots.give(),
+      ),
+    );
+  for (const group of queue) {
+    await slots.take();
+    outcomes.push(
+      (async () => {
+        if (clock(deps) >= options.deadline - DEADLINE_MARGIN_MS)
+          return { group: group.name, status: 'deadline', rounds: 0, actions: 0 } satisfies GroupOutcome;
+        const lock = await lockGroup(deps, config, group, options);
+        const view = () => readOnly.afterLock({ reuseDescribes: false, shareDescribes: true });
+        return settleLock(deps, readOnly, group, lock, view, options, signal, startedAt, slots);
+      })().finally(() => slots.give()),
+    );
+  }
+  const done = await Promise.all(outcomes);
+  const byName = new Map(done.map((o) => [o.group, o]));
+  return pending.map((g) => byName.get(g.name)!);
+}
+
+const clock = (deps: ReconcileDeps) => deps.clock.now();
+
+/**
+ * Where an invocation starts its queue of `n` groups: a hash of its holder name, so that two
+ * invocations of one cluster begin at different groups (deterministic, for the simulation).
+ */
+function holderOffset(holder: string, n: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < holder.length; i++) h = Math.imul(h ^ holder.charCodeAt(i), 16777619);
+  return (h >>> 0) % n;
+}
+
+/** A counting semaphore: at most `size` holders at once, served in the order they asked. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/**
+ * What a group's lock attempt leads to: its outcome (busy, an error), its reconcile on `view`, or,
+ * when its holder is dead or stalled, a wait for that lock to run out on its own. The others go on
+ * meanwhile (holding their locks, or a slot, through its wait would hold their failovers back by up
+ * to a lock's lifetime). A group taken after the wait is decided on reads made after it, the
+ * describe calls too: instance states that old would move groups for nothing. (Safety does not
+ * rest on this: a stopped state counts as proof only for a node that has not renewed since the
+ * describe, liveness.ts stopEvidence.)
+ */
+async function settleLock(
+  deps: ReconcileDeps,
+  readOnly: ReconcileSnapshot,
+  group: GroupConfig,
+  lock: Awaited<ReturnType<typeof lockGroup>>,
+  view: () => ReconcileSnapshot,
+  options: ReconcileOptions,
+  signal: AbortSignal,
+  startedAt: number,
+  /** Held by the caller: given back during the wait, taken again after it. */
+  slots?: Slots,
+): Promise<GroupOutcome> {
+  if ('outcome' in lock) return lock.outcome;
+  if ('state' in lock) return reconcileGroup(deps, view(), group, lock.state, options, signal, startedAt);
+  slots?.give();
+  let after: LockResult;
+  try {
+    after = await lock.afterWait();
+  } finally {
+    await slots?.take();
+  }
+  if ('outcome' in after) return after.outcome;
+  const fresh = readOnly.afterLock({ reuseDescribes: false, shareDescribes: slots !== undefined });
+  return reconcileGroup(deps, fresh, group, after.state, options, signal, startedAt);
 }
 
 /**

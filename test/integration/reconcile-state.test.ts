@@ -206,6 +206,74 @@ describe('reconcile over the DynamoDB state table', () => {
     expect(world.runners('c')).toEqual(['node2']);
   });
 
+  it('beyond groupsInFlight groups, holds at most that many locks at once and brings every group online; two invocations share the work', async () => {
+    const cluster = uniqueName('c');
+    const base = config(cluster);
+    const groups = Array.from({ length: 12 }, (_, i) => ({
+      name: `g${String(i).padStart(2, '0')}`,
+      nodes: ['node1', 'node2'],
+      resources: [{ type: 'exec' as const, name: `g${i}-app`, start: '/start', stop: '/stop' }],
+    }));
+    await store.applyConfig(parseClusterConfig({ ...base, groups }), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
+    // Locks held at once, per holder: counted on the store's answers.
+    const held = new Map<string, number>();
+    const most = new Map<string, number>();
+    const counting = Object.create(store) as DynamoStore;
+    counting.acquireLock = async (...args: Parameters<DynamoStore['acquireLock']>) => {
+      const state = await store.acquireLock(...args);
+      const h = args[2].holder;
+      held.set(h, (held.get(h) ?? 0) + 1);
+      most.set(h, Math.max(most.get(h) ?? 0, held.get(h)!));
+      return state;
+    };
+    counting.releaseLock = async (...args: Parameters<DynamoStore['releaseLock']>) => {
+      const released = await store.releaseLock(...args);
+      if (released) held.set(args[2].holder, held.get(args[2].holder)! - 1);
+      return released;
+    };
+    const reconcile = (holder: string) =>
+      reconcileCluster(
+        {
+          store: counting,
+          cloud,
+          notifier: { publish: async () => undefined },
+          clock: systemClock,
+          log,
+          holder,
+        },
+        cluster,
+        { deadline: Date.now() + 20_000, groupsInFlight: 4 },
+      );
+
+    const outcomes = await Promise.all([reconcile('inv-one'), reconcile('inv-two')]);
+    for (const [holder, n] of most) expect(n, holder).toBeLessThanOrEqual(4);
+    expect(most.get('inv-one')).toBe(4);
+    // Each group converged in one invocation (or was found busy in the other); both did some.
+    const byGroup = groups.map((g) => outcomes.map((o) => o.groups.find((x) => x.group === g.name)!.status));
+    for (const statuses of byGroup) expect(statuses).toContain('converged');
+    const worked = outcomes.map((o) => o.groups.filter((g) => g.actions > 0).length);
+    expect(
+      worked.every((n) => n > 0),
+      JSON.stringify(worked),
+    ).toBe(true);
+    expect(worked[0]! + worked[1]!).toBe(12);
+    for (const g of groups) {
+      expect(await store.getGroup(cluster, g.name)).toMatchObject({
+        owner: 'node1',
+        phase: 'Online',
+        epoch: 1,
+      });
+      expect(world.runners(g.name)).toEqual(['node1']);
+    }
+    // One start per group, whichever invocation made it.
+    expect(cloud.mutations.filter((m) => m.what.startsWith('ssm start')).length).toBe(12);
+    expect([...held.values()].every((n) => n === 0)).toBe(true);
+  });
+
   it('lets one of several concurrent invocations work and the others step aside', async () => {
     const cluster = uniqueName('c');
     await store.applyConfig(config(cluster), { now: Date.now() });
