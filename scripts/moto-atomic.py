@@ -137,6 +137,8 @@ def install_cheap_transactions():
     def check_transaction(self, transact_items):
         """The writes to make and moto's cancellation reasons, or why moto's own method must answer."""
         plan, errors, seen = [], [], set()
+        if len(transact_items) > 100:
+            return "too many items"
         try:
             for item in transact_items:
                 if len(item) != 1:

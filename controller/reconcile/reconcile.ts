@@ -34,6 +34,7 @@ import {
   ConflictError,
   DeadlineExceededError,
   FailoverError,
+  InvalidRequestError,
   LockBusyError,
   NotFoundError,
 } from '../../shared/base/errors';
@@ -159,6 +160,11 @@ export async function reconcileCluster(
     // 2. Every remaining group's lock first, then they observe (reconcileTogether); beyond
     //    `groupsInFlight` groups, that many at a time (reconcileInWaves).
     const limit = options.groupsInFlight ?? DEFAULT_GROUPS_IN_FLIGHT;
+    if (!(Number.isInteger(limit) && limit >= 1))
+      throw new InvalidRequestError(
+        `groupsInFlight must be a whole number of at least 1 (got ${limit}); leave it out for ${DEFAULT_GROUPS_IN_FLIGHT}`,
+        'INVALID_OPTION',
+      );
     const outcomes =
       pending.length <= limit
         ? await reconcileTogether(deps, stored.config, readOnly, pending, options, deadline.signal, startedAt)
@@ -253,7 +259,7 @@ async function reconcileInWaves(
     await slots.take();
     outcomes.push(
       (async () => {
-        if (clock(deps) >= options.deadline - DEADLINE_MARGIN_MS)
+        if (deps.clock.now() >= options.deadline - DEADLINE_MARGIN_MS)
           return { group: group.name, status: 'deadline', rounds: 0, actions: 0 } satisfies GroupOutcome;
         const lock = await lockGroup(deps, config, group, options);
         const view = () => readOnly.afterLock({ reuseDescribes: false, shareDescribes: true });
@@ -265,8 +271,6 @@ async function reconcileInWaves(
   const byName = new Map(done.map((o) => [o.group, o]));
   return pending.map((g) => byName.get(g.name)!);
 }
-
-const clock = (deps: ReconcileDeps) => deps.clock.now();
 
 /**
  * Where an invocation starts its queue of `n` groups: a hash of its holder name, so that two
@@ -322,12 +326,20 @@ async function settleLock(
 ): Promise<GroupOutcome> {
   if ('outcome' in lock) return lock.outcome;
   if ('state' in lock) return reconcileGroup(deps, view(), group, lock.state, options, signal, startedAt);
-  slots?.give();
   let after: LockResult;
-  try {
-    after = await lock.afterWait();
-  } finally {
-    await slots?.take();
+  if (!slots) after = await lock.afterWait();
+  else {
+    // Queued for a slot without the lock: a lock taken, then held while queueing, would keep
+    // others (and their kicks) off a group nobody works on, and more than `limit` locks held.
+    slots.give();
+    try {
+      await deps.clock.sleep(lock.waitMs);
+    } finally {
+      await slots.take();
+    }
+    if (deps.clock.now() >= options.deadline - DEADLINE_MARGIN_MS)
+      return { group: group.name, status: 'deadline', rounds: 0, actions: 0 };
+    after = await lock.acquireAfterWait();
   }
   if ('outcome' in after) return after.outcome;
   const fresh = readOnly.afterLock({ reuseDescribes: false, shareDescribes: slots !== undefined });
@@ -406,7 +418,10 @@ async function lockGroup(
   config: ClusterConfig,
   group: GroupConfig,
   options: ReconcileOptions,
-): Promise<LockResult | { afterWait: () => Promise<LockResult> }> {
+): Promise<
+  | LockResult
+  | { afterWait: () => Promise<LockResult>; waitMs: number; acquireAfterWait: () => Promise<LockResult> }
+> {
   const { store, clock, holder, log } = deps;
   const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
@@ -471,6 +486,16 @@ async function lockGroup(
     afterWait: async () => {
       try {
         await clock.sleep(wait);
+        return { state: await acquire() };
+      } catch (late) {
+        return isBusy(late) ? busyOutcome(late) : failed(late);
+      }
+    },
+    // The same in two steps, for a caller that must do something between the wait and the lock
+    // (reconcileInWaves takes its slot back first, so that it holds no lock while queueing).
+    waitMs: wait,
+    acquireAfterWait: async () => {
+      try {
         return { state: await acquire() };
       } catch (late) {
         return isBusy(late) ? busyOutcome(late) : failed(late);

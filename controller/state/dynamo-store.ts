@@ -533,7 +533,9 @@ export class DynamoStore implements StateStore {
    * is the same decision on the same item: on the emulator it costs a third of the long one (moto
    * validates an update expression in time that grows faster than its clauses: 22 of them took
    * about 25-35 ms of the serialized DynamoDB's time, `SET #lock` alone about 8 ms), and a zone
-   * outage sends thousands of them, most of which lose to another invocation.
+   * outage sends thousands of them, most of which lose to another invocation. The short form fills
+   * in no field the record lacks: a field added to GROUP_FIELDS later needs its own migration of
+   * existing records (today a record is only ever created by the long form below, with every field).
    */
   async acquireLock(cluster: string, initial: GroupState, lock: GroupLock, now: number): Promise<GroupState> {
     const names: Record<string, string> = { '#lock': 'lock', '#exp': 'expiresAt', '#holder': 'holder' };

@@ -4,7 +4,9 @@
  * measures when the stop script ran against the end of the lease as the controller sees it: the
  * last renewal in the table, sentAt + leaseMs.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +20,7 @@ import {
   removeTempDirs,
   runGuard,
   setGroup,
+  spawnGuard,
   startAgent,
   TcpProxy,
   tempDir,
@@ -257,4 +260,127 @@ describe('self-fencing', () => {
       );
     },
   );
+});
+
+/**
+ * A loopback HTTP proxy to moto that, while `hold` is on, forwards each DynamoDB GetItem at once
+ * but keeps its answer until released: to the caller, a stall between its read (done in the table)
+ * and whatever it does next.
+ */
+async function holdingProxy(target: string) {
+  const held: (() => void)[] = [];
+  let hold = false;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const u = new URL(target);
+      const up = http.request(
+        { host: u.hostname, port: u.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          const body: Buffer[] = [];
+          answer.on('data', (c: Buffer) => body.push(c));
+          answer.on('end', () => {
+            const send = () => {
+              res.writeHead(answer.statusCode ?? 500, answer.headers);
+              res.end(Buffer.concat(body));
+            };
+            if (hold && String(req.headers['x-amz-target'] ?? '').endsWith('.GetItem')) held.push(send);
+            else send();
+          });
+        },
+      );
+      up.on('error', () => res.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held: () => held.length,
+    setHold: (on: boolean) => {
+      hold = on;
+    },
+    release: () => {
+      for (const send of held.splice(0)) send();
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe('a guard stalled between its record read and its lease check', () => {
+  it('is killed by the self-fence, before the controller may take the group over: a record read before the fence never admits a start', async () => {
+    // The window a review named: the guard reads the record (this node owns db at epoch 1) and
+    // stalls; the node is cut off and fences, the controller takes db over (epoch 2 on node2), the
+    // node renews again; then the guard would check a live lease against a record no longer
+    // current. The fence stops every group that is not "stopped" locally, and the guard recorded
+    // "starting" (with its pid) before its read: the fence kills it.
+    const app = makeApp(tempDir('app'));
+    const f = await createCluster({
+      timing: { heartbeatIntervalMs: HEARTBEAT_MS, leaseMs: LEASE_MS },
+      nodes: [
+        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
+        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
+      ],
+      groups: [
+        {
+          name: 'db',
+          nodes: ['node1', 'node2'],
+          resources: [{ type: 'exec', name: 'app', start: app.start, stop: app.stop, timeoutSec: 10 }],
+        },
+      ],
+    });
+    await setGroup(f, 'db', 'node1', 1);
+    const proxy = await TcpProxy.start(motoEndpoint());
+    proxies.push(proxy);
+    const stateDir = tempDir('state');
+    const agent = await startAgent({ f, node: 'node1', stateDir, endpoint: proxy.url });
+    agents.push(agent);
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    await waitFor('an acknowledged lease in agent.json', () => {
+      try {
+        return JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0;
+      } catch {
+        return false;
+      }
+    });
+
+    const slow = await holdingProxy(motoEndpoint());
+    try {
+      slow.setHold(true);
+      const guard = spawnGuard(['--group', 'db', '--epoch', '1', '--state-dir', stateDir], [app.start], {
+        AWS_ENDPOINT_URL: slow.url,
+        AWS_REGION: REGION,
+      });
+      // The guard's read is done in the table; its answer is held: the guard waits on it.
+      await waitFor('the guard read the record', () => slow.held() > 0, 10_000, 5);
+
+      // The node is cut off: it fences by lease - fenceMargin.
+      await proxy.setMode('refuse');
+      await agent.waitForLine(/self-fence: no renewal acknowledged/, 10_000);
+      const killed = await Promise.race([
+        guard.done,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000)),
+      ]);
+      // After the lease and the skew the controller may take db over; it does, on node2.
+      await new Promise((r) => setTimeout(r, LEASE_MS + f.config.timing.maxClockSkewMs));
+      await setGroup(f, 'db', 'node2', 2);
+      // The node is back and renews: its lease is live again.
+      await proxy.setMode('forward');
+      await agent.waitForLine(/lease renewed after the self-fence/, 10_000);
+      // Only now does the guard get its (stale) answer, if it still lives.
+      slow.release();
+      const result = killed ?? (await guard.done);
+      console.log(
+        `stalled guard: ${killed ? 'killed by the fence' : 'outlived the fence'}; exit code ${result.code}; ${result.stderr.trim().split('\n').at(-1) ?? ''}`,
+      );
+      expect(killed, 'the fence kills the guard while its read is held').toBeDefined();
+      expect(result.code).not.toBe(0);
+      expect(app.started()).toEqual([]);
+      expect(app.alive()).toBe(false);
+    } finally {
+      slow.release();
+      await slow.close();
+    }
+  }, 60_000);
 });

@@ -274,6 +274,75 @@ describe('reconcile over the DynamoDB state table', () => {
     expect([...held.values()].every((n) => n === 0)).toBe(true);
   });
 
+  it('waits out a dead holder without holding more than groupsInFlight locks: a group queues for its slot before it takes its lock', async () => {
+    const cluster = uniqueName('c');
+    const base = config(cluster);
+    const groups = Array.from({ length: 6 }, (_, i) => ({
+      name: `w${i}`,
+      nodes: ['node1', 'node2'],
+      resources: [{ type: 'exec' as const, name: `w${i}-app`, start: '/start', stop: '/stop' }],
+    }));
+    await store.applyConfig(parseClusterConfig({ ...base, groups }), { now: Date.now() });
+    await store.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await store.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    // A holder that died holding every lock; they run out in 1.5 s.
+    for (const g of groups)
+      await store.acquireLock(
+        cluster,
+        initialGroupState(
+          parseClusterConfig({ ...base, groups }).groups.find((x) => x.name === g.name)!,
+          Date.now(),
+        ),
+        { holder: 'ghost', expiresAt: Date.now() + 1_500, acquisition: 'ghost' },
+        Date.now(),
+      );
+    const world = new StoreWorld(store);
+    const cloud = new MemoryCloud(world);
+    let held = 0;
+    let most = 0;
+    const counting = Object.create(store) as DynamoStore;
+    counting.acquireLock = async (...args: Parameters<DynamoStore['acquireLock']>) => {
+      const state = await store.acquireLock(...args);
+      most = Math.max(most, ++held);
+      return state;
+    };
+    counting.releaseLock = async (...args: Parameters<DynamoStore['releaseLock']>) => {
+      const released = await store.releaseLock(...args);
+      if (released) held--;
+      return released;
+    };
+    const outcome = await reconcileCluster(
+      {
+        store: counting,
+        cloud,
+        notifier: { publish: async () => undefined },
+        clock: systemClock,
+        log,
+        holder: 'inv-after-ghost',
+      },
+      cluster,
+      { deadline: Date.now() + 20_000, groupsInFlight: 2 },
+    );
+    expect(outcome.groups.map((g) => g.status)).toEqual(Array(6).fill('converged'));
+    expect(most).toBeLessThanOrEqual(2);
+    expect(held).toBe(0);
+    for (const g of groups) expect(world.runners(g.name)).toEqual(['node1']);
+    await expect(
+      reconcileCluster(
+        {
+          store,
+          cloud,
+          notifier: { publish: async () => undefined },
+          clock: systemClock,
+          log,
+          holder: 'inv-zero',
+        },
+        cluster,
+        { deadline: Date.now() + 20_000, groupsInFlight: 0 },
+      ),
+    ).rejects.toThrow(/groupsInFlight must be a whole number of at least 1 \(got 0\)/);
+  });
+
   it('lets one of several concurrent invocations work and the others step aside', async () => {
     const cluster = uniqueName('c');
     await store.applyConfig(config(cluster), { now: Date.now() });

@@ -4,6 +4,7 @@
  *   npm run soak                        # 10,000 schedules from a random seed, one process per core
  *   npm run soak -- --runs 500 --seed 123 --jobs 1
  *   npm run soak -- --replay 123:45     # replay schedule #45 of seed 123 with its event log
+ *   npm run soak -- --groups-in-flight 1  # every invocation reconciles its groups one at a time
  *
  * Prints the count, the violations, and the seed to replay any failure. Exit code 1 on violations.
  */
@@ -23,8 +24,17 @@ const { values } = parseArgs({
     /** Internal: run schedules [from, to) and print one JSON line. */
     slice: { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    /** ReconcileOptions.groupsInFlight (1: the path of a zone outage, reconcileInWaves). */
+    'groups-in-flight': { type: 'string' },
   },
 });
+const groupsInFlight =
+  values['groups-in-flight'] === undefined ? undefined : Number(values['groups-in-flight']);
+if (groupsInFlight !== undefined && !(Number.isInteger(groupsInFlight) && groupsInFlight >= 1)) {
+  console.error(`--groups-in-flight takes a whole number >= 1 (got ${values['groups-in-flight']})`);
+  process.exit(2);
+}
+const runOptions = groupsInFlight !== undefined ? { groupsInFlight } : {};
 
 interface Totals {
   schedules: number;
@@ -56,7 +66,7 @@ async function runSlice(
     failures: [],
   };
   for (let i = from; i < to; i++) {
-    const result = await runScenario(scenarioAt(seed, i));
+    const result = await runScenario(scenarioAt(seed, i), runOptions);
     totals.schedules++;
     totals.invocations += result.invocations;
     totals.takeovers += result.takeovers;
@@ -73,7 +83,7 @@ if (values.replay) {
   const [seed, index] = values.replay.split(':').map(Number);
   const scenario = scenarioAt(seed!, index!);
   console.log(JSON.stringify(scenario, null, 1));
-  const result = await runScenario(scenario, { keepLog: true });
+  const result = await runScenario(scenario, { ...runOptions, keepLog: true });
   console.log(result.log.join('\n'));
   console.log(result.violations.length ? `VIOLATIONS:\n${result.violations.join('\n')}` : 'no violation');
   process.exit(result.violations.length ? 1 : 0);
@@ -92,7 +102,9 @@ if (values.slice) {
 }
 
 const jobs = Math.max(1, Math.min(Number(values.jobs ?? availableParallelism()), runs));
-console.log(`soak: ${runs} fault schedules, seed ${seed}, ${jobs} process${jobs > 1 ? 'es' : ''}`);
+console.log(
+  `soak: ${runs} fault schedules, seed ${seed}, ${jobs} process${jobs > 1 ? 'es' : ''}${groupsInFlight !== undefined ? `, ${groupsInFlight} group(s) in flight per invocation` : ''}`,
+);
 const started = Date.now();
 const per = Math.ceil(runs / jobs);
 let done = 0;
@@ -114,6 +126,7 @@ const results = await Promise.all(
             String(seed),
             '--slice',
             `${from}:${to}`,
+            ...(groupsInFlight !== undefined ? ['--groups-in-flight', String(groupsInFlight)] : []),
           ],
           {
             stdio: ['ignore', 'pipe', 'pipe'],

@@ -347,6 +347,12 @@ export interface RunOptions {
   timing?: Partial<typeof SIM_TIMING>;
   /** Break the agent on purpose, to show the invariants catch it. */
   mutant?: 'no-self-fence' | 'understated-stop-time';
+  /**
+   * Groups one invocation locks and reconciles at once (ReconcileOptions.groupsInFlight). The
+   * schedules have two groups: 1 sends every invocation with both to reconcile down the path a
+   * zone outage takes (reconcileInWaves: the second group locked and read on its own, later).
+   */
+  groupsInFlight?: number;
 }
 
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<ScenarioResult> {
@@ -425,7 +431,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       log: options.log ?? silent,
       holder,
     };
-    reconcileCluster(deps, 'sim', { deadline: clock.now() + 10_000 }).then(
+    reconcileCluster(deps, 'sim', {
+      deadline: clock.now() + 10_000,
+      ...(options.groupsInFlight !== undefined ? { groupsInFlight: options.groupsInFlight } : {}),
+    }).then(
       (outcome) =>
         world.note(
           `invoke #${n} done: ${outcome.groups.map((g) => `${g.group}:${g.status}/${g.owner}@${g.epoch}`).join(' ')}`,
