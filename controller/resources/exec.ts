@@ -40,12 +40,22 @@ const POLL_MS = 200;
 const FAST_POLL_WINDOW_MS = 3000;
 const MAX_POLL_MS = 1000;
 
+/**
+ * A stop SSM could not deliver (the instance is gone or not connected): nothing ran, and it says
+ * nothing the next read will not. Reconcile tries again at once on fresh reads rather than wait for
+ * the next trigger: an instance EC2 reported terminated, whose last renewal was sent too close to
+ * the describe for its state to count as proof of the stop, is proven stopped a moment later. (A
+ * start that cannot be delivered stays a failure counted against the node: repeated, it sets the
+ * node aside and the group moves.)
+ */
+const RETRYABLE_STOP_STATUSES = new Set(['Undeliverable']);
+
 /** The command failed on the node (or could not be delivered); the message carries the output tail. */
 export class ExecFailedError extends FailoverError {
   readonly status: string;
   readonly exitCode: number | undefined;
-  constructor(message: string, status: string, exitCode?: number) {
-    super('EXEC_FAILED', message);
+  constructor(message: string, status: string, exitCode?: number, action?: 'start' | 'stop') {
+    super('EXEC_FAILED', message, { retryable: action === 'stop' && RETRYABLE_STOP_STATUSES.has(status) });
     this.status = status;
     this.exitCode = exitCode;
   }
@@ -212,6 +222,7 @@ export function createExecDriver(ssm: SSMClient, options: ExecOptions): Resource
           `${action} of ${resource.name} on ${where} ended ${status}${out.ResponseCode !== undefined && out.ResponseCode >= 0 ? ` with exit code ${out.ResponseCode}` : ''} (command ${commandId})${output ? `: ${output}` : ''}`,
           status,
           out.ResponseCode,
+          action,
         );
       }
       if (Date.now() - started > limitMs) {
