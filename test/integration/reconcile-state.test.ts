@@ -6,8 +6,11 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../controller/reconcile/clock';
 import { LAMBDA_RESERVE_MS } from '../../controller/reconcile/controller';
+import { handleEventBridge } from '../../controller/reconcile/entry';
 import { CLEANUP_TIMEOUT_MS, reconcileCluster } from '../../controller/reconcile/reconcile';
+import { ExecFailedError } from '../../controller/resources/exec';
 import { DynamoStore } from '../../controller/state/dynamo-store';
+import { scheduled } from '../../sandbox/sandbox';
 import { ThrottledError } from '../../shared/aws/errors';
 import { LockBusyError } from '../../shared/base/errors';
 import { parseClusterConfig } from '../../shared/config/load';
@@ -624,5 +627,50 @@ describe('reconcile over the DynamoDB state table', () => {
     });
     // Only the attempt that reached AWS was spent.
     expect(g!.restarts['check:vip']).toBe(1);
+  });
+});
+
+describe('a stop SSM could not deliver', () => {
+  it('is tried again in the same invocation on fresh reads, not left to the next trigger', async () => {
+    // A table of its own: the schedule reconciles every cluster of its table.
+    const own = new DynamoStore(uniqueName('undeliverable'), aws());
+    await own.createTable();
+    const cluster = uniqueName('c');
+    await own.applyConfig(config(cluster), { now: Date.now() });
+    await own.putHeartbeat(heartbeat(cluster, 'node1', 1));
+    await own.putHeartbeat(heartbeat(cluster, 'node2', 1));
+    const cloud = new MemoryCloud(new StoreWorld(own));
+    const lines: string[] = [];
+    const log: Log = {
+      info: (m) => lines.push(m),
+      warn: (m) => lines.push(m),
+      error: (m) => lines.push(m),
+    };
+    const deps = { store: own, cloud, notifier: { publish: async () => undefined }, clock: systemClock, log };
+    const invoke = (holder: string) =>
+      handleEventBridge(deps, scheduled(), { holder, deadline: Date.now() + 20_000 });
+    await invoke('inv-start');
+    expect(await own.getGroup(cluster, 'db')).toMatchObject({ owner: 'node1', phase: 'Online' });
+
+    // Moving db stops it on node1 through SSM first; SSM cannot deliver that stop once (the
+    // instance not connected), as when EC2 reports it terminated.
+    await own.putRequest(cluster, { kind: 'move', group: 'db', to: 'node2', by: 'test' }, Date.now());
+    const stop = cloud.resources.exec.deactivate;
+    let stops = 0;
+    cloud.resources.exec.deactivate = async (req) => {
+      if (++stops === 1)
+        throw new ExecFailedError(
+          `stop of app on ${req.node.instanceId} (${req.node.name}) ended Undeliverable`,
+          'Undeliverable',
+          undefined,
+          'stop',
+        );
+      return stop(req);
+    };
+    const result = await invoke('inv-move');
+    expect(stops).toBe(2);
+    expect(result.retries).toBeGreaterThanOrEqual(1);
+    expect(lines).toContain('retrying after a retryable failure');
+    expect(await own.getGroup(cluster, 'db')).toMatchObject({ owner: 'node2', phase: 'Online', epoch: 2 });
   });
 });
