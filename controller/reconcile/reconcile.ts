@@ -38,6 +38,7 @@ import {
   LockBusyError,
   NotFoundError,
 } from '../../shared/base/errors';
+import { InFlight } from '../../shared/base/in-flight';
 import { isEntryPoint } from '../../shared/config/kinds';
 import type { GroupConfig } from '../../shared/config/schema';
 import { lockAllowsMutation, lockBeyondDeadlineMs, mutationMayBeStale } from '../../shared/config/timing';
@@ -239,7 +240,7 @@ async function reconcileInWaves(
 ): Promise<GroupOutcome[]> {
   const start = holderOffset(deps.holder, pending.length);
   const ordered = [...pending.slice(start), ...pending.slice(0, start)];
-  const slots = new Slots(limit);
+  const slots = new InFlight(limit);
   const firstBatch = ordered.slice(0, limit);
   const queue = ordered.slice(limit);
   const outcomes: Promise<GroupOutcome>[] = [];
@@ -282,27 +283,6 @@ function holderOffset(holder: string, n: number): number {
   return (h >>> 0) % n;
 }
 
-/** A counting semaphore: at most `size` holders at once, served in the order they asked. */
-class Slots {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.free = size;
-  }
-  take(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
 /**
  * What a group's lock attempt leads to: its outcome (busy, an error), its reconcile on `view`, or,
  * when its holder is dead or stalled, a wait for that lock to run out on its own. The others go on
@@ -322,25 +302,21 @@ async function settleLock(
   signal: AbortSignal,
   startedAt: number,
   /** Held by the caller: given back during the wait, taken again after it. */
-  slots?: Slots,
+  slots?: InFlight,
 ): Promise<GroupOutcome> {
   if ('outcome' in lock) return lock.outcome;
   if ('state' in lock) return reconcileGroup(deps, view(), group, lock.state, options, signal, startedAt);
-  let after: LockResult;
-  if (!slots) after = await lock.afterWait();
-  else {
-    // Queued for a slot without the lock: a lock taken, then held while queueing, would keep
-    // others (and their kicks) off a group nobody works on, and more than `limit` locks held.
-    slots.give();
-    try {
-      await deps.clock.sleep(lock.waitMs);
-    } finally {
-      await slots.take();
-    }
-    if (deps.clock.now() >= options.deadline - DEADLINE_MARGIN_MS)
-      return { group: group.name, status: 'deadline', rounds: 0, actions: 0 };
-    after = await lock.acquireAfterWait();
+  // Waited for without the lock, and in reconcileInWaves without a slot: a lock taken, then held
+  // while queueing for a slot, would keep others (and their kicks) off a group nobody works on.
+  slots?.give();
+  try {
+    await deps.clock.sleep(lock.waitMs);
+  } finally {
+    await slots?.take();
   }
+  if (deps.clock.now() >= options.deadline - DEADLINE_MARGIN_MS)
+    return { group: group.name, status: 'deadline', rounds: 0, actions: 0 };
+  const after = await lock.acquireAfterWait();
   if ('outcome' in after) return after.outcome;
   const fresh = readOnly.afterLock({ reuseDescribes: false, shareDescribes: slots !== undefined });
   return reconcileGroup(deps, fresh, group, after.state, options, signal, startedAt);
@@ -411,17 +387,14 @@ type LockResult = { state: GroupState } | { outcome: GroupOutcome };
 /**
  * Takes the group's lock (kicking a busy holder once), or says why not, or, when the holder
  * neither lets go nor answers and its lock runs out before our deadline, how to wait for it
- * (`afterWait`). Never throws.
+ * (`waitMs`, then `acquireAfterWait`). Never throws.
  */
 async function lockGroup(
   deps: ReconcileDeps,
   config: ClusterConfig,
   group: GroupConfig,
   options: ReconcileOptions,
-): Promise<
-  | LockResult
-  | { afterWait: () => Promise<LockResult>; waitMs: number; acquireAfterWait: () => Promise<LockResult> }
-> {
+): Promise<LockResult | { waitMs: number; acquireAfterWait: () => Promise<LockResult> }> {
   const { store, clock, holder, log } = deps;
   const cluster = config.cluster;
   const outcome: GroupOutcome = { group: group.name, status: 'converged', rounds: 0, actions: 0 };
@@ -483,16 +456,6 @@ async function lockGroup(
     waitMs: wait,
   });
   return {
-    afterWait: async () => {
-      try {
-        await clock.sleep(wait);
-        return { state: await acquire() };
-      } catch (late) {
-        return isBusy(late) ? busyOutcome(late) : failed(late);
-      }
-    },
-    // The same in two steps, for a caller that must do something between the wait and the lock
-    // (reconcileInWaves takes its slot back first, so that it holds no lock while queueing).
     waitMs: wait,
     acquireAfterWait: async () => {
       try {

@@ -29,6 +29,7 @@ import {
 import { awsErrorCode, toDomainError } from '../../shared/aws/errors';
 import { FreshReads, GroupCommit, type Settled } from '../../shared/base/coalesce';
 import { ConflictError, InvalidRequestError, LockBusyError, NotFoundError } from '../../shared/base/errors';
+import { InFlight } from '../../shared/base/in-flight';
 import { configHash } from '../../shared/config/hash';
 import { CONFIG_GZ_MAX_BYTES, CONFIG_INLINE_MAX_BYTES } from '../../shared/config/limits';
 import type { ClusterConfig } from '../../shared/config/load';
@@ -117,25 +118,6 @@ export interface DynamoStoreOptions {
  * before their timeout starts.
  */
 export const DEFAULT_MAX_IN_FLIGHT = 16;
-
-/** At most `limit` tasks at a time, started in call order. */
-class InFlight {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
-}
 
 export interface ApplyResult {
   changed: boolean;

@@ -9,8 +9,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { ClusterInput } from '../../shared/config/schema';
 import {
   type AgentProcess,
+  type App,
   createCluster,
   heartbeat,
   makeApp,
@@ -35,6 +37,12 @@ afterEach(async () => {
 });
 afterAll(() => removeTempDirs());
 
+/** The two nodes of every cluster here. */
+const NODES = [
+  { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
+  { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
+];
+
 const LEASE_MS = 2000;
 const HEARTBEAT_MS = 250;
 
@@ -43,10 +51,7 @@ describe('renewal retries', () => {
     // Slow heartbeat, fast retries: 3 lost renewals (1000 + 3 x 150 ms) fit in lease - margin = 2000 ms.
     const f = await createCluster({
       timing: { heartbeatIntervalMs: 1000, heartbeatRetryMs: 150, leaseMs: 3000, fenceMarginMs: 1000 },
-      nodes: [
-        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
-        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
-      ],
+      nodes: NODES,
       groups: [
         {
           name: 'db',
@@ -112,10 +117,7 @@ describe('watchdog feeding', () => {
     // would let it expire between two of them and reset a healthy node.
     const f = await createCluster({
       timing: { heartbeatIntervalMs: 1750, leaseMs: 3750 },
-      nodes: [
-        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
-        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
-      ],
+      nodes: NODES,
       groups: [
         {
           name: 'db',
@@ -153,6 +155,27 @@ describe('watchdog feeding', () => {
   }, 30_000);
 });
 
+type MonitorInput = NonNullable<NonNullable<ClusterInput['groups']>[number]['monitors']>[number];
+
+/**
+ * Group db on both nodes, its application `app` (started and stopped through the guard), at the
+ * fast timing of this file; fenceMarginMs defaults to 1000 ms, at most lease / 3 (666 ms here).
+ */
+function appCluster(app: App, monitors: MonitorInput[] = []) {
+  return createCluster({
+    timing: { heartbeatIntervalMs: HEARTBEAT_MS, leaseMs: LEASE_MS },
+    nodes: NODES,
+    groups: [
+      {
+        name: 'db',
+        nodes: ['node1', 'node2'],
+        resources: [{ type: 'exec', name: 'app', start: app.start, stop: app.stop, timeoutSec: 10 }],
+        monitors,
+      },
+    ],
+  });
+}
+
 describe('self-fencing', () => {
   it.each([
     ['a closed port', 'refuse'],
@@ -161,23 +184,9 @@ describe('self-fencing', () => {
     'cut off from DynamoDB by %s, the agent stops the application before its lease ends',
     async (_label, mode) => {
       const app = makeApp(tempDir('app'));
-      const nodes = [
-        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
-        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
-      ];
-      const f = await createCluster({
-        // fenceMarginMs defaults to 1000 ms, at most lease / 3 (666 ms here).
-        timing: { heartbeatIntervalMs: HEARTBEAT_MS, leaseMs: LEASE_MS },
-        nodes,
-        groups: [
-          {
-            name: 'db',
-            nodes: ['node1', 'node2'],
-            resources: [{ type: 'exec', name: 'app', start: app.start, stop: app.stop, timeoutSec: 10 }],
-            monitors: [{ type: 'pid', name: 'pidw', resource: 'app', pidFile: app.pidFile, intervalMs: 250 }],
-          },
-        ],
-      });
+      const f = await appCluster(app, [
+        { type: 'pid', name: 'pidw', resource: 'app', pidFile: app.pidFile, intervalMs: 250 },
+      ]);
       const margin = f.config.timing.fenceMarginMs;
       await setGroup(f, 'db', 'node1', 1);
       const proxy = await TcpProxy.start(motoEndpoint());
@@ -316,20 +325,7 @@ describe('a guard stalled between its record read and its lease check', () => {
     // current. The fence stops every group that is not "stopped" locally, and the guard recorded
     // "starting" (with its pid) before its read: the fence kills it.
     const app = makeApp(tempDir('app'));
-    const f = await createCluster({
-      timing: { heartbeatIntervalMs: HEARTBEAT_MS, leaseMs: LEASE_MS },
-      nodes: [
-        { name: 'node1', instanceId: 'i-0aaa', az: 'us-east-1a' },
-        { name: 'node2', instanceId: 'i-0bbb', az: 'us-east-1b' },
-      ],
-      groups: [
-        {
-          name: 'db',
-          nodes: ['node1', 'node2'],
-          resources: [{ type: 'exec', name: 'app', start: app.start, stop: app.stop, timeoutSec: 10 }],
-        },
-      ],
-    });
+    const f = await appCluster(app);
     await setGroup(f, 'db', 'node1', 1);
     const proxy = await TcpProxy.start(motoEndpoint());
     proxies.push(proxy);

@@ -7,7 +7,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../controller/reconcile/clock';
 import { LAMBDA_RESERVE_MS } from '../../controller/reconcile/controller';
 import { handleEventBridge } from '../../controller/reconcile/entry';
-import { CLEANUP_TIMEOUT_MS, reconcileCluster } from '../../controller/reconcile/reconcile';
+import {
+  CLEANUP_TIMEOUT_MS,
+  type ReconcileOptions,
+  reconcileCluster,
+} from '../../controller/reconcile/reconcile';
 import { ExecFailedError } from '../../controller/resources/exec';
 import { DynamoStore } from '../../controller/state/dynamo-store';
 import { scheduled } from '../../sandbox/sandbox';
@@ -102,11 +106,18 @@ describe('reconcile over the DynamoDB state table', () => {
     warn: (message, attributes) => lines.push({ message, ...(attributes ? { attributes } : {}) }),
     error: (message, attributes) => lines.push({ message, ...(attributes ? { attributes } : {}) }),
   };
-  const run = (cloud: MemoryCloud, cluster: string, holder: string) =>
+  /** One invocation through `via` (the table's store, or a view of it that counts or races). */
+  const run = (
+    cloud: MemoryCloud,
+    cluster: string,
+    holder: string,
+    via: DynamoStore = store,
+    options: Partial<ReconcileOptions> = {},
+  ) =>
     reconcileCluster(
-      { store, cloud, notifier: { publish: async () => undefined }, clock: systemClock, log, holder },
+      { store: via, cloud, notifier: { publish: async () => undefined }, clock: systemClock, log, holder },
       cluster,
-      { deadline: Date.now() + 20_000 },
+      { deadline: Date.now() + 20_000, ...options },
     );
 
   beforeAll(async () => {
@@ -198,19 +209,7 @@ describe('reconcile over the DynamoDB state table', () => {
       },
       { step: 'initialize', name: 'sent' },
     );
-    const reconcile = (holder: string) =>
-      reconcileCluster(
-        {
-          store: counted,
-          cloud,
-          notifier: { publish: async () => undefined },
-          clock: systemClock,
-          log,
-          holder,
-        },
-        cluster,
-        { deadline: Date.now() + 20_000 },
-      );
+    const reconcile = (holder: string) => run(cloud, cluster, holder, counted);
 
     // Steady: the definition, the group records (one query), then one read of the cluster's
     // heartbeats, facts and requests for all 5 groups; no lock, no write.
@@ -248,19 +247,7 @@ describe('reconcile over the DynamoDB state table', () => {
     const world = new StoreWorld(store);
     const cloud = new MemoryCloud(world);
     const { store: counting, held, most } = lockCounting(store);
-    const reconcile = (holder: string) =>
-      reconcileCluster(
-        {
-          store: counting,
-          cloud,
-          notifier: { publish: async () => undefined },
-          clock: systemClock,
-          log,
-          holder,
-        },
-        cluster,
-        { deadline: Date.now() + 20_000, groupsInFlight: 4 },
-      );
+    const reconcile = (holder: string) => run(cloud, cluster, holder, counting, { groupsInFlight: 4 });
 
     const outcomes = await Promise.all([reconcile('inv-one'), reconcile('inv-two')]);
     for (const [holder, n] of most) expect(n, holder).toBeLessThanOrEqual(4);
@@ -308,36 +295,14 @@ describe('reconcile over the DynamoDB state table', () => {
     const world = new StoreWorld(store);
     const cloud = new MemoryCloud(world);
     const { store: counting, held: heldBy, most: mostBy } = lockCounting(store);
-    const outcome = await reconcileCluster(
-      {
-        store: counting,
-        cloud,
-        notifier: { publish: async () => undefined },
-        clock: systemClock,
-        log,
-        holder: 'inv-after-ghost',
-      },
-      cluster,
-      { deadline: Date.now() + 20_000, groupsInFlight: 2 },
-    );
+    const outcome = await run(cloud, cluster, 'inv-after-ghost', counting, { groupsInFlight: 2 });
     expect(outcome.groups.map((g) => g.status)).toEqual(Array(6).fill('converged'));
     expect(mostBy.get('inv-after-ghost')).toBeLessThanOrEqual(2);
     expect(heldBy.get('inv-after-ghost')).toBe(0);
     for (const g of groups) expect(world.runners(g.name)).toEqual(['node1']);
-    await expect(
-      reconcileCluster(
-        {
-          store,
-          cloud,
-          notifier: { publish: async () => undefined },
-          clock: systemClock,
-          log,
-          holder: 'inv-zero',
-        },
-        cluster,
-        { deadline: Date.now() + 20_000, groupsInFlight: 0 },
-      ),
-    ).rejects.toThrow(/groupsInFlight must be a whole number of at least 1 \(got 0\)/);
+    await expect(run(cloud, cluster, 'inv-zero', store, { groupsInFlight: 0 })).rejects.toThrow(
+      /groupsInFlight must be a whole number of at least 1 \(got 0\)/,
+    );
   });
 
   it('lets one of several concurrent invocations work and the others step aside', async () => {
@@ -453,18 +418,7 @@ describe('reconcile over the DynamoDB state table', () => {
       }
       return store.acquireLock(...args);
     };
-    const outcome = await reconcileCluster(
-      {
-        store: racing,
-        cloud,
-        notifier: { publish: async () => undefined },
-        clock: systemClock,
-        log,
-        holder: 'inv-late',
-      },
-      cluster,
-      { deadline: Date.now() + 20_000 },
-    );
+    const outcome = await run(cloud, cluster, 'inv-late', racing);
     expect(outcome.groups[0]).toMatchObject({ status: 'converged', owner: 'node1', phase: 'Online' });
   });
 
