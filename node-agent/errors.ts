@@ -7,7 +7,7 @@
  *   3   guard refused: the group record does not name this node owner at that epoch (stale epoch)
  *       / daemon: cluster, node, table or instance not found
  *   4   guard refused: the local agent holds no live lease (not running, fenced, leaving, expired)
- *   5   guard: the group's lock stayed busy, or the start was interrupted by a self-fence
+ *   5   guard: the group's lock stayed busy, or the start lost its lock (a self-fence took it)
  *   10  guard: COMMAND itself failed (its exit code or signal is printed)
  */
 export const EXIT = {

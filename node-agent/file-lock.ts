@@ -1,8 +1,11 @@
 /**
- * An exclusive lock between processes: a file created with O_EXCL ('wx') holding the owner's pid,
- * process start time and a random nonce. A lock whose owner is gone (crashed guard, killed agent)
- * is broken: renamed away atomically, and the renamed file is checked to be the stale one we saw
- * (not a fresh lock someone took in between) before it is deleted.
+ * An exclusive lock between processes: a file holding the owner's pid, process start time and a
+ * random nonce. It comes into existence with its owner already in it: the owner is written to a
+ * file of its own, which is then hard-linked to the lock's name (link never overwrites: EEXIST
+ * when the lock is taken) — never an empty lock file that a fence or a stale check could take for
+ * an ownerless one while its creator lives. A lock whose owner is gone (crashed guard, killed
+ * agent) is broken: renamed away atomically, and the renamed file is checked to be the stale one
+ * we saw (not a fresh lock someone took in between) before it is deleted.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -40,7 +43,10 @@ export class LockTimeoutError extends Error {
   }
 }
 
-/** An empty or unreadable lock file older than this is left over by a crash between create and write. */
+/**
+ * An empty or unreadable lock file older than this is left over by an earlier agent (it created the
+ * file, then wrote the owner, and could crash between the two), or is not a lock at all.
+ */
 const HALF_WRITTEN_STALE_MS = 2000;
 
 /** The owner recorded in a lock file, or undefined when unreadable. */
@@ -90,9 +96,16 @@ export function tryLock(file: string, what: string): LockHandle | { busy: LockOw
   };
   const start = processStartTime(process.pid);
   if (start !== undefined) owner.start = start;
-  let fd: number;
+  // Written in full under a name of our own, then linked into place.
+  const mine = `${file}.${process.pid}.${owner.nonce}`;
+  const fd = openSync(mine, 'wx', 0o600);
   try {
-    fd = openSync(file, 'wx', 0o600);
+    writeSync(fd, JSON.stringify(owner));
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(mine, file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     const current = readLockOwner(file);
@@ -101,11 +114,12 @@ export function tryLock(file: string, what: string): LockHandle | { busy: LockOw
       return tryLock(file, what);
     }
     return { busy: current };
-  }
-  try {
-    writeSync(fd, JSON.stringify(owner));
   } finally {
-    closeSync(fd);
+    try {
+      unlinkSync(mine);
+    } catch {
+      // best effort: a leftover only takes a name no lock uses
+    }
   }
   return new LockHandle(file, owner);
 }

@@ -28,7 +28,10 @@ export type StopReason = 'fence' | 'demote' | 'shutdown' | 'startup' | 'orphan' 
 
 export interface StopOptions {
   urgent: boolean;
-  /** Only stop if the local record is still this one (epoch and state) once the lock is held. */
+  /**
+   * Only stop if the local record is still this one (epoch and state) once the lock is held; not
+   * checked once a fence has made the stop urgent.
+   */
   expect?: { epoch: number; state: AgentGroupState };
   /** How long a non-urgent stop waits for the lock. */
   lockWaitMs?: number;
@@ -122,7 +125,13 @@ export class GroupStopper {
         killedNonce ??= run.nonce;
       }
       if (!rec || rec.state === 'stopped') return true;
-      if (options.expect && (rec.epoch !== options.expect.epoch || rec.state !== options.expect.state)) {
+      // A fence stops whatever runs, at any epoch: only a stop that stayed non-urgent spares a
+      // copy started since it was asked for.
+      if (
+        options.expect &&
+        !entry.urgent &&
+        (rec.epoch !== options.expect.epoch || rec.state !== options.expect.state)
+      ) {
         log.info(
           `not stopping ${group} (${reason}): it changed to ${rec.state} at epoch ${rec.epoch} meanwhile`,
         );

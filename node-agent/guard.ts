@@ -10,6 +10,10 @@
  *         start is under way) ─▶ strongly consistent read: owner == this node AND epoch == N AND
  *         this node in mayRun? (else exit 3) ─▶ local agent holds a live lease? (else exit 4)
  *         ─▶ addresses on ─▶ COMMAND ─▶ lease still live? ─▶ record "running" at N ─▶ unlock
+ *         The lock is checked to be still this run's before the "starting" record, before each
+ *         address and as the command is spawned: a start that has lost its lock cannot record what
+ *         it does, so the heartbeat could say "stopped" while it runs. It goes no further, and what
+ *         it had started (the command's tree, its addresses) is killed and taken off (exit 5).
  * stop:   lock (waits for a start in progress) ─▶ strongly consistent read: epoch == N? (else exit 3:
  *         a delayed stop from an old epoch must not stop a copy started since) ─▶ record "stopping"
  *         ─▶ COMMAND ─▶ addresses off ─▶ record "stopped" at N ─▶ unlock
@@ -31,7 +35,14 @@ import { acquireLock, type LockHandle, LockTimeoutError } from './file-lock';
 import { leaseProblem } from './lease-check';
 import { type GuardRun, type LocalGroupRecord, LocalState } from './local-state';
 import { errorText } from './log';
-import { describeExit, GUARD_MARKER, killGroup, processStartTime, runCommand } from './process-util';
+import {
+  describeExit,
+  GUARD_MARKER,
+  killGroup,
+  killMarked,
+  processStartTime,
+  runCommand,
+} from './process-util';
 import { type AgentStore, guardAwsOptions, openStore } from './store';
 import type { VipOps } from './vip';
 
@@ -177,6 +188,8 @@ async function start(ctx: Ctx): Promise<number> {
   // fence would take the agent itself for a guard to kill.
   const run = args.command.length > 0 ? newRun('start') : undefined;
   const vips = [...(previous?.vips ?? [])];
+  const added: string[] = [];
+  if (!ctx.lock.held()) return abandon(ctx, run, added);
   // Registered before the table is read: from here on the heartbeat says "starting", never "stopped".
   record(ctx, 'starting', { ...(run ? { run } : {}), vips });
   const refuse = (code: number, why: string): number => {
@@ -201,8 +214,8 @@ async function start(ctx: Ctx): Promise<number> {
   const noLease = leaseProblem(state.readLease(), who, deps.clock);
   if (noLease) return refuse(EXIT.noLease, noLease);
 
-  const added: string[] = [];
   for (const ip of args.vips) {
+    if (!ctx.lock.held()) return abandon(ctx, run, added);
     try {
       if (!vips.includes(ip)) vips.push(ip);
       // Recorded before the address goes on: any stop takes off what the record lists.
@@ -210,12 +223,14 @@ async function start(ctx: Ctx): Promise<number> {
       await deps.vip.add(ip, args.dev);
       added.push(ip);
     } catch (e) {
-      if (ctx.lock.held()) record(ctx, 'failed', { vips, detail: `address ${ip}: ${errorText(e)}` });
       say(`cannot put ${ip} on the interface: ${errorText(e)}`);
+      if (!ctx.lock.held()) return abandon(ctx, run, added);
+      record(ctx, 'failed', { vips, detail: `address ${ip}: ${errorText(e)}` });
       return EXIT.failed;
     }
   }
   if (!run) return finishWithoutCommand(ctx, vips, added, who);
+  if (!ctx.lock.held()) return abandon(ctx, run, added);
 
   let lostLease: string | undefined;
   const unforward = forwardSignals(() => run.cmdPid);
@@ -231,6 +246,8 @@ async function start(ctx: Ctx): Promise<number> {
     },
     onSpawn: (pid) => {
       run.cmdPid = pid;
+      // Not ours any more: nothing would record this command, so it must not run.
+      if (!ctx.lock.held()) return void killGroup(pid, 'SIGKILL');
       record(ctx, 'starting', { run, vips });
       // The agent writes "fenced" before it looks for starts to kill; checking again after our
       // pid is recorded means one of us always sees the other.
@@ -239,10 +256,7 @@ async function start(ctx: Ctx): Promise<number> {
     },
   });
   unforward();
-  if (!ctx.lock.held()) {
-    say(`the start of ${args.group} was interrupted: the agent took over the group (self-fence)`);
-    return EXIT.busy;
-  }
+  if (!ctx.lock.held()) return abandon(ctx, run, added);
   lostLease ??= leaseProblem(state.readLease(), who, deps.clock);
   if (lostLease) {
     record(ctx, 'failed', { vips, detail: `lease lost during the start: ${lostLease}` });
@@ -331,8 +345,6 @@ async function stop(ctx: Ctx): Promise<number> {
 /**
  * The end of a start without a command (the agent's own start of a group without application):
  * the addresses are on; the group runs here once the lease still holds and nobody broke the lock.
- * A fence that took the lock meanwhile has already stopped the group: what this start put on the
- * interface after that stop is taken off again here, and the fence's record stays.
  */
 async function finishWithoutCommand(
   ctx: Ctx,
@@ -341,11 +353,7 @@ async function finishWithoutCommand(
   who: { cluster: string; node: string; stateDir: string },
 ): Promise<number> {
   const { args, deps, state, say } = ctx;
-  if (!ctx.lock.held()) {
-    for (const ip of added) await deps.vip.remove(ip).catch(() => undefined);
-    say(`the start of ${args.group} was interrupted: the agent took over the group (self-fence)`);
-    return EXIT.busy;
-  }
+  if (!ctx.lock.held()) return abandon(ctx, undefined, added);
   const lostLease = leaseProblem(state.readLease(), who, deps.clock);
   if (lostLease) {
     record(ctx, 'failed', { vips, detail: `lease lost during the start: ${lostLease}` });
@@ -357,4 +365,22 @@ async function finishWithoutCommand(
     `started ${args.group} at epoch ${args.epoch}${vips.length > 0 ? ` (${vips.join(', ')} on the interface)` : ''}`,
   );
   return EXIT.ok;
+}
+
+/**
+ * A start that finds its lock gone: whoever took it (the agent's fence, which stops the group
+ * under it; a guard run's lock is only taken after its guard was killed, the agent's own start's
+ * while it runs) owns the record from then on, so this run can record nothing, and what it started
+ * must not outlive it: its command's tree and what carries its marker are killed, and the
+ * addresses it put on are taken off (the fence may have run its stop before they went on).
+ */
+async function abandon(ctx: Ctx, run: GuardRun | undefined, added: string[]): Promise<number> {
+  const { args, deps, say } = ctx;
+  if (run?.cmdPid) killGroup(run.cmdPid, 'SIGKILL');
+  if (run) killMarked(run.nonce);
+  for (const ip of added) await deps.vip.remove(ip).catch(() => undefined);
+  say(
+    `the start of ${args.group} at epoch ${args.epoch} was interrupted: its lock ${ctx.lock.file} was taken (the agent's self-fence takes it to stop the group); what this start did is undone`,
+  );
+  return EXIT.busy;
 }

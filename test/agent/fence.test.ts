@@ -9,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { breakStale, type LockHandle, readLockOwner, tryLock } from '../../node-agent/file-lock';
 import type { ClusterInput } from '../../shared/config/schema';
 import {
   type AgentProcess,
@@ -377,6 +378,99 @@ describe('a guard stalled between its record read and its lease check', () => {
     } finally {
       slow.release();
       await slow.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * Takes a guard's lock from under it, as a breaker that judged it gone would: moves the file
+ * aside, then locks it for the test.
+ */
+function takeLock(stateDir: string, group: string): LockHandle {
+  const file = join(stateDir, 'locks', `${group}.lock`);
+  const owner = readLockOwner(file);
+  expect(owner?.what, 'the guard holds the lock').toMatch(/^guard start/);
+  breakStale(file, owner);
+  const mine = tryLock(file, 'test: a breaker');
+  if (!('release' in mine)) throw new Error(`could not take ${file}: ${JSON.stringify(mine)}`);
+  return mine;
+}
+
+/** A running agent of node1 (owner of db at epoch 1) with a live lease in its state directory. */
+async function ownerWithLease(app: App) {
+  const f = await appCluster(app);
+  await setGroup(f, 'db', 'node1', 1);
+  const stateDir = tempDir('state');
+  const agent = await startAgent({ f, node: 'node1', stateDir });
+  agents.push(agent);
+  await waitFor('an acknowledged lease in agent.json', () => {
+    try {
+      return JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0;
+    } catch {
+      return false;
+    }
+  });
+  return { f, stateDir };
+}
+
+describe('a guard whose lock is taken from it while it lives', () => {
+  // A start that has lost its lock can record nothing: the node would report "stopped" (or the
+  // taker's record) while it starts, and the controller may start the group elsewhere. Locks are
+  // only broken once their owner is gone (killed by the fence, or dead), and a lock file always
+  // names its owner; these tests break one anyway, to show the start never outlives its lock.
+  it('starts nothing when the lock goes while it waits on its record read, even with the record and the lease in order', async () => {
+    const app = makeApp(tempDir('app'));
+    const { stateDir } = await ownerWithLease(app);
+    const slow = await holdingProxy(motoEndpoint());
+    let lock: LockHandle | undefined;
+    try {
+      slow.setHold(true);
+      const guard = spawnGuard(['--group', 'db', '--epoch', '1', '--state-dir', stateDir], [app.start], {
+        AWS_ENDPOINT_URL: slow.url,
+        AWS_REGION: REGION,
+      });
+      await waitFor('the guard read the record', () => slow.held() > 0, 10_000, 5);
+      lock = takeLock(stateDir, 'db');
+      slow.release();
+      const result = await guard.done;
+      expect(app.started(), result.stderr).toEqual([]);
+      expect(app.alive()).toBe(false);
+      expect(result.code).toBe(5);
+      expect(result.stderr).toMatch(/lock .*db\.lock was taken/);
+    } finally {
+      lock?.release();
+      slow.release();
+      await slow.close();
+    }
+  }, 60_000);
+
+  it('kills what its command started when the lock goes while the command runs', async () => {
+    const app = makeApp(tempDir('app'));
+    const { stateDir } = await ownerWithLease(app);
+    let lock: LockHandle | undefined;
+    try {
+      // The start command takes a second before it starts the application.
+      const guard = spawnGuard(
+        ['--group', 'db', '--epoch', '1', '--state-dir', stateDir],
+        [`sleep 1; ${app.start}`],
+        { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION },
+      );
+      await waitFor('the command runs', () => {
+        try {
+          return JSON.parse(readFileSync(join(stateDir, 'groups', 'db.json'), 'utf8')).run?.cmdPid > 0;
+        } catch {
+          return false;
+        }
+      });
+      lock = takeLock(stateDir, 'db');
+      const result = await guard.done;
+      // It started the application after the lock went; the guard killed it.
+      expect(app.started()).toHaveLength(1);
+      expect(app.alive(), result.stderr).toBe(false);
+      expect(result.code).toBe(5);
+      expect(result.stderr).toMatch(/lock .*db\.lock was taken/);
+    } finally {
+      lock?.release();
     }
   }, 60_000);
 });

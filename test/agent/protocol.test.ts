@@ -4,7 +4,7 @@
  * watchdog rule and the command line.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDaemonArgs, parseGuardArgs } from '../../node-agent/cli';
@@ -25,7 +25,7 @@ import { leaseProblem } from '../../node-agent/lease-check';
 import type { LeaseRecord } from '../../node-agent/local-state';
 import type { Timing } from '../../shared/config/timing';
 import type { Heartbeat } from '../../shared/core/model';
-import { removeTempDirs, tempDir } from './support';
+import { REPO, removeTempDirs, tempDir } from './support';
 
 afterAll(() => removeTempDirs());
 
@@ -410,6 +410,62 @@ describe('lock file', () => {
     expect(c.held()).toBe(true);
     c.release();
   });
+
+  it('never exists without its owner in it: a reader in another process finds the owner every time while a locker takes and releases it 20,000 times', async () => {
+    // A lock file seen without an owner is taken for one left by a crash: the fence deletes it
+    // (nobody to kill), any locker breaks it after 2 s. If its creator lives, it then runs without
+    // the lock it believes it holds (the review's finding: a guard stalled between create and write).
+    const dir = tempDir('lock');
+    const file = path.join(dir, 'db.lock');
+    const locker = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { register } = await import('tsx/esm/api'); register();
+         const { tryLock, LockHandle } = await import(${JSON.stringify(path.join(REPO, 'node-agent/file-lock.ts'))});
+         let held = 0;
+         for (let i = 0; i < 20000; i++) { const h = tryLock(${JSON.stringify(file)}, 'stress'); if (h instanceof LockHandle) { held++; h.release(); } }
+         console.log(held);`,
+      ],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    locker.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const exited = new Promise<number | null>((r) => locker.on('exit', r));
+    let running = true;
+    void exited.then(() => {
+      running = false;
+    });
+    let seen = 0;
+    let ownerless = 0;
+    while (running) {
+      for (let i = 0; i < 500; i++) {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch {
+          continue; // not held at that moment
+        }
+        seen++;
+        try {
+          if (typeof JSON.parse(text).nonce !== 'string') ownerless++;
+        } catch {
+          ownerless++;
+        }
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await exited).toBe(0);
+    console.log(`lock file read ${seen} times while held, ${ownerless} times without its owner`);
+    expect(Number(out.trim())).toBe(20000);
+    expect(seen, 'the reader saw the lock held').toBeGreaterThan(100);
+    expect(ownerless).toBe(0);
+    // Nothing is left beside it: each attempt's own file is gone.
+    expect(readdirSync(dir)).toEqual([]);
+  }, 60_000);
 });
 
 describe('watchdog rule (core/watchdog-feeder.ts)', () => {
