@@ -1,8 +1,9 @@
 /**
  * `npm run mutants`: deliberate safety bugs in production code, applied one at a time to a copy of
  * the repository, each run against the property suite (the random fault schedules and the findings'
- * scenarios of test/property, on the shipped agent core and the real reconcile code). A mutant the
- * suite does not catch is a hole in the safety evidence. Prints each mutant with killed / survived
+ * scenarios of test/property, on the shipped agent core and the real reconcile code), or, for the
+ * node agent's process-level code (lock file, guard, local stops), against the agent tests that run
+ * it as real processes on moto. A mutant the suite does not catch is a hole in the safety evidence. Prints each mutant with killed / survived
  * and what killed it, then `killed K/N`; exits 1 unless every mutant is killed.
  *
  *   npm run mutants                       every mutant, FAILOVER_PROPERTY_RUNS schedules each (150)
@@ -26,6 +27,11 @@ interface Mutant {
   file: string;
   find: string;
   replace: string;
+  /**
+   * The agent test files (real processes on moto) that must catch it, for code the simulation
+   * does not run; without them, the property suite.
+   */
+  agentTests?: string[];
 }
 
 export const MUTANTS: Mutant[] = [
@@ -172,16 +178,56 @@ export const MUTANTS: Mutant[] = [
     find: '  const pins = stopped.map((node) => ({ node, token: ctx.obs.nodes[node]?.heartbeat?.token ?? null }));\n',
     replace: '  const pins: { node: string; token: string | null }[] = [];\n',
   },
+  {
+    name: 'lock-file-created-then-written',
+    breaks:
+      'the lock file is created empty, then its owner written: a guard stalled between the two loses its lock to a fence or a stale check while it lives, and starts unrecorded',
+    file: 'node-agent/file-lock.ts',
+    find: '    linkSync(mine, file);\n',
+    replace:
+      "    const created = openSync(file, 'wx', 0o600);\n    try {\n      writeSync(created, readFileSync(mine));\n    } finally {\n      closeSync(created);\n    }\n",
+    agentTests: ['test/agent/protocol.test.ts'],
+  },
+  {
+    name: 'lock-held-never-rechecked',
+    breaks:
+      'a guard takes its lock for still its own without reading the file: a start goes on after its lock was taken',
+    file: 'node-agent/file-lock.ts',
+    find: '    return !this.released && readLockOwner(this.file)?.nonce === this.owner.nonce;',
+    replace: '    return !this.released;',
+    agentTests: ['test/agent/fence.test.ts'],
+  },
+  {
+    name: 'lost-lock-leaves-command',
+    breaks: 'a start that finds its lock gone after its command ran leaves what the command started running',
+    file: 'node-agent/guard.ts',
+    find: "  if (run?.cmdPid) killGroup(run.cmdPid, 'SIGKILL');\n  if (run) killMarked(run.nonce);\n",
+    replace: '',
+    agentTests: ['test/agent/fence.test.ts'],
+  },
+  {
+    name: 'urgent-stop-spares-newer-start',
+    breaks:
+      'a stop the fence made urgent still returns without stopping when the local record changed while it waited (a newer start)',
+    file: 'node-agent/group-stopper.ts',
+    find: '        !entry.urgent &&\n',
+    replace: '',
+    agentTests: ['test/agent/group-stopper.test.ts'],
+  },
 ];
 
 const REPO = path.resolve(import.meta.dirname, '..');
-/** What a copy needs to run the property suite (node_modules is linked, not copied). */
+/** What a copy needs to run the property suite and the agent tests (node_modules is linked, not copied). */
 const COPY = [
   'shared',
   'controller',
   'node-agent',
   'testkit',
   'test/property',
+  'test/agent',
+  'test/integration/global-setup.ts',
+  'bin',
+  'scripts',
   'package.json',
   'tsconfig.json',
   'vitest.config.ts',
@@ -216,18 +262,28 @@ function apply(dir: string, m: Mutant): () => void {
   return () => writeFileSync(file, original);
 }
 
-/** Runs the property suite in `dir`; the first failing test and its message, or undefined. */
 /**
- * The targeted schedules first (seconds; they are written for the windows these mutants open),
- * then, if the mutant survives them, the whole property suite with its random schedules.
+ * What catches a mutant in `dir`, or undefined: its agent test files when it names them; else the
+ * targeted schedules first (seconds; they are written for the windows these mutants open), then, if
+ * the mutant survives them, the whole property suite with its random schedules.
  */
-async function runSuite(dir: string, runs: number): Promise<{ failed?: string; error?: string }> {
+async function runSuite(
+  dir: string,
+  runs: number,
+  agentTests: string[] | undefined,
+): Promise<{ failed?: string; error?: string }> {
+  if (agentTests) return runVitest(dir, runs, agentTests, 'agent');
   const targeted = await runVitest(dir, runs, ['test/property/targeted.property.test.ts']);
   if (targeted.failed || targeted.error) return targeted;
   return runVitest(dir, runs, []);
 }
 
-function runVitest(dir: string, runs: number, files: string[]): Promise<{ failed?: string; error?: string }> {
+function runVitest(
+  dir: string,
+  runs: number,
+  files: string[],
+  project: 'property' | 'agent' = 'property',
+): Promise<{ failed?: string; error?: string }> {
   const report = path.join(dir, 'mutant-report.json');
   rmSync(report, { force: true });
   return new Promise((resolve) => {
@@ -237,7 +293,7 @@ function runVitest(dir: string, runs: number, files: string[]): Promise<{ failed
         path.join(REPO, 'node_modules/vitest/vitest.mjs'),
         'run',
         '--project',
-        'property',
+        project,
         '--reporter=json',
         `--outputFile=${report}`,
         '--bail=1',
@@ -308,7 +364,10 @@ async function main(): Promise<number> {
   }
   const runs = Number(values.runs ?? process.env.FAILOVER_PROPERTY_RUNS ?? 150);
   const jobs = Math.max(1, Number(values.jobs ?? 2));
-  console.log(`mutants: ${mutants.length}, property suite with ${runs} schedules each, ${jobs} at a time`);
+  const onAgent = mutants.filter((m) => m.agentTests).length;
+  console.log(
+    `mutants: ${mutants.length} (${mutants.length - onAgent} on the property suite with ${runs} schedules each, ${onAgent} on the agent tests), ${jobs} at a time`,
+  );
 
   // Every mutant must still apply before anything runs.
   const check = prepareCopy();
@@ -325,15 +384,24 @@ async function main(): Promise<number> {
   const started = Date.now();
   const baseline = prepareCopy();
   try {
-    const r = await runSuite(baseline, runs);
-    if (r.failed || r.error) {
-      console.error(
-        `the property suite fails without any mutant (${r.failed ?? r.error}); a kill would prove nothing: make it pass first`,
-      );
-      return 2;
+    const agentTests = [...new Set(mutants.flatMap((m) => m.agentTests ?? []))];
+    const suites = [
+      ...(mutants.some((m) => !m.agentTests) ? [{ name: 'the property suite', files: undefined }] : []),
+      ...(agentTests.length > 0
+        ? [{ name: `the agent tests ${agentTests.join(', ')}`, files: agentTests }]
+        : []),
+    ];
+    for (const suite of suites) {
+      const r = await runSuite(baseline, runs, suite.files);
+      if (r.failed || r.error) {
+        console.error(
+          `${suite.name} fail without any mutant (${r.failed ?? r.error}); a kill would prove nothing: make it pass first`,
+        );
+        return 2;
+      }
     }
     console.log(
-      `baseline: the property suite passes without a mutant (${Math.round((Date.now() - started) / 1000)} s)`,
+      `baseline: ${suites.map((x) => x.name).join(' and ')} pass without a mutant (${Math.round((Date.now() - started) / 1000)} s)`,
     );
   } finally {
     rmSync(baseline, { recursive: true, force: true });
@@ -348,7 +416,7 @@ async function main(): Promise<number> {
         const t0 = Date.now();
         const restore = apply(dir, m);
         try {
-          const r = await runSuite(dir, runs);
+          const r = await runSuite(dir, runs, m.agentTests);
           const o: Outcome = {
             mutant: m,
             killed: r.failed !== undefined,
