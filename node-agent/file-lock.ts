@@ -51,12 +51,32 @@ const HALF_WRITTEN_STALE_MS = 2000;
 
 /** The owner recorded in a lock file, or undefined when unreadable. */
 export function readLockOwner(file: string): LockOwner | undefined {
+  const read = readLock(file);
+  return 'owner' in read ? read.owner : undefined;
+}
+
+/**
+ * What a lock file holds: its owner; `gone`; `garbage` (empty or not an owner: only an earlier
+ * agent's crash between create and write leaves that); or `unknown` (the read itself failed, e.g.
+ * EMFILE or EIO: the file may well name a live owner, so it must be treated as busy).
+ */
+function readLock(
+  file: string,
+): { owner: LockOwner } | { gone: true } | { garbage: true } | { unknown: string } {
+  let text: string;
   try {
-    const owner = JSON.parse(readFileSync(file, 'utf8')) as LockOwner;
-    return typeof owner.pid === 'number' && typeof owner.nonce === 'string' ? owner : undefined;
-  } catch {
-    return undefined;
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? { gone: true } : { unknown: code ?? String(e) };
   }
+  try {
+    const owner = JSON.parse(text) as LockOwner;
+    if (typeof owner.pid === 'number' && typeof owner.nonce === 'string') return { owner };
+  } catch {
+    // not JSON
+  }
+  return { garbage: true };
 }
 
 /** A held lock; `release()` deletes the file only while it is still ours. */
@@ -100,14 +120,20 @@ export function tryLock(file: string, what: string): LockHandle | { busy: LockOw
   const mine = `${file}.${process.pid}.${owner.nonce}`;
   const fd = openSync(mine, 'wx', 0o600);
   try {
-    writeSync(fd, JSON.stringify(owner));
-  } finally {
-    closeSync(fd);
-  }
-  try {
+    try {
+      writeSync(fd, JSON.stringify(owner));
+    } finally {
+      closeSync(fd);
+    }
     linkSync(mine, file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+      throw new Error(
+        `cannot take lock ${file}: its filesystem refuses hard links (${code}); the agent's state directory must be on a filesystem with hard links (ext4, xfs, NTFS), not vfat or a network share: set --state-dir`,
+      );
+    }
+    if (code !== 'EEXIST') throw e;
     const current = readLockOwner(file);
     if (isStale(file, current)) {
       breakStale(file, current);
@@ -126,6 +152,10 @@ export function tryLock(file: string, what: string): LockHandle | { busy: LockOw
 
 function isStale(file: string, owner: LockOwner | undefined): boolean {
   if (owner) return !sameProcessAlive(owner.pid, owner.start);
+  const read = readLock(file);
+  if ('gone' in read) return true; // vanished: try again
+  if ('owner' in read) return !sameProcessAlive(read.owner.pid, read.owner.start);
+  if ('unknown' in read) return false; // cannot tell: busy
   try {
     return Date.now() - statSync(file).mtimeMs > HALF_WRITTEN_STALE_MS;
   } catch {
@@ -136,16 +166,21 @@ function isStale(file: string, owner: LockOwner | undefined): boolean {
 /**
  * Removes a lock whose owner is gone. The rename is atomic; if what we renamed turns out to be a
  * different (fresh) lock, it is linked back (link never overwrites) and the caller sees it busy.
+ * A stale check deletes only what it positively identifies as the lock it judged (an unreadable
+ * file goes back); a `forced` break (the fence, which has killed the holder it saw) deletes
+ * anything but another, readable owner.
  */
-export function breakStale(file: string, seen: LockOwner | undefined): void {
+export function breakStale(file: string, seen: LockOwner | undefined, forced = false): void {
   const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     renameSync(file, aside);
   } catch {
     return; // someone else broke it first
   }
-  const moved = readLockOwner(aside);
-  if (moved && moved.nonce !== seen?.nonce) {
+  const moved = readLock(aside);
+  const another = 'owner' in moved && moved.owner.nonce !== seen?.nonce;
+  const theOneSeen = seen ? 'owner' in moved && !another : 'garbage' in moved;
+  if (another || (!forced && !theOneSeen && !('gone' in moved))) {
     try {
       linkSync(aside, file);
     } catch {
@@ -177,7 +212,7 @@ export async function acquireLock(file: string, what: string, options: AcquireOp
     const got = tryLock(file, what);
     if (got instanceof LockHandle) return got;
     if (options.steal && (await options.steal(got.busy))) {
-      breakStale(file, got.busy);
+      breakStale(file, got.busy, true);
       continue;
     }
     const waited = Date.now() - started;

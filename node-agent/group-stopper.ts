@@ -17,8 +17,8 @@
 import { interfaceAddress, stopBudgetMs, stopCommand } from '../shared/config/kinds';
 import type { GroupConfig } from '../shared/config/schema';
 import type { AgentGroupState } from '../shared/core/model';
-import { acquireLock, type LockHandle, type LockOwner, LockTimeoutError } from './file-lock';
-import type { LocalState } from './local-state';
+import { acquireLock, type LockHandle, type LockOwner, LockTimeoutError, readLockOwner } from './file-lock';
+import type { LocalGroupRecord, LocalState } from './local-state';
 import type { Logger } from './log';
 import { errorText } from './log';
 import { describeExit, killGroup, killMarked, killPid, runCommand, sameProcessAlive } from './process-util';
@@ -69,7 +69,8 @@ export class GroupStopper {
 
   /**
    * Stops `group` here. Resolves true when it is stopped (or was not running), false when a stop
-   * script failed (recorded as `failed`), the lock could not be had, or the record changed.
+   * script failed (recorded as `failed`), the lock could not be had, or the record changed; never
+   * rejects.
    */
   stop(group: string, reason: StopReason, options: StopOptions): Promise<boolean> {
     const existing = this.inflight.get(group);
@@ -79,9 +80,16 @@ export class GroupStopper {
       return existing.promise;
     }
     const entry: InFlight = { urgent: options.urgent, promise: Promise.resolve(false) };
-    entry.promise = this.run(group, reason, options, entry).finally(() => {
-      if (this.inflight.get(group) === entry) this.inflight.delete(group);
-    });
+    entry.promise = this.run(group, reason, options, entry)
+      .catch((e: unknown) => {
+        // Never an unhandled rejection (the agent would exit with the group running): a stop that
+        // could not be made is reported and tried again by whoever asked for it.
+        this.deps.log.error(`stop of ${group} (${reason}) failed: ${errorText(e)}; will try again`);
+        return false;
+      })
+      .finally(() => {
+        if (this.inflight.get(group) === entry) this.inflight.delete(group);
+      });
     this.inflight.set(group, entry);
     return entry.promise;
   }
@@ -94,7 +102,7 @@ export class GroupStopper {
   ): Promise<boolean> {
     const { state, log } = this.deps;
     let killedNonce: string | undefined;
-    let lock: LockHandle;
+    let lock: LockHandle | undefined;
     try {
       lock = await acquireLock(state.lockFile(group), `agent stop (${reason})`, {
         timeoutMs: entry.urgent ? 0 : (options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS),
@@ -109,7 +117,11 @@ export class GroupStopper {
         log.warn(`cannot stop ${group} (${reason}) yet: ${e.message}; will try again`);
         return false;
       }
-      throw e;
+      // The lock cannot be had at all (a full disk, a broken state directory). A fence must not
+      // depend on a write: it kills the holder it can find and stops the group without the lock.
+      if (!entry.urgent) throw e;
+      log.error(`fence: cannot take the lock of ${group} (${errorText(e)}); stopping it without`);
+      killedNonce = this.killHolder(group, readLockOwner(state.lockFile(group)));
     }
     try {
       const rec = state.readGroup(group);
@@ -138,17 +150,26 @@ export class GroupStopper {
         return false;
       }
       const base = { group, epoch: rec.epoch, pid: process.pid, ...(rec.vips ? { vips: rec.vips } : {}) };
-      state.writeGroup({ ...base, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
+      const problems: string[] = [];
+      // A record that cannot be written does not stop the stop: the old one ("running") stays,
+      // which the heartbeat reports as running, the safe side.
+      const write = (record: LocalGroupRecord) => {
+        try {
+          state.writeGroup(record);
+        } catch (e) {
+          problems.push(`local record of ${group}: ${errorText(e)}`);
+        }
+      };
+      write({ ...base, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
       this.deps.onLocalChange();
       log.warn(`stopping ${group} at epoch ${rec.epoch} (${reason})`);
-      const problems = await this.stopResources(group, rec.epoch, reason, rec.vips ?? []);
-      if (killedNonce) {
-        const killed = killMarked(killedNonce);
-        if (killed.length > 0)
-          log.warn(`killed what the interrupted guard run left of ${group}`, { pids: killed });
-      }
+      // What the interrupted run still has under way dies first (an `ip addr add` would otherwise
+      // land after the addresses are taken off), and again after the stop scripts (what they left).
+      this.killLeftovers(group, killedNonce);
+      problems.push(...(await this.stopResources(group, rec.epoch, reason, rec.vips ?? [])));
+      this.killLeftovers(group, killedNonce);
       const ok = problems.length === 0;
-      state.writeGroup({
+      write({
         ...base,
         state: ok ? 'stopped' : 'failed',
         at: this.now(),
@@ -159,8 +180,16 @@ export class GroupStopper {
       else log.error(`stop of ${group} failed (${reason}): ${problems.join('; ')}`);
       return ok;
     } finally {
-      lock.release();
+      lock?.release();
     }
+  }
+
+  /** Kills the processes carrying an interrupted guard run's marker. */
+  private killLeftovers(group: string, nonce: string | undefined): void {
+    if (!nonce) return;
+    const killed = killMarked(nonce);
+    if (killed.length > 0)
+      this.deps.log.warn(`killed what the interrupted guard run left of ${group}`, { pids: killed });
   }
 
   /** Exec stop scripts and VIPs off, in reverse resource order; the problems met. */

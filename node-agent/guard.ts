@@ -133,6 +133,9 @@ interface Ctx {
   lock: LockHandle;
 }
 
+/** How often a start checks, while its command runs, that its lock is still its own. */
+const LOCK_WATCH_MS = 100;
+
 function newRun(action: 'start' | 'stop'): GuardRun {
   const start = processStartTime(process.pid);
   return {
@@ -187,6 +190,10 @@ async function start(ctx: Ctx): Promise<number> {
   // The agent's own start (no command) runs in the agent's process: no guard run to record, or a
   // fence would take the agent itself for a guard to kill.
   const run = args.command.length > 0 ? newRun('start') : undefined;
+  // Everything this run spawns carries its marker, the address commands too: a fence that kills
+  // this guard kills an `ip addr add` still under way with it (it would otherwise land after the
+  // fence's stop). The guard's own environment, as the OS shows it, is unchanged.
+  if (run) process.env[GUARD_MARKER] = run.nonce;
   const vips = [...(previous?.vips ?? [])];
   const added: string[] = [];
   if (!ctx.lock.held()) return abandon(ctx, run, added);
@@ -218,10 +225,11 @@ async function start(ctx: Ctx): Promise<number> {
     if (!ctx.lock.held()) return abandon(ctx, run, added);
     try {
       if (!vips.includes(ip)) vips.push(ip);
-      // Recorded before the address goes on: any stop takes off what the record lists.
+      // Recorded before the address goes on: any stop takes off what the record lists. Counted as
+      // added before the call: an add that fails may still have taken effect (removal is idempotent).
       record(ctx, 'starting', { ...(run ? { run } : {}), vips });
-      await deps.vip.add(ip, args.dev);
       added.push(ip);
+      await deps.vip.add(ip, args.dev);
     } catch (e) {
       say(`cannot put ${ip} on the interface: ${errorText(e)}`);
       if (!ctx.lock.held()) return abandon(ctx, run, added);
@@ -234,6 +242,10 @@ async function start(ctx: Ctx): Promise<number> {
 
   let lostLease: string | undefined;
   const unforward = forwardSignals(() => run.cmdPid);
+  // The lock is watched while the command runs: one lost is acted on at once, not at its end.
+  const watch = setInterval(() => {
+    if (!ctx.lock.held()) killRun(run);
+  }, LOCK_WATCH_MS);
   const result = await runCommand({
     argv: args.command,
     output: 'inherit',
@@ -255,6 +267,7 @@ async function start(ctx: Ctx): Promise<number> {
       if (lostLease) killGroup(pid, 'SIGKILL');
     },
   });
+  clearInterval(watch);
   unforward();
   if (!ctx.lock.held()) return abandon(ctx, run, added);
   lostLease ??= leaseProblem(state.readLease(), who, deps.clock);
@@ -376,11 +389,16 @@ async function finishWithoutCommand(
  */
 async function abandon(ctx: Ctx, run: GuardRun | undefined, added: string[]): Promise<number> {
   const { args, deps, say } = ctx;
-  if (run?.cmdPid) killGroup(run.cmdPid, 'SIGKILL');
-  if (run) killMarked(run.nonce);
+  if (run) killRun(run);
   for (const ip of added) await deps.vip.remove(ip).catch(() => undefined);
   say(
     `the start of ${args.group} at epoch ${args.epoch} was interrupted: its lock ${ctx.lock.file} was taken (the agent's self-fence takes it to stop the group); what this start did is undone`,
   );
   return EXIT.busy;
+}
+
+/** Kills what a start run spawned: its command's tree and every process carrying its marker. */
+function killRun(run: GuardRun): void {
+  if (run.cmdPid) killGroup(run.cmdPid, 'SIGKILL');
+  killMarked(run.nonce);
 }

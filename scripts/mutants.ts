@@ -199,9 +199,9 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'lost-lock-leaves-command',
-    breaks: 'a start that finds its lock gone after its command ran leaves what the command started running',
+    breaks: 'a start that loses its lock while its command runs leaves what the command started running',
     file: 'node-agent/guard.ts',
-    find: "  if (run?.cmdPid) killGroup(run.cmdPid, 'SIGKILL');\n  if (run) killMarked(run.nonce);\n",
+    find: "  if (run.cmdPid) killGroup(run.cmdPid, 'SIGKILL');\n  killMarked(run.nonce);\n",
     replace: '',
     agentTests: ['test/agent/fence.test.ts'],
   },

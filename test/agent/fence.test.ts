@@ -4,12 +4,13 @@
  * measures when the stop script ran against the end of the lease as the controller sees it: the
  * last renewal in the table, sentAt + leaseMs.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { breakStale, type LockHandle, readLockOwner, tryLock } from '../../node-agent/file-lock';
+import { fakeIpAddresses, writeFakeIp } from '../../sandbox/fake-ip';
 import type { ClusterInput } from '../../shared/config/schema';
 import {
   type AgentProcess,
@@ -444,7 +445,7 @@ describe('a guard whose lock is taken from it while it lives', () => {
     }
   }, 60_000);
 
-  it('kills what its command started when the lock goes while the command runs', async () => {
+  it('kills its command at once when the lock goes while the command runs', async () => {
     const app = makeApp(tempDir('app'));
     const { stateDir } = await ownerWithLease(app);
     let lock: LockHandle | undefined;
@@ -464,13 +465,65 @@ describe('a guard whose lock is taken from it while it lives', () => {
       });
       lock = takeLock(stateDir, 'db');
       const result = await guard.done;
-      // It started the application after the lock went; the guard killed it.
-      expect(app.started()).toHaveLength(1);
-      expect(app.alive(), result.stderr).toBe(false);
+      // The guard watches its lock while the command runs: the command dies before it starts the
+      // application (and were it started, it would be killed with the command's tree).
+      expect(app.started(), result.stderr).toEqual([]);
+      expect(app.alive()).toBe(false);
+      expect(result.ms).toBeLessThan(1000 + 1500);
       expect(result.code).toBe(5);
       expect(result.stderr).toMatch(/lock .*db\.lock was taken/);
     } finally {
       lock?.release();
     }
+  }, 60_000);
+});
+
+describe('a guard fenced while it puts its address on', () => {
+  it('does not leave the address on: the fence kills the `ip addr add` under way with the guard, before it takes the addresses off', async () => {
+    // The guard records the address, then runs `ip addr add`, which stalls (rtnl_lock on a loaded
+    // host). The node is cut off and fences: it kills the guard and stops the group. Before, the
+    // stalled `ip` (a process of its own) lived on and put the address on after the stop had found
+    // none to take off: the node reported db stopped with its address on, for good.
+    const app = makeApp(tempDir('app'));
+    const f = await appCluster(app);
+    await setGroup(f, 'db', 'node1', 1);
+    const ipDir = tempDir('ip');
+    const fake = writeFakeIp(ipDir);
+    const slowIp = join(ipDir, 'slow-ip');
+    writeFileSync(
+      slowIp,
+      `#!/bin/sh\ncase "$*" in "addr add"*) : > ${ipDir}/add-started; sleep 3;; esac\nexec ${fake} "$@"\n`,
+    );
+    chmodSync(slowIp, 0o755);
+    const proxy = await TcpProxy.start(motoEndpoint());
+    proxies.push(proxy);
+    const stateDir = tempDir('state');
+    const ipEnv = { FAILOVER_AGENT_IP_COMMAND: slowIp, FAILOVER_AGENT_VIP_DEV: 'eth0' };
+    const agent = await startAgent({ f, node: 'node1', stateDir, endpoint: proxy.url, env: ipEnv });
+    agents.push(agent);
+    await waitFor('an acknowledged lease in agent.json', () => {
+      try {
+        return JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0;
+      } catch {
+        return false;
+      }
+    });
+    const VIP = '10.7.7.7';
+    const guard = spawnGuard(
+      ['--group', 'db', '--epoch', '1', '--state-dir', stateDir, '--vip', VIP, '--dev', 'eth0'],
+      [app.start],
+      { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION, ...ipEnv },
+    );
+    await waitFor('the add is under way', () => existsSync(join(ipDir, 'add-started')), 15_000, 5);
+    await proxy.setMode('refuse');
+    const result = await guard.done;
+    const record = () => JSON.parse(readFileSync(join(stateDir, 'groups', 'db.json'), 'utf8'));
+    await waitFor('the fence stopped db', () => record().state === 'stopped', 10_000);
+    // Past the moment the stalled add would have landed.
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(fakeIpAddresses(ipDir), agent.log()).toEqual([]);
+    expect(record().state).toBe('stopped');
+    expect(result.code).not.toBe(0);
+    expect(app.started()).toEqual([]);
   }, 60_000);
 });

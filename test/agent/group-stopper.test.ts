@@ -4,15 +4,18 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GroupStopper } from '../../node-agent/group-stopper';
+import { runGuard } from '../../node-agent/guard';
 import { LocalState } from '../../node-agent/local-state';
 import type { Logger } from '../../node-agent/log';
 import { processStartTime } from '../../node-agent/process-util';
-import type { VipOps } from '../../node-agent/vip';
+import { createVipOps, type VipOps } from '../../node-agent/vip';
+import { fakeIpAddresses, writeFakeIp } from '../../sandbox/fake-ip';
 import { parseClusterConfig } from '../../shared/config/load';
-import { makeApp, processAlive, removeTempDirs, tempDir, waitFor } from './support';
+import { type App, makeApp, processAlive, removeTempDirs, tempDir, waitFor } from './support';
 
 afterAll(() => removeTempDirs());
 
@@ -107,3 +110,131 @@ describe('the agent stopping a group', () => {
     expect(state.readGroup('db')).toMatchObject({ state: 'stopped', epoch: 2 });
   }, 30_000);
 });
+
+/** A state directory, a log and a stopper for group db (the app's exec) and fip (one address). */
+function stopperFor(app: App, vip: VipOps = noAddresses) {
+  const state = new LocalState(tempDir('state'));
+  state.ensure();
+  const lines: string[] = [];
+  const log: Logger = {
+    debug: () => undefined,
+    info: (m) => lines.push(m),
+    warn: (m) => lines.push(m),
+    error: (m) => lines.push(m),
+  };
+  const definition = parseClusterConfig({
+    cluster: 'c',
+    region: 'us-east-1',
+    nodes: [
+      { name: 'node1', instanceId: 'i-01', az: 'us-east-1a', eni: 'eni-01' },
+      { name: 'node2', instanceId: 'i-02', az: 'us-east-1b', eni: 'eni-02' },
+    ],
+    groups: [
+      {
+        name: 'db',
+        nodes: ['node1', 'node2'],
+        resources: [{ type: 'exec', name: 'app', start: app.start, stop: app.stop, timeoutSec: 10 }],
+      },
+      {
+        name: 'fip',
+        nodes: ['node1', 'node2'],
+        resources: [{ type: 'vip', name: 'vip', ip: '10.9.9.9', vpcId: 'vpc-0abc' }],
+      },
+    ],
+  });
+  const stopper = new GroupStopper({
+    state,
+    log,
+    vip,
+    env: process.env,
+    onLocalChange: () => undefined,
+    definition: (group) => definition.groups.find((g) => g.name === group),
+  });
+  return { state, lines, stopper };
+}
+
+describe('the agent stopping a group it cannot lock', () => {
+  it('a fence stops the group even when the lock cannot be written (a full disk, a broken state directory); another stop reports it and waits', async () => {
+    const app = makeApp(tempDir('app'));
+    const { state, lines, stopper } = stopperFor(app);
+    state.writeGroup({ group: 'db', state: 'running', epoch: 1, pid: process.pid, at: Date.now() });
+    // Nothing can be created where the locks go.
+    rmSync(state.locksDir, { recursive: true, force: true });
+    writeFileSync(state.locksDir, 'not a directory');
+
+    expect(await stopper.stop('db', 'demote', { urgent: false, lockWaitMs: 100 })).toBe(false);
+    expect(app.stops()).toEqual([]);
+    expect(lines.join('\n')).toMatch(/stop of db \(demote\) failed: .*will try again/);
+
+    expect(await stopper.stop('db', 'fence', { urgent: true }), lines.join('\n')).toBe(true);
+    expect(app.stops().map((s) => s.reason)).toEqual(['fence']);
+    expect(state.readGroup('db')).toMatchObject({ state: 'stopped', epoch: 1 });
+    expect(lines.join('\n')).toMatch(/cannot take the lock of db .*stopping it without/);
+  });
+});
+
+describe("the agent's own start of an address and the fence", () => {
+  it('takes off an address whose add failed after it took effect, when the fence stopped the group meanwhile', async () => {
+    // `ip addr add` stalls (rtnl_lock on a loaded host) and the fence (same process) stops fip
+    // meanwhile, finding no address to take off; the add then lands, but reports a failure (its
+    // timeout). The start must count the address as its own all the same and take it off.
+    const ipDir = tempDir('ip');
+    const fake = writeFakeIp(ipDir);
+    const slowIp = join(ipDir, 'slow-ip');
+    writeFileSync(
+      slowIp,
+      `#!/bin/sh\ncase "$*" in "addr add"*) : > ${ipDir}/add-started; sleep 0.5; ${fake} "$@"; exit 1;; esac\nexec ${fake} "$@"\n`,
+    );
+    chmodSync(slowIp, 0o755);
+    const vip = createVipOps({ FAILOVER_AGENT_IP_COMMAND: slowIp, FAILOVER_AGENT_VIP_DEV: 'eth0' });
+    const { state, lines, stopper } = stopperFor(makeApp(tempDir('app')), vip);
+    state.writeLease({
+      pid: process.pid,
+      incarnation: 'test',
+      cluster: 'c',
+      node: 'node1',
+      table: 't',
+      leaseUntilMono: Number.MAX_SAFE_INTEGER,
+      fenced: false,
+      leaving: false,
+      leaseMs: 2000,
+      fenceMarginMs: 500,
+      at: Date.now(),
+    } as Parameters<LocalState['writeLease']>[0]);
+    const started = runGuard(
+      {
+        group: 'fip',
+        epoch: 1,
+        action: 'start',
+        cluster: 'c',
+        node: 'node1',
+        table: 't',
+        stateDir: state.dir,
+        vips: ['10.9.9.9'],
+        lockTimeoutMs: 0,
+        command: [],
+      },
+      {
+        env: process.env,
+        clock: { mono: () => 0, wall: Date.now },
+        vip,
+        err: (l) => lines.push(l),
+        // The record read (DynamoDB in the agent) says this node owns fip at epoch 1.
+        store: { getGroup: async () => ({ owner: 'node1', epoch: 1, mayRun: ['node1'] }) } as never,
+      },
+    );
+    await waitFor('the add is under way', () => existsAdd(ipDir), 10_000, 5);
+    expect(await stopper.stop('fip', 'fence', { urgent: true }), lines.join('\n')).toBe(true);
+    expect(await started).toBe(5);
+    expect(fakeIpAddresses(ipDir), lines.join('\n')).toEqual([]);
+    expect(state.readGroup('fip')).toMatchObject({ state: 'stopped' });
+  });
+});
+
+function existsAdd(ipDir: string): boolean {
+  try {
+    return statSync(join(ipDir, 'add-started')).isFile();
+  } catch {
+    return false;
+  }
+}
