@@ -214,6 +214,24 @@ export const MUTANTS: Mutant[] = [
     replace: '',
     agentTests: ['test/agent/group-stopper.test.ts'],
   },
+  {
+    name: 'fence-needs-its-lock',
+    breaks:
+      'a fence that cannot write the lock file (a full disk) gives up: the application runs on past the lease',
+    file: 'node-agent/group-stopper.ts',
+    find: '      if (!entry.urgent) throw e;\n',
+    replace: '      throw e;\n',
+    agentTests: ['test/agent/group-stopper.test.ts'],
+  },
+  {
+    name: 'address-command-unmarked',
+    breaks:
+      "a guard's `ip addr add` does not carry its run's marker: the fence cannot kill it, and the address lands after the stop",
+    file: 'node-agent/guard.ts',
+    find: '  if (run) process.env[GUARD_MARKER] = run.nonce;\n',
+    replace: '',
+    agentTests: ['test/agent/fence.test.ts'],
+  },
 ];
 
 const REPO = path.resolve(import.meta.dirname, '..');
