@@ -245,6 +245,7 @@ const COPY = [
   'test/agent',
   'test/integration/global-setup.ts',
   'bin',
+  'sandbox/fake-ip.ts',
   'scripts',
   'package.json',
   'tsconfig.json',
