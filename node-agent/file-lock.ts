@@ -91,8 +91,11 @@ export class LockHandle {
   release(): void {
     if (this.released) return;
     this.released = true;
-    const current = readLockOwner(this.file);
-    if (current?.nonce !== this.owner.nonce) return;
+    // A read that fails is tried again: a lock left behind by a holder that lives on (the agent's
+    // own start) would keep every later start and stop out.
+    let read = readLock(this.file);
+    for (let i = 0; i < 3 && 'unknown' in read; i++) read = readLock(this.file);
+    if (!('owner' in read) || read.owner.nonce !== this.owner.nonce) return;
     try {
       unlinkSync(this.file);
     } catch {
@@ -100,14 +103,27 @@ export class LockHandle {
     }
   }
 
-  /** Still ours: nobody broke it. */
+  /**
+   * Still ours: nobody broke it. Lost only on evidence (the file gone, another owner's, or no owner
+   * at all): a read that fails (EMFILE, EIO) proves nothing, and a healthy start must not be killed
+   * for it.
+   */
   held(): boolean {
-    return !this.released && readLockOwner(this.file)?.nonce === this.owner.nonce;
+    if (this.released) return false;
+    const read = readLock(this.file);
+    return 'unknown' in read || ('owner' in read && read.owner.nonce === this.owner.nonce);
   }
 }
 
+/** Stale locks broken in a row by one attempt before it reports the lock busy. */
+const MAX_BREAKS_PER_ATTEMPT = 5;
+
 /** One attempt: the handle, or the current owner when busy. */
-export function tryLock(file: string, what: string): LockHandle | { busy: LockOwner | undefined } {
+export function tryLock(
+  file: string,
+  what: string,
+  breaks = 0,
+): LockHandle | { busy: LockOwner | undefined } {
   const owner: LockOwner = {
     pid: process.pid,
     nonce: randomBytes(8).toString('hex'),
@@ -135,9 +151,8 @@ export function tryLock(file: string, what: string): LockHandle | { busy: LockOw
     }
     if (code !== 'EEXIST') throw e;
     const current = readLockOwner(file);
-    if (isStale(file, current)) {
-      breakStale(file, current);
-      return tryLock(file, what);
+    if (breaks < MAX_BREAKS_PER_ATTEMPT && isStale(file, current) && breakStale(file, current)) {
+      return tryLock(file, what, breaks + 1);
     }
     return { busy: current };
   } finally {
@@ -164,23 +179,26 @@ function isStale(file: string, owner: LockOwner | undefined): boolean {
 }
 
 /**
- * Removes a lock whose owner is gone. The rename is atomic; if what we renamed turns out to be a
+ * Removes a lock whose owner is gone; true when it is gone (try again), false when it stays (put
+ * back, or it could not be moved). The rename is atomic; if what we renamed turns out to be a
  * different (fresh) lock, it is linked back (link never overwrites) and the caller sees it busy.
  * A stale check deletes only what it positively identifies as the lock it judged (an unreadable
  * file goes back); a `forced` break (the fence, which has killed the holder it saw) deletes
  * anything but another, readable owner.
  */
-export function breakStale(file: string, seen: LockOwner | undefined, forced = false): void {
+export function breakStale(file: string, seen: LockOwner | undefined, forced = false): boolean {
   const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     renameSync(file, aside);
-  } catch {
-    return; // someone else broke it first
+  } catch (e) {
+    // Gone: someone else broke it first (try again). Anything else: it cannot be broken from here.
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
   const moved = readLock(aside);
   const another = 'owner' in moved && moved.owner.nonce !== seen?.nonce;
   const theOneSeen = seen ? 'owner' in moved && !another : 'garbage' in moved;
-  if (another || (!forced && !theOneSeen && !('gone' in moved))) {
+  const putBack = another || (!forced && !theOneSeen && !('gone' in moved));
+  if (putBack) {
     try {
       linkSync(aside, file);
     } catch {
@@ -193,6 +211,7 @@ export function breakStale(file: string, seen: LockOwner | undefined, forced = f
   } catch {
     // best effort
   }
+  return !putBack;
 }
 
 export interface AcquireOptions {
@@ -211,10 +230,8 @@ export async function acquireLock(file: string, what: string, options: AcquireOp
   for (;;) {
     const got = tryLock(file, what);
     if (got instanceof LockHandle) return got;
-    if (options.steal && (await options.steal(got.busy))) {
-      breakStale(file, got.busy, true);
-      continue;
-    }
+    // A break that cannot remove the file waits a poll like any busy lock (no tight loop).
+    if (options.steal && (await options.steal(got.busy)) && breakStale(file, got.busy, true)) continue;
     const waited = Date.now() - started;
     if (waited >= options.timeoutMs) throw new LockTimeoutError(file, got.busy, waited);
     await sleep(Math.min(options.pollMs ?? 50, options.timeoutMs - waited));

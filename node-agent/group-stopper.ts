@@ -113,18 +113,19 @@ export class GroupStopper {
         },
       });
     } catch (e) {
-      if (e instanceof LockTimeoutError) {
+      if (e instanceof LockTimeoutError && !entry.urgent) {
         log.warn(`cannot stop ${group} (${reason}) yet: ${e.message}; will try again`);
         return false;
       }
-      // The lock cannot be had at all (a full disk, a broken state directory). A fence must not
-      // depend on a write: it kills the holder it can find and stops the group without the lock.
+      // The lock cannot be had at all (a full disk, a broken state directory, a lock that cannot be
+      // moved). A fence must not depend on the lock: it kills the holder it can find and stops the
+      // group without it.
       if (!entry.urgent) throw e;
       log.error(`fence: cannot take the lock of ${group} (${errorText(e)}); stopping it without`);
       killedNonce = this.killHolder(group, readLockOwner(state.lockFile(group)));
     }
     try {
-      const rec = state.readGroup(group);
+      const rec = this.readRecord(group, entry.urgent);
       // A guard run whose guard is gone (killed by us, by SSM at its timeout, or crashed) may have
       // left its command running: it must not go on starting things after the stop scripts.
       const run = rec?.run;
@@ -163,11 +164,12 @@ export class GroupStopper {
       write({ ...base, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
       this.deps.onLocalChange();
       log.warn(`stopping ${group} at epoch ${rec.epoch} (${reason})`);
-      // What the interrupted run still has under way dies first (an `ip addr add` would otherwise
-      // land after the addresses are taken off), and again after the stop scripts (what they left).
-      this.killLeftovers(group, killedNonce);
       problems.push(...(await this.stopResources(group, rec.epoch, reason, rec.vips ?? [])));
-      this.killLeftovers(group, killedNonce);
+      // What the interrupted run left dies after the stop scripts (they stop the application
+      // cleanly first). That includes an `ip addr add` of its guard still under way, which could
+      // have landed after the addresses were taken off: they are taken off once more.
+      if (this.killLeftovers(group, killedNonce))
+        for (const ip of rec.vips ?? []) await this.vipOff(ip, problems);
       const ok = problems.length === 0;
       write({
         ...base,
@@ -184,12 +186,30 @@ export class GroupStopper {
     }
   }
 
-  /** Kills the processes carrying an interrupted guard run's marker. */
-  private killLeftovers(group: string, nonce: string | undefined): void {
-    if (!nonce) return;
+  /** Kills the processes carrying an interrupted guard run's marker; true when it looked for any. */
+  private killLeftovers(group: string, nonce: string | undefined): boolean {
+    if (!nonce) return false;
     const killed = killMarked(nonce);
     if (killed.length > 0)
       this.deps.log.warn(`killed what the interrupted guard run left of ${group}`, { pids: killed });
+    return true;
+  }
+
+  /**
+   * The group's local record. One that cannot be read stops no fence: the group is taken as
+   * running at an unknown epoch (0), its stop scripts run from the definition and its record is
+   * written anew. Other stops report the error and are tried again.
+   */
+  private readRecord(group: string, urgent: boolean): LocalGroupRecord | undefined {
+    try {
+      return this.deps.state.readGroup(group);
+    } catch (e) {
+      if (!urgent) throw e;
+      this.deps.log.error(
+        `fence: the local record of ${group} cannot be read (${errorText(e)}); stopping it anyway`,
+      );
+      return { group, state: 'failed', epoch: 0, pid: process.pid, at: this.now(), detail: errorText(e) };
+    }
   }
 
   /** Exec stop scripts and VIPs off, in reverse resource order; the problems met. */
@@ -260,7 +280,12 @@ export class GroupStopper {
    */
   private killHolder(group: string, owner: LockOwner | undefined): string | undefined {
     const { log, state } = this.deps;
-    const run = state.readGroup(group)?.run;
+    let run: LocalGroupRecord['run'];
+    try {
+      run = state.readGroup(group)?.run;
+    } catch {
+      run = undefined; // unreadable: the holder in the lock file is all there is to kill
+    }
     if (owner && owner.pid !== process.pid && sameProcessAlive(owner.pid, owner.start)) {
       killPid(owner.pid, 'SIGKILL');
       log.warn(`fence: killed ${owner.what} (pid ${owner.pid}) holding the lock of ${group}`);

@@ -118,6 +118,9 @@ export async function runGuard(args: GuardArgs, deps: GuardDeps): Promise<number
     return args.action === 'start' ? await start(ctx) : await stop(ctx);
   } finally {
     lock.release();
+    // A start marks what it spawns through this process's environment (start()); the marker must
+    // not outlive the run where the guard runs in a longer-lived process (tests).
+    delete process.env[GUARD_MARKER];
   }
 }
 
@@ -155,8 +158,8 @@ function record(
   ctx: Ctx,
   state: LocalGroupRecord['state'],
   extra: { run?: GuardRun; vips?: string[]; detail?: string; epoch?: number } = {},
-): void {
-  if (!ctx.lock.held()) return;
+): boolean {
+  if (!ctx.lock.held()) return false;
   const rec: LocalGroupRecord = {
     group: ctx.args.group,
     state,
@@ -168,6 +171,7 @@ function record(
     ...(extra.detail ? { detail: extra.detail } : {}),
   };
   ctx.state.writeGroup(rec);
+  return true;
 }
 
 /** Forwards SIGTERM/SIGINT (an SSM cancel) to the command's process group while it runs. */
@@ -196,9 +200,9 @@ async function start(ctx: Ctx): Promise<number> {
   if (run) process.env[GUARD_MARKER] = run.nonce;
   const vips = [...(previous?.vips ?? [])];
   const added: string[] = [];
-  if (!ctx.lock.held()) return abandon(ctx, run, added);
   // Registered before the table is read: from here on the heartbeat says "starting", never "stopped".
-  record(ctx, 'starting', { ...(run ? { run } : {}), vips });
+  // A start that could not record it goes no further.
+  if (!record(ctx, 'starting', { ...(run ? { run } : {}), vips })) return abandon(ctx, run, added);
   const refuse = (code: number, why: string): number => {
     // Nothing was started: put the previous record back as it was.
     if (previous) {
@@ -222,12 +226,12 @@ async function start(ctx: Ctx): Promise<number> {
   if (noLease) return refuse(EXIT.noLease, noLease);
 
   for (const ip of args.vips) {
-    if (!ctx.lock.held()) return abandon(ctx, run, added);
+    if (!vips.includes(ip)) vips.push(ip);
+    // Recorded before the address goes on: any stop takes off what the record lists.
+    if (!record(ctx, 'starting', { ...(run ? { run } : {}), vips })) return abandon(ctx, run, added);
     try {
-      if (!vips.includes(ip)) vips.push(ip);
-      // Recorded before the address goes on: any stop takes off what the record lists. Counted as
-      // added before the call: an add that fails may still have taken effect (removal is idempotent).
-      record(ctx, 'starting', { ...(run ? { run } : {}), vips });
+      // Counted as added before the call: an add that fails may still have taken effect (removal
+      // is idempotent).
       added.push(ip);
       await deps.vip.add(ip, args.dev);
     } catch (e) {
@@ -259,8 +263,7 @@ async function start(ctx: Ctx): Promise<number> {
     onSpawn: (pid) => {
       run.cmdPid = pid;
       // Not ours any more: nothing would record this command, so it must not run.
-      if (!ctx.lock.held()) return void killGroup(pid, 'SIGKILL');
-      record(ctx, 'starting', { run, vips });
+      if (!record(ctx, 'starting', { run, vips })) return void killGroup(pid, 'SIGKILL');
       // The agent writes "fenced" before it looks for starts to kill; checking again after our
       // pid is recorded means one of us always sees the other.
       lostLease = leaseProblem(state.readLease(), who, deps.clock);

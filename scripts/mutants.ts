@@ -193,8 +193,8 @@ export const MUTANTS: Mutant[] = [
     breaks:
       'a guard takes its lock for still its own without reading the file: a start goes on after its lock was taken',
     file: 'node-agent/file-lock.ts',
-    find: '    return !this.released && readLockOwner(this.file)?.nonce === this.owner.nonce;',
-    replace: '    return !this.released;',
+    find: "    return 'unknown' in read || ('owner' in read && read.owner.nonce === this.owner.nonce);",
+    replace: '    return read !== undefined;',
     agentTests: ['test/agent/fence.test.ts'],
   },
   {

@@ -479,7 +479,7 @@ describe('a guard whose lock is taken from it while it lives', () => {
 });
 
 describe('a guard fenced while it puts its address on', () => {
-  it('does not leave the address on: the fence kills the `ip addr add` under way with the guard, before it takes the addresses off', async () => {
+  it('does not leave the address on: the fence kills the `ip addr add` under way with the guard, and takes the addresses off after', async () => {
     // The guard records the address, then runs `ip addr add`, which stalls (rtnl_lock on a loaded
     // host). The node is cut off and fences: it kills the guard and stops the group. Before, the
     // stalled `ip` (a process of its own) lived on and put the address on after the stop had found

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GroupStopper } from '../../node-agent/group-stopper';
@@ -154,22 +154,87 @@ function stopperFor(app: App, vip: VipOps = noAddresses) {
 }
 
 describe('the agent stopping a group it cannot lock', () => {
-  it('a fence stops the group even when the lock cannot be written (a full disk, a broken state directory); another stop reports it and waits', async () => {
+  it('a fence stops the group even when the lock cannot be written (a full disk, a broken state directory), killing the guard it finds; another stop reports it and waits', async () => {
     const app = makeApp(tempDir('app'));
     const { state, lines, stopper } = stopperFor(app);
-    state.writeGroup({ group: 'db', state: 'running', epoch: 1, pid: process.pid, at: Date.now() });
+    // A guard is starting db (its lock file is beyond reach, its record names it).
+    const guard = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const pid = guard.pid!;
+    const start = processStartTime(pid);
+    state.writeGroup({
+      group: 'db',
+      state: 'starting',
+      epoch: 1,
+      pid,
+      at: Date.now(),
+      run: { action: 'start', nonce: 'n1', guardPid: pid, ...(start ? { guardStart: start } : {}) },
+    });
     // Nothing can be created where the locks go.
     rmSync(state.locksDir, { recursive: true, force: true });
     writeFileSync(state.locksDir, 'not a directory');
 
     expect(await stopper.stop('db', 'demote', { urgent: false, lockWaitMs: 100 })).toBe(false);
     expect(app.stops()).toEqual([]);
+    expect(processAlive(pid)).toBe(true);
     expect(lines.join('\n')).toMatch(/stop of db \(demote\) failed: .*will try again/);
 
     expect(await stopper.stop('db', 'fence', { urgent: true }), lines.join('\n')).toBe(true);
     expect(app.stops().map((s) => s.reason)).toEqual(['fence']);
     expect(state.readGroup('db')).toMatchObject({ state: 'stopped', epoch: 1 });
     expect(lines.join('\n')).toMatch(/cannot take the lock of db .*stopping it without/);
+    await waitFor('the guard is killed', () => !processAlive(pid), 5_000);
+  });
+
+  it('a fence stops the group when its local record cannot be read, and writes it anew', async () => {
+    const app = makeApp(tempDir('app'));
+    const { state, lines, stopper } = stopperFor(app);
+    writeFileSync(state.groupFile('db'), '{"group": "db", "sta');
+    expect(await stopper.stop('db', 'orphan', { urgent: false })).toBe(false);
+    expect(app.stops()).toEqual([]);
+    expect(await stopper.stop('db', 'fence', { urgent: true }), lines.join('\n')).toBe(true);
+    expect(app.stops().map((s) => s.reason)).toEqual(['fence']);
+    // Stopped at an epoch nobody runs (0): no proof for the controller at the group's epoch.
+    expect(state.readGroup('db')).toMatchObject({ state: 'stopped', epoch: 0 });
+  });
+});
+
+describe('what an interrupted guard run left', () => {
+  it('is stopped by the stop scripts first, cleanly, and killed only after them', async () => {
+    // A start whose guard died (SSM's timeout) after its command launched the application: the
+    // application carries the run's marker. The agent's stop must let the stop script stop it
+    // (a database flushes, hands off) and kill what is left only after.
+    const dir = tempDir('app');
+    const seen = join(dir, 'seen-by-stop');
+    const app = makeApp(dir);
+    writeFileSync(
+      app.stop,
+      `#!/bin/sh\nif kill -0 $(cat ${app.pidFile}) 2>/dev/null; then echo alive > ${seen}; else echo dead > ${seen}; fi\nkill $(cat ${app.pidFile}) 2>/dev/null\nexit 0\n`,
+    );
+    const { state, lines, stopper } = stopperFor(app);
+    const nonce = randomBytes(8).toString('hex');
+    // The application as the start command left it: a daemon in a process group of its own (out of
+    // the command's, which is gone), with the run's marker.
+    const daemon = spawn('sleep', ['1000'], {
+      env: { ...process.env, FAILOVER_GUARD_RUN: nonce },
+      stdio: 'ignore',
+      detached: true,
+    });
+    daemon.unref();
+    writeFileSync(app.pidFile, String(daemon.pid));
+    await waitFor('the application runs', () => app.alive(), 5_000);
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => gone.on('exit', r));
+    state.writeGroup({
+      group: 'db',
+      state: 'starting',
+      epoch: 1,
+      pid: gone.pid!,
+      at: Date.now(),
+      run: { action: 'start', nonce, guardPid: gone.pid!, cmdPid: gone.pid! },
+    });
+    expect(await stopper.stop('db', 'orphan', { urgent: false }), lines.join('\n')).toBe(true);
+    expect(readFileSync(seen, 'utf8').trim()).toBe('alive');
+    expect(app.alive()).toBe(false);
   });
 });
 

@@ -4,7 +4,15 @@
  * watchdog rule and the command line.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDaemonArgs, parseGuardArgs } from '../../node-agent/cli';
@@ -409,6 +417,27 @@ describe('lock file', () => {
     const c = await acquireLock(file, 'c', { timeoutMs: 100 });
     expect(c.held()).toBe(true);
     c.release();
+  });
+
+  it('takes a lock file it cannot read for busy, never for stale, and its holder for still holding it', async () => {
+    // A read that fails (EMFILE, EIO; here EISDIR, a directory in the file's place) says nothing of
+    // the owner, who may well be alive: breaking it would give two processes one lock, and a start
+    // that took it for lost would kill itself for nothing.
+    const file = path.join(tempDir('lock'), 'db.lock');
+    const mine = tryLock(file, 'guard start epoch 1') as LockHandle;
+    expect(mine).toBeInstanceOf(LockHandle);
+    unlinkSync(file);
+    mkdirSync(file);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(file, old, old); // old enough for the stale rule of an empty file
+    expect(mine.held(), 'unreadable: still held').toBe(true);
+    expect(tryLock(file, 'other')).toEqual({ busy: undefined });
+    await expect(acquireLock(file, 'other', { timeoutMs: 300 })).rejects.toBeInstanceOf(LockTimeoutError);
+    expect(readdirSync(path.dirname(file))).toEqual(['db.lock']);
+    // Evidence of loss: another owner's lock in its place.
+    rmdirSync(file);
+    writeFileSync(file, JSON.stringify({ pid: process.pid, nonce: 'someone-else', what: 'x', at: 0 }));
+    expect(mine.held()).toBe(false);
   });
 
   it('never exists without its owner in it: a reader in another process finds the owner every time while a locker takes and releases it 20,000 times', async () => {
