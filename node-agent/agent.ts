@@ -148,7 +148,8 @@ export class Agent {
   private lastAckSentMono = Number.NEGATIVE_INFINITY;
   private peerTimer: NodeJS.Timeout | undefined;
   /** Starts of groups without application in flight, and when each was last tried (monotonic). */
-  private readonly activating = new Set<string>();
+  /** The agent's own starts under way (groups without application), by group. */
+  private readonly activating = new Map<string, Promise<void>>();
   private readonly activationTried = new Map<string, number>();
   /** Fast reads while a transition is under way: what was seen, and until when (monotonic). */
   private fastFollow = { key: '', until: 0 };
@@ -193,6 +194,7 @@ export class Agent {
       env: o.env,
       definition: (g) => this.definition(g),
       onLocalChange: () => this.localChanged(),
+      startInProcess: (g) => this.activating.get(g),
     });
     this.writer = new HeartbeatWriter({
       cluster: o.cluster,
@@ -934,13 +936,18 @@ export class Agent {
       local,
       sinceLastTryMs: tried === undefined ? Number.POSITIVE_INFINITY : this.o.clock.mono() - tried,
     });
-    if (wanted) void this.activate(def, record.epoch);
+    if (wanted) {
+      const started = this.activate(def, record.epoch);
+      this.activating.set(def.name, started);
+      void started.finally(() => {
+        if (this.activating.get(def.name) === started) this.activating.delete(def.name);
+      });
+    }
   }
 
   private async activate(def: GroupConfig, epoch: number): Promise<void> {
     const { log, state } = this.o;
     const group = def.name;
-    this.activating.add(group);
     this.activationTried.set(group, this.o.clock.mono());
     try {
       const code = await runGuard(
@@ -968,7 +975,6 @@ export class Agent {
     } catch (e) {
       log.error(`cannot start ${group} at epoch ${epoch}: ${errorText(e)}`);
     } finally {
-      this.activating.delete(group);
       this.localChanged();
     }
   }

@@ -46,6 +46,13 @@ export interface StopperDeps {
   /** A local record changed: the heartbeat reports it at once. */
   onLocalChange(): void;
   env: Record<string, string | undefined>;
+  /**
+   * The agent's own start of the group (no application: addresses only) under way in this process,
+   * if any. A fence takes its lock without killing it (it is the agent itself); its `ip addr add`
+   * may still land, so the stop waits for it to end (it finds its lock gone and takes off what it
+   * added) before it takes the addresses off and records "stopped".
+   */
+  startInProcess?(group: string): Promise<unknown> | undefined;
   /** Wall clock for the stop-script timestamps in the log (a parameter for tests). */
   now?: () => number;
 }
@@ -164,6 +171,11 @@ export class GroupStopper {
       write({ ...base, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
       this.deps.onLocalChange();
       log.warn(`stopping ${group} at epoch ${rec.epoch} (${reason})`);
+      const own = this.deps.startInProcess?.(group);
+      if (own) {
+        log.warn(`waiting for the agent's own start of ${group} to end before stopping it`);
+        await own.catch(() => undefined);
+      }
       problems.push(...(await this.stopResources(group, rec.epoch, reason, rec.vips ?? [])));
       // What the interrupted run left dies after the stop scripts (they stop the application
       // cleanly first). That includes an `ip addr add` of its guard still under way, which could

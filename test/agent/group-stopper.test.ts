@@ -112,7 +112,11 @@ describe('the agent stopping a group', () => {
 });
 
 /** A state directory, a log and a stopper for group db (the app's exec) and fip (one address). */
-function stopperFor(app: App, vip: VipOps = noAddresses) {
+function stopperFor(
+  app: App,
+  vip: VipOps = noAddresses,
+  startInProcess?: (group: string) => Promise<unknown> | undefined,
+) {
   const state = new LocalState(tempDir('state'));
   state.ensure();
   const lines: string[] = [];
@@ -149,6 +153,7 @@ function stopperFor(app: App, vip: VipOps = noAddresses) {
     env: process.env,
     onLocalChange: () => undefined,
     definition: (group) => definition.groups.find((g) => g.name === group),
+    ...(startInProcess ? { startInProcess } : {}),
   });
   return { state, lines, stopper };
 }
@@ -239,20 +244,22 @@ describe('what an interrupted guard run left', () => {
 });
 
 describe("the agent's own start of an address and the fence", () => {
-  it('takes off an address whose add failed after it took effect, when the fence stopped the group meanwhile', async () => {
-    // `ip addr add` stalls (rtnl_lock on a loaded host) and the fence (same process) stops fip
-    // meanwhile, finding no address to take off; the add then lands, but reports a failure (its
-    // timeout). The start must count the address as its own all the same and take it off.
+  it('never reports the group stopped while the address of a start under way may still land, and takes it off', async () => {
+    // `ip addr add` stalls (rtnl_lock on a loaded host) and the fence (same process, so it kills
+    // nothing) stops fip meanwhile, finding no address to take off; the add then lands and reports
+    // a failure (its timeout) a while later. The fence waits for the start to end (it finds its lock
+    // gone and takes off what it added, failed add included) before it records "stopped".
     const ipDir = tempDir('ip');
     const fake = writeFakeIp(ipDir);
     const slowIp = join(ipDir, 'slow-ip');
     writeFileSync(
       slowIp,
-      `#!/bin/sh\ncase "$*" in "addr add"*) : > ${ipDir}/add-started; sleep 0.5; ${fake} "$@"; exit 1;; esac\nexec ${fake} "$@"\n`,
+      `#!/bin/sh\ncase "$*" in "addr add"*) : > ${ipDir}/add-started; sleep 0.5; ${fake} "$@"; sleep 0.5; exit 1;; esac\nexec ${fake} "$@"\n`,
     );
     chmodSync(slowIp, 0o755);
     const vip = createVipOps({ FAILOVER_AGENT_IP_COMMAND: slowIp, FAILOVER_AGENT_VIP_DEV: 'eth0' });
-    const { state, lines, stopper } = stopperFor(makeApp(tempDir('app')), vip);
+    let started: Promise<number> | undefined;
+    const { state, lines, stopper } = stopperFor(makeApp(tempDir('app')), vip, () => started);
     state.writeLease({
       pid: process.pid,
       incarnation: 'test',
@@ -266,7 +273,7 @@ describe("the agent's own start of an address and the fence", () => {
       fenceMarginMs: 500,
       at: Date.now(),
     } as Parameters<LocalState['writeLease']>[0]);
-    const started = runGuard(
+    started = runGuard(
       {
         group: 'fip',
         epoch: 1,
@@ -289,8 +296,19 @@ describe("the agent's own start of an address and the fence", () => {
       },
     );
     await waitFor('the add is under way', () => existsAdd(ipDir), 10_000, 5);
-    expect(await stopper.stop('fip', 'fence', { urgent: true }), lines.join('\n')).toBe(true);
-    expect(await started).toBe(5);
+    // What the heartbeat would report, sampled every 10 ms while the fence runs.
+    const seen: string[] = [];
+    const sample = setInterval(() => {
+      const on = fakeIpAddresses(ipDir).length > 0;
+      const rec = state.readGroup('fip');
+      if (on && rec?.state === 'stopped') seen.push(`stopped at epoch ${rec.epoch} with the address on`);
+    }, 10);
+    const fenced = await stopper.stop('fip', 'fence', { urgent: true });
+    const code = await started;
+    clearInterval(sample);
+    expect(fenced, lines.join('\n')).toBe(true);
+    expect(seen.slice(0, 1)).toEqual([]);
+    expect(code).toBe(5);
     expect(fakeIpAddresses(ipDir), lines.join('\n')).toEqual([]);
     expect(state.readGroup('fip')).toMatchObject({ state: 'stopped' });
   });
