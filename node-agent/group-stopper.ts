@@ -17,11 +17,12 @@
 import { interfaceAddress, stopBudgetMs, stopCommand } from '../shared/config/kinds';
 import type { GroupConfig } from '../shared/config/schema';
 import type { AgentGroupState } from '../shared/core/model';
+import { sleep } from './clock';
 import { acquireLock, type LockHandle, type LockOwner, LockTimeoutError, readLockOwner } from './file-lock';
-import type { LocalGroupRecord, LocalState } from './local-state';
+import { killRunCommand, type LocalGroupRecord, type LocalState } from './local-state';
 import type { Logger } from './log';
 import { errorText } from './log';
-import { describeExit, killGroup, killMarked, killPid, runCommand, sameProcessAlive } from './process-util';
+import { describeExit, killMarked, killPid, pidAlive, runCommand, sameProcessAlive } from './process-util';
 import type { VipOps } from './vip';
 
 export type StopReason = 'fence' | 'demote' | 'shutdown' | 'startup' | 'orphan' | 'removed';
@@ -63,6 +64,10 @@ interface InFlight {
 }
 
 const DEFAULT_LOCK_WAIT_MS = 60_000;
+/** Scans for an interrupted run's marked processes at most this many times. */
+const MARKED_KILL_PASSES = 5;
+/** How long one pass waits for the processes it killed to be gone. */
+const MARKED_EXIT_WAIT_MS = 2000;
 
 /** Stops groups locally, one stop per group at a time (see the header). */
 export class GroupStopper {
@@ -137,7 +142,7 @@ export class GroupStopper {
       // left its command running: it must not go on starting things after the stop scripts.
       const run = rec?.run;
       if (run && run.guardPid !== process.pid && !sameProcessAlive(run.guardPid, run.guardStart)) {
-        if (run.cmdPid && killGroup(run.cmdPid, 'SIGKILL')) {
+        if (killRunCommand(run)) {
           log.warn(
             `killed the ${run.action} command of ${group} left by a dead guard (process group ${run.cmdPid})`,
           );
@@ -180,7 +185,7 @@ export class GroupStopper {
       // What the interrupted run left dies after the stop scripts (they stop the application
       // cleanly first). That includes an `ip addr add` of its guard still under way, which could
       // have landed after the addresses were taken off: they are taken off once more.
-      if (this.killLeftovers(group, killedNonce))
+      if (await this.killLeftovers(group, killedNonce))
         for (const ip of rec.vips ?? []) await this.vipOff(ip, problems);
       const ok = problems.length === 0;
       write({
@@ -198,12 +203,24 @@ export class GroupStopper {
     }
   }
 
-  /** Kills the processes carrying an interrupted guard run's marker; true when it looked for any. */
-  private killLeftovers(group: string, nonce: string | undefined): boolean {
+  /**
+   * Kills the processes carrying an interrupted guard run's marker, pass after pass until one finds
+   * none (a process forked during a scan escapes it), waiting each time for the killed to be gone (a
+   * process killed inside a kernel call, `ip addr add` waiting for rtnl_lock, finishes the call
+   * first). True when it looked for any.
+   */
+  private async killLeftovers(group: string, nonce: string | undefined): Promise<boolean> {
     if (!nonce) return false;
-    const killed = killMarked(nonce);
-    if (killed.length > 0)
-      this.deps.log.warn(`killed what the interrupted guard run left of ${group}`, { pids: killed });
+    const all: number[] = [];
+    for (let pass = 0; pass < MARKED_KILL_PASSES; pass++) {
+      const killed = killMarked(nonce);
+      if (killed.length === 0) break;
+      all.push(...killed);
+      const until = Date.now() + MARKED_EXIT_WAIT_MS;
+      while (killed.some((pid) => pidAlive(pid)) && Date.now() < until) await sleep(20);
+    }
+    if (all.length > 0)
+      this.deps.log.warn(`killed what the interrupted guard run left of ${group}`, { pids: all });
     return true;
   }
 
@@ -305,7 +322,7 @@ export class GroupStopper {
     if (run) {
       if (run.guardPid !== owner?.pid && sameProcessAlive(run.guardPid, run.guardStart))
         killPid(run.guardPid, 'SIGKILL');
-      if (run.cmdPid && killGroup(run.cmdPid, 'SIGKILL')) {
+      if (killRunCommand(run)) {
         log.warn(`fence: killed the ${run.action} command of ${group} (process group ${run.cmdPid})`);
       }
       return run.nonce;

@@ -33,7 +33,7 @@ import { recordProblem } from './core/admission';
 import { EXIT } from './errors';
 import { acquireLock, type LockHandle, LockTimeoutError } from './file-lock';
 import { leaseProblem } from './lease-check';
-import { type GuardRun, type LocalGroupRecord, LocalState } from './local-state';
+import { bootId, type GuardRun, killRunCommand, type LocalGroupRecord, LocalState } from './local-state';
 import { errorText } from './log';
 import {
   describeExit,
@@ -42,6 +42,7 @@ import {
   killMarked,
   processStartTime,
   runCommand,
+  sameProcessAlive,
 } from './process-util';
 import { type AgentStore, guardAwsOptions, openStore } from './store';
 import type { VipOps } from './vip';
@@ -141,12 +142,21 @@ const LOCK_WATCH_MS = 100;
 
 function newRun(action: 'start' | 'stop'): GuardRun {
   const start = processStartTime(process.pid);
+  const boot = bootId();
   return {
     action,
     nonce: randomBytes(8).toString('hex'),
     guardPid: process.pid,
     ...(start !== undefined ? { guardStart: start } : {}),
+    ...(boot !== undefined ? { boot } : {}),
   };
+}
+
+/** Records the command's pid and start time in its run (what tells it from a later process). */
+function spawned(run: GuardRun, pid: number): void {
+  run.cmdPid = pid;
+  const start = processStartTime(pid);
+  if (start !== undefined) run.cmdStart = start;
 }
 
 /**
@@ -261,7 +271,7 @@ async function start(ctx: Ctx): Promise<number> {
       FAILOVER_ACTION: 'start',
     },
     onSpawn: (pid) => {
-      run.cmdPid = pid;
+      spawned(run, pid);
       // Not ours any more: nothing would record this command, so it must not run.
       if (!record(ctx, 'starting', { run, vips })) return void killGroup(pid, 'SIGKILL');
       // The agent writes "fenced" before it looks for starts to kill; checking again after our
@@ -311,6 +321,15 @@ async function stop(ctx: Ctx): Promise<number> {
     return EXIT.stale;
   }
   const previous = state.readGroup(args.group);
+  // A run whose guard is gone (SSM's timeout, a crash) may have left its command going: a start's
+  // must not go on starting things while, or after, this stop runs. Its command's tree dies now;
+  // what carries its marker dies after the stop command (which stops the application cleanly).
+  const abandoned =
+    previous?.run && !sameProcessAlive(previous.run.guardPid, previous.run.guardStart)
+      ? previous.run
+      : undefined;
+  if (abandoned && killRunCommand(abandoned))
+    say(`killed the ${abandoned.action} command a dead guard left (process group ${abandoned.cmdPid})`);
   const run = newRun('stop');
   const vips = [...new Set([...(previous?.vips ?? []), ...args.vips])];
   record(ctx, 'stopping', { run, vips });
@@ -326,7 +345,7 @@ async function stop(ctx: Ctx): Promise<number> {
       FAILOVER_ACTION: 'stop',
     },
     onSpawn: (pid) => {
-      run.cmdPid = pid;
+      spawned(run, pid);
       record(ctx, 'stopping', { run, vips });
     },
   });
@@ -335,6 +354,7 @@ async function stop(ctx: Ctx): Promise<number> {
     say(`the stop of ${args.group} was taken over by the agent (self-fence)`);
     return EXIT.busy;
   }
+  if (abandoned) killMarked(abandoned.nonce);
   const problems: string[] = [];
   if (result.code !== 0 || result.timedOut || result.error)
     problems.push(`stop command: ${describeExit(result)}`);

@@ -20,6 +20,7 @@ import path from 'node:path';
 import type { ClusterConfig } from '../shared/config/load';
 import type { AgentGroupState } from '../shared/core/model';
 import { currentPlatform } from './platform';
+import { killGroup, processStartTime } from './process-util';
 
 /**
  * Default state directory (/var/lib/failover-agent, %ProgramData%\failover-agent on Windows);
@@ -36,6 +37,25 @@ export interface GuardRun {
   guardStart?: string;
   /** The command's pid, which is also its process group id. */
   cmdPid?: number;
+  /** The command's start time and the boot it ran in: a pid recorded before a reboot, or reused since, is not it. */
+  cmdStart?: string;
+  boot?: string;
+}
+
+/**
+ * Kills the process group of a guard run's command, only while it can still be that command's:
+ * same boot, and a leader that is either gone (its group, if any remains, keeps its id from reuse)
+ * or the very process that was started. True when signalled.
+ */
+export function killRunCommand(run: GuardRun, signal: NodeJS.Signals = 'SIGKILL'): boolean {
+  if (!run.cmdPid) return false;
+  const boot = bootId();
+  if (run.boot !== undefined && boot !== undefined && run.boot !== boot) return false;
+  if (run.cmdStart !== undefined) {
+    const now = processStartTime(run.cmdPid);
+    if (now !== undefined && now !== run.cmdStart) return false;
+  }
+  return killGroup(run.cmdPid, signal);
 }
 
 /** What runs locally for one group. Written by the guard and by the daemon, under the group lock. */

@@ -232,6 +232,32 @@ export const MUTANTS: Mutant[] = [
     replace: '',
     agentTests: ['test/agent/fence.test.ts'],
   },
+  {
+    name: 'guard-stop-ignores-dead-start',
+    breaks:
+      "a guard stop that finds a start whose guard died leaves that start's command going: it starts the application after the stop",
+    file: 'node-agent/guard.ts',
+    find: '    previous?.run && !sameProcessAlive(previous.run.guardPid, previous.run.guardStart)\n      ? previous.run\n      : undefined;',
+    replace: '    undefined as GuardRun | undefined;',
+    agentTests: ['test/agent/fence.test.ts'],
+  },
+  {
+    name: 'fence-does-not-wait-for-own-start',
+    breaks:
+      "a fence records stopped while the agent's own start under way in its process may still put the address on",
+    file: 'node-agent/group-stopper.ts',
+    find: '      const own = this.deps.startInProcess?.(group);\n',
+    replace: '      const own = undefined as Promise<unknown> | undefined;\n',
+    agentTests: ['test/agent/group-stopper.test.ts'],
+  },
+  {
+    name: 'recorded-command-pid-trusted',
+    breaks: 'a recorded command pid is killed whoever has it now (reused since, or from before a reboot)',
+    file: 'node-agent/local-state.ts',
+    find: '  if (run.boot !== undefined && boot !== undefined && run.boot !== boot) return false;\n',
+    replace: '',
+    agentTests: ['test/agent/group-stopper.test.ts'],
+  },
 ];
 
 const REPO = path.resolve(import.meta.dirname, '..');

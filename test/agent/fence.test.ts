@@ -4,12 +4,16 @@
  * measures when the stop script ran against the end of the lease as the controller sees it: the
  * last renewal in the table, sentAt + leaseMs.
  */
+
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { breakStale, type LockHandle, readLockOwner, tryLock } from '../../node-agent/file-lock';
+import { LocalState } from '../../node-agent/local-state';
+import { processStartTime } from '../../node-agent/process-util';
 import { fakeIpAddresses, writeFakeIp } from '../../sandbox/fake-ip';
 import type { ClusterInput } from '../../shared/config/schema';
 import {
@@ -526,4 +530,68 @@ describe('a guard fenced while it puts its address on', () => {
     expect(result.code).not.toBe(0);
     expect(app.started()).toEqual([]);
   }, 60_000);
+});
+
+describe('a guard stop after a start whose guard died', () => {
+  it('kills the start command the dead guard left going: it does not start the application after the stop', async () => {
+    // SSM's timeout killed a guard start; its command (a process group of its own) lives on and
+    // will start the application in a moment. The controller then stops the group through a guard
+    // stop, which must not report "stopped" and leave that command to start it afterwards.
+    const app = makeApp(tempDir('app'));
+    const f = await appCluster(app);
+    await setGroup(f, 'db', 'node1', 1);
+    const stateDir = tempDir('state');
+    const state = new LocalState(stateDir);
+    state.ensure();
+    const nonce = 'dead-guard-run';
+    const command = spawn('sh', ['-c', `sleep 1.5; ${app.start}`], {
+      env: { ...process.env, FAILOVER_GUARD_RUN: nonce },
+      stdio: 'ignore',
+      detached: true,
+    });
+    command.unref();
+    const guardGone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => guardGone.on('exit', r));
+    const cmdStart = processStartTime(command.pid!);
+    state.writeGroup({
+      group: 'db',
+      state: 'starting',
+      epoch: 1,
+      pid: guardGone.pid!,
+      at: Date.now(),
+      run: {
+        action: 'start',
+        nonce,
+        guardPid: guardGone.pid!,
+        cmdPid: command.pid!,
+        ...(cmdStart ? { cmdStart } : {}),
+      },
+    });
+    const result = await runGuard(
+      [
+        '--group',
+        'db',
+        '--epoch',
+        '1',
+        '--action',
+        'stop',
+        '--state-dir',
+        stateDir,
+        '--cluster',
+        f.cluster,
+        '--node',
+        'node1',
+        '--table',
+        f.table,
+      ],
+      [app.stop],
+      { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(state.readGroup('db')).toMatchObject({ state: 'stopped', epoch: 1 });
+    // Past the moment the command would have started the application.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(app.started()).toEqual([]);
+    expect(app.alive()).toBe(false);
+  }, 30_000);
 });

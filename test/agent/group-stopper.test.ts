@@ -203,6 +203,37 @@ describe('the agent stopping a group it cannot lock', () => {
   });
 });
 
+describe('a recorded command that is no longer the one started', () => {
+  it.each([
+    ['its pid now belongs to another process', { cmdStart: 'started-at-another-time' }],
+    ['it was recorded in another boot', { boot: 'another-boot-id' }],
+  ])('is not killed when %s', async (_label, identity) => {
+    // A record left by a guard that died long ago (or before a reboot): its command's pid may now
+    // be anyone's, and the agent runs as root.
+    const app = makeApp(tempDir('app'));
+    const { state, lines, stopper } = stopperFor(app);
+    const bystander = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+    bystander.unref();
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => gone.on('exit', r));
+    state.writeGroup({
+      group: 'db',
+      state: 'starting',
+      epoch: 1,
+      pid: gone.pid!,
+      at: Date.now(),
+      run: { action: 'start', nonce: 'old-run', guardPid: gone.pid!, cmdPid: bystander.pid!, ...identity },
+    });
+    try {
+      expect(await stopper.stop('db', 'startup', { urgent: false }), lines.join('\n')).toBe(true);
+      expect(app.stops().map((s) => s.reason)).toEqual(['startup']);
+      expect(processAlive(bystander.pid!), 'the bystander lives').toBe(true);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
+  });
+});
+
 describe('what an interrupted guard run left', () => {
   it('is stopped by the stop scripts first, cleanly, and killed only after them', async () => {
     // A start whose guard died (SSM's timeout) after its command launched the application: the
