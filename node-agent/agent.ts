@@ -762,10 +762,11 @@ export class Agent {
     }, 10);
   }
 
+  /** The process that wrote a "starting" or "stopping" record is still at it (same pid and start time). */
   private writerAlive(rec: LocalGroupRecord): boolean {
     if (rec.run) return sameProcessAlive(rec.run.guardPid, rec.run.guardStart);
-    if (rec.pid === process.pid) return true;
-    return sameProcessAlive(rec.pid, undefined);
+    if (rec.pid === process.pid) return rec.pidStart === undefined || rec.pidStart === PID_START;
+    return sameProcessAlive(rec.pid, rec.pidStart);
   }
 
   /** Looks at the local group records (orphans, groups no longer assigned); returns them. */

@@ -28,6 +28,9 @@ import { killGroup, processStartTime } from './process-util';
  */
 export const DEFAULT_STATE_DIR = currentPlatform().defaultStateDir;
 
+/** This process's start time, stamped into the group records it writes. */
+const OWN_START = processStartTime(process.pid);
+
 /** A guard run in progress (or interrupted) for a group. */
 export interface GuardRun {
   action: 'start' | 'stop';
@@ -64,8 +67,14 @@ export interface LocalGroupRecord {
   state: AgentGroupState;
   /** The epoch the state belongs to (the guard's --epoch, or the epoch it was stopped at). */
   epoch: number;
-  /** Writer pid and wall time (display only). */
+  /** Writer pid and wall time. */
   pid: number;
+  /**
+   * The writer's start time (stamped by writeGroup for the writing process): a "starting" or
+   * "stopping" record whose writer's pid was reused since (an agent restart, a reboot) is not
+   * taken for one still under way.
+   */
+  pidStart?: string;
   at: number;
   run?: GuardRun;
   /** VIPs a guard put on a local interface for this group (removed again by any stop). */
@@ -204,7 +213,11 @@ export class LocalState {
   }
 
   writeGroup(record: LocalGroupRecord): void {
-    writeJsonAtomic(this.groupFile(record.group), record);
+    const stamped =
+      record.pid === process.pid && record.pidStart === undefined && OWN_START !== undefined
+        ? { ...record, pidStart: OWN_START }
+        : record;
+    writeJsonAtomic(this.groupFile(record.group), stamped);
   }
 
   /**

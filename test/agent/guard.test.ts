@@ -4,11 +4,12 @@
  * start, stops are serialized with starts, a stale owner demotes itself, a restarted agent keeps
  * only what it can verify, and a start left behind by a dead guard is stopped.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { LocalState } from '../../node-agent/local-state';
 import {
   type AgentProcess,
   createCluster,
@@ -370,6 +371,36 @@ describe('agent-side stops', () => {
       /db was running at epoch 1 before this start; record names node2 at epoch 2: stopping it|stopping db at epoch 1 \(fence\)/,
     );
     expect(app.stops()).toHaveLength(1);
+  });
+
+  it('takes a "stopping" record whose writer pid another process has since for interrupted, and stops the group', async () => {
+    // The process that wrote "stopping" died (a crash, a reboot); its pid now belongs to someone
+    // else. By pid alone the stop would look under way for good: the group never stopped, the
+    // node reporting "stopping" and the group unable to move.
+    const { app, f, stateDir } = await setup('', { heartbeatIntervalMs: 1000, leaseMs: 6000 });
+    await setGroup(f, 'db', 'node1', 1);
+    const agent = await startAgent({ f, node: 'node1', stateDir });
+    agents.push(agent);
+    await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
+    const bystander = spawn('sleep', ['60'], { stdio: 'ignore', detached: true });
+    bystander.unref();
+    try {
+      const state = new LocalState(stateDir);
+      state.writeGroup({
+        group: 'db',
+        state: 'stopping',
+        epoch: 1,
+        pid: bystander.pid!,
+        pidStart: 'the-start-time-of-a-process-long-gone',
+        at: Date.now(),
+      });
+      await waitFor('the stop of the interrupted stop', () => app.stops().length === 1, 15_000);
+      expect(app.stops().map((s) => s.reason)).toEqual(['orphan']);
+      await waitFor('stopped locally', () => state.readGroup('db')?.state === 'stopped', 10_000);
+      expect(processAlive(bystander.pid!), 'the bystander is left alone').toBe(true);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
   });
 
   it('a restarted agent admits no start until a renewal of its own is acknowledged (its predecessor may have left)', async () => {
