@@ -19,6 +19,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { sleep } from './clock';
+import { AgentError, EXIT } from './errors';
 import { processStartTime, sameProcessAlive } from './process-util';
 
 export interface LockOwner {
@@ -145,7 +146,8 @@ export function tryLock(
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
-      throw new Error(
+      throw new AgentError(
+        EXIT.failed,
         `cannot take lock ${file}: its filesystem refuses hard links (${code}); the agent's state directory must be on a filesystem with hard links (ext4, xfs, NTFS), not vfat or a network share: set --state-dir`,
       );
     }
