@@ -22,7 +22,7 @@ import { acquireLock, type LockHandle, type LockOwner, LockTimeoutError, readLoc
 import { killRunCommand, type LocalGroupRecord, type LocalState } from './local-state';
 import type { Logger } from './log';
 import { errorText } from './log';
-import { describeExit, killMarked, killPid, pidAlive, runCommand, sameProcessAlive } from './process-util';
+import { describeExit, killMarkedUntilGone, killPid, runCommand, sameProcessAlive } from './process-util';
 import type { VipOps } from './vip';
 
 export type StopReason = 'fence' | 'demote' | 'shutdown' | 'startup' | 'orphan' | 'removed';
@@ -64,10 +64,11 @@ interface InFlight {
 }
 
 const DEFAULT_LOCK_WAIT_MS = 60_000;
-/** Scans for an interrupted run's marked processes at most this many times. */
-const MARKED_KILL_PASSES = 5;
-/** How long one pass waits for the processes it killed to be gone. */
-const MARKED_EXIT_WAIT_MS = 2000;
+/**
+ * How long a stop waits for the agent's own start under way (its record read is bounded by the
+ * daemon's lease-bounded timeouts, its `ip` calls by their 5 s timeout).
+ */
+const OWN_START_WAIT_MS = 8000;
 
 /** Stops groups locally, one stop per group at a time (see the header). */
 export class GroupStopper {
@@ -176,23 +177,40 @@ export class GroupStopper {
       write({ ...base, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
       this.deps.onLocalChange();
       log.warn(`stopping ${group} at epoch ${rec.epoch} (${reason})`);
+      problems.push(...(await this.stopResources(group, rec.epoch, reason, rec.vips ?? [])));
+      // The agent's own start of the group under way in this process (addresses only; it cannot be
+      // killed): its `ip addr add` may still land. Waited for, within a bound, once the addresses
+      // are off; then they are taken off again. Not ended in time: "failed", and stopped again later.
       const own = this.deps.startInProcess?.(group);
       if (own) {
-        log.warn(`waiting for the agent's own start of ${group} to end before stopping it`);
-        await own.catch(() => undefined);
+        log.warn(`waiting for the agent's own start of ${group} to end`);
+        const ended = await Promise.race([
+          own.then(
+            () => true,
+            () => true,
+          ),
+          sleep(OWN_START_WAIT_MS).then(() => false),
+        ]);
+        if (!ended)
+          problems.push(`the agent's own start of ${group} has not ended after ${OWN_START_WAIT_MS} ms`);
+        problems.push(...(await this.stopResources(group, rec.epoch, reason, rec.vips ?? [])));
       }
-      problems.push(...(await this.stopResources(group, rec.epoch, reason, rec.vips ?? [])));
-      // What the interrupted run left dies after the stop scripts (they stop the application
-      // cleanly first). That includes an `ip addr add` of its guard still under way, which could
-      // have landed after the addresses were taken off: they are taken off once more.
-      if (await this.killLeftovers(group, killedNonce))
-        for (const ip of rec.vips ?? []) await this.vipOff(ip, problems);
+      // What interrupted runs left dies after the stop scripts (they stop the application cleanly
+      // first). That includes an `ip addr add` of a guard still under way, which could have landed
+      // after the addresses were taken off: they are taken off once more.
+      const markers = [...new Set([...(rec.left ?? []), ...(killedNonce ? [killedNonce] : [])])];
+      const survivors = await this.killLeftovers(group, markers);
+      if (survivors.length > 0)
+        problems.push(`processes of an interrupted run outlived SIGKILL: ${survivors.join(', ')}`);
+      if (markers.length > 0) for (const ip of rec.vips ?? []) await this.vipOff(ip, problems);
       const ok = problems.length === 0;
       write({
         ...base,
         state: ok ? 'stopped' : 'failed',
         at: this.now(),
         detail: ok ? `stopped by the agent (${reason})` : problems.join('; '),
+        // Until they are known gone, the next stop looks for them again.
+        ...(!ok && markers.length > 0 ? { left: markers } : {}),
       });
       this.deps.onLocalChange();
       if (ok) log.warn(`stopped ${group} at epoch ${rec.epoch} (${reason})`);
@@ -203,25 +221,16 @@ export class GroupStopper {
     }
   }
 
-  /**
-   * Kills the processes carrying an interrupted guard run's marker, pass after pass until one finds
-   * none (a process forked during a scan escapes it), waiting each time for the killed to be gone (a
-   * process killed inside a kernel call, `ip addr add` waiting for rtnl_lock, finishes the call
-   * first). True when it looked for any.
-   */
-  private async killLeftovers(group: string, nonce: string | undefined): Promise<boolean> {
-    if (!nonce) return false;
-    const all: number[] = [];
-    for (let pass = 0; pass < MARKED_KILL_PASSES; pass++) {
-      const killed = killMarked(nonce);
-      if (killed.length === 0) break;
-      all.push(...killed);
-      const until = Date.now() + MARKED_EXIT_WAIT_MS;
-      while (killed.some((pid) => pidAlive(pid)) && Date.now() < until) await sleep(20);
+  /** Kills what carries the markers of interrupted runs (killMarkedUntilGone); the survivors. */
+  private async killLeftovers(group: string, markers: string[]): Promise<number[]> {
+    const survivors: number[] = [];
+    for (const marker of markers) {
+      const out = await killMarkedUntilGone(marker);
+      if (out.killed.length > 0)
+        this.deps.log.warn(`killed what an interrupted guard run left of ${group}`, { pids: out.killed });
+      survivors.push(...out.survivors);
     }
-    if (all.length > 0)
-      this.deps.log.warn(`killed what the interrupted guard run left of ${group}`, { pids: all });
-    return true;
+    return survivors;
   }
 
   /**

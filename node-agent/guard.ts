@@ -40,6 +40,7 @@ import {
   GUARD_MARKER,
   killGroup,
   killMarked,
+  killMarkedUntilGone,
   processStartTime,
   runCommand,
   sameProcessAlive,
@@ -114,7 +115,7 @@ export async function runGuard(args: GuardArgs, deps: GuardDeps): Promise<number
     }
     throw e;
   }
-  const ctx: Ctx = { args, deps, state, say, cluster, node, table, store, lock };
+  const ctx: Ctx = { args, deps, state, say, cluster, node, table, store, lock, left: [] };
   try {
     return args.action === 'start' ? await start(ctx) : await stop(ctx);
   } finally {
@@ -135,6 +136,8 @@ interface Ctx {
   table: string;
   store: AgentStore;
   lock: LockHandle;
+  /** Markers of interrupted runs not yet killed (LocalGroupRecord.left), carried in every record. */
+  left: string[];
 }
 
 /** How often a start checks, while its command runs, that its lock is still its own. */
@@ -179,9 +182,28 @@ function record(
     ...(extra.run ? { run: extra.run } : {}),
     ...(extra.vips && extra.vips.length > 0 ? { vips: extra.vips } : {}),
     ...(extra.detail ? { detail: extra.detail } : {}),
+    ...(ctx.left.length > 0 ? { left: ctx.left } : {}),
   };
   ctx.state.writeGroup(rec);
   return true;
+}
+
+/**
+ * The interrupted run of the previous record, if its guard is gone (SSM's timeout, a crash): its
+ * command's tree is killed now (it must not go on starting or stopping things beside this run), and
+ * its marker is carried in this run's records until a stop has killed what carries it.
+ */
+function takeOverDeadRun(ctx: Ctx, previous: LocalGroupRecord | undefined): GuardRun | undefined {
+  ctx.left = [...(previous?.left ?? [])];
+  const dead =
+    previous?.run && !sameProcessAlive(previous.run.guardPid, previous.run.guardStart)
+      ? previous.run
+      : undefined;
+  if (!dead) return undefined;
+  if (!ctx.left.includes(dead.nonce)) ctx.left.push(dead.nonce);
+  if (killRunCommand(dead))
+    ctx.say(`killed the ${dead.action} command a dead guard left (process group ${dead.cmdPid})`);
+  return dead;
 }
 
 /** Forwards SIGTERM/SIGINT (an SSM cancel) to the command's process group while it runs. */
@@ -201,6 +223,7 @@ function forwardSignals(getPid: () => number | undefined): () => void {
 async function start(ctx: Ctx): Promise<number> {
   const { args, deps, state, say, cluster, node, table, store } = ctx;
   const previous = state.readGroup(args.group);
+  takeOverDeadRun(ctx, previous);
   // The agent's own start (no command) runs in the agent's process: no guard run to record, or a
   // fence would take the agent itself for a guard to kill.
   const run = args.command.length > 0 ? newRun('start') : undefined;
@@ -321,15 +344,9 @@ async function stop(ctx: Ctx): Promise<number> {
     return EXIT.stale;
   }
   const previous = state.readGroup(args.group);
-  // A run whose guard is gone (SSM's timeout, a crash) may have left its command going: a start's
-  // must not go on starting things while, or after, this stop runs. Its command's tree dies now;
-  // what carries its marker dies after the stop command (which stops the application cleanly).
-  const abandoned =
-    previous?.run && !sameProcessAlive(previous.run.guardPid, previous.run.guardStart)
-      ? previous.run
-      : undefined;
-  if (abandoned && killRunCommand(abandoned))
-    say(`killed the ${abandoned.action} command a dead guard left (process group ${abandoned.cmdPid})`);
+  // A start whose guard died must not go on starting things while, or after, this stop runs; what
+  // carries its marker dies after the stop command (which stops the application cleanly first).
+  takeOverDeadRun(ctx, previous);
   const run = newRun('stop');
   const vips = [...new Set([...(previous?.vips ?? []), ...args.vips])];
   record(ctx, 'stopping', { run, vips });
@@ -354,8 +371,12 @@ async function stop(ctx: Ctx): Promise<number> {
     say(`the stop of ${args.group} was taken over by the agent (self-fence)`);
     return EXIT.busy;
   }
-  if (abandoned) killMarked(abandoned.nonce);
   const problems: string[] = [];
+  const survivors: number[] = [];
+  for (const marker of ctx.left) survivors.push(...(await killMarkedUntilGone(marker)).survivors);
+  if (survivors.length > 0)
+    problems.push(`processes of an interrupted run outlived SIGKILL: ${survivors.join(', ')}`);
+  else ctx.left = [];
   if (result.code !== 0 || result.timedOut || result.error)
     problems.push(`stop command: ${describeExit(result)}`);
   const left: string[] = [];

@@ -79,6 +79,12 @@ export interface LocalGroupRecord {
   run?: GuardRun;
   /** VIPs a guard put on a local interface for this group (removed again by any stop). */
   vips?: string[];
+  /**
+   * Markers of interrupted guard runs whose processes nobody has killed yet (a dead start found by
+   * a guard stop or a later start): kept until a stop has killed them, so that whoever stops the
+   * group next still finds them if this run dies too.
+   */
+  left?: string[];
   detail?: string;
 }
 

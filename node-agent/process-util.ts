@@ -4,6 +4,7 @@
  * their own (so a timeout or a fence kills the whole tree), and the marker environment variable that
  * finds what a killed guard left behind.
  */
+import { sleep } from './clock';
 import { currentPlatform } from './platform';
 import { GUARD_MARKER } from './platform/linux';
 import { commandArgvOn, describeExit, type RunOptions, type RunResult, runProcess } from './platform/run';
@@ -69,4 +70,27 @@ export function commandArgv(command: readonly string[]): [string, string[]] {
 /** Runs a command in a tree of its own and resolves when it exits; never rejects. */
 export function runCommand(options: RunOptions): Promise<RunResult> {
   return runProcess(options, currentPlatform());
+}
+
+/**
+ * Kills what carries `nonce`, pass after pass until one finds none (a process forked during a scan
+ * escapes it), waiting each time up to `waitMs` for the killed to be gone (a process killed inside
+ * a kernel call, `ip addr add` waiting for rtnl_lock, finishes the call first). `survivors` are
+ * the killed still there at the end: what they do may still land.
+ */
+export async function killMarkedUntilGone(
+  nonce: string,
+  passes = 5,
+  waitMs = 2000,
+): Promise<{ killed: number[]; survivors: number[] }> {
+  const all: number[] = [];
+  let last: number[] = [];
+  for (let pass = 0; pass < passes; pass++) {
+    last = killMarked(nonce);
+    if (last.length === 0) break;
+    all.push(...last);
+    const until = Date.now() + waitMs;
+    while (last.some((pid) => pidAlive(pid)) && Date.now() < until) await sleep(20);
+  }
+  return { killed: all, survivors: last.filter((pid) => pidAlive(pid)) };
 }

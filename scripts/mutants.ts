@@ -258,6 +258,23 @@ export const MUTANTS: Mutant[] = [
     replace: '',
     agentTests: ['test/agent/group-stopper.test.ts'],
   },
+  {
+    name: 'dead-start-marker-dropped',
+    breaks:
+      "a guard run that takes over a dead start's group does not keep its marker in the record: if it dies too, the next stop cannot find what the dead start left",
+    file: 'node-agent/guard.ts',
+    find: '    ...(ctx.left.length > 0 ? { left: ctx.left } : {}),\n',
+    replace: '',
+    agentTests: ['test/agent/fence.test.ts'],
+  },
+  {
+    name: 'fence-waits-for-own-start-forever',
+    breaks: "a fence waits without a bound for the agent's own start under way (stuck in a DynamoDB read)",
+    file: 'node-agent/group-stopper.ts',
+    find: '          sleep(OWN_START_WAIT_MS).then(() => false),\n',
+    replace: '          new Promise<boolean>(() => undefined),\n',
+    agentTests: ['test/agent/group-stopper.test.ts'],
+  },
 ];
 
 const REPO = path.resolve(import.meta.dirname, '..');

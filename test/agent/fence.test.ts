@@ -12,7 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { breakStale, type LockHandle, readLockOwner, tryLock } from '../../node-agent/file-lock';
-import { LocalState } from '../../node-agent/local-state';
+import { GroupStopper } from '../../node-agent/group-stopper';
+import { bootId, LocalState } from '../../node-agent/local-state';
 import { processStartTime } from '../../node-agent/process-util';
 import { fakeIpAddresses, writeFakeIp } from '../../sandbox/fake-ip';
 import type { ClusterInput } from '../../shared/config/schema';
@@ -467,6 +468,10 @@ describe('a guard whose lock is taken from it while it lives', () => {
           return false;
         }
       });
+      // What tells the command from a later process with its pid: its start time and the boot.
+      const recorded = JSON.parse(readFileSync(join(stateDir, 'groups', 'db.json'), 'utf8')).run;
+      expect(recorded.cmdStart).toBe(processStartTime(recorded.cmdPid));
+      expect(recorded.boot).toBe(bootId());
       lock = takeLock(stateDir, 'db');
       const result = await guard.done;
       // The guard watches its lock while the command runs: the command dies before it starts the
@@ -584,7 +589,9 @@ describe('a guard stop after a start whose guard died', () => {
         '--table',
         f.table,
       ],
-      [app.stop],
+      // A stop command slower than the left start command: only killing that command before it
+      // keeps the application from starting at all.
+      [`sleep 2.5; ${app.stop}`],
       { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION },
     );
     expect(result.code, result.stderr).toBe(0);
@@ -593,5 +600,81 @@ describe('a guard stop after a start whose guard died', () => {
     await new Promise((r) => setTimeout(r, 2000));
     expect(app.started()).toEqual([]);
     expect(app.alive()).toBe(false);
+  }, 30_000);
+});
+
+describe('a guard stop killed before it killed what a dead start left', () => {
+  it("leaves the dead start's marker in the record: the agent's next stop kills what carries it", async () => {
+    // A start's guard died; a helper of its start (outside its command's process group, with its
+    // marker) will start the application in a few seconds. A guard stop takes the group over and
+    // is itself killed (SSM's timeout) before it killed that helper. The agent's stop that follows
+    // must still find the dead start's marker.
+    const app = makeApp(tempDir('app'));
+    const f = await appCluster(app);
+    await setGroup(f, 'db', 'node1', 1);
+    const stateDir = tempDir('state');
+    const state = new LocalState(stateDir);
+    state.ensure();
+    const nonce = 'dead-start-run';
+    const helper = spawn('sh', ['-c', `sleep 4; ${app.start}`], {
+      env: { ...process.env, FAILOVER_GUARD_RUN: nonce },
+      stdio: 'ignore',
+      detached: true,
+    });
+    helper.unref();
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => gone.on('exit', r));
+    state.writeGroup({
+      group: 'db',
+      state: 'starting',
+      epoch: 1,
+      pid: gone.pid!,
+      at: Date.now(),
+      run: { action: 'start', nonce, guardPid: gone.pid!, cmdPid: gone.pid! },
+    });
+    const stop = spawnGuard(
+      [
+        '--group',
+        'db',
+        '--epoch',
+        '1',
+        '--action',
+        'stop',
+        '--state-dir',
+        stateDir,
+        '--cluster',
+        f.cluster,
+        '--node',
+        'node1',
+        '--table',
+        f.table,
+      ],
+      ['sleep 30'],
+      { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION },
+    );
+    await waitFor(
+      'the stop command runs',
+      () => (state.readGroup('db')?.run?.cmdPid ?? 0) > 0 && state.readGroup('db')?.run?.action === 'stop',
+      10_000,
+    );
+    expect(state.readGroup('db')?.left).toEqual([nonce]);
+    // SSM's timeout: the guard and its command die.
+    const cmd = state.readGroup('db')!.run!.cmdPid!;
+    stop.child.kill('SIGKILL');
+    process.kill(-cmd, 'SIGKILL');
+    await stop.done;
+    const stopper = new GroupStopper({
+      state,
+      log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+      vip: { holders: async () => [], add: async () => undefined, remove: async () => undefined },
+      env: process.env,
+      onLocalChange: () => undefined,
+      definition: (g) => f.config.groups.find((x) => x.name === g),
+    });
+    expect(await stopper.stop('db', 'orphan', { urgent: false })).toBe(true);
+    expect(state.readGroup('db')).toMatchObject({ state: 'stopped' });
+    // Past the moment the helper would have started the application.
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(app.started()).toEqual([]);
   }, 30_000);
 });

@@ -345,6 +345,41 @@ describe("the agent's own start of an address and the fence", () => {
   });
 });
 
+describe('a fence and an own start that does not end', () => {
+  it('takes the addresses off at once, and records failed (not stopped) when the start has not ended in time', async () => {
+    // The agent's own start is stuck in its record read (DynamoDB stopped answering: that is what
+    // fired the fence). The fence must not keep the address on while it waits, nor wait for ever.
+    const ipDir = tempDir('ip');
+    const ip = writeFakeIp(ipDir);
+    const vip = createVipOps({ FAILOVER_AGENT_IP_COMMAND: ip, FAILOVER_AGENT_VIP_DEV: 'eth0' });
+    await vip.add('10.9.9.9', 'eth0');
+    const { state, lines, stopper } = stopperFor(
+      makeApp(tempDir('app')),
+      vip,
+      () => new Promise(() => undefined),
+    );
+    state.writeGroup({
+      group: 'fip',
+      state: 'running',
+      epoch: 1,
+      pid: process.pid,
+      at: Date.now(),
+      vips: ['10.9.9.9'],
+    });
+    const t0 = Date.now();
+    const fence = stopper.stop('fip', 'fence', { urgent: true });
+    await waitFor('the address is off', () => fakeIpAddresses(ipDir).length === 0, 2_000, 10);
+    const offAfter = Date.now() - t0;
+    expect(await fence, lines.join('\n')).toBe(false);
+    const took = Date.now() - t0;
+    console.log(`address off after ${offAfter} ms; fence ended after ${took} ms`);
+    expect(offAfter).toBeLessThan(1000);
+    expect(took).toBeLessThan(8000 + 2000);
+    expect(state.readGroup('fip')).toMatchObject({ state: 'failed' });
+    expect(state.readGroup('fip')?.detail).toMatch(/own start of fip has not ended/);
+  }, 20_000);
+});
+
 function existsAdd(ipDir: string): boolean {
   try {
     return statSync(join(ipDir, 'add-started')).isFile();
