@@ -163,7 +163,18 @@ export class GroupStopper {
         );
         return false;
       }
-      const base = { group, epoch: rec.epoch, pid: process.pid, ...(rec.vips ? { vips: rec.vips } : {}) };
+      // The markers of interrupted runs, newest first; kept in every record until they are known
+      // gone, so that a stop after this one (this agent may die during the stop scripts) kills them.
+      const markers = [
+        ...new Set([...(killedNonce ? [killedNonce] : []), ...[...(rec.left ?? [])].reverse()]),
+      ];
+      const base = {
+        group,
+        epoch: rec.epoch,
+        pid: process.pid,
+        ...(rec.vips ? { vips: rec.vips } : {}),
+        ...(markers.length > 0 ? { left: markers } : {}),
+      };
       const problems: string[] = [];
       // A record that cannot be written does not stop the stop: the old one ("running") stays,
       // which the heartbeat reports as running, the safe side.
@@ -198,20 +209,21 @@ export class GroupStopper {
       // What interrupted runs left dies after the stop scripts (they stop the application cleanly
       // first). That includes an `ip addr add` of a guard still under way, which could have landed
       // after the addresses were taken off: they are taken off once more.
-      const markers = [...new Set([...(rec.left ?? []), ...(killedNonce ? [killedNonce] : [])])];
       const survivors = await this.killLeftovers(group, markers);
       if (survivors.length > 0)
         problems.push(`processes of an interrupted run outlived SIGKILL: ${survivors.join(', ')}`);
       if (markers.length > 0) for (const ip of rec.vips ?? []) await this.vipOff(ip, problems);
-      const ok = problems.length === 0;
+      let ok = problems.length === 0;
+      const { left: _left, ...clean } = base;
       write({
-        ...base,
+        // Until they are known gone, the next stop looks for them again.
+        ...(ok ? clean : base),
         state: ok ? 'stopped' : 'failed',
         at: this.now(),
         detail: ok ? `stopped by the agent (${reason})` : problems.join('; '),
-        // Until they are known gone, the next stop looks for them again.
-        ...(!ok && markers.length > 0 ? { left: markers } : {}),
       });
+      // A "stopped" that could not be written is not a stop: the record still says otherwise.
+      ok = problems.length === 0;
       this.deps.onLocalChange();
       if (ok) log.warn(`stopped ${group} at epoch ${rec.epoch} (${reason})`);
       else log.error(`stop of ${group} failed (${reason}): ${problems.join('; ')}`);
@@ -223,14 +235,10 @@ export class GroupStopper {
 
   /** Kills what carries the markers of interrupted runs (killMarkedUntilGone); the survivors. */
   private async killLeftovers(group: string, markers: string[]): Promise<number[]> {
-    const survivors: number[] = [];
-    for (const marker of markers) {
-      const out = await killMarkedUntilGone(marker);
-      if (out.killed.length > 0)
-        this.deps.log.warn(`killed what an interrupted guard run left of ${group}`, { pids: out.killed });
-      survivors.push(...out.survivors);
-    }
-    return survivors;
+    const out = await killMarkedUntilGone(markers);
+    if (out.killed.length > 0)
+      this.deps.log.warn(`killed what an interrupted guard run left of ${group}`, { pids: out.killed });
+    return out.survivors;
   }
 
   /**

@@ -373,7 +373,7 @@ async function stop(ctx: Ctx): Promise<number> {
   }
   const problems: string[] = [];
   const survivors: number[] = [];
-  for (const marker of ctx.left) survivors.push(...(await killMarkedUntilGone(marker)).survivors);
+  survivors.push(...(await killMarkedUntilGone([...ctx.left].reverse())).survivors);
   if (survivors.length > 0)
     problems.push(`processes of an interrupted run outlived SIGKILL: ${survivors.join(', ')}`);
   else ctx.left = [];

@@ -73,20 +73,21 @@ export function runCommand(options: RunOptions): Promise<RunResult> {
 }
 
 /**
- * Kills what carries `nonce`, pass after pass until one finds none (a process forked during a scan
- * escapes it), waiting each time up to `waitMs` for the killed to be gone (a process killed inside
- * a kernel call, `ip addr add` waiting for rtnl_lock, finishes the call first). `survivors` are
- * the killed still there at the end: what they do may still land.
+ * Kills what carries any of the markers (the newest first), pass after pass until one finds none
+ * (a process forked during a scan escapes it), waiting each time up to `waitMs` for the killed to
+ * be gone (a process killed inside a kernel call, `ip addr add` waiting for rtnl_lock, finishes the
+ * call first). Every marker is scanned in every pass: one marker's stuck survivor does not delay
+ * the kill of another's. `survivors` are the killed still there at the end: what they do may land.
  */
 export async function killMarkedUntilGone(
-  nonce: string,
+  markers: readonly string[],
   passes = 5,
   waitMs = 2000,
 ): Promise<{ killed: number[]; survivors: number[] }> {
   const all: number[] = [];
   let last: number[] = [];
-  for (let pass = 0; pass < passes; pass++) {
-    last = killMarked(nonce);
+  for (let pass = 0; pass < passes && markers.length > 0; pass++) {
+    last = markers.flatMap((marker) => killMarked(marker));
     if (last.length === 0) break;
     all.push(...last);
     const until = Date.now() + waitMs;

@@ -275,6 +275,15 @@ export const MUTANTS: Mutant[] = [
     replace: '          new Promise<boolean>(() => undefined),\n',
     agentTests: ['test/agent/group-stopper.test.ts'],
   },
+  {
+    name: 'stopping-record-drops-markers',
+    breaks:
+      "the agent's stop keeps an interrupted run's marker only in memory while its stop scripts run: if it dies then, the next stop cannot find what that run left",
+    file: 'node-agent/group-stopper.ts',
+    find: '        ...(markers.length > 0 ? { left: markers } : {}),\n      };',
+    replace: '      };',
+    agentTests: ['test/agent/group-stopper.test.ts'],
+  },
 ];
 
 const REPO = path.resolve(import.meta.dirname, '..');

@@ -242,11 +242,13 @@ describe('what an interrupted guard run left', () => {
     const dir = tempDir('app');
     const seen = join(dir, 'seen-by-stop');
     const app = makeApp(dir);
+    const { state, lines, stopper } = stopperFor(app);
+    // The stop script notes whether the daemon still runs, and the record as it is meanwhile.
+    const during = join(dir, 'record-during-stop');
     writeFileSync(
       app.stop,
-      `#!/bin/sh\nif kill -0 $(cat ${app.pidFile}) 2>/dev/null; then echo alive > ${seen}; else echo dead > ${seen}; fi\nkill $(cat ${app.pidFile}) 2>/dev/null\nexit 0\n`,
+      `#!/bin/sh\nif kill -0 $(cat ${app.pidFile}) 2>/dev/null; then echo alive > ${seen}; else echo dead > ${seen}; fi\ncp ${state.groupFile('db')} ${during}\nkill $(cat ${app.pidFile}) 2>/dev/null\nexit 0\n`,
     );
-    const { state, lines, stopper } = stopperFor(app);
     const nonce = randomBytes(8).toString('hex');
     // The application as the start command left it: a daemon in a process group of its own (out of
     // the command's, which is gone), with the run's marker.
@@ -271,6 +273,11 @@ describe('what an interrupted guard run left', () => {
     expect(await stopper.stop('db', 'orphan', { urgent: false }), lines.join('\n')).toBe(true);
     expect(readFileSync(seen, 'utf8').trim()).toBe('alive');
     expect(app.alive()).toBe(false);
+    // While the stop ran, its record kept the interrupted run's marker: had the agent died then,
+    // the next stop would still have found the daemon.
+    expect(JSON.parse(readFileSync(during, 'utf8'))).toMatchObject({ state: 'stopping', left: [nonce] });
+    expect(state.readGroup('db')).toMatchObject({ state: 'stopped' });
+    expect(state.readGroup('db')?.left).toBeUndefined();
   });
 });
 
