@@ -537,63 +537,57 @@ describe('a guard fenced while it puts its address on', () => {
   }, 60_000);
 });
 
+/**
+ * db owned by node1 at epoch 1, and a start whose guard died: its recorded run (a dead guard) and,
+ * still going, `sh -c "sleep AFTER; start.sh"` with the run's marker. As the start's command (its
+ * pid recorded as the run's command) or as a helper outside the command's process group.
+ */
+async function deadStart(app: App, afterSec: number, as: 'command' | 'helper') {
+  const f = await appCluster(app);
+  await setGroup(f, 'db', 'node1', 1);
+  const stateDir = tempDir('state');
+  const state = new LocalState(stateDir);
+  state.ensure();
+  const nonce = `dead-start-${as}`;
+  const left = spawn('sh', ['-c', `sleep ${afterSec}; ${app.start}`], {
+    env: { ...process.env, FAILOVER_GUARD_RUN: nonce },
+    stdio: 'ignore',
+    detached: true,
+  });
+  left.unref();
+  const gone = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => gone.on('exit', r));
+  const cmdPid = as === 'command' ? left.pid! : gone.pid!;
+  const cmdStart = processStartTime(cmdPid);
+  state.writeGroup({
+    group: 'db',
+    state: 'starting',
+    epoch: 1,
+    pid: gone.pid!,
+    at: Date.now(),
+    run: { action: 'start', nonce, guardPid: gone.pid!, cmdPid, ...(cmdStart ? { cmdStart } : {}) },
+  });
+  const stopArgs = ['--group', 'db', '--epoch', '1', '--action', 'stop', '--state-dir', stateDir].concat([
+    '--cluster',
+    f.cluster,
+    '--node',
+    'node1',
+    '--table',
+    f.table,
+  ]);
+  return { f, state, nonce, stopArgs, env: { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION } };
+}
+
 describe('a guard stop after a start whose guard died', () => {
   it('kills the start command the dead guard left going: it does not start the application after the stop', async () => {
     // SSM's timeout killed a guard start; its command (a process group of its own) lives on and
     // will start the application in a moment. The controller then stops the group through a guard
     // stop, which must not report "stopped" and leave that command to start it afterwards.
     const app = makeApp(tempDir('app'));
-    const f = await appCluster(app);
-    await setGroup(f, 'db', 'node1', 1);
-    const stateDir = tempDir('state');
-    const state = new LocalState(stateDir);
-    state.ensure();
-    const nonce = 'dead-guard-run';
-    const command = spawn('sh', ['-c', `sleep 1.5; ${app.start}`], {
-      env: { ...process.env, FAILOVER_GUARD_RUN: nonce },
-      stdio: 'ignore',
-      detached: true,
-    });
-    command.unref();
-    const guardGone = spawn(process.execPath, ['-e', '0']);
-    await new Promise((r) => guardGone.on('exit', r));
-    const cmdStart = processStartTime(command.pid!);
-    state.writeGroup({
-      group: 'db',
-      state: 'starting',
-      epoch: 1,
-      pid: guardGone.pid!,
-      at: Date.now(),
-      run: {
-        action: 'start',
-        nonce,
-        guardPid: guardGone.pid!,
-        cmdPid: command.pid!,
-        ...(cmdStart ? { cmdStart } : {}),
-      },
-    });
-    const result = await runGuard(
-      [
-        '--group',
-        'db',
-        '--epoch',
-        '1',
-        '--action',
-        'stop',
-        '--state-dir',
-        stateDir,
-        '--cluster',
-        f.cluster,
-        '--node',
-        'node1',
-        '--table',
-        f.table,
-      ],
-      // A stop command slower than the left start command: only killing that command before it
-      // keeps the application from starting at all.
-      [`sleep 2.5; ${app.stop}`],
-      { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION },
-    );
+    const { state, stopArgs, env } = await deadStart(app, 1.5, 'command');
+    // A stop command slower than the left start command: only killing that command before it
+    // keeps the application from starting at all.
+    const result = await runGuard(stopArgs, [`sleep 2.5; ${app.stop}`], env);
     expect(result.code, result.stderr).toBe(0);
     expect(state.readGroup('db')).toMatchObject({ state: 'stopped', epoch: 1 });
     // Past the moment the command would have started the application.
@@ -610,48 +604,8 @@ describe('a guard stop killed before it killed what a dead start left', () => {
     // is itself killed (SSM's timeout) before it killed that helper. The agent's stop that follows
     // must still find the dead start's marker.
     const app = makeApp(tempDir('app'));
-    const f = await appCluster(app);
-    await setGroup(f, 'db', 'node1', 1);
-    const stateDir = tempDir('state');
-    const state = new LocalState(stateDir);
-    state.ensure();
-    const nonce = 'dead-start-run';
-    const helper = spawn('sh', ['-c', `sleep 4; ${app.start}`], {
-      env: { ...process.env, FAILOVER_GUARD_RUN: nonce },
-      stdio: 'ignore',
-      detached: true,
-    });
-    helper.unref();
-    const gone = spawn(process.execPath, ['-e', '0']);
-    await new Promise((r) => gone.on('exit', r));
-    state.writeGroup({
-      group: 'db',
-      state: 'starting',
-      epoch: 1,
-      pid: gone.pid!,
-      at: Date.now(),
-      run: { action: 'start', nonce, guardPid: gone.pid!, cmdPid: gone.pid! },
-    });
-    const stop = spawnGuard(
-      [
-        '--group',
-        'db',
-        '--epoch',
-        '1',
-        '--action',
-        'stop',
-        '--state-dir',
-        stateDir,
-        '--cluster',
-        f.cluster,
-        '--node',
-        'node1',
-        '--table',
-        f.table,
-      ],
-      ['sleep 30'],
-      { AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: REGION },
-    );
+    const { f, state, nonce, stopArgs, env } = await deadStart(app, 4, 'helper');
+    const stop = spawnGuard(stopArgs, ['sleep 30'], env);
     await waitFor(
       'the stop command runs',
       () => (state.readGroup('db')?.run?.cmdPid ?? 0) > 0 && state.readGroup('db')?.run?.action === 'stop',

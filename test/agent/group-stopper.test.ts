@@ -36,44 +36,10 @@ describe('the agent stopping a group', () => {
     // record says: before, the upgraded stop killed the guard, saw "starting at 2" and returned
     // without stopping, and the fence tried again only 5 s later.
     const app = makeApp(tempDir('app'));
-    const state = new LocalState(tempDir('state'));
-    state.ensure();
-    const lines: string[] = [];
-    const log: Logger = {
-      debug: () => undefined,
-      info: (m) => lines.push(m),
-      warn: (m) => lines.push(m),
-      error: (m) => lines.push(m),
-    };
-    const definition = parseClusterConfig({
-      cluster: 'c',
-      region: 'us-east-1',
-      nodes: [
-        { name: 'node1', instanceId: 'i-01', az: 'us-east-1a' },
-        { name: 'node2', instanceId: 'i-02', az: 'us-east-1b' },
-      ],
-      groups: [
-        {
-          name: 'db',
-          nodes: ['node1', 'node2'],
-          resources: [{ type: 'exec', name: 'app', start: app.start, stop: app.stop, timeoutSec: 10 }],
-        },
-      ],
-    });
-    const stopper = new GroupStopper({
-      state,
-      log,
-      vip: noAddresses,
-      env: process.env,
-      onLocalChange: () => undefined,
-      definition: (group) => definition.groups.find((g) => g.name === group),
-    });
+    const { state, lines, stopper } = stopperFor(app);
 
     // The guard: a live process holding the lock, recorded as starting db at epoch 2.
-    const guard = spawn('sleep', ['30'], { stdio: 'ignore' });
-    const pid = guard.pid!;
-    const start = processStartTime(pid);
-    const nonce = randomBytes(8).toString('hex');
+    const { pid, start, nonce } = liveGuard(state, 2);
     writeFileSync(
       state.lockFile('db'),
       JSON.stringify({
@@ -84,14 +50,6 @@ describe('the agent stopping a group', () => {
         at: Date.now(),
       }),
     );
-    state.writeGroup({
-      group: 'db',
-      state: 'starting',
-      epoch: 2,
-      pid,
-      at: Date.now(),
-      run: { action: 'start', nonce, guardPid: pid, ...(start ? { guardStart: start } : {}) },
-    });
 
     const demote = stopper.stop('db', 'demote', {
       urgent: false,
@@ -110,6 +68,23 @@ describe('the agent stopping a group', () => {
     expect(state.readGroup('db')).toMatchObject({ state: 'stopped', epoch: 2 });
   }, 30_000);
 });
+
+/** A live process standing for a guard, recorded as starting db at `epoch`. */
+function liveGuard(state: LocalState, epoch: number) {
+  const guard = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const pid = guard.pid!;
+  const start = processStartTime(pid);
+  const nonce = randomBytes(8).toString('hex');
+  state.writeGroup({
+    group: 'db',
+    state: 'starting',
+    epoch,
+    pid,
+    at: Date.now(),
+    run: { action: 'start', nonce, guardPid: pid, ...(start ? { guardStart: start } : {}) },
+  });
+  return { pid, start, nonce };
+}
 
 /** A state directory, a log and a stopper for group db (the app's exec) and fip (one address). */
 function stopperFor(
@@ -163,17 +138,7 @@ describe('the agent stopping a group it cannot lock', () => {
     const app = makeApp(tempDir('app'));
     const { state, lines, stopper } = stopperFor(app);
     // A guard is starting db (its lock file is beyond reach, its record names it).
-    const guard = spawn('sleep', ['30'], { stdio: 'ignore' });
-    const pid = guard.pid!;
-    const start = processStartTime(pid);
-    state.writeGroup({
-      group: 'db',
-      state: 'starting',
-      epoch: 1,
-      pid,
-      at: Date.now(),
-      run: { action: 'start', nonce: 'n1', guardPid: pid, ...(start ? { guardStart: start } : {}) },
-    });
+    const { pid } = liveGuard(state, 1);
     // Nothing can be created where the locks go.
     rmSync(state.locksDir, { recursive: true, force: true });
     writeFileSync(state.locksDir, 'not a directory');
