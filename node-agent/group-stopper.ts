@@ -165,16 +165,9 @@ export class GroupStopper {
       }
       // The markers of interrupted runs, newest first; kept in every record until they are known
       // gone, so that a stop after this one (this agent may die during the stop scripts) kills them.
-      const markers = [
-        ...new Set([...(killedNonce ? [killedNonce] : []), ...[...(rec.left ?? [])].reverse()]),
-      ];
-      const base = {
-        group,
-        epoch: rec.epoch,
-        pid: process.pid,
-        ...(rec.vips ? { vips: rec.vips } : {}),
-        ...(markers.length > 0 ? { left: markers } : {}),
-      };
+      const markers = [...new Set([...(killedNonce ? [killedNonce] : []), ...(rec.left ?? [])])];
+      const kept = markers.length > 0 ? { left: markers } : {};
+      const base = { group, epoch: rec.epoch, pid: process.pid, ...(rec.vips ? { vips: rec.vips } : {}) };
       const problems: string[] = [];
       // A record that cannot be written does not stop the stop: the old one ("running") stays,
       // which the heartbeat reports as running, the safe side.
@@ -185,7 +178,7 @@ export class GroupStopper {
           problems.push(`local record of ${group}: ${errorText(e)}`);
         }
       };
-      write({ ...base, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
+      write({ ...base, ...kept, state: 'stopping', at: this.now(), detail: `agent stop (${reason})` });
       this.deps.onLocalChange();
       log.warn(`stopping ${group} at epoch ${rec.epoch} (${reason})`);
       problems.push(...(await this.stopResources(group, rec.epoch, reason, rec.vips ?? [])));
@@ -214,10 +207,10 @@ export class GroupStopper {
         problems.push(`processes of an interrupted run outlived SIGKILL: ${survivors.join(', ')}`);
       if (markers.length > 0) for (const ip of rec.vips ?? []) await this.vipOff(ip, problems);
       let ok = problems.length === 0;
-      const { left: _left, ...clean } = base;
       write({
+        ...base,
         // Until they are known gone, the next stop looks for them again.
-        ...(ok ? clean : base),
+        ...(ok ? {} : kept),
         state: ok ? 'stopped' : 'failed',
         at: this.now(),
         detail: ok ? `stopped by the agent (${reason})` : problems.join('; '),

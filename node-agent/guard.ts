@@ -136,7 +136,7 @@ interface Ctx {
   table: string;
   store: AgentStore;
   lock: LockHandle;
-  /** Markers of interrupted runs not yet killed (LocalGroupRecord.left), carried in every record. */
+  /** Markers of interrupted runs not yet killed (LocalGroupRecord.left, newest first), carried in every record. */
   left: string[];
 }
 
@@ -200,7 +200,7 @@ function takeOverDeadRun(ctx: Ctx, previous: LocalGroupRecord | undefined): Guar
       ? previous.run
       : undefined;
   if (!dead) return undefined;
-  if (!ctx.left.includes(dead.nonce)) ctx.left.push(dead.nonce);
+  if (!ctx.left.includes(dead.nonce)) ctx.left.unshift(dead.nonce); // newest first
   if (killRunCommand(dead))
     ctx.say(`killed the ${dead.action} command a dead guard left (process group ${dead.cmdPid})`);
   return dead;
@@ -372,8 +372,7 @@ async function stop(ctx: Ctx): Promise<number> {
     return EXIT.busy;
   }
   const problems: string[] = [];
-  const survivors: number[] = [];
-  survivors.push(...(await killMarkedUntilGone([...ctx.left].reverse())).survivors);
+  const { survivors } = await killMarkedUntilGone(ctx.left);
   if (survivors.length > 0)
     problems.push(`processes of an interrupted run outlived SIGKILL: ${survivors.join(', ')}`);
   else ctx.left = [];

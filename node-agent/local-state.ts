@@ -81,8 +81,8 @@ export interface LocalGroupRecord {
   vips?: string[];
   /**
    * Markers of interrupted guard runs whose processes nobody has killed yet (a dead start found by
-   * a guard stop or a later start): kept until a stop has killed them, so that whoever stops the
-   * group next still finds them if this run dies too.
+   * a guard stop or a later start), newest first: kept until a stop has killed them, so that whoever
+   * stops the group next still finds them if this run dies too.
    */
   left?: string[];
   detail?: string;

@@ -280,8 +280,8 @@ export const MUTANTS: Mutant[] = [
     breaks:
       "the agent's stop keeps an interrupted run's marker only in memory while its stop scripts run: if it dies then, the next stop cannot find what that run left",
     file: 'node-agent/group-stopper.ts',
-    find: '        ...(markers.length > 0 ? { left: markers } : {}),\n      };',
-    replace: '      };',
+    find: "      write({ ...base, ...kept, state: 'stopping',",
+    replace: "      write({ ...base, state: 'stopping',",
     agentTests: ['test/agent/group-stopper.test.ts'],
   },
 ];

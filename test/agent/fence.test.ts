@@ -26,6 +26,7 @@ import {
   motoEndpoint,
   processAlive,
   REGION,
+  recordDeadGuardStart,
   removeTempDirs,
   runGuard,
   setGroup,
@@ -43,6 +44,17 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.close()));
 });
 afterAll(() => removeTempDirs());
+
+/** Until the agent of `stateDir` has written an acknowledged lease into agent.json. */
+function waitForLease(stateDir: string) {
+  return waitFor('an acknowledged lease in agent.json', () => {
+    try {
+      return JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0;
+    } catch {
+      return false;
+    }
+  });
+}
 
 /** The two nodes of every cluster here. */
 const NODES = [
@@ -324,6 +336,17 @@ async function holdingProxy(target: string) {
   };
 }
 
+/** A guard start of db at epoch 1 whose record read is done in the table and its answer held. */
+async function guardWithHeldRead(slow: Awaited<ReturnType<typeof holdingProxy>>, stateDir: string, app: App) {
+  slow.setHold(true);
+  const guard = spawnGuard(['--group', 'db', '--epoch', '1', '--state-dir', stateDir], [app.start], {
+    AWS_ENDPOINT_URL: slow.url,
+    AWS_REGION: REGION,
+  });
+  await waitFor('the guard read the record', () => slow.held() > 0, 10_000, 5);
+  return guard;
+}
+
 describe('a guard stalled between its record read and its lease check', () => {
   it('is killed by the self-fence, before the controller may take the group over: a record read before the fence never admits a start', async () => {
     // The window a review named: the guard reads the record (this node owns db at epoch 1) and
@@ -340,23 +363,12 @@ describe('a guard stalled between its record read and its lease check', () => {
     const agent = await startAgent({ f, node: 'node1', stateDir, endpoint: proxy.url });
     agents.push(agent);
     await waitFor('first heartbeat', () => heartbeat(f, 'node1'), 15_000);
-    await waitFor('an acknowledged lease in agent.json', () => {
-      try {
-        return JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0;
-      } catch {
-        return false;
-      }
-    });
+    await waitForLease(stateDir);
 
     const slow = await holdingProxy(motoEndpoint());
     try {
-      slow.setHold(true);
-      const guard = spawnGuard(['--group', 'db', '--epoch', '1', '--state-dir', stateDir], [app.start], {
-        AWS_ENDPOINT_URL: slow.url,
-        AWS_REGION: REGION,
-      });
       // The guard's read is done in the table; its answer is held: the guard waits on it.
-      await waitFor('the guard read the record', () => slow.held() > 0, 10_000, 5);
+      const guard = await guardWithHeldRead(slow, stateDir, app);
 
       // The node is cut off: it fences by lease - fenceMargin.
       await proxy.setMode('refuse');
@@ -409,13 +421,7 @@ async function ownerWithLease(app: App) {
   const stateDir = tempDir('state');
   const agent = await startAgent({ f, node: 'node1', stateDir });
   agents.push(agent);
-  await waitFor('an acknowledged lease in agent.json', () => {
-    try {
-      return JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0;
-    } catch {
-      return false;
-    }
-  });
+  await waitForLease(stateDir);
   return { f, stateDir };
 }
 
@@ -430,12 +436,7 @@ describe('a guard whose lock is taken from it while it lives', () => {
     const slow = await holdingProxy(motoEndpoint());
     let lock: LockHandle | undefined;
     try {
-      slow.setHold(true);
-      const guard = spawnGuard(['--group', 'db', '--epoch', '1', '--state-dir', stateDir], [app.start], {
-        AWS_ENDPOINT_URL: slow.url,
-        AWS_REGION: REGION,
-      });
-      await waitFor('the guard read the record', () => slow.held() > 0, 10_000, 5);
+      const guard = await guardWithHeldRead(slow, stateDir, app);
       lock = takeLock(stateDir, 'db');
       slow.release();
       const result = await guard.done;
@@ -510,13 +511,7 @@ describe('a guard fenced while it puts its address on', () => {
     const ipEnv = { FAILOVER_AGENT_IP_COMMAND: slowIp, FAILOVER_AGENT_VIP_DEV: 'eth0' };
     const agent = await startAgent({ f, node: 'node1', stateDir, endpoint: proxy.url, env: ipEnv });
     agents.push(agent);
-    await waitFor('an acknowledged lease in agent.json', () => {
-      try {
-        return JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).leaseUntilMono > 0;
-      } catch {
-        return false;
-      }
-    });
+    await waitForLease(stateDir);
     const VIP = '10.7.7.7';
     const guard = spawnGuard(
       ['--group', 'db', '--epoch', '1', '--state-dir', stateDir, '--vip', VIP, '--dev', 'eth0'],
@@ -555,18 +550,11 @@ async function deadStart(app: App, afterSec: number, as: 'command' | 'helper') {
     detached: true,
   });
   left.unref();
-  const gone = spawn(process.execPath, ['-e', '0']);
-  await new Promise((r) => gone.on('exit', r));
-  const cmdPid = as === 'command' ? left.pid! : gone.pid!;
-  const cmdStart = processStartTime(cmdPid);
-  state.writeGroup({
-    group: 'db',
-    state: 'starting',
-    epoch: 1,
-    pid: gone.pid!,
-    at: Date.now(),
-    run: { action: 'start', nonce, guardPid: gone.pid!, cmdPid, ...(cmdStart ? { cmdStart } : {}) },
-  });
+  const cmdStart = processStartTime(left.pid!);
+  await recordDeadGuardStart(
+    state,
+    as === 'command' ? { nonce, cmdPid: left.pid!, ...(cmdStart ? { cmdStart } : {}) } : { nonce },
+  );
   const stopArgs = ['--group', 'db', '--epoch', '1', '--action', 'stop', '--state-dir', stateDir].concat([
     '--cluster',
     f.cluster,

@@ -15,7 +15,15 @@ import { processStartTime } from '../../node-agent/process-util';
 import { createVipOps, type VipOps } from '../../node-agent/vip';
 import { fakeIpAddresses, writeFakeIp } from '../../sandbox/fake-ip';
 import { parseClusterConfig } from '../../shared/config/load';
-import { type App, makeApp, processAlive, removeTempDirs, tempDir, waitFor } from './support';
+import {
+  type App,
+  makeApp,
+  processAlive,
+  recordDeadGuardStart,
+  removeTempDirs,
+  tempDir,
+  waitFor,
+} from './support';
 
 afterAll(() => removeTempDirs());
 
@@ -179,16 +187,7 @@ describe('a recorded command that is no longer the one started', () => {
     const { state, lines, stopper } = stopperFor(app);
     const bystander = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
     bystander.unref();
-    const gone = spawn(process.execPath, ['-e', '0']);
-    await new Promise((r) => gone.on('exit', r));
-    state.writeGroup({
-      group: 'db',
-      state: 'starting',
-      epoch: 1,
-      pid: gone.pid!,
-      at: Date.now(),
-      run: { action: 'start', nonce: 'old-run', guardPid: gone.pid!, cmdPid: bystander.pid!, ...identity },
-    });
+    await recordDeadGuardStart(state, { nonce: 'old-run', cmdPid: bystander.pid!, ...identity });
     try {
       expect(await stopper.stop('db', 'startup', { urgent: false }), lines.join('\n')).toBe(true);
       expect(app.stops().map((s) => s.reason)).toEqual(['startup']);
@@ -225,16 +224,7 @@ describe('what an interrupted guard run left', () => {
     daemon.unref();
     writeFileSync(app.pidFile, String(daemon.pid));
     await waitFor('the application runs', () => app.alive(), 5_000);
-    const gone = spawn(process.execPath, ['-e', '0']);
-    await new Promise((r) => gone.on('exit', r));
-    state.writeGroup({
-      group: 'db',
-      state: 'starting',
-      epoch: 1,
-      pid: gone.pid!,
-      at: Date.now(),
-      run: { action: 'start', nonce, guardPid: gone.pid!, cmdPid: gone.pid! },
-    });
+    await recordDeadGuardStart(state, { nonce });
     expect(await stopper.stop('db', 'orphan', { urgent: false }), lines.join('\n')).toBe(true);
     expect(readFileSync(seen, 'utf8').trim()).toBe('alive');
     expect(app.alive()).toBe(false);

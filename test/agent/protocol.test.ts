@@ -33,7 +33,7 @@ import { leaseProblem } from '../../node-agent/lease-check';
 import type { LeaseRecord } from '../../node-agent/local-state';
 import type { Timing } from '../../shared/config/timing';
 import type { Heartbeat } from '../../shared/core/model';
-import { REPO, removeTempDirs, tempDir } from './support';
+import { deadPid, REPO, removeTempDirs, tempDir } from './support';
 
 afterAll(() => removeTempDirs());
 
@@ -411,9 +411,7 @@ describe('lock file', () => {
     (a as LockHandle).release();
 
     // A lock left by a process that died is taken over.
-    const dead = spawn(process.execPath, ['-e', '0']);
-    await new Promise((r) => dead.on('exit', r));
-    writeFileSync(file, JSON.stringify({ pid: dead.pid, nonce: 'old', what: 'guard start', at: 0 }));
+    writeFileSync(file, JSON.stringify({ pid: await deadPid(), nonce: 'old', what: 'guard start', at: 0 }));
     const c = await acquireLock(file, 'c', { timeoutMs: 100 });
     expect(c.held()).toBe(true);
     c.release();

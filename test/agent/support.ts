@@ -14,6 +14,7 @@ import path from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { DynamoStore } from '../../controller/state/dynamo-store';
+import type { GuardRun, LocalState } from '../../node-agent/local-state';
 import { type ClusterConfig, parseClusterConfig } from '../../shared/config/load';
 import type { ClusterInput } from '../../shared/config/schema';
 import { type GroupState, type Heartbeat, initialGroupState } from '../../shared/core/model';
@@ -37,6 +38,33 @@ export function uniqueName(prefix: string): string {
 }
 
 const tempDirs: string[] = [];
+/** The pid of a process that has exited (a guard that died). */
+export async function deadPid(): Promise<number> {
+  const gone = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => gone.on('exit', r));
+  return gone.pid!;
+}
+
+/**
+ * Records db as "starting" at epoch 1 by a guard run whose guard is dead (SSM's timeout, a crash);
+ * its command's pid is the dead guard's unless `run` names one. Returns the dead guard's pid.
+ */
+export async function recordDeadGuardStart(
+  state: LocalState,
+  run: { nonce: string } & Partial<Omit<GuardRun, 'action' | 'guardPid'>>,
+): Promise<number> {
+  const pid = await deadPid();
+  state.writeGroup({
+    group: 'db',
+    state: 'starting',
+    epoch: 1,
+    pid,
+    at: Date.now(),
+    run: { action: 'start', guardPid: pid, cmdPid: pid, ...run },
+  });
+  return pid;
+}
+
 export function tempDir(prefix = 'agent'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `fa-${prefix}-`));
   tempDirs.push(dir);
