@@ -77,7 +77,8 @@ export function runCommand(options: RunOptions): Promise<RunResult> {
  * (a process forked during a scan escapes it), waiting each time up to `waitMs` for the killed to
  * be gone (a process killed inside a kernel call, `ip addr add` waiting for rtnl_lock, finishes the
  * call first). Every marker is scanned in every pass: one marker's stuck survivor does not delay
- * the kill of another's. `survivors` are the killed still there at the end: what they do may land.
+ * the kill of another's. `survivors` are the killed still there at the end, and, when no pass came
+ * back empty, whatever one more scan still finds: what they do may land.
  */
 export async function killMarkedUntilGone(
   markers: readonly string[],
@@ -86,12 +87,19 @@ export async function killMarkedUntilGone(
 ): Promise<{ killed: number[]; survivors: number[] }> {
   const all: number[] = [];
   let last: number[] = [];
-  for (let pass = 0; pass < passes && markers.length > 0; pass++) {
+  let clean = markers.length === 0;
+  for (let pass = 0; pass < passes && !clean; pass++) {
     last = markers.flatMap((marker) => killMarked(marker));
-    if (last.length === 0) break;
+    clean = last.length === 0;
     all.push(...last);
     const until = Date.now() + waitMs;
     while (last.some((pid) => pidAlive(pid)) && Date.now() < until) await sleep(20);
   }
-  return { killed: all, survivors: last.filter((pid) => pidAlive(pid)) };
+  const survivors = last.filter((pid) => pidAlive(pid));
+  // Every pass found something: what the last one found may have forked children since. Without
+  // a pass that found none, nothing is known gone: one more scan, and whatever it finds counts.
+  if (!clean)
+    for (const pid of markers.flatMap((marker) => killMarked(marker)))
+      if (!survivors.includes(pid)) survivors.push(pid);
+  return { killed: all, survivors };
 }
